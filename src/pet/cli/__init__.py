@@ -1,0 +1,1 @@
+"""The ``pet`` command line: a thin shell over the library."""

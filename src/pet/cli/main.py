@@ -1,0 +1,60 @@
+"""Entry point of the ``pet`` command.
+
+Each sub-command lives in its own module ``pet.cli.<name>`` that defines
+
+``register(subparsers) -> None``
+    add an ``argparse`` sub-parser (with ``set_defaults(func=run)``), and
+
+``run(args) -> int``
+    do the work and return the exit status.
+
+Sub-command modules are imported lazily only when the parser is built, and a module listed
+in :data:`COMMANDS` must exist. To add a command, write its module and add its name here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from pet._version import __version__
+from pet.errors import PetError
+
+#: Sub-command modules, in the order ``pet --help`` lists them.
+COMMANDS: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pet",
+        description="Privacy-enhancing computation for two parties: PSI, MPC, secure SQL, "
+        "vertical XGBoost, private Leiden and differential privacy.",
+    )
+    parser.add_argument("--version", action="version", version=f"pet {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"pet.cli.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except PetError as exc:
+        print(f"pet: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pet: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
