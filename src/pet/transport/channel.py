@@ -1,0 +1,269 @@
+"""The :class:`Channel` interface and the in-memory channel pair.
+
+A channel is one end of a reliable, ordered, bidirectional message pipe between two
+parties. ``send(obj)`` encodes ``obj`` with :mod:`pet.transport.codec` (never pickle);
+``recv()`` blocks until one whole message has arrived, at most ``timeout`` seconds of
+silence. Both ends count what crosses them in :attr:`Channel.stats`.
+
+Symmetric protocols in which both parties send a large message and then receive the
+other's must use :meth:`Channel.exchange`: with real sockets, two simultaneous large
+``send`` calls would both block once the kernel buffers fill.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass, fields
+
+from pet.errors import ChannelClosed, ChannelTimeout, InputError, PeerDisconnected
+from pet.transport import codec
+
+__all__ = ["Channel", "ChannelStats", "LocalChannel", "local_pair", "DEFAULT_TIMEOUT"]
+
+#: Default seconds a blocking receive waits for the peer before giving up.
+DEFAULT_TIMEOUT = 120.0
+
+_UNSET = object()
+
+#: Frames at most this large are sent before receiving in :meth:`Channel.exchange`;
+#: larger ones are sent from a helper thread so both sides can send at once.
+_EXCHANGE_INLINE_BYTES = 64 << 10
+
+
+@dataclass
+class ChannelStats:
+    """Traffic counters of one channel end. Bytes include frame headers."""
+
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    messages_sent: int = 0
+    messages_received: int = 0
+
+    def snapshot(self) -> "ChannelStats":
+        """A frozen copy, e.g. to measure one protocol: ``after - before``."""
+        return ChannelStats(**{f.name: getattr(self, f.name) for f in fields(self)})
+
+    def __sub__(self, other: "ChannelStats") -> "ChannelStats":
+        return ChannelStats(**{f.name: getattr(self, f.name) - getattr(other, f.name) for f in fields(self)})
+
+    @property
+    def bytes_total(self) -> int:
+        return self.bytes_sent + self.bytes_received
+
+
+def _check_timeout(timeout):
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise InputError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+    return None if timeout is None else float(timeout)
+
+
+class Channel:
+    """One end of a message channel between two parties.
+
+    Parameters (keyword-only, shared by all implementations)
+    ----------
+    timeout : float or None
+        Seconds a blocking ``recv`` waits (for the first byte of a message, and between
+        pieces of it); ``None`` waits forever. Default :data:`DEFAULT_TIMEOUT`.
+    max_frame_size : int
+        Largest frame accepted or sent, in bytes (prefix + header + body).
+    max_depth : int
+        Deepest container nesting accepted or sent.
+    name : str
+        Used in error messages ("channel 'party0->party1' timed out after 5.0 s").
+
+    Subclasses implement ``_send_frame(frame)``, ``_recv_value(timeout)`` and ``_close()``.
+    """
+
+    def __init__(self, *, timeout=DEFAULT_TIMEOUT, max_frame_size: int = codec.DEFAULT_MAX_FRAME_SIZE,
+                 max_depth: int = codec.DEFAULT_MAX_DEPTH, name: str = "channel"):
+        self.timeout = _check_timeout(timeout)
+        if not isinstance(max_frame_size, int) or max_frame_size < 64:
+            raise InputError(f"max_frame_size must be an int >= 64, got {max_frame_size!r}")
+        if not isinstance(max_depth, int) or max_depth < 1:
+            raise InputError(f"max_depth must be a positive int, got {max_depth!r}")
+        self.max_frame_size = max_frame_size
+        self.max_depth = max_depth
+        self.name = name
+        self.stats = ChannelStats()
+        self._closed = False
+        self._send_lock = threading.Lock()
+        self._recv_lock = threading.Lock()
+
+    # -- public API ----------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def send(self, obj) -> None:
+        """Send one message. Raises :class:`~pet.errors.PetTypeError` for a value the wire
+        does not accept, :class:`~pet.errors.FrameTooLarge` above ``max_frame_size``, and
+        :class:`~pet.errors.PeerDisconnected` if the peer is gone."""
+        frame = self._encode(obj)
+        with self._send_lock:
+            self._ensure_open()
+            self._send_frame(frame)
+            self.stats.bytes_sent += frame.nbytes
+            self.stats.messages_sent += 1
+
+    def recv(self, timeout=_UNSET):
+        """Receive one message, waiting at most ``timeout`` seconds of silence (default:
+        the channel's timeout; ``None`` waits forever). Raises
+        :class:`~pet.errors.ChannelTimeout`, :class:`~pet.errors.PeerDisconnected`, or
+        :class:`~pet.errors.ProtocolError` for a malformed frame (the channel is then
+        closed)."""
+        timeout = self.timeout if timeout is _UNSET else _check_timeout(timeout)
+        with self._recv_lock:
+            self._ensure_open()
+            value, nbytes = self._recv_value(timeout)
+            self.stats.bytes_received += nbytes
+            self.stats.messages_received += 1
+            return value
+
+    def exchange(self, obj, timeout=_UNSET):
+        """Send ``obj`` and receive the peer's message, safely when both sides do this at
+        the same time with large messages. Returns the received message."""
+        frame = self._encode(obj)
+        if frame.nbytes <= _EXCHANGE_INLINE_BYTES:
+            with self._send_lock:
+                self._ensure_open()
+                self._send_frame(frame)
+                self.stats.bytes_sent += frame.nbytes
+                self.stats.messages_sent += 1
+            return self.recv(timeout)
+        error: list[BaseException] = []
+
+        def sender():
+            try:
+                with self._send_lock:
+                    self._ensure_open()
+                    self._send_frame(frame)
+                    self.stats.bytes_sent += frame.nbytes
+                    self.stats.messages_sent += 1
+            except BaseException as exc:  # re-raised in the caller below
+                error.append(exc)
+
+        thread = threading.Thread(target=sender, name=f"{self.name}-exchange-send", daemon=True)
+        thread.start()
+        try:
+            value = self.recv(timeout)
+        except BaseException:
+            thread.join(0.5)
+            if error:
+                raise error[0] from None
+            raise
+        thread.join()
+        if error:
+            raise error[0]
+        return value
+
+    def close(self) -> None:
+        """Close this end. The peer's pending and later ``recv`` calls raise
+        :class:`~pet.errors.PeerDisconnected`; this side's raise
+        :class:`~pet.errors.ChannelClosed`. Closing twice is harmless."""
+        if not self._closed:
+            self._closed = True
+            self._close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+        return False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<{type(self).__name__} {self.name!r} {state}>"
+
+    # -- helpers for subclasses -----------------------------------------------------------
+
+    def _encode(self, obj) -> codec.EncodedFrame:
+        frame = codec.encode(obj, max_depth=self.max_depth)
+        if frame.nbytes > self.max_frame_size:
+            from pet.errors import FrameTooLarge
+
+            raise FrameTooLarge(
+                f"{self.name}: message of {frame.nbytes} bytes exceeds max_frame_size={self.max_frame_size}"
+            )
+        return frame
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise ChannelClosed(f"{self.name}: the channel is closed")
+
+    def _timeout_error(self, timeout) -> ChannelTimeout:
+        return ChannelTimeout(f"{self.name}: no message from the peer within {timeout:g} s")
+
+    # -- to implement ---------------------------------------------------------------------
+
+    def _send_frame(self, frame: codec.EncodedFrame) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _recv_value(self, timeout):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _close(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+_CLOSED = object()
+
+
+class LocalChannel(Channel):
+    """In-memory channel end for parties running as threads of one process.
+
+    Messages go through the same codec as on a socket (so what works here works over TCP,
+    and the byte counts are the real ones), with a single copy of array data.
+    """
+
+    def __init__(self, inbox: queue.SimpleQueue, outbox: queue.SimpleQueue, **kwargs):
+        super().__init__(**kwargs)
+        self._inbox = inbox
+        self._outbox = outbox
+        self._peer_closed = False
+
+    def _send_frame(self, frame):
+        if self._peer_closed:
+            raise PeerDisconnected(f"{self.name}: the peer closed the channel")
+        data = bytearray(frame.nbytes)  # the one copy: the sender may reuse its arrays
+        pos = len(frame.head)
+        data[:pos] = frame.head
+        for buf in frame.buffers:
+            data[pos:pos + buf.nbytes] = buf
+            pos += buf.nbytes
+        self._outbox.put(data)
+
+    def _recv_value(self, timeout):
+        if self._peer_closed:
+            raise PeerDisconnected(f"{self.name}: the peer closed the channel")
+        try:
+            item = self._inbox.get(timeout=timeout)
+        except queue.Empty:
+            raise self._timeout_error(timeout) from None
+        if item is _CLOSED:
+            if self._closed:
+                raise ChannelClosed(f"{self.name}: the channel is closed")
+            self._peer_closed = True
+            raise PeerDisconnected(f"{self.name}: the peer closed the channel")
+        # a bytearray, so arrays decode as writable views without a second copy
+        value = codec.decode(item, max_frame_size=self.max_frame_size, max_depth=self.max_depth)
+        return value, len(item)
+
+    def _close(self):
+        self._outbox.put(_CLOSED)  # the peer's recv raises PeerDisconnected
+        self._inbox.put(_CLOSED)  # our own blocked recv (another thread) wakes up
+
+
+def local_pair(*, timeout=DEFAULT_TIMEOUT, names: tuple[str, str] = ("party0", "party1"), **kwargs):
+    """Two connected in-memory channel ends ``(end0, end1)``.
+
+    Keyword arguments (``timeout``, ``max_frame_size``, ``max_depth``) apply to both ends.
+    """
+    a_to_b: queue.SimpleQueue = queue.SimpleQueue()
+    b_to_a: queue.SimpleQueue = queue.SimpleQueue()
+    end0 = LocalChannel(b_to_a, a_to_b, timeout=timeout, name=f"{names[0]}<->{names[1]}", **kwargs)
+    end1 = LocalChannel(a_to_b, b_to_a, timeout=timeout, name=f"{names[1]}<->{names[0]}", **kwargs)
+    return end0, end1
