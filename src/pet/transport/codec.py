@@ -345,7 +345,7 @@ def fill(value, slots, buffers):
         if isinstance(v, tuple):
             return tuple(sub(x) for x in v)
         if isinstance(v, dict):
-            return {k: sub(x) for k, x in v.items()}
+            return {sub(k): sub(x) for k, x in v.items()}
         return v
 
     return sub(value)

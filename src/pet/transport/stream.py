@@ -23,6 +23,7 @@ __all__ = ["StreamChannel"]
 
 _SMALL_FRAME = 64 << 10
 _SOCKET_BUFFER = 4 << 20
+_HEADER_CHUNK = 1 << 20
 
 
 def tune_socket(sock: socket.socket) -> None:
@@ -88,8 +89,7 @@ class StreamChannel(Channel):
             raise self._timeout_error(timeout)
         try:
             header_len, body_len = codec.parse_prefix(self._prefix, max_frame_size=self.max_frame_size)
-            header = bytearray(header_len)
-            self._recv_into(memoryview(header), timeout, started=True)
+            header = self._recv_header(header_len, timeout)
             value, slots = codec.decode_header(header, max_depth=self.max_depth)
             codec.check_body(slots, body_len)
             buffers = codec.allocate(slots)
@@ -100,6 +100,17 @@ class StreamChannel(Channel):
             self._abort()
             raise
         return codec.fill(value, slots, buffers), codec.PREFIX.size + header_len + body_len
+
+    def _recv_header(self, header_len: int, timeout) -> bytearray:
+        """Read the header in pieces of at most 1 MiB, so a lying length prefix costs only
+        what the peer actually sent."""
+        header = bytearray(min(header_len, _HEADER_CHUNK))
+        self._recv_into(memoryview(header), timeout, started=True)
+        while len(header) < header_len:
+            piece = bytearray(min(header_len - len(header), _HEADER_CHUNK))
+            self._recv_into(memoryview(piece), timeout, started=True)
+            header += piece
+        return header
 
     def _recv_into(self, view: memoryview, timeout, *, started: bool) -> int:
         """Fill ``view`` completely. Returns 0 only for a timeout before any byte of a new
