@@ -1,0 +1,99 @@
+"""Transport throughput: in memory, loopback TCP between two processes, and mutual TLS.
+
+Run:  .venv/bin/python -m pytest benchmarks/test_transport.py --benchmark-only
+(``--benchmark-json out.json`` keeps the figures). Each measured call is one round trip of
+the array (party 0 -> party 1 -> party 0), so the bytes moved per call are twice the size;
+``extra_info`` records GB/s over those bytes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from pet.transport import local_pair, make_test_pki, tcp
+
+SIZES = {"1MB": 1 << 20, "64MB": 64 << 20}
+
+
+def _array(nbytes: int) -> np.ndarray:
+    return np.frombuffer(np.random.default_rng(1).bytes(nbytes), dtype=np.uint64)  # not-secret
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("pki")), None
+
+
+def _echo_process(tls_dir):
+    """Start `pet demo --party 1` (an echo loop) in its own process; return (channel, child)."""
+    from pet.cli.demo import _tls_for
+
+    listener = tcp.Listener("127.0.0.1", 0, tls=_tls_for(0, tls_dir), timeout=120)
+    cmd = [sys.executable, "-m", "pet", "demo", "--party", "1", "--connect", f"127.0.0.1:{listener.port}"]
+    if tls_dir:
+        cmd += ["--tls-dir", tls_dir]
+    child = subprocess.Popen(cmd)
+    channel = listener.accept(accept_timeout=60)
+    listener.close()
+    return channel, child
+
+
+def _report(benchmark, nbytes):
+    benchmark.extra_info["bytes_per_round_trip"] = 2 * nbytes
+    benchmark.extra_info["GB/s"] = round(2 * nbytes / benchmark.stats.stats.mean / 1e9, 3)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_in_memory(benchmark, size):
+    a, b = local_pair(timeout=60)
+    data = _array(SIZES[size])
+    stop = threading.Event()
+
+    def echo():
+        while not stop.is_set():
+            msg = b.recv()
+            if isinstance(msg, str):
+                return
+            b.send(msg)
+
+    thread = threading.Thread(target=echo, daemon=True)
+    thread.start()
+
+    def round_trip():
+        a.send(data)
+        return a.recv()
+
+    out = benchmark.pedantic(round_trip, rounds=5 if size == "64MB" else 50, warmup_rounds=1)
+    a.send("stop")
+    thread.join(10)
+    assert np.array_equal(out, data)
+    _report(benchmark, SIZES[size])
+
+
+@pytest.mark.parametrize("transport", ["tcp", "tls"])
+@pytest.mark.parametrize("size", SIZES)
+def test_two_processes(benchmark, size, transport, tmp_path):
+    tls_dir = None
+    if transport == "tls":
+        tls_dir = str(tmp_path)
+        make_test_pki(tls_dir, names=("party0", "party1"))
+    channel, child = _echo_process(tls_dir)
+    data = _array(SIZES[size])
+
+    def round_trip():
+        channel.send(data)
+        return channel.recv()
+
+    try:
+        out = benchmark.pedantic(round_trip, rounds=5 if size == "64MB" else 50, warmup_rounds=1)
+    finally:
+        channel.send("stop")
+        channel.close()
+        child.wait(30)
+    assert np.array_equal(out, data)
+    _report(benchmark, SIZES[size])
