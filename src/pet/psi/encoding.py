@@ -1,0 +1,129 @@
+"""The canonical byte encoding of PSI items (what gets hashed to the curve).
+
+Two items match in PSI exactly when their encodings are equal. The encoding is
+type-tagged, so values of different types never match:
+
+=========================  ===============================================================
+item                       encoding
+=========================  ===============================================================
+``str``                    ``0x01`` + UTF-8 bytes (no Unicode normalisation: NFC and NFD
+                           spellings of "é" are different items)
+``bytes`` / ``bytearray``  ``0x02`` + the bytes
+``int`` (any size), numpy  ``0x03`` + ASCII decimal, ``-`` for negatives, no leading zeros
+integer scalars            (so ``numpy.int64(5)`` matches ``5``)
+composite key (tuple)      ``0x04`` + count (2 bytes, big-endian) + per component: length
+                           (4 bytes, big-endian) + that component's encoding
+=========================  ===============================================================
+
+Consequences: ``123`` and ``"123"`` do **not** match (convert one side explicitly, e.g.
+``df["id"].astype(str)``); ``"0123"`` and ``"123"`` do not match either.
+
+Rejected, with :class:`~pet.errors.InputError` naming the argument and the row position:
+``None``, NaN / ``pandas.NA`` / ``NaT``, ``bool`` (ambiguous with 0/1), ``float``
+(convert to int or str first), and any other type.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+
+import numpy as np
+
+from pet.errors import InputError, PetTypeError
+
+__all__ = ["encode_items", "encode_columns", "to_list", "find_duplicates"]
+
+_STR, _BYTES, _INT, _TUPLE = b"\x01", b"\x02", b"\x03", b"\x04"
+
+
+def _is_missing(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    try:
+        import pandas as pd
+
+        if value is pd.NA or value is pd.NaT:
+            return True
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pass
+    if isinstance(value, np.floating) and np.isnan(value):
+        return True
+    if isinstance(value, (np.datetime64, np.timedelta64)) and np.isnat(value):
+        return True
+    return False
+
+
+def _encode_one(value, name: str, row: int) -> bytes:
+    if isinstance(value, str):
+        return _STR + value.encode("utf-8", "surrogatepass")
+    if isinstance(value, (bytes, bytearray)):
+        return _BYTES + bytes(value)
+    if isinstance(value, (bool, np.bool_)):
+        raise PetTypeError(f"{name}: row {row} is a bool ({value!r}); use int or str keys")
+    if isinstance(value, (int, np.integer)):
+        return _INT + str(int(value)).encode("ascii")
+    if _is_missing(value):
+        raise InputError(f"{name}: row {row} is missing ({value!r}); PSI keys must not be None/NaN")
+    if isinstance(value, (float, np.floating, numbers.Real)):
+        raise PetTypeError(
+            f"{name}: row {row} is a float ({value!r}); convert keys to int or str first"
+        )
+    raise PetTypeError(
+        f"{name}: row {row} has unsupported type {type(value).__name__}; use str, bytes or int"
+    )
+
+
+def to_list(items, name: str = "items") -> list:
+    """Materialise ``items`` (list, tuple, numpy array, pandas Series/Index, iterable) as a
+    list of Python objects, rejecting a bare string or mapping."""
+    if isinstance(items, (str, bytes, bytearray, dict)):
+        raise PetTypeError(f"{name} must be a sequence of items, not a single {type(items).__name__}")
+    if hasattr(items, "to_numpy") and hasattr(items, "dtype"):  # pandas Series / Index
+        return items.to_numpy(dtype=object, na_value=None).tolist() if _has_na(items) else items.tolist()
+    if isinstance(items, np.ndarray):
+        if items.ndim != 1:
+            raise InputError(f"{name} must be one-dimensional, got shape {items.shape}")
+        return items.tolist()
+    if not isinstance(items, Iterable):
+        raise PetTypeError(f"{name} must be an iterable of items, got {type(items).__name__}")
+    return list(items)
+
+
+def _has_na(series) -> bool:
+    try:
+        return bool(series.isna().any())
+    except (TypeError, ValueError):  # pragma: no cover - exotic extension arrays
+        return False
+
+
+def encode_items(items, name: str = "items") -> tuple[list, list[bytes]]:
+    """``(values, encodings)``: the items as a list and their canonical encodings."""
+    values = to_list(items, name)
+    return values, [_encode_one(v, name, i) for i, v in enumerate(values)]
+
+
+def encode_columns(columns: list, names: list[str]) -> list[bytes]:
+    """Composite keys: ``columns`` is a list of equally long value lists; row ``i``'s key is
+    the tuple of the ``i``-th values. One column gives the plain item encoding, so aligning
+    on one column matches :func:`~pet.psi.ecdh_psi` on the same values."""
+    encoded = [[_encode_one(v, name, i) for i, v in enumerate(col)] for col, name in zip(columns, names)]
+    if len(encoded) == 1:
+        return encoded[0]
+    head = _TUPLE + len(encoded).to_bytes(2, "big")
+    return [head + b"".join(len(part).to_bytes(4, "big") + part for part in row) for row in zip(*encoded)]
+
+
+def find_duplicates(encoded: list[bytes]) -> tuple[list[int], int]:
+    """``(first_positions, n_duplicates)``: the positions of first occurrences (in order)
+    and how many rows repeat an earlier item."""
+    seen: dict[bytes, int] = {}
+    first = []
+    for i, e in enumerate(encoded):
+        if e not in seen:
+            seen[e] = i
+            first.append(i)
+    return first, len(encoded) - len(first)
