@@ -1,6 +1,52 @@
 """Two-party additive secret sharing over Z_2^64 with fixed-point arithmetic.
 
-Will hold ``Session``, ``Shared``, ``run_local`` and the protocols (Beaver multiplication,
-matrix products, truncation, comparison, division, sigmoid, argmax), with correlated
-randomness from a dealer behind its own interface.
+Semi-honest security for two computing parties; correlated randomness (Beaver triples,
+truncation pairs, AND triples, random bits) from a dealer trusted not to collude with
+either party (:mod:`pet.mpc.dealer`, behind the :class:`~pet.mpc.correlated.CorrelatedSource`
+interface so a dealer-free source can replace it).
+
+Module map (each depends only on the ones above it)::
+
+    ring        encoding of reals/ints in Z_2^64, safe range   (pure functions)
+    prg         AES-128-CTR pseudo-random generator            (pure)
+    _kernels    numba kernels (Z_2^64 matmul)
+    correlated  recipes of correlated randomness, party-side source interface
+    dealer      the dealer service (thread or ``pet dealer`` process)
+    session     Session: peer channel, op-mismatch detection, share / reveal
+    shared      Shared: the numpy-like secret array
+    truncation  exact 1-round truncation
+    arithmetic  add / mul (Beaver) / matmul (matrix triples)
+    private_matrix  reusable-mask product: a party's fixed private matrix x shared vectors
+    boolean     AND on bit-packed words, A2B (Kogge-Stone adder), B2A, MSB
+    compare     < <= > >= ==, where, maximum, minimum, relu, argmax, max
+    nonlinear   reciprocal, divide, sqrt, exp, sigmoid
+    local       run_local: both parties and the dealer as threads
+
+Example::
+
+    import numpy as np, pet.mpc as mpc
+
+    def prog(s, x, y):
+        a = s.share(x if s.party == 0 else None, owner=0)
+        b = s.share(y if s.party == 1 else None, owner=1)
+        return s.reveal(mpc.where(a < b, a * b, a + b))
+
+    r0, r1 = mpc.run_local(prog, np.array([1.5, -2.0]), np.array([2.0, -3.0]))
 """
+
+from pet.mpc.arithmetic import constant, matmul, mul, rescale
+from pet.mpc.local import run_local
+from pet.mpc.session import Session
+from pet.mpc.shared import Shared, concatenate, stack
+
+__all__ = [
+    "Session",
+    "Shared",
+    "run_local",
+    "concatenate",
+    "stack",
+    "constant",
+    "mul",
+    "matmul",
+    "rescale",
+]

@@ -1,0 +1,218 @@
+"""Arithmetic on shared values: linear operations (local), Beaver multiplication and
+matrix products (1 round + 1 truncation round for fixed point).
+
+Scale rules: every :class:`~pet.mpc.shared.Shared` carries ``frac`` (fractional bits).
+``x + y`` first brings both to the larger ``frac`` (local multiply by a power of two);
+``x * y`` and ``x @ y`` produce ``max(x.frac, y.frac)`` fractional bits, truncating the
+raw product (``x.frac + y.frac`` bits) by ``min(x.frac, y.frac)`` with the exact
+protocol of :mod:`.truncation`. A product of a fixed-point value with an integer (or a
+comparison bit) therefore needs no truncation.
+
+Precision: with ``f`` fractional bits, add/sub are exact on the encoded values; a
+fixed-point product is within ``2^-f`` of the exact product of the encoded inputs
+(truncation error < 1 ulp), hence within ``2^-(f-1)`` of the real product when the
+inputs were rounded on encoding (for inputs of magnitude <= 1; in general add
+``|x| + |y|`` ulps of input rounding). Products must stay below ``2^(62 - 2f)`` in
+magnitude before truncation (see :mod:`.ring`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pet.errors import InputError, PetTypeError
+from pet.mpc import _kernels, ring
+from pet.mpc.shared import Shared
+from pet.mpc.truncation import trunc, trunc_spec, trunc_with
+
+__all__ = ["add", "sub", "neg", "mul", "matmul", "rescale", "public_to_ring", "zeros_like_public", "constant"]
+
+
+def _integral(arr: np.ndarray) -> bool:
+    return arr.dtype.kind in "biu" or (arr.dtype.kind == "f" and bool(np.all(np.isfinite(arr)))
+                                       and bool(np.all(arr == np.rint(arr))))
+
+
+def public_to_ring(value, frac: int) -> np.ndarray:
+    """A public value encoded with ``frac`` fractional bits (range-checked)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise PetTypeError(f"expected a numeric public value, got dtype {arr.dtype}")
+    return ring.encode(arr, frac)
+
+
+def constant(session, value, frac: int = 0) -> Shared:
+    """A public constant as a (trivially) shared value: party 0 holds it, party 1 zero."""
+    enc = public_to_ring(value, frac)
+    return Shared(session, enc if session.party == 0 else np.zeros_like(enc), frac)
+
+
+def zeros_like_public(session, shape, frac: int = 0) -> Shared:
+    return Shared(session, np.zeros(shape, dtype=np.uint64), frac)
+
+
+def rescale(x: Shared, frac: int) -> Shared:
+    """``x`` re-encoded with ``frac`` fractional bits (up: local; down: 1 round)."""
+    frac = ring.check_frac_bits(frac)
+    if frac == x.frac:
+        return x
+    if frac > x.frac:
+        return Shared(x.session, x.share << np.uint64(frac - x.frac), frac)
+    return Shared(x.session, trunc(x.session, x.share, x.frac - frac), frac)
+
+
+def _pair(x: Shared, y: Shared):
+    if x.session is not y.session:
+        raise PetTypeError("Shared values belong to different sessions")
+    top = max(x.frac, y.frac)
+    return rescale(x, top), rescale(y, top)
+
+
+def add(x: Shared, y) -> Shared:
+    """``x + y`` (local, exact). ``y`` may be Shared or public (party 0 adds it)."""
+    if isinstance(y, Shared):
+        x, y = _pair(x, y)
+        return Shared(x.session, x.share + y.share, x.frac)
+    arr = np.asarray(y)
+    if not _integral(arr) and x.frac == 0:
+        x = rescale(x, x.session.frac_bits)
+    enc = public_to_ring(arr, x.frac)
+    share = x.share + enc if x.session.party == 0 else x.share + np.zeros_like(enc)
+    return Shared(x.session, share, x.frac)
+
+
+def neg(x: Shared) -> Shared:
+    """``-x`` (local)."""
+    return Shared(x.session, np.uint64(0) - x.share, x.frac)
+
+
+def sub(x: Shared, y) -> Shared:
+    """``x - y`` (local)."""
+    if isinstance(y, Shared):
+        return add(x, neg(y))
+    return add(x, -np.asarray(y))
+
+
+def _beaver_open(session, op, d, e):
+    got = session.exchange(op, [d, e])
+    if not (isinstance(got, list) and len(got) == 2):
+        from pet.errors import ProtocolError
+        raise ProtocolError("malformed Beaver opening")
+    return d + np.asarray(got[0], dtype=np.uint64), e + np.asarray(got[1], dtype=np.uint64)
+
+
+def mul_raw(session, x: np.ndarray, y: np.ndarray, shift: int = 0) -> np.ndarray:
+    """Shares of ``(x * y) >> shift`` for equal-shape share arrays.
+
+    Beaver (1 round, 16 bytes per element each way): with a triple ``c = a*b``, open
+    ``d = x - a`` and ``e = y - b`` (uniform, reveal nothing); ``x*y = d*e + d*b + e*a + c``
+    (party 0 adds ``d*e``). Then, if ``shift``, exact truncation (1 more round, 8 bytes).
+    Correlated randomness: one triple (+ one trunc), requested in one batch.
+    """
+    specs = [("triple", x.shape)]
+    if shift:
+        specs.append(trunc_spec(x.shape, shift))
+    mats = session.correlated(specs)
+    t = mats[0]
+    d, e = _beaver_open(session, f"mul{x.shape}", x - t["a"], y - t["b"])
+    z = d * t["b"] + e * t["a"] + t["c"]
+    if session.party == 0:
+        z += d * e
+    if shift:
+        z = trunc_with(session, z, shift, mats[1])
+    return z
+
+
+def mul(x: Shared, y) -> Shared:
+    """Elementwise ``x * y`` with numpy broadcasting.
+
+    Shared * Shared: Beaver (1 round) plus a truncation round when both are fixed point.
+    Shared * public integer: local. Shared * public non-integer: local product then one
+    truncation round (exact truncation is interactive).
+    """
+    session = x.session
+    if isinstance(y, Shared):
+        if y.session is not session:
+            raise PetTypeError("Shared values belong to different sessions")
+        xs, ys = np.broadcast_arrays(x.share, y.share)
+        xs, ys = np.ascontiguousarray(xs), np.ascontiguousarray(ys)
+        shift = min(x.frac, y.frac)
+        return Shared(session, mul_raw(session, xs, ys, shift), max(x.frac, y.frac))
+    arr = np.asarray(y)
+    if arr.dtype.kind not in "biuf":
+        raise PetTypeError(f"cannot multiply a Shared value by dtype {arr.dtype}")
+    if _integral(arr):
+        return Shared(session, x.share * public_to_ring(arr, 0), x.frac)
+    f = session.frac_bits
+    prod = x.share * public_to_ring(arr, f)
+    shift = min(x.frac, f)
+    return Shared(session, trunc(session, np.ascontiguousarray(prod), shift), max(x.frac, f))
+
+
+def matmul_u64(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` modulo 2^64 for 2-D uint64 arrays (numba kernel)."""
+    out = np.empty((a.shape[0], b.shape[1]), dtype=np.uint64)
+    _kernels.matmul_u64(np.ascontiguousarray(a, dtype=np.uint64), np.ascontiguousarray(b, dtype=np.uint64), out)
+    return out
+
+
+def _as_2d(shape, left: bool):
+    if len(shape) == 1:
+        return ((1, shape[0]) if left else (shape[0], 1)), True
+    if len(shape) == 2:
+        return shape, False
+    raise InputError(f"matmul supports 1-D and 2-D operands, got shape {shape}")
+
+
+def matmul(x, y) -> Shared:
+    """Matrix product ``x @ y`` of 1-D/2-D operands (numpy semantics for 1-D).
+
+    Shared @ Shared uses a matrix triple ``C = A @ B`` (1 round; each party sends
+    ``(m*k + k*n) * 8`` bytes): open ``D = X - A`` and ``E = Y - B``; party 0 computes
+    ``D @ (E + B0) + A0 @ E + C0``, party 1 ``D @ B1 + A1 @ E + C1`` (two Z_2^64 matrix
+    products each, numba). Fixed point adds one truncation round on the ``m*n`` result.
+    Shared @ public is local (plus a truncation round for non-integer public values).
+    """
+    xs = isinstance(x, Shared)
+    ys = isinstance(y, Shared)
+    session = x.session if xs else y.session
+    xshape = x.shape if xs else np.shape(x)
+    yshape = y.shape if ys else np.shape(y)
+    (m, k), squeeze_l = _as_2d(tuple(xshape), True)
+    (k2, n), squeeze_r = _as_2d(tuple(yshape), False)
+    if k != k2:
+        raise InputError(f"matmul: shapes {tuple(xshape)} and {tuple(yshape)} are not aligned")
+    out_shape = tuple(([] if squeeze_l else [m]) + ([] if squeeze_r else [n]))
+    if xs and ys:
+        if x.session is not y.session:
+            raise PetTypeError("Shared values belong to different sessions")
+        shift = min(x.frac, y.frac)
+        specs = [("matmul", m, k, n)]
+        if shift:
+            specs.append(trunc_spec((m, n), shift))
+        mats = session.correlated(specs)
+        t = mats[0]
+        X = x.share.reshape(m, k)
+        Y = y.share.reshape(k, n)
+        D, E = _beaver_open(session, f"matmul{(m, k, n)}", X - t["a"], Y - t["b"])
+        if session.party == 0:
+            Z = matmul_u64(D, E + t["b"]) + matmul_u64(t["a"], E) + t["c"]
+        else:
+            Z = matmul_u64(D, t["b"]) + matmul_u64(t["a"], E) + t["c"]
+        if shift:
+            Z = trunc_with(session, Z, shift, mats[1])
+        return Shared(session, Z.reshape(out_shape), max(x.frac, y.frac))
+    # one side public
+    pub = np.asarray(y if xs else x)
+    sh = x if xs else y
+    if pub.dtype.kind not in "biuf":
+        raise PetTypeError(f"cannot multiply a Shared value by dtype {pub.dtype}")
+    pf = 0 if _integral(pub) else session.frac_bits
+    enc = public_to_ring(pub, pf)
+    if xs:
+        Z = matmul_u64(sh.share.reshape(m, k), enc.reshape(k, n))
+    else:
+        Z = matmul_u64(enc.reshape(m, k), sh.share.reshape(k, n))
+    shift = min(sh.frac, pf)
+    Z = trunc(session, Z, shift)
+    return Shared(session, Z.reshape(out_shape), max(sh.frac, pf))

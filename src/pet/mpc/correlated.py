@@ -1,0 +1,221 @@
+"""Correlated randomness: the recipes, and the party-side interface to their source.
+
+Every piece of correlated randomness is described by a *spec*, a tuple
+``(kind, *params)`` of ints and tuples. For each spec the two parties and the dealer run
+the same deterministic *recipe*:
+
+1. each party draws its own fields from its dealer PRG (a seed shared with the dealer
+   only), in a fixed order;
+2. the dealer, replaying both seeds, draws the same fields for both parties, computes
+   the correlated values (e.g. ``c = a * b``) and sends the receiving party only the
+   *correction* fields that replace the ones it did not draw.
+
+This is seed compression: per Beaver triple the dealer sends one ring element, to one
+party. The receiving party is party 1 except for the reusable-mask product, where it is
+the party that does not own the private matrix.
+
+Kinds (``shape`` is an array shape, fields in drawing order; "both" = both parties draw
+them, "p0" = party 0 draws it and party 1 receives it as correction):
+
+=================  ===========================================  =============================
+kind               fields                                       correlation
+=================  ===========================================  =============================
+``triple``         both: a, b; p0: c                            c = a * b          (mod 2^64)
+``matmul``         both: A (m,k), B (k,n); p0: C (m,n)          C = A @ B
+``trunc``          both: r; p0: rs, rm                          rs = r >> s, rm = msb(r)
+``and``            both: a, b (nb, *shape); p0: c (nb, *shape)  c = a & b         (XOR shares)
+``b2a``            both: rho (XOR shares); p0: ra (nbits, ...)  ra[j] = bit j of rho (arith.)
+``reuse_setup``    owner: A (m, n)  (owner knows A entirely)    -
+``reuse_mul``      other: B (n, t); owner: S (m, t)             S_other = A @ B - S_owner
+=================  ===========================================  =============================
+
+Semantics of ``msb`` and ``>>`` are on the uint64 ring element. What the dealer learns:
+the kinds and shapes of the operations (not any value). What a party learns from the
+dealer: its own uniformly random shares; every correction is masked by the other party's
+PRG fields, which it never sees.
+
+The party-side interface is :class:`CorrelatedSource`; :class:`DealerClient` implements
+it with a dealer reached over a channel. A dealer-free source (OT-based) can implement the
+same interface later.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pet.errors import ProtocolError
+from pet.mpc import _kernels
+from pet.mpc.prg import PRG
+
+__all__ = ["CorrelatedSource", "DealerClient", "draw", "corrections", "receiver", "PROTOCOL_VERSION"]
+
+PROTOCOL_VERSION = 1
+
+_ONE = np.uint64(1)
+
+
+def _shape(t) -> tuple:
+    return tuple(int(s) for s in t)
+
+
+def receiver(spec) -> int | None:
+    """The party that receives explicit correction values for ``spec`` (``None``: none)."""
+    kind = spec[0]
+    if kind == "reuse_setup":
+        return None
+    if kind == "reuse_mul":
+        return 1 - int(spec[2])
+    return 1
+
+
+def draw(spec, prg: PRG, party: int) -> dict:
+    """The fields ``party`` draws from its dealer PRG for ``spec`` (see the table)."""
+    kind = spec[0]
+    out = {}
+    if kind == "triple":
+        shape = _shape(spec[1])
+        out["a"] = prg.words(shape)
+        out["b"] = prg.words(shape)
+        if party == 0:
+            out["c"] = prg.words(shape)
+    elif kind == "matmul":
+        m, k, n = (int(v) for v in spec[1:4])
+        out["a"] = prg.words((m, k))
+        out["b"] = prg.words((k, n))
+        if party == 0:
+            out["c"] = prg.words((m, n))
+    elif kind == "trunc":
+        shape = _shape(spec[1])
+        out["r"] = prg.words(shape)
+        if party == 0:
+            out["rs"] = prg.words(shape)
+            out["rm"] = prg.words(shape)
+    elif kind == "and":
+        shape, nb = _shape(spec[1]), int(spec[2])
+        out["a"] = prg.words(shape)
+        out["b"] = prg.words((nb,) + shape)
+        if party == 0:
+            out["c"] = prg.words((nb,) + shape)
+    elif kind == "b2a":
+        shape, nbits = _shape(spec[1]), len(spec[2])
+        out["rho"] = prg.words(shape)
+        if party == 0:
+            out["ra"] = prg.words((nbits,) + shape)
+    elif kind == "reuse_setup":
+        owner, m, n = (int(v) for v in spec[1:4])
+        if party == owner:
+            out["A"] = prg.words((m, n))
+    elif kind == "reuse_mul":
+        _, owner, m, n, t = (int(v) for v in spec[1:6])
+        if party == owner:
+            out["s"] = prg.words((m, t))
+        else:
+            out["b"] = prg.words((n, t))
+    else:
+        raise ProtocolError(f"unknown correlated-randomness kind {kind!r}")
+    return out
+
+
+def corrections(spec, m0: dict, m1: dict, state: dict) -> dict:
+    """Dealer side: the correction fields for :func:`receiver` of ``spec``, given both
+    parties' drawn fields. ``state`` keeps reusable masks between specs."""
+    kind = spec[0]
+    if kind == "triple":
+        a = m0["a"] + m1["a"]
+        b = m0["b"] + m1["b"]
+        return {"c": a * b - m0["c"]}
+    if kind == "matmul":
+        a = m0["a"] + m1["a"]
+        b = m0["b"] + m1["b"]
+        c = np.empty((a.shape[0], b.shape[1]), dtype=np.uint64)
+        _kernels.matmul_u64(a, b, c)
+        return {"c": c - m0["c"]}
+    if kind == "trunc":
+        r = m0["r"] + m1["r"]
+        shift = np.uint64(int(spec[2]))
+        return {"rs": (r >> shift) - m0["rs"], "rm": (r >> np.uint64(63)) - m0["rm"]}
+    if kind == "and":
+        a = m0["a"] ^ m1["a"]
+        b = m0["b"] ^ m1["b"]
+        return {"c": (a[None] & b) ^ m0["c"]}
+    if kind == "b2a":
+        rho = m0["rho"] ^ m1["rho"]
+        bits = np.array([int(j) for j in spec[2]], dtype=np.uint64).reshape((-1,) + (1,) * rho.ndim)
+        return {"ra": ((rho[None] >> bits) & _ONE) - m0["ra"]}
+    if kind == "reuse_setup":
+        owner = int(spec[1])
+        state[("reuse", int(spec[4]))] = (m0 if owner == 0 else m1)["A"]
+        return {}
+    if kind == "reuse_mul":
+        handle, owner = int(spec[1]), int(spec[2])
+        A = state.get(("reuse", handle))
+        if A is None:
+            raise ProtocolError(f"reuse_mul refers to unknown private matrix {handle}")
+        mo, mx = (m0, m1) if owner == 0 else (m1, m0)
+        c = np.empty((A.shape[0], mx["b"].shape[1]), dtype=np.uint64)
+        _kernels.matmul_u64(A, np.ascontiguousarray(mx["b"]), c)
+        return {"s": c - mo["s"]}
+    raise ProtocolError(f"unknown correlated-randomness kind {kind!r}")
+
+
+class CorrelatedSource:
+    """Party-side interface: ``get(specs) -> list[dict]``, one dict of fields per spec.
+
+    Both parties call ``get`` with the same specs in the same order. ``close()`` ends
+    the session with the source.
+    """
+
+    def get(self, specs: list) -> list:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - interface
+        pass
+
+
+def _wire(spec):
+    """A spec as plain lists/ints, the form that crosses the wire."""
+    return [list(v) if isinstance(v, (tuple, list)) else v for v in spec]
+
+
+class DealerClient(CorrelatedSource):
+    """Correlated randomness from a dealer (``pet.mpc.dealer``) over ``channel``.
+
+    Handshake: send ``{"hello": "pet.mpc.dealer", "version", "party"}``, receive
+    ``{"seed": 16 bytes}``. Then for each ``get(specs)``: send ``["get", specs]``; if this
+    party receives corrections for some spec, receive one list with a dict per spec.
+    Party 0 normally sends and never waits (its material is all PRG-derived).
+    """
+
+    def __init__(self, channel, party: int):
+        self.channel = channel
+        self.party = int(party)
+        channel.send({"hello": "pet.mpc.dealer", "version": PROTOCOL_VERSION, "party": self.party})
+        reply = channel.recv()
+        if not isinstance(reply, dict) or "seed" not in reply:
+            raise ProtocolError(f"unexpected dealer handshake reply: {reply!r:.200}")
+        if "error" in reply:
+            raise ProtocolError(f"dealer refused the session: {reply['error']}")
+        self._prg = PRG(bytes(reply["seed"]))
+        self._closed = False
+
+    def get(self, specs: list) -> list:
+        specs = [tuple(s) for s in specs]
+        self.channel.send(["get", [_wire(s) for s in specs]])
+        mats = [draw(s, self._prg, self.party) for s in specs]
+        if any(receiver(s) == self.party for s in specs):
+            corr = self.channel.recv()
+            if isinstance(corr, dict) and "error" in corr:
+                raise ProtocolError(f"dealer: {corr['error']}")
+            if not isinstance(corr, list) or len(corr) != len(specs):
+                raise ProtocolError("dealer sent a malformed correction message")
+            for m, c in zip(mats, corr):
+                m.update(c)
+        return mats
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            try:
+                self.channel.send(["close"])
+            except Exception:  # the dealer may already be gone; closing must not fail
+                pass

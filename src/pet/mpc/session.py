@@ -1,0 +1,190 @@
+"""A party's MPC session: the peer channel, the correlated-randomness source, sharing.
+
+Both parties create a :class:`Session` and then call the same operations in the same
+order. Every message between the parties is ``[tag, payload]`` where ``tag`` names the
+operation, its shapes and a per-session counter; the receiver compares the tag with its
+own and raises :class:`~pet.errors.ProtocolError` on a mismatch (different operation,
+shape or order), so a mismatch is an error, never a garbage result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pet.errors import InputError, PetTypeError, ProtocolError
+from pet.mpc import ring
+from pet.mpc.correlated import CorrelatedSource, DealerClient
+from pet.mpc.prg import PRG
+
+__all__ = ["Session"]
+
+_HELLO = "pet.mpc.session"
+
+
+class Session:
+    """One party's end of a two-party MPC session.
+
+    Parameters
+    ----------
+    party : 0 or 1.
+    channel : :class:`~pet.transport.Channel` to the other party.
+    dealer : a :class:`~pet.transport.Channel` to the dealer (``pet dealer`` or the thread
+        of :func:`~pet.mpc.run_local`), or a :class:`~pet.mpc.correlated.CorrelatedSource`.
+        Required for any operation beyond linear ones, sharing and revealing.
+    frac_bits : fractional bits of the fixed-point encoding of float inputs (default 16;
+        0 makes every value an integer).
+
+    On creation the parties exchange one hello message and check that they are parties 0
+    and 1 with the same ``frac_bits`` (else :class:`~pet.errors.ProtocolError`).
+    """
+
+    def __init__(self, party, channel, *, dealer=None, frac_bits: int = 16):
+        if party not in (0, 1) or isinstance(party, bool):
+            raise InputError(f"party must be 0 or 1, got {party!r}")
+        if channel is None or not hasattr(channel, "exchange"):
+            raise PetTypeError("channel must be a pet.transport.Channel")
+        self.party = int(party)
+        self.channel = channel
+        self.frac_bits = ring.check_frac_bits(frac_bits)
+        self._prg = PRG()  # private randomness (share masks), never shared with anyone
+        self._counter = 0
+        self.rounds = 0
+        peer = channel.exchange([_HELLO, self.party, self.frac_bits])
+        if not (isinstance(peer, list) and len(peer) == 3 and peer[0] == _HELLO):
+            raise ProtocolError(f"the peer did not open a pet.mpc session (got {str(peer)[:100]})")
+        if peer[1] != 1 - self.party:
+            raise ProtocolError(f"both sides claim to be party {self.party}")
+        if peer[2] != self.frac_bits:
+            raise ProtocolError(f"frac_bits differ: this party {self.frac_bits}, peer {peer[2]}")
+        if dealer is None:
+            self.source = None
+        elif isinstance(dealer, CorrelatedSource):
+            self.source = dealer
+        elif hasattr(dealer, "send") and hasattr(dealer, "recv"):
+            self.source = DealerClient(dealer, self.party)
+        else:
+            raise PetTypeError("dealer must be a Channel to the dealer or a CorrelatedSource")
+
+    # -- context manager ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """End the session with the dealer (the peer channel is left to its owner)."""
+        if self.source is not None:
+            self.source.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+        return False
+
+    def __repr__(self) -> str:
+        return f"<pet.mpc.Session party={self.party} frac_bits={self.frac_bits} ops={self._counter}>"
+
+    # -- messaging (used by the protocols) ---------------------------------------------
+
+    def _tag(self, op: str) -> str:
+        self._counter += 1
+        return f"{self._counter}:{op}"
+
+    def _check(self, tag, got):
+        if not (isinstance(got, list) and len(got) == 2):
+            raise ProtocolError("malformed message from the peer")
+        if got[0] != tag:
+            raise ProtocolError(
+                f"operation mismatch: party {self.party} is at {tag!r}, the peer sent {str(got[0])[:120]!r} "
+                "(both parties must call the same operations, with the same shapes, in the same order)"
+            )
+        return got[1]
+
+    def exchange(self, op: str, payload):
+        """Send ``payload`` and receive the peer's, both labelled ``op``: one round."""
+        tag = self._tag(op)
+        self.rounds += 1
+        return self._check(tag, self.channel.exchange([tag, payload]))
+
+    def send_to_peer(self, op: str, payload) -> None:
+        """One-way message ``payload`` to the peer (the peer calls :meth:`recv_from_peer`)."""
+        self.channel.send([self._tag(op), payload])
+
+    def recv_from_peer(self, op: str):
+        """Receive the peer's :meth:`send_to_peer` message for ``op``."""
+        tag = self._tag(op)
+        self.rounds += 1
+        return self._check(tag, self.channel.recv())
+
+    def correlated(self, specs: list) -> list:
+        """Correlated randomness for ``specs`` from the dealer (see :mod:`.correlated`)."""
+        if self.source is None:
+            raise InputError("this operation needs correlated randomness: create the Session with dealer=...")
+        return self.source.get(specs)
+
+    def private_words(self, shape) -> np.ndarray:
+        """Fresh uniform uint64 words from this party's private PRG."""
+        return self._prg.words(shape)
+
+    # -- sharing ------------------------------------------------------------------------
+
+    def share(self, x, owner: int, *, frac_bits: int | None = None):
+        """Secret-share ``x`` held by party ``owner``; the other party passes ``None``.
+
+        Float arrays are encoded with ``frac_bits`` (default the session's), bool and int
+        arrays as integers (``frac_bits=0``) unless ``frac_bits`` is given.
+
+        Protocol (1 message, owner -> other, 8 bytes per element): the owner draws a
+        uniform mask ``m`` from its private PRG, keeps ``m`` as its share and sends
+        ``encode(x) - m`` with the shape and scale. The other party learns the shape and
+        the encoding scale (public) and a uniformly random array.
+        """
+        from pet.mpc.shared import Shared
+
+        if owner not in (0, 1) or isinstance(owner, bool):
+            raise InputError(f"owner must be 0 or 1, got {owner!r}")
+        if self.party == owner:
+            if x is None:
+                raise InputError(f"party {owner} owns the input: pass the array, not None")
+            arr = np.asarray(x)
+            if arr.dtype.kind not in "biuf":
+                raise PetTypeError(f"x must be a numeric array, got dtype {arr.dtype}")
+            if frac_bits is None:
+                f = self.frac_bits if arr.dtype.kind == "f" else 0
+            else:
+                f = ring.check_frac_bits(frac_bits)
+            enc = ring.encode(arr, f)
+            mask = self.private_words(enc.shape)
+            self.send_to_peer("share", [int(f), enc - mask])
+            return Shared(self, mask, f)
+        if x is not None:
+            raise InputError(f"party {self.party} does not own this input: pass None (owner={owner})")
+        msg = self.recv_from_peer("share")
+        if not (isinstance(msg, list) and len(msg) == 2 and isinstance(msg[1], np.ndarray)):
+            raise ProtocolError("malformed share message")
+        f = ring.check_frac_bits(int(msg[0]))
+        return Shared(self, np.ascontiguousarray(msg[1], dtype=np.uint64), f)
+
+    def reveal(self, s, to: int | None = None):
+        """Open shared ``s`` to both parties (``to=None``) or only to party ``to``.
+
+        Returns the decoded numpy array (int64 for integer values, float64 for fixed
+        point); the party that does not receive gets ``None``. One round (``to=None``:
+        both send 8 bytes per element) or one message (to one party). The receiver
+        learns the value; the other party learns nothing.
+        """
+        from pet.mpc.shared import Shared
+
+        if not isinstance(s, Shared) or s.session is not self:
+            raise PetTypeError("reveal expects a Shared value of this session")
+        if to is not None and (to not in (0, 1) or isinstance(to, bool)):
+            raise InputError(f"to must be None, 0 or 1, got {to!r}")
+        op = f"reveal{s.shape}->{to}"
+        if to is None:
+            other = self.exchange(op, s.share)
+            total = s.share + np.asarray(other, dtype=np.uint64).reshape(s.shape)
+        elif to == self.party:
+            other = self.recv_from_peer(op)
+            total = s.share + np.asarray(other, dtype=np.uint64).reshape(s.shape)
+        else:
+            self.send_to_peer(op, s.share)
+            return None
+        return ring.decode(total, s.frac)

@@ -1,0 +1,57 @@
+"""Exact fixed-point truncation with dealer help (1 round).
+
+``trunc(x, s)`` computes shares of ``floor(x / 2^s)`` or that plus one ulp (never more),
+for every ``x`` with ``|x| < 2^62``, with no probabilistic large-error failure.
+
+Protocol (dealer gives shares of a uniform ``r``, of ``r >> s`` and of ``msb(r)``):
+
+1. ``x' = x + 2^62`` (party 0 adds the constant), so ``x' in [0, 2^63)``;
+2. open ``c = x' + r`` (one round, 8 bytes per element each way); ``c`` is uniform, so
+   neither party learns anything about ``x``;
+3. the wrap of ``x' + r`` over 2^64 is ``w = msb(r) * (1 - msb(c))`` exactly, because
+   ``x' < 2^63``;
+4. ``x' >> s = (c >> s) - (r >> s) + w * 2^(64-s) - borrow``, where ``borrow`` (0 or 1) is
+   whether the low ``s`` bits of ``c`` are below those of ``r``; we drop it, which is the
+   at-most-one-ulp error (``floor`` or ``floor + 1``);
+5. subtract ``2^(62-s)`` (party 0) to undo step 1.
+
+Correlated randomness: one ``trunc`` spec (two ring elements of correction per element).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["trunc", "trunc_spec", "trunc_with"]
+
+_OFFSET = np.uint64(1 << 62)
+_SIXTY_THREE = np.uint64(63)
+
+
+def trunc_spec(shape, shift: int):
+    return ("trunc", tuple(int(v) for v in shape), int(shift))
+
+
+def trunc_with(session, x: np.ndarray, shift: int, mat: dict) -> np.ndarray:
+    """Steps 1-5 with the given ``trunc`` material; returns this party's share."""
+    shift = int(shift)
+    sh = np.uint64(shift)
+    xp = x + mat["r"]
+    if session.party == 0:
+        xp += _OFFSET
+    other = session.exchange(f"trunc{x.shape}>>{shift}", xp)
+    c = xp + np.asarray(other, dtype=np.uint64).reshape(x.shape)
+    not_msb_c = np.uint64(1) - (c >> _SIXTY_THREE)
+    out = mat["rm"] * (not_msb_c << np.uint64(64 - shift)) - mat["rs"]
+    if session.party == 0:
+        out += (c >> sh) - np.uint64(1 << (62 - shift))
+    return out
+
+
+def trunc(session, x: np.ndarray, shift: int) -> np.ndarray:
+    """Shares of ``x >> shift`` (arithmetic, at most 1 ulp high); see the module docstring.
+    ``shift == 0`` returns ``x`` unchanged."""
+    if int(shift) == 0:
+        return x
+    (mat,) = session.correlated([trunc_spec(x.shape, shift)])
+    return trunc_with(session, x, shift, mat)
