@@ -11,8 +11,9 @@ item                       encoding
 ``bytes`` / ``bytearray``  ``0x02`` + the bytes
 ``int`` (any size), numpy  ``0x03`` + ASCII decimal, ``-`` for negatives, no leading zeros
 integer scalars            (so ``numpy.int64(5)`` matches ``5``)
-composite key (tuple)      ``0x04`` + count (2 bytes, big-endian) + per component: length
-                           (4 bytes, big-endian) + that component's encoding
+composite key (tuple;      ``0x04`` + count (2 bytes, big-endian) + per component: length
+a tuple item, or one row   (4 bytes, big-endian) + that component's encoding
+of several align columns)
 =========================  ===============================================================
 
 Consequences: ``123`` and ``"123"`` do **not** match (convert one side explicitly, e.g.
@@ -62,6 +63,8 @@ def _encode_one(value, name: str, row: int) -> bytes:
         return _STR + value.encode("utf-8", "surrogatepass")
     if isinstance(value, (bytes, bytearray)):
         return _BYTES + bytes(value)
+    if isinstance(value, tuple):
+        return _tuple([_encode_one(v, name, row) for v in value])
     if isinstance(value, (bool, np.bool_)):
         raise PetTypeError(f"{name}: row {row} is a bool ({value!r}); use int or str keys")
     if isinstance(value, (int, np.integer)):
@@ -75,6 +78,10 @@ def _encode_one(value, name: str, row: int) -> bytes:
     raise PetTypeError(
         f"{name}: row {row} has unsupported type {type(value).__name__}; use str, bytes or int"
     )
+
+
+def _tuple(parts: list[bytes]) -> bytes:
+    return _TUPLE + len(parts).to_bytes(2, "big") + b"".join(len(p).to_bytes(4, "big") + p for p in parts)
 
 
 def to_list(items, name: str = "items") -> list:
@@ -113,8 +120,7 @@ def encode_columns(columns: list, names: list[str]) -> list[bytes]:
     encoded = [[_encode_one(v, name, i) for i, v in enumerate(col)] for col, name in zip(columns, names)]
     if len(encoded) == 1:
         return encoded[0]
-    head = _TUPLE + len(encoded).to_bytes(2, "big")
-    return [head + b"".join(len(part).to_bytes(4, "big") + part for part in row) for row in zip(*encoded)]
+    return [_tuple(list(row)) for row in zip(*encoded)]
 
 
 def find_duplicates(encoded: list[bytes]) -> tuple[list[int], int]:

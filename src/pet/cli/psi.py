@@ -1,0 +1,177 @@
+"""``pet psi``: align a CSV/Parquet table with the peer's by ECDH-PSI over TCP (optionally TLS).
+
+Party 0 listens, party 1 connects (either may start first)::
+
+    pet psi --party 0 --listen 127.0.0.1:9000 --input a.csv --column id --output out.csv
+    pet psi --party 1 --connect 127.0.0.1:9000 --input b.csv --column id --output out.csv
+
+Each party writes its own rows whose key is in the intersection, in the joint order (row i
+of both outputs has the same key), with all of its columns. Keys are compared as text
+(``str()`` of the value as read), so the CSV ``123`` and a Parquet int ``123`` match.
+Several ``--column`` options form a composite key (paired with the peer's by position).
+The output is written atomically (temporary file + rename).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pet.errors import InputError
+
+__all__ = ["register", "run"]
+
+#: Inputs larger than this show a progress bar (unless --no-progress).
+PROGRESS_THRESHOLD = 100_000
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "psi",
+        help="private set intersection / row alignment with the other party",
+        description=__doc__.split("\n\n")[0] + " Party 0 usually listens, party 1 connects.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--party", type=int, choices=(0, 1), required=True, help="this party's number")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--listen", metavar="HOST:PORT", help="wait for the peer on this address")
+    where.add_argument("--connect", metavar="HOST:PORT", help="connect to the peer at this address")
+    p.add_argument("--input", required=True, help="CSV or Parquet file (by extension: .parquet/.pq)")
+    p.add_argument("--column", action="append", required=True,
+                   help="key column (repeat for a composite key); with --no-header a 0-based position")
+    p.add_argument("--output", help="where to write the aligned rows (CSV or Parquet, by extension)")
+    p.add_argument("--reveal", default="both", choices=("both", "0", "1"),
+                   help="who learns the intersection (default both); the other learns only sizes")
+    p.add_argument("--cardinality", action="store_true",
+                   help="only compute the intersection size (both parties learn just the count)")
+    p.add_argument("--no-header", action="store_true", help="the CSV has no header row")
+    p.add_argument("--dedupe", action="store_true", help="keep the first row of each duplicated key")
+    p.add_argument("--wait", type=float, default=120.0, metavar="SECONDS",
+                   help="how long to wait for the peer to come (default 120)")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="receive timeout once connected (default 600)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    prog = p.add_mutually_exclusive_group()
+    prog.add_argument("--progress", dest="progress", action="store_true", default=None,
+                      help="always show a progress bar")
+    prog.add_argument("--no-progress", dest="progress", action="store_false",
+                      help=f"never show one (default: shown above {PROGRESS_THRESHOLD:,} rows)")
+    tls = p.add_argument_group("TLS (mutual; all of cert, key and ca, or none)")
+    tls.add_argument("--tls-cert", help="this party's certificate (PEM)")
+    tls.add_argument("--tls-key", help="this party's private key (PEM)")
+    tls.add_argument("--tls-ca", help="CA certificate that signed the peer's certificate (PEM)")
+    tls.add_argument("--tls-peer-name", help="name the peer's certificate must carry")
+    p.set_defaults(func=run)
+
+
+def _is_parquet(path: str) -> bool:
+    return Path(path).suffix.lower() in (".parquet", ".pq")
+
+
+def _read(path: str, no_header: bool):
+    import pandas as pd
+
+    if not Path(path).is_file():
+        raise InputError(f"--input: no such file {path!r}")
+    if _is_parquet(path):
+        return pd.read_parquet(path)
+    if no_header:
+        df = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, na_values=[""])
+        df.columns = [str(c) for c in df.columns]
+        return df
+    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+
+
+def _write_atomic(df, path: str, *, header: bool = True) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        if _is_parquet(path):
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False, header=header)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _tls(args):
+    from pet.transport.tls import TLSConfig
+
+    parts = (args.tls_cert, args.tls_key, args.tls_ca)
+    if not any(parts):
+        if args.tls_peer_name:
+            raise InputError("--tls-peer-name needs --tls-cert, --tls-key and --tls-ca")
+        return None
+    if not all(parts):
+        raise InputError("TLS needs all three of --tls-cert, --tls-key and --tls-ca")
+    return TLSConfig(args.tls_cert, args.tls_key, args.tls_ca, peer_name=args.tls_peer_name)
+
+
+def _key_frame(df, columns: list[str]):
+    """The key columns as text, with a ``row`` column pointing back into ``df``."""
+    import pandas as pd
+
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(f"--column: {missing} not in {list(df.columns)}")
+    keys = {}
+    for c in columns:
+        col = df[c]
+        na = col.isna().to_numpy().nonzero()[0]
+        if na.size:
+            raise InputError(f"--column {c!r}: row {int(na[0])} has no value (keys must not be empty)")
+        keys[c] = col.map(str)
+    return pd.DataFrame(keys)
+
+
+def run(args) -> int:
+    from pet.psi import align, psi_cardinality
+    from pet.transport import tcp
+
+    if args.output is None and not args.cardinality:
+        raise InputError("--output is required (unless --cardinality)")
+    tls = _tls(args)
+    df = _read(args.input, args.no_header)
+    keys = _key_frame(df, args.column)
+    progress = args.progress if args.progress is not None else len(df) > PROGRESS_THRESHOLD
+    if args.listen:
+        host, port = tcp.parse_address(args.listen)
+        print(f"pet psi: party {args.party} waiting for the peer on {host}:{port} ...", file=sys.stderr)
+        channel = tcp.listen(host, port, tls=tls, timeout=args.timeout, accept_timeout=args.wait)
+    else:
+        host, port = tcp.parse_address(args.connect)
+        channel = tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.wait)
+    start = time.perf_counter()
+    with channel:
+        if args.cardinality:
+            keys_list = keys.itertuples(index=False, name=None)
+            items = [k[0] for k in keys_list] if len(args.column) == 1 else list(keys_list)
+            count = psi_cardinality(channel, items, party=args.party, dedupe=args.dedupe,
+                                    workers=args.workers, progress=progress)
+            print(f"pet psi: intersection size {count} ({len(df)} rows here)")
+            return 0
+        reveal = args.reveal if args.reveal == "both" else int(args.reveal)
+        rows = align(channel, keys.assign(**{"\0row": range(len(df))}), args.column, party=args.party,
+                     reveal=reveal, dedupe=args.dedupe, workers=args.workers, progress=progress)
+        stats = channel.stats
+    seconds = time.perf_counter() - start
+    if rows is None:
+        print(f"pet psi: party {args.party} does not learn the intersection (reveal={args.reveal}); "
+              "no output written")
+        return 0
+    out = df.iloc[rows["\0row"].to_numpy()]
+    _write_atomic(out, args.output, header=not args.no_header)
+    print(f"pet psi: {len(out)} of {len(df)} rows in the intersection; wrote {args.output} "
+          f"({seconds:.2f} s, sent {stats.bytes_sent:,} B, received {stats.bytes_received:,} B)")
+    return 0
