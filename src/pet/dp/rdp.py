@@ -101,7 +101,7 @@ def _log_a_frac(q: float, sigma: float, alpha: float) -> float:
     z0 = sigma * sigma * math.log(1.0 / q - 1.0) + 0.5
     log1mq = math.log1p(-q)
     last0 = last1 = -math.inf
-    for i in range(10000):
+    for i in range(1000):  # as dp-accounting; non-convergence gives +inf (safe)
         log_coef = _log_comb(alpha, i)
         j = alpha - i
         log_t0 = log_coef + i * math.log(q) + j * log1mq
