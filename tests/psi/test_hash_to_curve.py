@@ -191,3 +191,15 @@ def test_bad_dst():
         h2c.expand_message_xmd(b"", b"", 32)
     with pytest.raises(InputError):
         h2c.expand_message_xmd(b"", "str", 32)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.binary(max_size=40), max_size=20))
+def test_batch_equals_single(msgs):
+    dst = b"pet-test-dst"
+    assert h2c.encode_to_curve_u_batch(msgs, dst) == [h2c.encode_to_curve_u(m, dst) for m in msgs]
+
+
+def test_batch_vectors():
+    msgs = [m.encode() for m in MSGS]
+    assert h2c.encode_to_curve_u_batch(msgs, NU_DST) == [int(h(v[3])).to_bytes(32, "little") for v in NU]

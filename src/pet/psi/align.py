@@ -63,7 +63,7 @@ def align(channel, df, on, *, party, reveal="both", dedupe: bool = False, keep_i
     _check_channel(channel)
     party = _check_party(party)
     mode = _check_mode(reveal)
-    _check_options(hash_suite, chunk_size)
+    _check_options(hash_suite, chunk_size, workers, progress)
     if not isinstance(df, pd.DataFrame):
         raise PetTypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     cols = _key_columns(df, on)

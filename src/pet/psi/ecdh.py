@@ -121,11 +121,14 @@ def _check_channel(channel) -> None:
         raise PetTypeError(f"channel must be a pet.transport.Channel, got {type(channel).__name__}")
 
 
-def _check_options(suite, chunk_size) -> None:
+def _check_options(suite, chunk_size, workers=None, progress=None) -> None:
     if suite not in ("NU", "RO"):
         raise InputError(f"hash_suite must be 'NU' or 'RO', got {suite!r}")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < _MIN_CHUNK:
         raise InputError(f"chunk_size must be an int >= {_MIN_CHUNK}, got {chunk_size!r}")
+    resolve_workers(workers, 0)
+    if not (progress in (None, False, True) or callable(progress)):
+        raise InputError(f"progress must be a bool or a callable(done, total), got {progress!r}")
 
 
 def drop_duplicates(encoded: list[bytes], *, dedupe: bool, name: str) -> tuple[list[bytes], np.ndarray]:
@@ -300,7 +303,7 @@ def ecdh_psi(channel, items, *, party, reveal="both", dedupe: bool = False, hash
     _check_channel(channel)
     party = _check_party(party)
     mode = _check_mode(reveal)
-    _check_options(hash_suite, chunk_size)
+    _check_options(hash_suite, chunk_size, workers, progress)
     values, encoded, positions = prepare(items, dedupe=dedupe)
     before = channel.stats.snapshot()
     out = run_protocol(channel, encoded, party=party, op="psi", mode=mode, suite=hash_suite,
@@ -323,7 +326,7 @@ def psi_cardinality(channel, items, *, party, dedupe: bool = False, hash_suite: 
     """
     _check_channel(channel)
     party = _check_party(party)
-    _check_options(hash_suite, chunk_size)
+    _check_options(hash_suite, chunk_size, workers, progress)
     _, encoded, _ = prepare(items, dedupe=dedupe)
     out = run_protocol(channel, encoded, party=party, op="cardinality", mode="cardinality",
                        suite=hash_suite, workers=workers, chunk_size=chunk_size, progress=progress)
