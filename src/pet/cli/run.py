@@ -1,0 +1,70 @@
+"""``pet run``: run one party's side of a two-party job file.
+
+    pet run job.yaml --party 0            # listens on the job's network.address
+    pet run job.yaml --party 1            # connects to it
+    pet run --mission psi.yml --request psi@1.json --party party_a   # reference platform format
+
+Task states live in a SQLite file (``--state``, default ``pet-jobs.sqlite``); running the same
+job again resumes it: finished tasks are skipped unless ``--rerun``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pet.errors import InputError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("run", help="run one party's side of a two-party job (DAG of tasks)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("job", nargs="?", help="job YAML file")
+    p.add_argument("--mission", help="reference platform mission YAML (with --request)")
+    p.add_argument("--request", help="reference platform job request JSON (with --mission)")
+    p.add_argument("--party", required=True, help="0 or 1 (or party_a / party_b)")
+    p.add_argument("--address", help="override the job's network address HOST:PORT")
+    p.add_argument("--state", default="pet-jobs.sqlite", help="SQLite file with task states")
+    p.add_argument("--rerun", action="store_true", help="run every task again")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the peer")
+    p.set_defaults(func=run)
+
+
+def _party(text: str) -> int:
+    mapping = {"0": 0, "1": 1, "party_a": 0, "party_b": 1}
+    if text not in mapping:
+        raise InputError(f"--party must be 0, 1, party_a or party_b, got {text!r}")
+    return mapping[text]
+
+
+def run(args) -> int:
+    from pet.jobs import from_reference, load_job, run_job
+    from pet.transport import tcp
+    from pet.transport.tls import TLSConfig
+
+    party = _party(args.party)
+    if args.mission or args.request:
+        if not (args.mission and args.request) or args.job:
+            raise InputError("give either a job file, or both --mission and --request")
+        spec = from_reference(args.mission, args.request)
+    elif args.job:
+        spec = load_job(args.job)
+    else:
+        raise InputError("give a job file, or --mission and --request")
+    address = args.address or spec.address
+    host, port = tcp.parse_address(address)
+    tls = None
+    if spec.tls_dir:
+        tls = TLSConfig(cert=f"{spec.tls_dir}/party{party}.pem", key=f"{spec.tls_dir}/party{party}.key",
+                        ca=f"{spec.tls_dir}/ca.pem")
+    if party == 0:
+        channel = tcp.listen(host, port, tls=tls, timeout=args.timeout, accept_timeout=args.timeout)
+    else:
+        channel = tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.timeout)
+    with channel:
+        result = run_job(spec, party, channel, state_path=args.state, rerun=args.rerun)
+    print(f"job {result.job}: {result.status} (ran {len(result.ran)}, skipped {len(result.skipped)})")
+    if result.status != "SUCCESS":
+        print(result.error or "", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,207 @@
+"""Job files: a small DAG of two-party tasks, and conversion of the reference platform's
+missions.
+
+A pet job file (YAML)::
+
+    job: breast-demo                 # job id: names the state file's rows
+    network:
+      address: 127.0.0.1:9300        # party 0 listens here, party 1 connects here
+      tls_dir: certs/                # optional: ca.pem and party<N>.pem/.key (mutual TLS)
+    tasks:
+      - name: align                  # unique task name
+        type: psi                    # a registered task type (pet.jobs.tasks.TASK_TYPES)
+        params: {column: id}         # common parameters
+        party0: {input: a.csv, output: a_aligned.csv}   # per-party parameters
+        party1: {input: b.csv, output: b_aligned.csv}
+      - name: report
+        type: ...
+        depends: [align]
+
+Both parties run the same file (``pet run job.yaml --party 0`` / ``--party 1``); a task runs
+on both, and its parameters are the common ``params`` updated by the party's own section.
+
+The reference platform (PrivacyGo PETPlatform) describes a job as a mission YAML (``meta``,
+``operators`` with ``class``/``party``/``depends``) plus a request JSON
+(``mission_params`` with ``party_a``/``party_b`` sections); :func:`from_reference` converts
+that pair into this format (party names sorted: ``party_a`` -> 0, ``party_b`` -> 1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import yaml
+
+from pet.errors import InputError
+
+__all__ = ["TaskSpec", "JobSpec", "load_job", "parse_job", "from_reference", "REFERENCE_CLASSES"]
+
+#: Reference operator classes -> pet task types, and how their parameters translate.
+REFERENCE_CLASSES = {
+    "PSITransform": "psi",
+    "PETSQL": "sql",
+    "LeidenTransform": "leiden",
+    "XGBoostClassifierFit": "xgb_classifier_fit",
+    "XGBoostClassifierPredict": "xgb_classifier_predict",
+    "XGBoostRegressorFit": "xgb_regressor_fit",
+    "XGBoostRegressorPredict": "xgb_regressor_predict",
+}
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    type: str
+    params: dict = field(default_factory=dict)
+    party_params: tuple = ({}, {})
+    depends: tuple = ()
+
+    def params_for(self, party: int) -> dict:
+        merged = dict(self.params)
+        merged.update(self.party_params[party])
+        return merged
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    job: str
+    tasks: tuple
+    address: str = "127.0.0.1:9300"
+    tls_dir: str | None = None
+
+    def order(self) -> list[TaskSpec]:
+        """Tasks in dependency order; ties keep file order (identical on both parties)."""
+        done: set[str] = set()
+        ordered: list[TaskSpec] = []
+        pending = list(self.tasks)
+        while pending:
+            ready = [t for t in pending if set(t.depends) <= done]
+            if not ready:
+                cycle = ", ".join(t.name for t in pending)
+                raise InputError(f"job {self.job!r}: dependency cycle among tasks {cycle}")
+            first = ready[0]
+            ordered.append(first)
+            done.add(first.name)
+            pending.remove(first)
+        return ordered
+
+
+def _mapping(value, what: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"{what} must be a mapping, got {type(value).__name__}")
+    return dict(value)
+
+
+def parse_job(data: dict, *, source: str = "job") -> JobSpec:
+    """Validate a job dictionary (as loaded from YAML) into a :class:`JobSpec`."""
+    data = _mapping(data, source)
+    unknown = set(data) - {"job", "network", "tasks"}
+    if unknown:
+        raise InputError(f"{source}: unknown top-level keys {sorted(unknown)}")
+    job = data.get("job")
+    if not isinstance(job, str) or not job:
+        raise InputError(f"{source}: 'job' must be a non-empty string (the job id)")
+    network = _mapping(data.get("network"), f"{source}: network")
+    tasks_raw = data.get("tasks")
+    if not isinstance(tasks_raw, list) or not tasks_raw:
+        raise InputError(f"{source}: 'tasks' must be a non-empty list")
+    tasks = []
+    names = set()
+    for i, raw in enumerate(tasks_raw):
+        raw = _mapping(raw, f"{source}: tasks[{i}]")
+        bad = set(raw) - {"name", "type", "params", "party0", "party1", "depends"}
+        if bad:
+            raise InputError(f"{source}: tasks[{i}] has unknown keys {sorted(bad)}")
+        name, kind = raw.get("name"), raw.get("type")
+        if not isinstance(name, str) or not name:
+            raise InputError(f"{source}: tasks[{i}] needs a 'name'")
+        if name in names:
+            raise InputError(f"{source}: task name {name!r} is used twice")
+        if not isinstance(kind, str) or not kind:
+            raise InputError(f"{source}: task {name!r} needs a 'type'")
+        depends = raw.get("depends") or []
+        if isinstance(depends, str):
+            depends = [depends]
+        names.add(name)
+        tasks.append(TaskSpec(
+            name=name, type=kind,
+            params=_mapping(raw.get("params"), f"task {name!r} params"),
+            party_params=(_mapping(raw.get("party0"), f"task {name!r} party0"),
+                          _mapping(raw.get("party1"), f"task {name!r} party1")),
+            depends=tuple(depends),
+        ))
+    for task in tasks:
+        for dep in task.depends:
+            if dep not in names:
+                raise InputError(f"{source}: task {task.name!r} depends on unknown task {dep!r}")
+    spec = JobSpec(job=job, tasks=tuple(tasks), address=str(network.get("address", "127.0.0.1:9300")),
+                   tls_dir=network.get("tls_dir"))
+    spec.order()  # reject cycles now
+    return spec
+
+
+def load_job(path: str | os.PathLike) -> JobSpec:
+    """Read and validate a job YAML file. Relative paths in it stay relative to the cwd."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except OSError as exc:
+        raise InputError(f"cannot read job file {str(path)!r}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"job file {str(path)!r} is not valid YAML: {exc}") from None
+    return parse_job(data, source=str(path))
+
+
+def from_reference(mission_path, request_path, *, address: str = "127.0.0.1:9300") -> JobSpec:
+    """Convert a reference platform mission YAML and job-request JSON into a :class:`JobSpec`.
+
+    Each operator pair (one per party) of the same class becomes one two-party task; the
+    request's common parameters become ``params`` and its ``party_a``/``party_b`` sections
+    the per-party parameters (nested ``inputs``/``outputs`` kept as they are).
+    """
+    try:
+        with open(mission_path, encoding="utf-8") as fh:
+            mission = yaml.safe_load(fh)
+        with open(request_path, encoding="utf-8") as fh:
+            request = json.load(fh)
+    except (OSError, yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read reference mission/request: {exc}") from None
+    mission = _mapping(mission, str(mission_path))
+    meta = _mapping(mission.get("meta"), "mission meta")
+    operators = mission.get("operators")
+    if not isinstance(operators, list) or not operators:
+        raise InputError(f"{mission_path}: 'operators' must be a non-empty list")
+    params = _mapping(_mapping(request, str(request_path)).get("mission_params"), "mission_params")
+    party_names = sorted(k for k in params if k.startswith("party_"))
+    if len(party_names) != 2:
+        raise InputError(f"{request_path}: expected sections for two parties, found {party_names}")
+    common = {k: v for k, v in params.items() if k not in party_names}
+
+    by_class: dict[str, list] = {}
+    for op in operators:
+        op = _mapping(op, "operator")
+        by_class.setdefault(op.get("class"), []).append(op)
+    tasks = []
+    for cls, ops in by_class.items():
+        kind = REFERENCE_CLASSES.get(cls)
+        if kind is None:
+            raise InputError(f"{mission_path}: operator class {cls!r} has no pet task type")
+        parties = sorted(op.get("party") for op in ops)
+        if parties != party_names:
+            raise InputError(f"{mission_path}: operator {cls!r} must run at {party_names}, found {parties}")
+        depends = sorted({d for op in ops for d in (op.get("depends") or [])})
+        name_of = {op.get("name"): cls for op in operators}
+        tasks.append({
+            "name": meta.get("name", "task") if len(by_class) == 1 else cls,
+            "type": kind,
+            "params": common,
+            "party0": params[party_names[0]],
+            "party1": params[party_names[1]],
+            "depends": sorted({name_of[d] for d in depends if d in name_of}),
+        })
+    job_id = f"{meta.get('name', 'mission')}@{meta.get('version', 1)}"
+    return parse_job({"job": job_id, "network": {"address": address}, "tasks": tasks}, source=str(mission_path))

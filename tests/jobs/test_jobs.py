@@ -1,0 +1,212 @@
+"""Job files, the DAG runner and its durable states; reference mission conversion."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pet.errors import InputError, ProtocolError
+from pet.jobs import StateStore, from_reference, job_status, load_job, parse_job, run_job
+from pet.transport import run_parties
+
+from pet.data import reference_path
+
+PLATFORM = reference_path("PrivacyGo-PETPlatform")
+
+
+def job(*tasks, name="j"):
+    return parse_job({"job": name, "tasks": list(tasks)})
+
+
+def test_dependency_order_and_validation():
+    spec = job({"name": "c", "type": "t", "depends": ["b"]}, {"name": "a", "type": "t"},
+               {"name": "b", "type": "t", "depends": ["a"]}, {"name": "d", "type": "t"})
+    assert [t.name for t in spec.order()] == ["a", "b", "c", "d"]
+    with pytest.raises(InputError, match="cycle"):
+        job({"name": "a", "type": "t", "depends": ["b"]}, {"name": "b", "type": "t", "depends": ["a"]})
+    with pytest.raises(InputError, match="unknown task"):
+        job({"name": "a", "type": "t", "depends": ["zz"]})
+    with pytest.raises(InputError, match="twice"):
+        job({"name": "a", "type": "t"}, {"name": "a", "type": "t"})
+    with pytest.raises(InputError, match="unknown keys"):
+        job({"name": "a", "type": "t", "bogus": 1})
+
+
+@pytest.mark.parametrize("statuses,expected", [
+    (["SUCCESS", "FAILED", "CANCELED"], "FAILED"),
+    (["SUCCESS", "CANCELED", "INIT"], "CANCELED"),
+    (["SUCCESS", "SUCCESS"], "SUCCESS"),
+    (["SUCCESS", "INIT"], "RUNNING"),
+    (["RUNNING", "INIT"], "RUNNING"),
+    (["INIT", "INIT"], "INIT"),
+])
+def test_job_status_order_matches_the_reference_platform(statuses, expected):
+    assert job_status(statuses) == expected
+
+
+def counting_types(calls, fail_at=None):
+    """Task types that exchange a number with the peer and record calls."""
+
+    def add(ctx):
+        calls.append((ctx.party, ctx.task))
+        if fail_at and (ctx.party, ctx.task) == fail_at:
+            raise RuntimeError(f"party {ctx.party} fails in {ctx.task}")
+        mine = int(ctx.params["x"])
+        theirs = ctx.channel.exchange(mine)
+        return {"sum": mine + theirs}
+
+    return {"add": add}
+
+
+def two_party_spec():
+    return job({"name": "first", "type": "add", "party0": {"x": 1}, "party1": {"x": 2}},
+               {"name": "second", "type": "add", "depends": ["first"], "party0": {"x": 10}, "party1": {"x": 20}},
+               {"name": "other", "type": "add", "party0": {"x": 5}, "party1": {"x": 5}})
+
+
+def run_both(spec, tmp_path, types0, types1, **kwargs):
+    return run_parties(
+        lambda ch: run_job(spec, 0, ch, state_path=tmp_path / "p0.sqlite", task_types=types0, log=lambda s: None, **kwargs),
+        lambda ch: run_job(spec, 1, ch, state_path=tmp_path / "p1.sqlite", task_types=types1, log=lambda s: None, **kwargs),
+        timeout=60,
+    )
+
+
+def test_run_success_then_resume_skips_finished_tasks(tmp_path):
+    calls = []
+    r0, r1 = run_both(two_party_spec(), tmp_path, counting_types(calls), counting_types(calls))
+    assert r0.status == r1.status == "SUCCESS"
+    assert r0.results["first"] == {"sum": 3} and r1.results["second"] == {"sum": 30}
+    assert StateStore(tmp_path / "p0.sqlite").status("j", 0) == "SUCCESS"
+    calls.clear()
+    r0, r1 = run_both(two_party_spec(), tmp_path, counting_types(calls), counting_types(calls))
+    assert calls == [] and r0.skipped == ["first", "second", "other"]
+    assert r0.results["other"] == {"sum": 10}  # results of skipped tasks come from the state file
+    r0, r1 = run_both(two_party_spec(), tmp_path, counting_types(calls), counting_types(calls), rerun=True)
+    assert len(calls) == 6
+
+
+def test_failure_is_recorded_on_both_sides_and_resume_reruns_from_there(tmp_path):
+    calls = []
+    r0, r1 = run_both(two_party_spec(), tmp_path, counting_types(calls),
+                      counting_types(calls, fail_at=(1, "second")))
+    assert r0.status == r1.status == "FAILED"
+    assert "fails in second" in r1.error
+    assert "second" in r0.error or "Peer" in r0.error or "closed" in r0.error
+    s0 = StateStore(tmp_path / "p0.sqlite").states("j", 0)
+    s1 = StateStore(tmp_path / "p1.sqlite").states("j", 1)
+    assert (s0["first"]["status"], s0["second"]["status"], s0["other"]["status"]) == ("SUCCESS", "FAILED", "INIT")
+    assert s1["second"]["status"] == "FAILED" and "fails in second" in s1["second"]["error"]
+    calls.clear()
+    r0, r1 = run_both(two_party_spec(), tmp_path, counting_types(calls), counting_types(calls))
+    assert r0.status == r1.status == "SUCCESS"
+    assert sorted(t for p, t in calls if p == 0) == ["other", "second"]
+
+
+def test_a_task_one_side_did_not_finish_runs_again_on_both(tmp_path):
+    calls = []
+    run_both(two_party_spec(), tmp_path, counting_types(calls), counting_types(calls))
+    StateStore(tmp_path / "p1.sqlite").set("j", 1, "first", "INIT")  # party 1 lost that result
+    calls.clear()
+    r0, r1 = run_both(two_party_spec(), tmp_path, counting_types(calls), counting_types(calls))
+    # "first" and its dependent "second" run on both sides; "other" does not
+    assert sorted(calls) == [(0, "first"), (0, "second"), (1, "first"), (1, "second")]
+
+
+def test_different_job_files_are_refused(tmp_path):
+    other = job({"name": "first", "type": "add"})
+    with pytest.raises(ProtocolError, match="differ"):
+        run_parties(
+            lambda ch: run_job(two_party_spec(), 0, ch, state_path=tmp_path / "a.sqlite",
+                               task_types=counting_types([]), log=lambda s: None),
+            lambda ch: run_job(other, 1, ch, state_path=tmp_path / "b.sqlite",
+                               task_types=counting_types([]), log=lambda s: None),
+            timeout=30)
+
+
+def test_unknown_task_type_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="unknown type"):
+        run_job(job({"name": "a", "type": "nope"}), 0, None, state_path=tmp_path / "s.sqlite")
+
+
+def test_reference_missions_convert():
+    missions = sorted(glob.glob(str(PLATFORM / "missions" / "*.yml")))
+    assert len(missions) == 7
+    names = {"psi": "psi", "leiden": "leiden", "sql": "sql", "xgboost_classifier_fit": "xgb_cls_fit",
+             "xgboost_classifier_predict": "xgb_cls_predict", "xgboost_regressor_fit": "xgb_reg_fit",
+             "xgboost_regressor_predict": "xgb_reg_predict"}
+    for mission in missions:
+        stem = Path(mission).stem
+        spec = from_reference(mission, PLATFORM / "requests" / f"{names[stem]}@1.json")
+        assert len(spec.tasks) == 1
+        request = json.loads((PLATFORM / "requests" / f"{names[stem]}@1.json").read_text())
+        task = spec.tasks[0]
+        assert task.party_params[0] == request["mission_params"]["party_a"]
+        assert task.party_params[1] == request["mission_params"]["party_b"]
+
+
+def test_psi_and_dp_tasks_through_the_runner(tmp_path):
+    a = pd.DataFrame({"id": [f"u{i}" for i in range(0, 300)], "x": range(300)})
+    b = pd.DataFrame({"id": [f"u{i}" for i in range(150, 500)], "y": range(350)})
+    a.to_csv(tmp_path / "a.csv", index=False)
+    b.to_parquet(tmp_path / "b.parquet")
+    spec = parse_job({"job": "psi-dp", "tasks": [
+        {"name": "align", "type": "psi", "params": {"column": "id"},
+         "party0": {"input": str(tmp_path / "a.csv"), "output": str(tmp_path / "a_out.csv")},
+         "party1": {"input": str(tmp_path / "b.parquet"), "output": str(tmp_path / "b_out.parquet")}},
+        {"name": "count", "type": "dp_count", "depends": ["align"],
+         "params": {"party": 0, "input": str(tmp_path / "a_out.csv"), "ledger": str(tmp_path / "budget.sqlite"),
+                    "block": "2026-11", "block_epsilon": 1.0, "epsilon": 0.6}},
+    ]})
+    runner = lambda p: (lambda ch: run_job(spec, p, ch, state_path=tmp_path / f"s{p}.sqlite", log=lambda s: None))
+    r0, r1 = run_parties(runner(0), runner(1), timeout=120)
+    assert r0.status == "SUCCESS", r0.error
+    out0, out1 = pd.read_csv(tmp_path / "a_out.csv"), pd.read_parquet(tmp_path / "b_out.parquet")
+    assert len(out0) == len(out1) == 150
+    assert list(out0["id"]) == list(out1["id"])
+    assert set(out0["id"]) == set(a["id"]) & set(b["id"])
+    assert abs(r0.results["count"]["noisy_count"] - 150) < 200  # Laplace(1/0.6): far tail < 1e-100
+    # the same query again would spend 1.2 > 1.0: refused, nothing released
+    r0, r1 = run_parties(lambda ch: run_job(spec, 0, ch, state_path=tmp_path / "s0.sqlite", rerun=True, log=lambda s: None),
+                         lambda ch: run_job(spec, 1, ch, state_path=tmp_path / "s1.sqlite", rerun=True, log=lambda s: None),
+                         timeout=120)
+    assert r0.status == "FAILED" and "BudgetExceeded" in r0.error
+    assert "noisy_count" not in r0.results.get("count", {})
+
+
+def test_pet_run_two_processes(tmp_path):
+    a = pd.DataFrame({"id": range(0, 100)})
+    b = pd.DataFrame({"id": range(50, 200)})
+    a.to_csv(tmp_path / "a.csv", index=False)
+    b.to_csv(tmp_path / "b.csv", index=False)
+    import socket
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    (tmp_path / "job.yaml").write_text(textwrap.dedent(f"""
+        job: cli-test
+        network: {{address: "127.0.0.1:{port}"}}
+        tasks:
+          - name: align
+            type: psi
+            params: {{column: id}}
+            party0: {{input: a.csv, output: a_out.csv}}
+            party1: {{input: b.csv, output: b_out.csv}}
+    """))
+    cmd = lambda p: [sys.executable, "-m", "pet", "run", "job.yaml", "--party", str(p), "--state", f"s{p}.sqlite"]
+    p1 = subprocess.Popen(cmd(1), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p0 = subprocess.run(cmd(0), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    out1, err1 = p1.communicate(timeout=120)
+    assert p0.returncode == 0, p0.stderr
+    assert p1.returncode == 0, err1
+    assert "SUCCESS" in p0.stdout
+    assert list(pd.read_csv(tmp_path / "a_out.csv")["id"]) == list(pd.read_csv(tmp_path / "b_out.csv")["id"])
+    assert len(pd.read_csv(tmp_path / "a_out.csv")) == 50
