@@ -110,14 +110,25 @@ def _has_na(series) -> bool:
 def encode_items(items, name: str = "items") -> tuple[list, list[bytes]]:
     """``(values, encodings)``: the items as a list and their canonical encodings."""
     values = to_list(items, name)
-    return values, [_encode_one(v, name, i) for i, v in enumerate(values)]
+    return values, _encode_list(values, name)
+
+
+def _encode_list(values: list, name: str) -> list[bytes]:
+    try:
+        return [_encode_one(v, name, i) for i, v in enumerate(values)]
+    except PetTypeError:
+        # a float column with a missing value: report the missing row, not the float
+        for i, v in enumerate(values):
+            if _is_missing(v):
+                raise InputError(f"{name}: row {i} is missing ({v!r}); PSI keys must not be None/NaN") from None
+        raise
 
 
 def encode_columns(columns: list, names: list[str]) -> list[bytes]:
     """Composite keys: ``columns`` is a list of equally long value lists; row ``i``'s key is
     the tuple of the ``i``-th values. One column gives the plain item encoding, so aligning
     on one column matches :func:`~pet.psi.ecdh_psi` on the same values."""
-    encoded = [[_encode_one(v, name, i) for i, v in enumerate(col)] for col, name in zip(columns, names)]
+    encoded = [_encode_list(col, name) for col, name in zip(columns, names)]
     if len(encoded) == 1:
         return encoded[0]
     return [_tuple(list(row)) for row in zip(*encoded)]
