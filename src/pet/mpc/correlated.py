@@ -24,6 +24,7 @@ kind               fields                                       correlation
 ``matmul``         both: A (m,k), B (k,n); p0: C (m,n)          C = A @ B
 ``trunc``          both: r; p0: rs, rm                          rs = r >> s, rm = msb(r)
 ``and``            both: a, b (nb, *shape); p0: c (nb, *shape)  c = a & b         (XOR shares)
+``cmpmask``        both: r; p0: rb                             rb = r  (XOR shares of bits)
 ``b2a``            both: rho (XOR shares); p0: ra (nbits, ...)  ra[j] = bit j of rho (arith.)
 ``reuse_setup``    owner: A (m, n)  (owner knows A entirely)    -
 ``reuse_mul``      other: B (n, t); owner: S (m, t)             S_other = A @ B - S_owner
@@ -96,6 +97,11 @@ def draw(spec, prg: PRG, party: int) -> dict:
         out["b"] = prg.words((nb,) + shape)
         if party == 0:
             out["c"] = prg.words((nb,) + shape)
+    elif kind == "cmpmask":
+        shape = _shape(spec[1])
+        out["r"] = prg.words(shape)
+        if party == 0:
+            out["rb"] = prg.words(shape)
     elif kind == "b2a":
         shape, nbits = _shape(spec[1]), len(spec[2])
         out["rho"] = prg.words(shape)
@@ -138,6 +144,8 @@ def corrections(spec, m0: dict, m1: dict, state: dict) -> dict:
         a = m0["a"] ^ m1["a"]
         b = m0["b"] ^ m1["b"]
         return {"c": (a[None] & b) ^ m0["c"]}
+    if kind == "cmpmask":
+        return {"rb": (m0["r"] + m1["r"]) ^ m0["rb"]}
     if kind == "b2a":
         rho = m0["rho"] ^ m1["rho"]
         bits = np.array([int(j) for j in spec[2]], dtype=np.uint64).reshape((-1,) + (1,) * rho.ndim)

@@ -41,6 +41,7 @@ class PRG:
             raise InputError(f"seed must be {SEED_BYTES} bytes, got {len(seed)}")
         cipher = Cipher(algorithms.AES(bytes(seed)), modes.CTR(b"\x00" * 16))
         self._enc = cipher.encryptor()
+        self._zeros = b""
 
     def bytes(self, n: int) -> bytes:
         """The next ``n`` keystream bytes."""
@@ -50,11 +51,13 @@ class PRG:
         """Uniform uint64 array of ``shape`` (a fresh, writable array)."""
         shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
         n = 8 * int(np.prod(shape, dtype=np.int64))
-        # update_into needs room for one extra block; encrypting zeros gives the keystream
-        buf = bytearray(n + 15)
+        # the keystream is AES-CTR applied to zeros; update_into needs one spare block
+        out = np.empty(n // 8 + 2, dtype=np.uint64)
         if n:
-            self._enc.update_into(memoryview(bytes(n)), buf)
-        return np.frombuffer(buf, dtype="<u8", count=n // 8).reshape(shape)
+            if len(self._zeros) < n:
+                self._zeros = bytes(n)
+            self._enc.update_into(memoryview(self._zeros)[:n], memoryview(out).cast("B"))
+        return out[: n // 8].reshape(shape)
 
     def bits(self, shape) -> np.ndarray:
         """Uniform 0/1 uint64 array of ``shape``."""

@@ -1,0 +1,170 @@
+"""Boolean (XOR) sharing on bit-packed uint64 words: AND, A2B, B2A and MSB.
+
+A boolean-shared word ``w`` is ``w_0 ^ w_1``; XOR, NOT (party 0 flips) and shifts are
+local. Each element's 64 bits live in one uint64 word, so one word operation processes
+64 bit-positions of one element at once.
+
+* :func:`and_words` -- ``x & y_j`` for several ``y_j`` sharing the left operand ``x``
+  (1 round; each party sends ``(1 + nb)`` words per element; one AND triple per word).
+* :func:`a2b` -- arithmetic share ``x = x_0 + x_1`` to boolean shares of its bits with a
+  Kogge-Stone parallel-prefix adder over the two parties' shares: generate
+  ``g = x_0 & x_1`` (1 round), propagate ``p = x_0 ^ x_1`` (local), then 6 levels
+  ``G ^= P & (G << s)``, ``P &= P << s`` for ``s = 1, 2, ..., 32`` (1 round each);
+  ``sum = p ^ (G << 1)``. 7 rounds, 19 words (152 bytes) sent per element per party.
+* :func:`b2a_bits` -- selected bits of boolean-shared words to arithmetic 0/1 shares:
+  the dealer gives a random word ``rho`` (XOR-shared) and arithmetic shares of its bits;
+  open ``e = w ^ rho`` (1 round, 8 bytes); ``bit = e + rho_j - 2 e rho_j``.
+* :func:`msb` -- dealer-masked opening and a compacting comparison tree (8 rounds, about
+  33 bytes per element per party, see its docstring).
+
+Every opened value is masked by fresh dealer randomness, so it is uniform: a party learns
+nothing about the other's shares.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["and_words", "a2b", "b2a_bits", "msb", "msb_specs", "prefix_or_down"]
+
+_U = np.uint64
+
+
+def and_words(session, x: np.ndarray, ys: list, mat: dict | None = None) -> list:
+    """Boolean shares of ``x & y`` for each ``y`` in ``ys`` (all arrays of one shape).
+
+    One AND triple family ``(a, b_j, c_j = a & b_j)``; open ``d = x ^ a`` and
+    ``e_j = y_j ^ b_j``; ``x & y_j = d & e_j ^ d & b_j ^ e_j & a ^ c_j`` (party 0 adds
+    ``d & e_j``). 1 round, ``(1 + len(ys))`` words sent per element.
+    """
+    nb = len(ys)
+    t = mat if mat is not None else session.correlated([("and", x.shape, nb)])[0]
+    mine = np.empty((nb + 1,) + x.shape, dtype=np.uint64)
+    mine[0] = x ^ t["a"]
+    for j, y in enumerate(ys):
+        mine[j + 1] = y ^ t["b"][j]
+    other = session.exchange(f"and{x.shape}x{nb}", mine)
+    opened = mine ^ np.asarray(other, dtype=np.uint64).reshape(mine.shape)
+    d = opened[0]
+    out = []
+    for j in range(nb):
+        e = opened[j + 1]
+        z = (d & t["b"][j]) ^ (e & t["a"]) ^ t["c"][j]
+        if session.party == 0:
+            z ^= d & e
+        out.append(z)
+    return out
+
+
+def a2b(session, x: np.ndarray) -> np.ndarray:
+    """Boolean shares of the bits of the arithmetic-shared ``x`` (see module docstring)."""
+    zero = np.zeros_like(x)
+    left, right = (x, zero) if session.party == 0 else (zero, x)
+    (g,) = and_words(session, left, [right])
+    p0 = x.copy()  # p = x_0 ^ x_1: each party's share of it is its own arithmetic share
+    G, P = g, p0
+    for s in (1, 2, 4, 8, 16, 32):
+        sh = _U(s)
+        if s < 32:
+            t_g, t_p = and_words(session, P, [G << sh, P << sh])
+            G = G ^ t_g
+            P = t_p
+        else:
+            (t_g,) = and_words(session, P, [G << sh])
+            G = G ^ t_g
+    return p0 ^ (G << _U(1))
+
+
+def b2a_bits(session, w: np.ndarray, bits, mat: dict | None = None) -> np.ndarray:
+    """Arithmetic 0/1 shares, shape ``(len(bits),) + w.shape``, of the chosen bit
+    positions of the boolean-shared words ``w`` (1 round, 8 bytes per element)."""
+    bits = tuple(int(b) for b in bits)
+    t = mat if mat is not None else session.correlated([("b2a", w.shape, bits)])[0]
+    mine = w ^ t["rho"]
+    other = session.exchange(f"b2a{w.shape}", mine)
+    e = mine ^ np.asarray(other, dtype=np.uint64).reshape(w.shape)
+    pos = np.array(bits, dtype=np.uint64).reshape((-1,) + (1,) * w.ndim)
+    eb = (e[None] >> pos) & _U(1)
+    out = t["ra"] * (_U(1) - (eb << _U(1)))
+    if session.party == 0:
+        out += eb
+    return out
+
+
+def msb_specs(n: int) -> list:
+    """The correlated randomness :func:`msb` uses for ``n`` elements (one dealer request)."""
+    N = max(64, -(-n // 64) * 64)
+    specs = [("cmpmask", (N,))]
+    specs += [("and", (N >> k,), 2) for k in range(1, 6)]
+    specs += [("and", (N >> 6,), 1), ("b2a", (N >> 6,), tuple(range(64)))]
+    return specs
+
+
+def msb(session, x: np.ndarray) -> np.ndarray:
+    """Arithmetic 0/1 shares of the most significant bit of the shared ring elements
+    ``x`` (``1`` iff negative as int64), exact for every ring element.
+
+    Protocol (8 rounds; per element each party sends about 33 bytes, the dealer sends
+    about 4 words of corrections):
+
+    1. the dealer gives ``r`` (arithmetic shares) and ``rb`` (XOR shares of the bits of
+       ``r``); open ``c = x + r`` (uniform);
+    2. ``x = c - r`` so ``msb(x) = msb(c) ^ msb(r) ^ [c' < r']`` with ``c', r'`` the low 63
+       bits; the borrow ``[c' < r']`` is a comparison of a public and a boolean-shared
+       number: generate ``g = ~c & r``, propagate ``p = ~(c ^ r)`` (local), then a
+       binary tree of 6 levels combining adjacent bit pairs,
+       ``(G, P) = (G_hi ^ P_hi & G_lo, P_hi & P_lo)``. After each level the surviving bits
+       are compacted (numba), so the level's AND works on half as many words: about
+       ``3 n`` words in total rather than ``6 * 3 n`` for a full adder;
+    3. XOR in ``msb(c) ^ msb(r)`` (bit-packed, local) and convert the packed bits to
+       arithmetic shares (1 round, :func:`b2a_bits` on 64 bits per word).
+    """
+    from pet.mpc import _kernels
+
+    shape = x.shape
+    n = x.size
+    specs = msb_specs(n)
+    N = specs[0][1][0]
+    mats = session.correlated(specs)
+    xf = np.zeros(N, dtype=np.uint64)
+    xf[:n] = x.ravel()
+    cm = mats[0]
+    mine = xf + cm["r"]
+    c = mine + np.asarray(session.exchange(f"msb({n})", mine), dtype=np.uint64)
+    rb = cm["rb"]
+    notc = ~c
+    top = _U(1 << 63)
+    g = notc & rb & ~top
+    if session.party == 0:
+        p = (notc ^ rb) | top
+    else:
+        p = rb & ~top
+    for level in range(1, 7):
+        m = g.shape[0] // 2
+        gh, gl, ph, pl = (np.empty(m, dtype=np.uint64) for _ in range(4))
+        _kernels.split_pairs(g, p, gh, gl, ph, pl)
+        if level < 6:
+            t_g, t_p = and_words(session, ph, [gl, pl], mats[level])
+            g, p = gh ^ t_g, t_p
+        else:
+            (t_g,) = and_words(session, ph, [gl], mats[level])
+            g = gh ^ t_g
+    tops = (rb >> _U(63))
+    if session.party == 0:
+        tops = tops ^ (c >> _U(63))
+    packed = np.packbits(tops.astype(np.uint8), bitorder="little").view(np.uint64)
+    w = g ^ packed
+    bits = b2a_bits(session, w, range(64), mats[7])  # (64, N/64): bit b of word j = element 64j+b
+    return np.ascontiguousarray(bits.T).reshape(-1)[:n].reshape(shape)
+
+
+def prefix_or_down(session, w: np.ndarray) -> np.ndarray:
+    """Boolean shares of ``m`` with bit ``i`` = OR of the bits ``>= i`` of ``w``
+    (6 rounds; ``a | b = a ^ b ^ (a & b)``). ``m ^ (m >> 1)`` is then the one-hot of the
+    leading one."""
+    m = w
+    for s in (1, 2, 4, 8, 16, 32):
+        t = m >> _U(s)
+        (a,) = and_words(session, m, [t])
+        m = m ^ t ^ a
+    return m
