@@ -50,3 +50,11 @@ __all__ = [
     "matmul",
     "rescale",
 ]
+
+from pet.mpc.compare import (  # noqa: E402
+    argmax, argmin, equal, greater, greater_equal, less, less_equal, max, maximum, min, minimum, relu, sign_bit, where,
+)
+from pet.mpc.nonlinear import divide, exp, reciprocal, sigmoid, sqrt  # noqa: E402
+
+__all__ += ["where", "maximum", "minimum", "argmax", "argmin", "max", "min", "relu", "sign_bit", "less", "less_equal",
+            "greater", "greater_equal", "equal", "reciprocal", "divide", "sqrt", "exp", "sigmoid"]
