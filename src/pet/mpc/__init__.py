@@ -55,6 +55,7 @@ from pet.mpc.compare import (  # noqa: E402
     argmax, argmin, equal, greater, greater_equal, less, less_equal, max, maximum, min, minimum, relu, sign_bit, where,
 )
 from pet.mpc.nonlinear import divide, exp, reciprocal, sigmoid, sqrt  # noqa: E402
+from pet.mpc.private_matrix import PrivateMatrix  # noqa: E402
 
 __all__ += ["where", "maximum", "minimum", "argmax", "argmin", "max", "min", "relu", "sign_bit", "less", "less_equal",
-            "greater", "greater_equal", "equal", "reciprocal", "divide", "sqrt", "exp", "sigmoid"]
+            "greater", "greater_equal", "equal", "reciprocal", "divide", "sqrt", "exp", "sigmoid", "PrivateMatrix"]

@@ -163,6 +163,14 @@ class Session:
         f = ring.check_frac_bits(int(msg[0]))
         return Shared(self, np.ascontiguousarray(msg[1], dtype=np.uint64), f)
 
+    def private_matrix(self, matrix, owner: int, *, frac_bits: int | None = None):
+        """Prepare party ``owner``'s fixed private ``matrix`` (the other party passes
+        ``None``) for many products ``pm @ shared_vectors`` with one reusable mask; see
+        :class:`~pet.mpc.private_matrix.PrivateMatrix`. Returns the ``PrivateMatrix``."""
+        from pet.mpc.private_matrix import PrivateMatrix
+
+        return PrivateMatrix(self, matrix, owner, frac_bits=frac_bits)
+
     def reveal(self, s, to: int | None = None):
         """Open shared ``s`` to both parties (``to=None``) or only to party ``to``.
 

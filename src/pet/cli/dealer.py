@@ -1,0 +1,68 @@
+"""``pet dealer``: serve correlated randomness (Beaver triples etc.) to two MPC parties.
+
+    pet dealer --listen 127.0.0.1:9100 [--sessions 1] [--tls-dir DIR]
+
+Both party processes connect to this address (``pet.transport.tcp.connect``) and pass
+the channel as ``Session(party, peer_channel, dealer=channel)``. The dealer is a third
+party trusted not to collude with either of them; it learns only the kinds and shapes of
+the operations, never inputs or results. Each session gets fresh seeds from
+``os.urandom``. With ``--sessions 0`` it serves sessions one after another until killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "dealer",
+        help="correlated-randomness dealer for pet.mpc sessions (a third, non-colluding party)",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--listen", metavar="HOST:PORT", required=True, help="address the two parties connect to")
+    p.add_argument("--sessions", type=int, default=1, metavar="N",
+                   help="number of two-party sessions to serve, 0 = until killed (default 1)")
+    p.add_argument("--tls-dir", metavar="DIR", default=None,
+                   help="mutual TLS with the files of pet.transport.tls.make_test_pki "
+                        "(ca.pem, dealer.pem, dealer.key)")
+    p.add_argument("--wait", type=float, default=300.0, metavar="SECONDS",
+                   help="how long to wait for each party to connect (default 300)")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="receive timeout once connected (default 600)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from pet.errors import InputError
+    from pet.mpc import dealer
+    from pet.transport import tcp
+    from pet.transport.tls import TLSConfig
+
+    if args.sessions < 0:
+        raise InputError("--sessions must be >= 0")
+    host, port = tcp.parse_address(args.listen)
+    tls = None
+    if args.tls_dir:
+        d = Path(args.tls_dir)
+        tls = TLSConfig(cert=d / "dealer.pem", key=d / "dealer.key", ca=d / "ca.pem")
+    served = 0
+    with tcp.Listener(host, port, tls=tls, timeout=args.timeout) as listener:
+        print(f"pet dealer listening on {host}:{listener.port}", file=sys.stderr, flush=True)
+        while args.sessions == 0 or served < args.sessions:
+            a = listener.accept(accept_timeout=args.wait)
+            b = listener.accept(accept_timeout=args.wait)
+            try:
+                n = dealer.serve(a, b)
+            finally:
+                a.close()
+                b.close()
+            served += 1
+            print(f"pet dealer: session {served} done ({n} requests)", file=sys.stderr, flush=True)
+    return 0
