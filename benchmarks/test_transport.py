@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,19 +25,14 @@ def _array(nbytes: int) -> np.ndarray:
     return np.frombuffer(np.random.default_rng(1).bytes(nbytes), dtype=np.uint64)  # not-secret
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("pki")), None
-
-
 def _echo_process(tls_dir):
-    """Start `pet demo --party 1` (an echo loop) in its own process; return (channel, child)."""
-    from pet.cli.demo import _tls_for
+    """Start benchmarks/_echo.py (an echo loop) in its own process; return (channel, child)."""
+    from pet.demo.party import tls_for
 
-    listener = tcp.Listener("127.0.0.1", 0, tls=_tls_for(0, tls_dir), timeout=120)
-    cmd = [sys.executable, "-m", "pet", "demo", "--party", "1", "--connect", f"127.0.0.1:{listener.port}"]
+    listener = tcp.Listener("127.0.0.1", 0, tls=tls_for("party0", tls_dir), timeout=120)
+    cmd = [sys.executable, str(Path(__file__).with_name("_echo.py")), f"127.0.0.1:{listener.port}"]
     if tls_dir:
-        cmd += ["--tls-dir", tls_dir]
+        cmd.append(tls_dir)
     child = subprocess.Popen(cmd)
     channel = listener.accept(accept_timeout=60)
     listener.close()

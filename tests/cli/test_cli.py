@@ -18,10 +18,17 @@ def test_version_and_help():
     assert out.returncode == 0 and "demo" in out.stdout
 
 
-def test_demo_runs_two_processes_over_tcp_and_tls():
-    out = run("demo", "--size-mb", "4", "--rounds", "2")
+def test_demo_runs_parties_as_processes_over_tls():
+    out = run("demo", "--steps", "link,psi")
     assert out.returncode == 0, out.stderr
-    assert "plain TCP" in out.stdout and "mutual TLS" in out.stdout and "GB/s" in out.stdout
+    assert "mutual TLS" in out.stdout and "Summary" in out.stdout
+    assert "400 common customers aligned" in out.stdout
+    assert "All 2 steps succeeded" in out.stdout
+
+
+def test_demo_unknown_step_is_an_error():
+    out = run("demo", "--steps", "link,nope")
+    assert out.returncode == 1 and "unknown step" in out.stderr
 
 
 def test_demo_party_without_address_is_an_error():

@@ -1,129 +1,167 @@
-"""``pet demo``: the main job of the README.
+"""``pet demo``: a two-party end-to-end run on embedded data, as separate OS processes.
 
-Until the full two-party demo (PSI, XGBoost, SQL, Leiden, DP) lands, this is a two-process
-loopback round trip of a large numpy array: party 0 listens, starts party 1 as a separate OS
-process that connects back, sends it the array ``--rounds`` times and checks each echo, over
-plain TCP and then over mutual TLS with throwaway certificates, and prints the throughput.
+With no arguments it creates throwaway TLS certificates, starts party 0, party 1 (and the
+dealer when a step needs MPC) as separate processes talking over loopback TCP with mutual
+TLS, runs every step, and ends with a summary table: what ran, the result, seconds, bytes
+exchanged and what each party learned. It exits non-zero if anything failed.
 
-``--party 1 --connect HOST:PORT`` runs the echoing side alone (for two terminals or hosts);
-``--party 0 --listen HOST:PORT`` the sending side alone.
+Run one side only, for two terminals or two hosts (give both the same --tls-dir, made with
+``python -c "import pet.transport as t; t.make_test_pki('certs')"``, or none for plain TCP)::
+
+    pet demo --party 0 --listen 0.0.0.0:9400 [--dealer HOST:PORT] [--tls-dir certs]
+    pet demo --party 1 --connect HOST0:9400 [--dealer HOST:PORT] [--tls-dir certs]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 
-import numpy as np
-
-from pet.errors import ProtocolError, TransportError
-from pet.transport import make_test_pki, tcp
-from pet.transport.tls import TLSConfig
-
-_STOP = "stop"
+from pet.errors import InputError
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "demo",
-        help="two-party demo over loopback (currently: array round-trip throughput, TCP and TLS)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--size-mb", type=float, default=64.0, help="array size in MB (default 64)")
-    p.add_argument("--rounds", type=int, default=5, help="round trips per transport (default 5)")
-    p.add_argument("--party", type=int, choices=(0, 1), help="run one side only")
+    p = subparsers.add_parser("demo", help="two-party end-to-end demo on embedded data (TLS, separate processes)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--party", type=int, choices=(0, 1), help="run one party only")
     side = p.add_mutually_exclusive_group()
-    side.add_argument("--listen", metavar="HOST:PORT", help="party 0: address to listen on")
+    side.add_argument("--listen", metavar="HOST:PORT", help="party 0: address to listen on for party 1")
     side.add_argument("--connect", metavar="HOST:PORT", help="party 1: address of party 0")
-    p.add_argument("--tls-dir", metavar="DIR", help="use mutual TLS with ca.pem, party<N>.pem/.key in DIR")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the peer")
+    p.add_argument("--dealer", metavar="HOST:PORT", help="address of a running `pet dealer` (MPC steps)")
+    p.add_argument("--tls-dir", metavar="DIR", help="mutual TLS with ca.pem and party<N>.pem/.key from DIR")
+    p.add_argument("--steps", help="comma-separated subset of steps to run (default: all)")
+    p.add_argument("--report", metavar="FILE", help="write this party's outcomes as JSON")
+    p.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for a peer (default 180)")
     p.set_defaults(func=run)
 
 
-def _tls_for(party: int, tls_dir: str | None) -> TLSConfig | None:
-    if tls_dir is None:
-        return None
-    return TLSConfig(cert=f"{tls_dir}/party{party}.pem", key=f"{tls_dir}/party{party}.key",
-                     ca=f"{tls_dir}/ca.pem")
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def echo_party(address: str, *, tls: TLSConfig | None, timeout: float) -> int:
-    """Party 1: connect, echo every array back until party 0 says stop."""
-    host, port = tcp.parse_address(address)
-    with tcp.connect(host, port, tls=tls, timeout=timeout, retry_for=timeout) as channel:
-        while True:
-            message = channel.recv()
-            if isinstance(message, str) and message == _STOP:
-                return 0
-            channel.send(message)
+def _steps(args) -> list[str]:
+    from pet.demo.steps import STEPS
+
+    if not args.steps:
+        return list(STEPS)
+    names = [s.strip() for s in args.steps.split(",") if s.strip()]
+    unknown = [s for s in names if s not in STEPS]
+    if unknown:
+        raise InputError(f"--steps: unknown step(s) {unknown}; known: {', '.join(STEPS)}")
+    return names
 
 
-def sender_party(channel, *, size_mb: float, rounds: int) -> tuple[float, int]:
-    """Party 0: send a random array ``rounds`` times, check the echoes; return (GB/s, bytes)."""
-    n = max(1, int(size_mb * (1 << 20)) // 8)
-    data = np.frombuffer(np.random.default_rng(0).bytes(n * 8), dtype=np.uint64)  # not-secret
-    channel.send(data[:1])  # warm-up
-    channel.recv()
-    before = channel.stats.snapshot()
+def _run_one(args) -> int:
+    from pet.demo.party import run_party
+
+    if args.party == 0 and not args.listen:
+        print("pet demo: --party 0 needs --listen HOST:PORT", file=sys.stderr)
+        return 2
+    if args.party == 1 and not args.connect:
+        print("pet demo: --party 1 needs --connect HOST:PORT", file=sys.stderr)
+        return 2
+    outcome = run_party(args.party, args.listen or args.connect, dealer=args.dealer, tls_dir=args.tls_dir,
+                        report=args.report, steps=_steps(args), timeout=args.timeout,
+                        log=lambda line: print(line, flush=True))
+    if args.report is None:
+        _print_table([outcome] if args.party == 0 else [None, outcome])
+    return 0 if outcome["ok"] else 1
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def _print_table(reports) -> None:
+    r0 = reports[0] if reports else None
+    r1 = reports[1] if len(reports) > 1 else None
+    steps0 = {s["step"]: s for s in (r0 or {}).get("steps", [])}
+    steps1 = {s["step"]: s for s in (r1 or {}).get("steps", [])}
+    names = list(dict.fromkeys([*steps0, *steps1]))
+    print("\nSummary")
+    print(f"{'step':<8} {'ok':<4} {'seconds':>8} {'bytes':>10}  result / what each party learned")
+    print("-" * 100)
+    for name in names:
+        a, b = steps0.get(name, {}), steps1.get(name, {})
+        ok = a.get("ok", True) and b.get("ok", True) and (a or b)
+        seconds = max(a.get("seconds", 0), b.get("seconds", 0))
+        moved = a.get("peer_bytes", b.get("peer_bytes", 0)) + a.get("dealer_bytes", 0) + b.get("dealer_bytes", 0)
+        result = a.get("result") or b.get("result") or a.get("error") or b.get("error") or ""
+        print(f"{name:<8} {'yes' if ok else 'NO':<4} {seconds:>8.2f} {_human(moved):>10}  "
+              + textwrap.shorten(result, 70))
+        for party, rep in ((0, a), (1, b)):
+            if rep.get("learned"):
+                print(f"{'':<34}party {party} learned: " + textwrap.shorten(rep["learned"], 62))
+            if rep.get("error"):
+                print(f"{'':<34}party {party} error: " + textwrap.shorten(rep["error"], 64))
+
+
+def _run_all(args) -> int:
+    from pet.demo.steps import STEPS
+    from pet.transport import make_test_pki
+
+    names = _steps(args)
+    needs_dealer = any(STEPS[n][1] for n in names)
     start = time.perf_counter()
-    for _ in range(rounds):
-        channel.send(data)
-        echo = channel.recv()
-        if echo.shape != data.shape or not np.array_equal(echo, data):
-            raise ProtocolError("the echoed array differs from the one sent")
-    seconds = time.perf_counter() - start
-    moved = (channel.stats - before).bytes_total
-    channel.send(_STOP)
-    return moved / seconds / 1e9, moved
-
-
-def _run_pair(label: str, *, tls_dir: str | None, args) -> float:
-    tls0 = _tls_for(0, tls_dir)
-    with tcp.Listener("127.0.0.1", 0, tls=tls0, timeout=args.timeout) as listener:
-        cmd = [sys.executable, "-m", "pet", "demo", "--party", "1", "--connect",
-               f"127.0.0.1:{listener.port}", "--timeout", str(args.timeout)]
-        if tls_dir:
-            cmd += ["--tls-dir", tls_dir]
-        child = subprocess.Popen(cmd)
-        try:
-            channel = listener.accept(accept_timeout=args.timeout)
-            with channel:
-                rate, moved = sender_party(channel, size_mb=args.size_mb, rounds=args.rounds)
-        finally:
+    with tempfile.TemporaryDirectory(prefix="pet-demo-") as tmp:
+        print(f"pet demo: steps {', '.join(names)}; parties{' and dealer' if needs_dealer else ''} "
+              "as separate processes over loopback TCP with mutual TLS (throwaway certificates)", flush=True)
+        make_test_pki(tmp, names=("party0", "party1", "dealer"))
+        peer, dealer = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
+        base = [sys.executable, "-m", "pet"]
+        common = ["--tls-dir", tmp, "--steps", ",".join(names), "--timeout", str(args.timeout)]
+        if needs_dealer:
+            common += ["--dealer", dealer]
+        procs = []
+        if needs_dealer:
+            procs.append(("dealer", subprocess.Popen(base + ["dealer", "--listen", dealer, "--tls-dir", tmp])))
+        procs.append(("party 1", subprocess.Popen(base + ["demo", "--party", "1", "--connect", peer,
+                                                          "--report", f"{tmp}/party1.json", *common])))
+        procs.append(("party 0", subprocess.Popen(base + ["demo", "--party", "0", "--listen", peer,
+                                                          "--report", f"{tmp}/party0.json", *common])))
+        failed = []
+        deadline = time.monotonic() + args.timeout + 300
+        for label, proc in reversed(procs):
             try:
-                child.wait(timeout=args.timeout)
+                code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                child.kill()
-    if child.returncode != 0:
-        raise TransportError(f"party 1 ({label}) exited with status {child.returncode}")
-    print(f"{label:<22} {args.rounds} x {args.size_mb:g} MB round trips: "
-          f"{rate:6.2f} GB/s ({moved / 1e6:.0f} MB moved)")
-    return rate
+                proc.kill()
+                code = "killed after timeout"
+            if code != 0:
+                failed.append(f"{label} exited with {code}")
+        reports = []
+        for party in (0, 1):
+            try:
+                with open(f"{tmp}/party{party}.json", encoding="utf-8") as fh:
+                    reports.append(json.load(fh))
+            except OSError:
+                reports.append(None)
+                failed.append(f"party {party} wrote no report")
+    _print_table(reports)
+    total = time.perf_counter() - start
+    if failed:
+        print(f"\npet demo FAILED after {total:.1f} s: " + "; ".join(failed), file=sys.stderr)
+        return 1
+    print(f"\nAll {len(names)} steps succeeded in {total:.1f} s.")
+    return 0
 
 
 def run(args) -> int:
-    if args.party == 1:
-        if not args.connect:
-            print("pet demo: --party 1 needs --connect HOST:PORT", file=sys.stderr)
-            return 2
-        return echo_party(args.connect, tls=_tls_for(1, args.tls_dir), timeout=args.timeout)
-    if args.party == 0:
-        if not args.listen:
-            print("pet demo: --party 0 needs --listen HOST:PORT", file=sys.stderr)
-            return 2
-        host, port = tcp.parse_address(args.listen)
-        with tcp.listen(host, port, tls=_tls_for(0, args.tls_dir), accept_timeout=args.timeout) as channel:
-            rate, _ = sender_party(channel, size_mb=args.size_mb, rounds=args.rounds)
-        print(f"round trips: {rate:.2f} GB/s")
-        return 0
-    print("pet demo: two processes over loopback, party 0 sends, party 1 echoes")
-    plain = _run_pair("plain TCP", tls_dir=None, args=args)
-    with tempfile.TemporaryDirectory(prefix="pet-demo-pki-") as tmp:
-        make_test_pki(tmp, names=("party0", "party1"))
-        tls = _run_pair("mutual TLS", tls_dir=tmp, args=args)
-    print(f"TLS overhead: {100 * (plain / tls - 1):.0f}% more time per byte")
-    return 0
+    if args.party is not None:
+        return _run_one(args)
+    if args.listen or args.connect:
+        print("pet demo: --listen/--connect go with --party", file=sys.stderr)
+        return 2
+    return _run_all(args)

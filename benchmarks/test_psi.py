@@ -1,0 +1,213 @@
+"""ECDH-PSI end to end: pet vs openmined-psi 2.0.6, both parties as separate processes over
+loopback TCP, 2^16 / 2^18 / 2^20 items per side with half of them in common.
+
+Run::
+
+    .venv/bin/python -m pytest benchmarks/test_psi.py --benchmark-only -s \
+        [--benchmark-json /tmp/psi.json]
+
+``PET_PSI_BENCH_LOG2=16,18`` restricts the sizes (default ``16,18,20``). openmined-psi is the
+benchmark-only extra ``bench = ["openmined.psi==2.0.6"]``; without it those cases fail with
+an explanation (they are not skipped).
+
+Reported per case (``extra_info``, and one printed line): ``wall_s`` (connect to result, the
+slower party), ``cpu_s`` (user+sys of both parties, including their worker processes),
+``bytes_per_item`` (bytes each party sent, divided by its set size; averaged), the
+intersection size, and for pet the CPU bound from the raw rates measured in the same run:
+``4 n / x25519_rate + 2 n / hash_rate`` (4 scalar multiplications per item pair plus hashing
+each item once) and ``cpu_over_bound``.
+
+openmined-psi runs its reference flow: the server (party 0) builds the GCS setup message
+(fpr 2^-40) while the client (party 1) builds its request, then the server answers the
+request and the client computes the intersection; each is single-threaded (the library has
+no threading option), on P-256.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+LOG2 = [int(x) for x in os.environ.get("PET_PSI_BENCH_LOG2", "16,18,20").split(",") if x.strip()]
+
+_COMMON = """
+import json, resource, sys, time
+from pet.transport import tcp
+
+def items(n, party):
+    start = 0 if party == 0 else n // 2
+    return [f"user-{i:09d}" for i in range(start, start + n)]
+
+def cpu():
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+def channel(party, port):
+    if party == 0:
+        return tcp.listen("127.0.0.1", port, timeout=3600, accept_timeout=120)
+    return tcp.connect("127.0.0.1", port, timeout=3600, retry_for=120)
+"""
+
+_PET = _COMMON + """
+from pet.psi import ecdh_psi
+
+def main():
+    party, port, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    data = items(n, party)
+    ch = channel(party, port)
+    ch.exchange("ready")
+    c0, t0 = cpu(), time.perf_counter()
+    res = ecdh_psi(ch, data, party=party)
+    wall = time.perf_counter() - t0
+    ch.close()
+    print(json.dumps({"wall": wall, "cpu": cpu() - c0, "sent": res.stats.bytes_sent,
+                      "received": res.stats.bytes_received, "size": res.size, "n": n}))
+
+if __name__ == "__main__":
+    main()
+"""
+
+_OPENMINED = _COMMON + """
+import private_set_intersection.python as psi
+
+def main():
+    party, port, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    data = items(n, party)
+    ch = channel(party, port)
+    ch.exchange("ready")
+    c0, t0 = cpu(), time.perf_counter()
+    if party == 0:  # server
+        server = psi.server.CreateWithNewKey(True)
+        n_client = ch.recv()
+        setup = server.CreateSetupMessage(2.0 ** -40, n_client, data, psi.DataStructure.GCS)
+        request = psi.Request()
+        request.ParseFromString(ch.recv())
+        response = server.ProcessRequest(request)
+        ch.send([setup.SerializeToString(), response.SerializeToString()])
+        size = None
+    else:  # client
+        client = psi.client.CreateWithNewKey(True)
+        ch.send(n)
+        ch.send(client.CreateRequest(data).SerializeToString())
+        setup_b, response_b = ch.recv()
+        setup, response = psi.ServerSetup(), psi.Response()
+        setup.ParseFromString(setup_b)
+        response.ParseFromString(response_b)
+        size = len(client.GetIntersection(setup, response))
+    wall = time.perf_counter() - t0
+    st = ch.stats
+    ch.close()
+    print(json.dumps({"wall": wall, "cpu": cpu() - c0, "sent": st.bytes_sent, "received": st.bytes_received,
+                      "size": size, "n": n}))
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_two(code: str, n: int, tmp_path) -> tuple[dict, dict, float]:
+    script = tmp_path / "party.py"
+    script.write_text(textwrap.dedent(code))
+    port = _free_port()
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, str(script), str(p), str(port), str(n)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in (0, 1)]
+    outs = [p.communicate(timeout=7200) for p in procs]
+    total = time.perf_counter() - t0
+    for p, (out, err) in zip(procs, outs):
+        if p.returncode != 0:
+            raise RuntimeError(f"party failed (exit {p.returncode}):\n{err[-3000:]}")
+    r0, r1 = (json.loads(out.strip().splitlines()[-1]) for out, _ in outs)
+    return r0, r1, total
+
+
+@pytest.fixture(scope="module")
+def raw_rates():
+    """Single-core rates in this run: X25519 scalar multiplications/s (the call pet makes)
+    and RFC 9380 encode_to_curve (u-coordinate) hashes/s."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+    from pet.psi.ecdh import dst_for
+    from pet.psi.encoding import encode_items
+    from pet.psi.hash_to_curve import encode_to_curve_u_batch
+
+    _, msgs = encode_items([f"user-{i:09d}" for i in range(20000)])
+    t = time.process_time()
+    points = encode_to_curve_u_batch(msgs, dst_for("NU"))
+    hash_rate = len(msgs) / (time.process_time() - t)
+    key = X25519PrivateKey.from_private_bytes(secrets.token_bytes(32))
+    load, exchange = X25519PublicKey.from_public_bytes, key.exchange
+    t = time.process_time()
+    for u in points:
+        exchange(load(u))
+    x25519_rate = len(points) / (time.process_time() - t)
+    return {"x25519_per_s": x25519_rate, "hash_per_s": hash_rate}
+
+
+def _record(benchmark, name, n, r0, r1, total, extra=None):
+    info = {
+        "impl": name, "n_per_side": n, "wall_s": round(max(r0["wall"], r1["wall"]), 2),
+        "wall_incl_startup_s": round(total, 2), "cpu_s": round(r0["cpu"] + r1["cpu"], 2),
+        "bytes_per_item": round((r0["sent"] + r1["sent"]) / (2 * n), 1),
+        "bytes_total": r0["sent"] + r1["sent"], "intersection": r1["size"] if r1["size"] is not None else r0["size"],
+    }
+    info.update(extra or {})
+    benchmark.extra_info.update(info)
+    print("\nPSI-BENCH " + json.dumps(info), flush=True)
+    return info
+
+
+@pytest.mark.timeout(7200)
+@pytest.mark.parametrize("log2", LOG2)
+def test_pet_ecdh_psi(benchmark, log2, tmp_path, raw_rates):
+    n = 1 << log2
+    out = {}
+
+    def run():
+        out["r"] = _run_two(_PET, n, tmp_path)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    r0, r1, total = out["r"]
+    assert r0["size"] == r1["size"] == n // 2
+    bound = 4 * n / raw_rates["x25519_per_s"] + 2 * n / raw_rates["hash_per_s"]
+    _record(benchmark, "pet", n, r0, r1, total, {
+        "x25519_per_s_1core": round(raw_rates["x25519_per_s"]),
+        "hash_per_s_1core": round(raw_rates["hash_per_s"]),
+        "cpu_bound_s": round(bound, 2),
+        "cpu_over_bound": round((r0["cpu"] + r1["cpu"]) / bound, 3),
+    })
+
+
+@pytest.mark.timeout(7200)
+@pytest.mark.parametrize("log2", LOG2)
+def test_openmined_psi(benchmark, log2, tmp_path):
+    try:
+        import private_set_intersection.python  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError("openmined-psi is not installed: pip install 'openmined.psi==2.0.6' "
+                           "(the 'bench' extra)") from exc
+    n = 1 << log2
+    out = {}
+
+    def run():
+        out["r"] = _run_two(_OPENMINED, n, tmp_path)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    r0, r1, total = out["r"]
+    assert r1["size"] == n // 2
+    _record(benchmark, "openmined-psi-2.0.6", n, r0, r1, total)

@@ -1,0 +1,88 @@
+"""One party's process in ``pet demo``: connect, run every step in lock-step, report.
+
+Party 0 listens for party 1; both connect to the dealer when a step needs MPC. Before each
+step the parties exchange its name (a barrier that also catches two different pet versions
+running different step lists). Each step's seconds and bytes (peer channel plus dealer
+channel) are measured here; the report is written as JSON, atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+
+from pet._io import atomic_output
+from pet.demo.steps import STEPS, StepContext
+from pet.errors import ProtocolError
+from pet.transport import tcp
+from pet.transport.tls import TLSConfig
+
+__all__ = ["run_party", "tls_for"]
+
+
+def tls_for(name: str, tls_dir: str | None) -> TLSConfig | None:
+    if not tls_dir:
+        return None
+    return TLSConfig(cert=f"{tls_dir}/{name}.pem", key=f"{tls_dir}/{name}.key", ca=f"{tls_dir}/ca.pem")
+
+
+def run_party(party: int, peer: str, *, dealer: str | None, tls_dir: str | None, report: str | None,
+              steps=None, timeout: float = 120.0, workdir: str = "", log=print) -> dict:
+    """Run ``steps`` (default: all) as ``party``; return (and write to ``report``) the outcomes."""
+    names = list(steps or STEPS)
+    tls = tls_for(f"party{party}", tls_dir)
+    host, port = tcp.parse_address(peer)
+    if party == 0:
+        channel = tcp.listen(host, port, tls=tls, timeout=timeout, accept_timeout=timeout)
+    else:
+        channel = tcp.connect(host, port, tls=tls, timeout=timeout, retry_for=timeout)
+    dealer_channels = []
+
+    def session_factory():
+        from pet.mpc import Session
+
+        if dealer is None:
+            raise ProtocolError("this step needs the dealer, but no --dealer address was given")
+        d_host, d_port = tcp.parse_address(dealer)
+        d_channel = tcp.connect(d_host, d_port, tls=tls, timeout=timeout, retry_for=timeout)
+        dealer_channels.append(d_channel)
+        return Session(party, channel, dealer=d_channel)
+
+    outcomes: dict = {"party": party, "steps": [], "ok": True}
+    ctx = StepContext(party=party, channel=channel, session_factory=session_factory, workdir=workdir, log=log)
+    with channel:
+        peer_names = channel.exchange(names)
+        if peer_names != names:
+            raise ProtocolError(f"the parties run different steps: {names} vs {peer_names}")
+        for i, name in enumerate(names, 1):
+            fn, _needs_mpc = STEPS[name]
+            if channel.exchange(["step", name]) != ["step", name]:
+                raise ProtocolError(f"peer is not at step {name!r}")
+            log(f"[party {party}] step {i}/{len(names)}: {name} ...")
+            before = channel.stats.snapshot()
+            dealer_before = sum(d.stats.bytes_total for d in dealer_channels)
+            start = time.perf_counter()
+            try:
+                outcome = fn(ctx)
+            except Exception as exc:
+                outcomes["ok"] = False
+                outcomes["steps"].append({"step": name, "ok": False, "error": f"{type(exc).__name__}: {exc}",
+                                          "trace": traceback.format_exc(limit=6)})
+                log(f"[party {party}] step {name} FAILED: {type(exc).__name__}: {exc}")
+                break
+            seconds = time.perf_counter() - start
+            moved = (channel.stats - before).bytes_total
+            dealer_bytes = sum(d.stats.bytes_total for d in dealer_channels) - dealer_before
+            outcomes["steps"].append({"step": name, "ok": True, "seconds": round(seconds, 3),
+                                      "peer_bytes": moved, "dealer_bytes": dealer_bytes,
+                                      "result": outcome.result, "learned": outcome.learned,
+                                      "extra": outcome.extra})
+            log(f"[party {party}] step {name} done in {seconds:.2f} s")
+    for d in dealer_channels:
+        d.close()
+    if report:
+        with atomic_output(report) as tmp:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(outcomes, fh, indent=1, default=str)
+    return outcomes
