@@ -38,19 +38,23 @@ def run_party(party: int, peer: str, *, dealer: str | None, tls_dir: str | None,
     else:
         channel = tcp.connect(host, port, tls=tls, timeout=timeout, retry_for=timeout)
     dealer_channels = []
+    sessions = []
 
-    def session_factory():
+    def session():
+        """The MPC session with the peer and the dealer, opened on first use."""
         from pet.mpc import Session
 
-        if dealer is None:
-            raise ProtocolError("this step needs the dealer, but no --dealer address was given")
-        d_host, d_port = tcp.parse_address(dealer)
-        d_channel = tcp.connect(d_host, d_port, tls=tls, timeout=timeout, retry_for=timeout)
-        dealer_channels.append(d_channel)
-        return Session(party, channel, dealer=d_channel)
+        if not sessions:
+            if dealer is None:
+                raise ProtocolError("this step needs the dealer, but no --dealer address was given")
+            d_host, d_port = tcp.parse_address(dealer)
+            d_channel = tcp.connect(d_host, d_port, tls=tls, timeout=timeout, retry_for=timeout)
+            dealer_channels.append(d_channel)
+            sessions.append(Session(party, channel, dealer=d_channel))
+        return sessions[0]
 
     outcomes: dict = {"party": party, "steps": [], "ok": True}
-    ctx = StepContext(party=party, channel=channel, session_factory=session_factory, workdir=workdir, log=log)
+    ctx = StepContext(party=party, channel=channel, session=session, workdir=workdir, log=log)
     with channel:
         peer_names = channel.exchange(names)
         if peer_names != names:
@@ -79,6 +83,8 @@ def run_party(party: int, peer: str, *, dealer: str | None, tls_dir: str | None,
                                       "result": outcome.result, "learned": outcome.learned,
                                       "extra": outcome.extra})
             log(f"[party {party}] step {name} done in {seconds:.2f} s")
+    for s in sessions:
+        s.close()
     for d in dealer_channels:
         d.close()
     if report:

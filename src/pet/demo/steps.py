@@ -19,7 +19,7 @@ __all__ = ["StepContext", "StepOutcome", "STEPS", "step_names"]
 class StepContext:
     party: int
     channel: object                      # peer channel
-    session_factory: object = None       # () -> pet.mpc.Session, for MPC steps
+    session: object = None               # () -> the party's pet.mpc.Session (created once, on first use)
     state: dict = field(default_factory=dict)  # results shared between steps of this party
     workdir: str = ""
     log: object = print
@@ -69,6 +69,23 @@ def psi_step(ctx: StepContext) -> StepOutcome:
     )
 
 
+def mpc_step(ctx: StepContext) -> StepOutcome:
+    """Secret-shared statistic across the aligned rows: the average ``spend`` (party 1's
+    column) of customers with a positive label (party 0's column), revealed to both."""
+    import numpy as np
+
+    import pet.mpc as mpc
+
+    aligned = ctx.state["aligned"]
+    session = ctx.session()
+    label = session.share(aligned["label"].to_numpy(float) if ctx.party == 0 else None, owner=0)
+    spend = session.share(aligned["spend"].to_numpy(float) if ctx.party == 1 else None, owner=1)
+    average = mpc.divide((label * spend).sum(), label.sum())
+    value = float(np.ravel(session.reveal(average))[0])
+    return StepOutcome(result=f"average spend of positive customers: {value:.2f} (computed on shares)",
+                       learned="the average only (no row's label or spend)", extra={"average": value})
+
+
 def dp_step(ctx: StepContext) -> StepOutcome:
     """Party 0 releases DP counts charged to a durable budget ledger; the query that would
     over-spend the block is refused before anything is computed."""
@@ -102,6 +119,7 @@ def dp_step(ctx: StepContext) -> StepOutcome:
 STEPS = {
     "link": (link_step, False),
     "psi": (psi_step, False),
+    "mpc": (mpc_step, True),
     "dp": (dp_step, False),
 }
 

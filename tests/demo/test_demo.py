@@ -1,0 +1,51 @@
+"""The demo's steps give what plaintext pandas computes on the union of the demo tables."""
+
+import socket
+import threading
+
+import pandas as pd
+
+from pet.demo.data import customer_tables
+from pet.demo.party import run_party
+from pet.mpc import dealer
+from pet.transport import tcp
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_demo_steps_against_pandas(tmp_path):
+    peer = f"127.0.0.1:{free_port()}"
+    listener = tcp.Listener("127.0.0.1", 0, timeout=120)
+    dealer_thread = threading.Thread(
+        target=lambda: dealer.serve(listener.accept(accept_timeout=60), listener.accept(accept_timeout=60)),
+        daemon=True)
+    dealer_thread.start()
+    out = {}
+
+    def party(p):
+        out[p] = run_party(p, peer, dealer=f"127.0.0.1:{listener.port}", tls_dir=None, report=None,
+                           steps=["psi", "mpc", "dp"], workdir=str(tmp_path), log=lambda s: None)
+
+    threads = [threading.Thread(target=party, args=(p,)) for p in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    dealer_thread.join(30)
+    listener.close()
+    assert out[0]["ok"] and out[1]["ok"], (out[0], out[1])
+
+    t0, t1 = customer_tables()
+    joined = t0.merge(t1, on="id")
+    psi0, mpc0, dp0 = out[0]["steps"]
+    assert psi0["extra"]["rows"] == out[1]["steps"][0]["extra"]["rows"] == len(joined)
+    expected = joined.loc[joined["label"] == 1, "spend"].mean()
+    assert abs(mpc0["extra"]["average"] - expected) <= 1e-3 * abs(expected)
+    assert out[1]["steps"][1]["extra"]["average"] == mpc0["extra"]["average"]
+    assert dp0["extra"]["true"] == int(joined["label"].sum())
+    assert dp0["extra"]["refused"] == 1 and len(dp0["extra"]["answers"]) == 2
+    assert out[1]["steps"][2]["result"] == "(party 0's step)"
