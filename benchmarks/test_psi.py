@@ -15,7 +15,10 @@ slower party), ``cpu_s`` (user+sys of both parties, including their worker proce
 ``bytes_per_item`` (bytes each party sent, divided by its set size; averaged), the
 intersection size, and for pet the CPU bound from the raw rates measured in the same run:
 ``4 n / x25519_rate + 2 n / hash_rate`` (4 scalar multiplications per item pair plus hashing
-each item once) and ``cpu_over_bound``.
+each item once) and ``cpu_over_bound``, and ``x25519_2threads_cpu_per_wall`` (process CPU
+time over wall time while two threads multiply: at most 1.0 means the call holds the GIL,
+hence pet's process pool). ``max_rss_mib_main`` is
+the peak resident memory of a party's main process (worker processes not included).
 
 openmined-psi runs its reference flow: the server (party 0) builds the GCS setup message
 (fpr 2^-40) while the client (party 1) builds its request, then the server answers the
@@ -32,6 +35,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -50,6 +54,9 @@ def cpu():
     s = resource.getrusage(resource.RUSAGE_SELF)
     c = resource.getrusage(resource.RUSAGE_CHILDREN)
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+def maxrss():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB, main process
 
 def channel(party, port):
     if party == 0:
@@ -70,7 +77,7 @@ def main():
     wall = time.perf_counter() - t0
     ch.close()
     print(json.dumps({"wall": wall, "cpu": cpu() - c0, "sent": res.stats.bytes_sent,
-                      "received": res.stats.bytes_received, "size": res.size, "n": n}))
+                      "received": res.stats.bytes_received, "size": res.size, "n": n, "rss": maxrss()}))
 
 if __name__ == "__main__":
     main()
@@ -107,7 +114,7 @@ def main():
     st = ch.stats
     ch.close()
     print(json.dumps({"wall": wall, "cpu": cpu() - c0, "sent": st.bytes_sent, "received": st.bytes_received,
-                      "size": size, "n": n}))
+                      "size": size, "n": n, "rss": maxrss()}))
 
 if __name__ == "__main__":
     main()
@@ -156,7 +163,20 @@ def raw_rates():
     for u in points:
         exchange(load(u))
     x25519_rate = len(points) / (time.process_time() - t)
-    return {"x25519_per_s": x25519_rate, "hash_per_s": hash_rate}
+
+    def work():
+        for u in points[:10000]:
+            exchange(load(u))
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    t, c = time.perf_counter(), time.process_time()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    parallelism = (time.process_time() - c) / (time.perf_counter() - t)
+    return {"x25519_per_s": x25519_rate, "hash_per_s": hash_rate,
+            "x25519_2threads_cpu_per_wall": parallelism}
 
 
 def _record(benchmark, name, n, r0, r1, total, extra=None):
@@ -164,7 +184,7 @@ def _record(benchmark, name, n, r0, r1, total, extra=None):
         "impl": name, "n_per_side": n, "wall_s": round(max(r0["wall"], r1["wall"]), 2),
         "wall_incl_startup_s": round(total, 2), "cpu_s": round(r0["cpu"] + r1["cpu"], 2),
         "bytes_per_item": round((r0["sent"] + r1["sent"]) / (2 * n), 1),
-        "bytes_total": r0["sent"] + r1["sent"], "intersection": r1["size"] if r1["size"] is not None else r0["size"],
+        "bytes_total": r0["sent"] + r1["sent"], "max_rss_mib_main": round(max(r0["rss"], r1["rss"])), "intersection": r1["size"] if r1["size"] is not None else r0["size"],
     }
     info.update(extra or {})
     benchmark.extra_info.update(info)
@@ -188,6 +208,7 @@ def test_pet_ecdh_psi(benchmark, log2, tmp_path, raw_rates):
     _record(benchmark, "pet", n, r0, r1, total, {
         "x25519_per_s_1core": round(raw_rates["x25519_per_s"]),
         "hash_per_s_1core": round(raw_rates["hash_per_s"]),
+        "x25519_2threads_cpu_per_wall": round(raw_rates["x25519_2threads_cpu_per_wall"], 2),
         "cpu_bound_s": round(bound, 2),
         "cpu_over_bound": round((r0["cpu"] + r1["cpu"]) / bound, 3),
     })
