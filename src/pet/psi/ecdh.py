@@ -31,7 +31,7 @@ What each party learns (beyond its own input and output):
 Digest length: with ``N = n0 * n1 + C(n0, 2) + C(n1, 2)`` pairs that must not collide,
 ``ell = ceil((40 + ceil(log2 N)) / 8)`` bytes (at least 5, at most 32), so the probability
 of a false match (or an ambiguous one) is at most ``N * 2^(-8 ell) <= 2^-40``.
-For 2^20 x 2^20 this is 10 bytes.
+For 2^20 x 2^20 this is 11 bytes.
 
 Joint order: the matching items are sorted by their doubly-blinded digest, which both
 parties hold identically, so ``indices[i]`` of party 0 and of party 1 are the same item.
