@@ -1,6 +1,15 @@
-"""Vertical federated machine learning.
+"""Vertical federated XGBoost: :class:`VerticalXGBClassifier`, :class:`VerticalXGBRegressor`.
 
-Will hold ``VerticalXGBClassifier`` and ``VerticalXGBRegressor``: gradient-boosted trees
-trained on rows aligned by PSI, features split between parties, labels at one party, with
-gradients, histograms and split selection in MPC.
+Two parties hold the same rows (aligned with :func:`pet.psi.align`), each some feature
+columns; one also holds the label. Training and prediction run secret-shared end to end
+(:mod:`pet.ml.booster` states the protocol and exactly what each party learns).
+
+Modules: ``binning`` (local quantile cuts, split candidates), ``_plain`` (plaintext
+reference of the same algorithm), ``secure_hist`` (private indicator matrix x shared
+vectors), ``booster`` (training and prediction in MPC), ``model_io`` (files, AES-GCM),
+``estimators`` (scikit-learn API).
 """
+
+from pet.ml.estimators import VerticalXGBClassifier, VerticalXGBRegressor
+
+__all__ = ["VerticalXGBClassifier", "VerticalXGBRegressor"]
