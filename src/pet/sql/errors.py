@@ -1,0 +1,76 @@
+"""Errors of :mod:`pet.sql` (all subclass :class:`pet.errors.PetError`).
+
+::
+
+    SqlError (InputError, ValueError)     bad query for the given tables: unknown table or
+    │                                     column, ambiguous name, type mismatch, bad option
+    ├── SqlNotSupported                   valid SQL outside the supported subset; names the
+    │                                     construct and its position (line, column)
+    └── SqlMismatch (also ProtocolError)  the two parties disagree at the start: different
+                                          SQL text or options, or the same table at both
+"""
+
+from __future__ import annotations
+
+from pet.errors import InputError, ProtocolError
+
+__all__ = ["SqlError", "SqlNotSupported", "SqlMismatch", "position_of"]
+
+
+class SqlError(InputError):
+    """The query cannot run on these tables (unknown/ambiguous name, type error, ...)."""
+
+
+class SqlNotSupported(SqlError):
+    """The query uses SQL that pet.sql does not support across two parties.
+
+    ``construct`` names the construct, ``line``/``column`` locate it (1-based; None if
+    unknown).
+    """
+
+    def __init__(self, construct: str, *, line: int | None = None, column: int | None = None,
+                 hint: str = ""):
+        self.construct = construct
+        self.line = line
+        self.column = column
+        where = f" at line {line}, column {column}" if line is not None else ""
+        msg = f"not supported: {construct}{where}"
+        if hint:
+            msg += f" ({hint})"
+        super().__init__(msg)
+
+
+class SqlMismatch(SqlError, ProtocolError):
+    """The two parties called :func:`pet.sql.query` with different SQL, options or tables."""
+
+
+def position_of(node, sql: str) -> tuple[int | None, int | None]:
+    """1-based (line, column) of the first token of sqlglot ``node`` in ``sql``.
+
+    sqlglot records offsets on identifiers and literals; the node's position is the
+    smallest offset among its descendants (None, None when it has none).
+    """
+    starts = []
+    for sub in node.walk():
+        meta = getattr(sub, "_meta", None) or {}
+        if "start" in meta:
+            starts.append(int(meta["start"]))
+    if not starts:
+        return None, None
+    return _line_col(sql, min(starts))
+
+
+def _line_col(sql: str, offset: int) -> tuple[int, int]:
+    before = sql[:offset]
+    line = before.count("\n") + 1
+    col = offset - (before.rfind("\n") + 1) + 1
+    return line, col
+
+
+def keyword_position(sql: str, keyword: str, after: int = 0) -> tuple[int | None, int | None]:
+    """1-based position of the first case-insensitive ``keyword`` in ``sql`` at or after
+    offset ``after`` (None, None if absent)."""
+    i = sql.lower().find(keyword.lower(), after)
+    if i < 0:
+        return None, None
+    return _line_col(sql, i)

@@ -1,0 +1,608 @@
+"""The cross-party executor: local DuckDB step, PSI join, group matrices, aggregates,
+HAVING / min_group_size, and the reveal.
+
+Protocol (both parties, same order; ``n`` = joined rows, ``g`` = groups):
+
+1. **Local step.** Each party runs its pushed-down query (:mod:`pet.sql.local`) in DuckDB
+   on its own tables: its WHERE conjuncts, projections and single-party expressions. The
+   parties exchange a status (ok / error class) so a failure stops both.
+2. **Join.** Each party checks its join keys for duplicates; the two "has duplicates"
+   bits are exchanged. Both unique: ECDH-PSI (:func:`pet.psi.align`, reveal to both) on
+   the keys gives both parties their matching rows in one joint order, so row ``i`` of
+   party 0 is joined with row ``i`` of party 1. One side with duplicates is rejected
+   unless ``duplicate_keys="reveal_counts"``: then the PSI runs on the distinct keys and
+   the side with duplicates sends, per intersecting key, its number of rows, and the
+   other side repeats its row that many times. Both sides with duplicates: rejected.
+3. **Row mask.** A WHERE conjunct that mixes both parties is evaluated in MPC into a
+   shared 0/1 mask ``m``; nobody learns which joined rows pass.
+4. **Groups.** The owner of the group key columns numbers its distinct key values among
+   the joined rows in a random order (CSPRNG permutation) and tells the peer ``g``; its
+   one-hot matrix ``H`` (n x g) stays plaintext at the owner and enters MPC only as an
+   operand of Beaver products. Keys of both parties: the product groups ``g0 * g1``,
+   ``H[r, i*g1 + j] = H0[r, i] * H1[r, j]`` (one Beaver product).
+5. **Aggregates.** With the mask folded in (``Hm = H * m``), SUM and COUNT are one matrix
+   product ``Hm^T @ V`` for all value columns at once; MIN/MAX build
+   ``X = Hm * (v + B) - B`` (``B`` = 2^40, so rows outside a group lose) and run one
+   batched tournament over the rows for all groups and all MIN/MAX columns (``ceil(log2
+   n)`` levels of comparisons); AVG is SUM times the reciprocal of COUNT. When the values
+   and the group keys belong to the same party and there is no cross-party mask, that
+   party computes the aggregate in plaintext (it could anyway).
+6. **Keep.** ``keep = (count > 0) AND (count >= min_group_size) AND HAVING`` per group,
+   in MPC; the number of groups suppressed by ``min_group_size`` (non-empty, passing
+   HAVING, fewer rows) is revealed with the result.
+7. **Reveal** (:func:`reveal`): only kept groups' values reach the receiver(s).
+
+What each party learns: its peer's row count after local filters and the PSI
+intersection of join keys (and, with ``duplicate_keys="reveal_counts"``, the peer's
+multiplicity of each intersecting key if the peer is the side with duplicates); the
+number of groups of a key owned by the peer (and, when the output goes to it, the
+maximal byte length of the peer's string keys, in 4-byte words); the result if it
+receives it. Nothing else: masks, group sizes, aggregates and HAVING outcomes stay
+secret until the reveal.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+
+from pet.errors import InputError, ProtocolError
+from pet.sql.errors import SqlError, SqlNotSupported
+from pet.sql.values import Own, Pub, Sh, evaluate, logical_and, to_shared, trivial
+
+__all__ = ["run_join", "BIG"]
+
+#: Sentinel offset of MIN/MAX: values must satisfy |v| < 2^39.
+BIG = float(2 ** 40)
+_MAX_ABS = float(2 ** 39)
+
+
+def _sync(session, op: str, status):
+    """Exchange a status; raise on both sides if either failed."""
+    peer = session.exchange(f"sql.{op}", status)
+    if status is not None:
+        return None
+    if peer is not None:
+        raise ProtocolError(f"the peer stopped the query: {str(peer)[:300]}")
+    return None
+
+
+def _checked(session, op, fn):
+    """Run local ``fn``; on error tell the peer (a generic message) and re-raise."""
+    try:
+        out = fn()
+    except Exception as exc:  # noqa: BLE001 - any local failure must reach the peer
+        msg = f"{type(exc).__name__}: {exc}" if isinstance(exc, (SqlError, InputError)) else type(exc).__name__
+        try:
+            session.exchange(f"sql.{op}", msg)
+        except Exception:  # noqa: BLE001
+            pass
+        raise
+    _sync(session, op, None)
+    return out
+
+
+# -- step 1 and 2 ----------------------------------------------------------------------------
+
+def _local_rows(plan, con, party):
+    from pet.sql.local import run_local_query
+
+    df = run_local_query(con, plan.local_sql[party])
+    for name, col in plan.columns.items():
+        if col.party != party or name.startswith("_g"):
+            continue
+        s = df[name]
+        if s.isna().any():
+            raise InputError(f"NULL values in {col.sql} (party {party}): cross-party computation "
+                             "needs non-NULL numbers; filter or COALESCE them in the query")
+        if col.kind in ("int", "float", "bool"):
+            v = s.to_numpy(dtype=np.float64)
+            if not np.all(np.isfinite(v)):
+                raise InputError(f"non-finite values (division by zero?) in {col.sql} (party {party})")
+            if v.size and np.max(np.abs(v)) >= _MAX_ABS:
+                raise InputError(f"values of {col.sql} (party {party}) exceed the supported magnitude 2^39")
+    return df
+
+
+def _join(session, plan, df, duplicate_keys, psi_options):
+    """Rows of ``df`` joined with the peer's, in the joint order (steps 2)."""
+    import pandas as pd
+    from pet.psi import align
+
+    keys = [f"_j{i}" for i in range(plan.n_join_keys)]
+    dup = bool(df.duplicated(subset=keys).any())
+    peer_dup = session.exchange("sql.dupkeys", dup)
+    if not isinstance(peer_dup, bool):
+        raise ProtocolError("malformed duplicate-key flag from the peer")
+    if dup and peer_dup:
+        raise SqlNotSupported("many-to-many join (duplicate join keys at both parties)")
+    if (dup or peer_dup) and duplicate_keys != "reveal_counts":
+        side = "this party's" if dup else "the peer's"
+        raise SqlNotSupported(f"one-to-many join (duplicate join keys in {side} table)",
+                              hint="pass duplicate_keys='reveal_counts' to allow it; the other party then "
+                                   "learns how many rows each matching key has")
+    distinct = df[keys].drop_duplicates().reset_index(drop=True)
+    distinct["_pos"] = np.arange(len(distinct), dtype=np.int64)
+    aligned = align(session.channel, distinct, keys, party=session.party, **psi_options)
+    aligned = aligned.reset_index(drop=True)
+    if not (dup or peer_dup):
+        rows = df.iloc[aligned["_pos"].to_numpy()].reset_index(drop=True)
+        return rows, {"intersection": len(aligned)}
+    if dup:
+        joint = aligned[keys].assign(_joint=np.arange(len(aligned), dtype=np.int64))
+        rows = df.merge(joint, on=keys, how="inner", sort=False)
+        rows = rows.sort_values("_joint", kind="stable")
+        counts = np.bincount(rows["_joint"].to_numpy(), minlength=len(aligned)).astype(np.int64)
+        session.send_to_peer("sql.multiplicity", counts)
+        return rows.drop(columns="_joint").reset_index(drop=True), {"intersection": len(aligned)}
+    counts = session.recv_from_peer("sql.multiplicity")
+    if not (isinstance(counts, np.ndarray) and counts.shape == (len(aligned),) and counts.dtype.kind in "iu"
+            and (counts.size == 0 or counts.min() >= 1)):
+        raise ProtocolError("malformed key multiplicities from the peer")
+    base = df.iloc[aligned["_pos"].to_numpy()].reset_index(drop=True)
+    rows = base.loc[base.index.repeat(counts)].reset_index(drop=True)
+    _ = pd  # noqa
+    return rows, {"intersection": len(aligned)}
+
+
+# -- step 4: groups ---------------------------------------------------------------------------
+
+class Groups:
+    """Group structure: ``kind`` none / own / product; ``ids[p]`` (row -> group of party
+    ``p``'s key, at ``p`` only), ``sizes[p]`` (public), ``values[p]`` (key values per
+    group in group order, at ``p`` only)."""
+
+    def __init__(self, kind, owners, ids, sizes, values):
+        self.kind, self.owners, self.ids, self.sizes, self.values = kind, owners, ids, sizes, values
+
+    @property
+    def g(self) -> int:
+        if self.kind == "none":
+            return 1
+        out = 1
+        for p in self.owners:
+            out *= self.sizes[p]
+        return out
+
+
+def _build_groups(session, plan, rows):
+    owners = sorted({plan.columns[k].party for k in plan.group_keys})
+    ids, sizes, values = {}, {}, {}
+    if not owners:
+        return Groups("none", [], ids, sizes, values)
+    me = session.party
+    mine = None
+    if me in owners:
+        cols = [k for k in plan.group_keys if plan.columns[k].party == me]
+        sub = rows[cols]
+        codes, uniques = _factorize(sub)
+        g = len(uniques)
+        perm = _secure_perm(g)           # group i of the factorization gets number perm[i]
+        ids[me] = perm[codes] if g else codes
+        order = np.argsort(perm) if g else perm
+        values[me] = {c: uniques[c].to_numpy(dtype=object)[order] for c in cols}
+        mine = g
+    peer = session.exchange("sql.groups", mine)
+    for p in owners:
+        sizes[p] = mine if p == me else peer
+        if not isinstance(sizes[p], int) or sizes[p] < 0:
+            raise ProtocolError("malformed group count from the peer")
+    return Groups("own" if len(owners) == 1 else "product", owners, ids, sizes, values)
+
+
+def _factorize(sub):
+    import pandas as pd
+
+    if sub.shape[1] == 1:
+        codes, uniq = pd.factorize(sub.iloc[:, 0], use_na_sentinel=False)
+        return np.asarray(codes, dtype=np.int64), pd.DataFrame({sub.columns[0]: np.asarray(uniq, dtype=object)})
+    grouped = sub.groupby(list(sub.columns), dropna=False, sort=False).ngroup().to_numpy().astype(np.int64)
+    uniq = sub.drop_duplicates().reset_index(drop=True)
+    # map ngroup numbering to the drop_duplicates order (both are first-appearance order)
+    return grouped, uniq
+
+
+def _secure_perm(g: int) -> np.ndarray:
+    if g == 0:
+        return np.zeros(0, dtype=np.int64)
+    keys = np.frombuffer(secrets.token_bytes(8 * g), dtype=np.uint64)
+    return np.argsort(np.argsort(keys, kind="stable"), kind="stable").astype(np.int64)
+
+
+def _onehot(ids, g):
+    h = np.zeros((len(ids), g), dtype=np.int64)
+    if len(ids):
+        h[np.arange(len(ids)), ids] = 1
+    return h
+
+
+def _group_matrix(session, groups, mask, n):
+    """``Hm``: None (all rows, one group, no mask), Own(p, H), or Sh (n x g)."""
+    me = session.party
+    if groups.kind == "none":
+        if isinstance(mask, Pub):
+            return None
+        return Sh(mask.s.reshape(n, 1), "int")
+    if groups.kind == "own":
+        p = groups.owners[0]
+        g = groups.sizes[p]
+        H = _onehot(groups.ids[p], g) if me == p else None
+        if isinstance(mask, Pub):
+            return Own(p, H, "int")
+        Ht = trivial(session, p, H if me == p else np.zeros((n, g), dtype=np.int64), 0)
+        return Sh(Ht * mask.s.reshape(n, 1), "int")
+    g0, g1 = groups.sizes[0], groups.sizes[1]
+    H0 = trivial(session, 0, _onehot(groups.ids[0], g0) if me == 0 else np.zeros((n, g0), np.int64), 0)
+    H1 = trivial(session, 1, _onehot(groups.ids[1], g1) if me == 1 else np.zeros((n, g1), np.int64), 0)
+    H = (H0.reshape(n, g0, 1) * H1.reshape(n, 1, g1)).reshape(n, g0 * g1)
+    if not isinstance(mask, Pub):
+        H = H * mask.s.reshape(n, 1)
+    return Sh(H, "int")
+
+
+# -- step 5: aggregates -----------------------------------------------------------------------
+
+def _as_operand(session, v, n):
+    """A row value as a Shared operand of a Beaver product (owned values: no message)."""
+    from pet.mpc import constant
+
+    if isinstance(v, Sh):
+        return v.s
+    if isinstance(v, Pub):
+        frac = session.frac_bits if v.kind == "float" else 0
+        return constant(session, np.broadcast_to(np.asarray(v.v, dtype=np.float64 if frac else np.int64), (n,)), frac)
+    frac = session.frac_bits if v.kind == "float" else 0
+    arr = None
+    if session.party == v.party:
+        arr = np.asarray(v.v, dtype=np.float64 if frac else np.int64)
+    return trivial(session, v.party, arr if arr is not None else np.zeros(n, np.int64), frac)
+
+
+def _linear(session, Hm, cols, n, groups):
+    """Per-group sums of each value in ``cols`` (list of values) and the row count."""
+    import pet.mpc as mpc
+
+    me = session.party
+    out = [None] * len(cols)
+    g = groups.g
+    if Hm is None:
+        count = Pub(np.array([n], dtype=np.int64), "int")
+        for i, v in enumerate(cols):
+            if isinstance(v, Sh):
+                out[i] = Sh(v.s.sum(axis=0).reshape(1), v.kind)
+            elif isinstance(v, Own):
+                out[i] = Own(v.party, None if v.v is None else np.asarray(v.v).sum(keepdims=True).reshape(1), v.kind)
+            else:
+                out[i] = Pub(np.asarray(v.v) * n, v.kind)
+        return out, count
+    pending = []
+    if isinstance(Hm, Own):
+        p = Hm.party
+        ids = groups.ids.get(p)
+        count = Own(p, np.bincount(ids, minlength=g).astype(np.int64) if me == p else None, "int")
+        for i, v in enumerate(cols):
+            if isinstance(v, Own) and v.party == p or isinstance(v, Pub):
+                if me != p:
+                    out[i] = Own(p, None, v.kind)
+                    continue
+                vals = np.broadcast_to(np.asarray(v.v), (n,))
+                if v.kind == "float":
+                    s = np.bincount(ids, weights=vals.astype(np.float64), minlength=g)
+                else:
+                    s = np.zeros(g, dtype=np.int64)
+                    np.add.at(s, ids, vals.astype(np.int64))
+                out[i] = Own(p, s, v.kind)
+            else:
+                pending.append(i)
+        H = trivial(session, p, Hm.v if me == p else np.zeros((n, g), np.int64), 0)
+    else:
+        H = Hm.s
+        count = Sh(H.sum(axis=0), "int")
+        pending = list(range(len(cols)))
+    if pending:
+        ops = [_as_operand(session, cols[i], n).reshape(n, 1) for i in pending]
+        V = mpc.concatenate(ops, axis=1) if len(ops) > 1 else ops[0]
+        S = H.T @ V  # (g, k)
+        for j, i in enumerate(pending):
+            kind = cols[i].kind
+            s = S[:, j]
+            out[i] = Sh(s, "float" if s.frac else kind)
+    return out, count
+
+
+def _extremes(session, Hm, cols, signs, n, groups):
+    """Per-group max (sign +1) or min (sign -1) of each value in ``cols``."""
+    import pet.mpc as mpc
+
+    me = session.party
+    g = groups.g
+    out = [None] * len(cols)
+    pending = []
+    for i, v in enumerate(cols):
+        local_party = None
+        if Hm is None and isinstance(v, (Own, Pub)):
+            local_party = v.party if isinstance(v, Own) else None
+        if isinstance(Hm, Own) and (isinstance(v, Own) and v.party == Hm.party or isinstance(v, Pub)):
+            local_party = Hm.party
+        if Hm is None and isinstance(v, Pub):
+            out[i] = Pub(np.asarray(v.v).reshape(1), v.kind)
+            continue
+        if local_party is not None:
+            if me != local_party:
+                out[i] = Own(local_party, None, v.kind)
+                continue
+            vals = np.broadcast_to(np.asarray(v.v, dtype=np.float64), (n,))
+            ids = groups.ids[local_party] if Hm is not None else np.zeros(n, dtype=np.int64)
+            res = np.full(g, -np.inf if signs[i] > 0 else np.inf)
+            (np.maximum if signs[i] > 0 else np.minimum).at(res, ids, vals)
+            out[i] = Own(local_party, res.astype(np.int64) if v.kind == "int" else res, v.kind)
+            continue
+        pending.append(i)
+    if not pending:
+        return out
+    f = session.frac_bits
+    blocks = []
+    for i in pending:
+        v = _as_operand(session, cols[i], n)
+        if v.frac == 0:
+            v = v.rescale(f)
+        if signs[i] < 0:
+            v = -v
+        shifted = v + BIG
+        if Hm is None:
+            X = shifted.reshape(n, 1)
+        elif isinstance(Hm, Own):
+            Ht = trivial(session, Hm.party, Hm.v if me == Hm.party else np.zeros((n, g), np.int64), 0)
+            X = Ht * shifted.reshape(n, 1)
+        else:
+            X = Hm.s * shifted.reshape(n, 1)
+        blocks.append(X)
+    X = mpc.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
+    top = _tournament_max(session, X) - BIG  # (g * len(pending),)
+    for j, i in enumerate(pending):
+        r = top[j * g:(j + 1) * g]
+        if signs[i] < 0:
+            r = -r
+        out[i] = Sh(r, cols[i].kind)
+    return out
+
+
+def _tournament_max(session, X):
+    """Column-wise maximum of the shared (n x c) matrix: ``ceil(log2 n)`` levels, each one
+    batched comparison + selection over all columns (all groups at once)."""
+    import pet.mpc as mpc
+
+    while X.shape[0] > 1:
+        m = X.shape[0]
+        half = m // 2
+        a, b = X[0:2 * half:2], X[1:2 * half:2]
+        win = mpc.maximum(a, b)
+        if m % 2:
+            win = mpc.concatenate([win, X[m - 1:m]], axis=0)
+        X = win
+    return X[0]
+
+
+# -- the executor -----------------------------------------------------------------------------
+
+def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, psi_options, info):
+    """Steps 1-7 for a join plan; returns the output columns (list of arrays) at a
+    receiver, None elsewhere, and fills ``info``."""
+    from pet.sql.reveal import reveal_columns
+
+    me = session.party
+    df = _checked(session, "local", lambda: _local_rows(plan, con, me))
+    info["local_rows"] = len(df)
+    rows, jinfo = _join(session, plan, df, duplicate_keys, psi_options)
+    info.update(jinfo)
+    n = len(rows)
+    peer_n = session.exchange("sql.rows", n)
+    if peer_n != n:
+        raise ProtocolError(f"joined row counts differ ({n} here, {peer_n} at the peer)")
+    info["joined_rows"] = n
+
+    def col_leaf(ir):
+        c = plan.columns[ir[1]]
+        if c.party != me:
+            return Own(c.party, None, c.kind)
+        arr = rows[ir[1]].to_numpy()
+        if c.kind == "float":
+            arr = arr.astype(np.float64)
+        elif c.kind in ("int", "bool"):
+            arr = arr.astype(np.int64 if c.kind == "int" else bool)
+        return Own(c.party, arr, c.kind)
+
+    mask = Pub(np.bool_(True), "bool")
+    if plan.mask is not None:
+        if n == 0:
+            mask = Pub(np.bool_(True), "bool")
+        else:
+            mask = evaluate(session, plan.mask, col_leaf, (n,))
+            if isinstance(mask, Own):  # cannot happen for a cross-party conjunct, but be exact
+                mask = Sh(to_shared(session, mask), "bool")
+    if plan.row_level:
+        return _row_output(session, plan, mask, col_leaf, n, receivers, info)
+    groups = _build_groups(session, plan, rows)
+    info["groups"] = groups.g if groups.kind != "none" else 1
+    if n == 0:
+        return _empty_output(session, plan, groups, receivers, min_group_size, info)
+    Hm = _group_matrix(session, groups, mask, n)
+
+    # aggregates
+    lin_idx, lin_vals, ext_idx, ext_vals, ext_signs = [], [], [], [], []
+    avg_idx = []
+    for j, a in enumerate(plan.aggs):
+        if a.func in ("sum", "avg"):
+            v = evaluate(session, a.arg, col_leaf, (n,))
+            lin_idx.append(j)
+            lin_vals.append(v)
+            if a.func == "avg":
+                avg_idx.append(j)
+        elif a.func in ("min", "max"):
+            ext_idx.append(j)
+            ext_vals.append(evaluate(session, a.arg, col_leaf, (n,)))
+            ext_signs.append(1 if a.func == "max" else -1)
+    sums, count = _linear(session, Hm, lin_vals, n, groups)
+    agg_vals = [None] * len(plan.aggs)
+    for j, v in zip(lin_idx, sums):
+        agg_vals[j] = v
+    for j, v in zip(ext_idx, _extremes(session, Hm, ext_vals, ext_signs, n, groups)):
+        agg_vals[j] = v
+    for j, a in enumerate(plan.aggs):
+        if a.func == "count":
+            agg_vals[j] = count
+
+    g = groups.g
+    shape = (g,)
+    # does each group exist (has >= 1 joined row passing the mask)?
+    if groups.kind == "none":
+        exists = None
+    elif isinstance(count, (Own, Pub)) and isinstance(mask, Pub) and groups.kind == "own":
+        exists = Pub(np.ones(g, dtype=bool), "bool")
+    else:
+        exists = evaluate(session, ("op", "gt", (("agg", -1), ("lit", 0, "int"))),
+                          lambda ir: count, shape)
+    # AVG = SUM / COUNT
+    for j in avg_idx:
+        agg_vals[j] = _average(session, agg_vals[j], count, exists, shape)
+
+    key_vals = _key_values(session, plan, groups)
+
+    def leaf(ir):
+        if ir[0] == "key":
+            return key_vals[ir[1]]
+        return agg_vals[ir[1]]
+
+    keep = Pub(np.ones(g, dtype=bool), "bool") if exists is None else exists
+    big = None
+    if min_group_size is not None and min_group_size > 1:
+        big = evaluate(session, ("op", "ge", (("agg", -1), ("lit", int(min_group_size), "int"))),
+                       lambda ir: count, shape)
+    hav = None
+    if plan.having is not None:
+        hav = evaluate(session, plan.having, leaf, shape)
+    if hav is not None:
+        keep = logical_and(session, keep, hav, shape)
+    suppressed = None
+    if big is not None:
+        pre = keep
+        keep = logical_and(session, keep, big, shape)
+        small = evaluate(session, ("op", "not", (("agg", -1),)), lambda ir: big, shape)
+        supp = logical_and(session, pre, small, shape)
+        suppressed = supp
+    outs = [evaluate(session, o, leaf, shape) for o in plan.outputs]
+    null_flag = None
+    if groups.kind == "none":
+        # SUM/AVG/MIN/MAX over no rows are NULL
+        nullable = [_has_nullable_agg(o, plan) for o in plan.outputs]
+        if any(nullable):
+            null_flag = evaluate(session, ("op", "eq", (("agg", -1), ("lit", 0, "int"))), lambda ir: count, shape)
+    else:
+        nullable = [False] * len(outs)
+    return reveal_columns(session, plan, outs, keep, receivers, g=g, suppressed=suppressed,
+                          null_flag=null_flag, nullable=nullable, info=info)
+
+
+def _has_nullable_agg(ir, plan):
+    if ir[0] == "agg":
+        return plan.aggs[ir[1]].func in ("sum", "avg", "min", "max")
+    if ir[0] == "op":
+        return any(_has_nullable_agg(a, plan) for a in ir[2])
+    return False
+
+
+def _average(session, total, count, exists, shape):
+    """SUM / COUNT per group (empty groups give 0; they are not output)."""
+    from pet.mpc import Shared, divide
+
+    me = session.party
+    if isinstance(count, Pub):
+        c = np.maximum(np.asarray(count.v, dtype=np.float64), 1.0)
+        if isinstance(total, Sh):
+            return Sh(total.s * (1.0 / c), "float")
+        if isinstance(total, Own):
+            return Own(total.party, None if total.v is None else np.asarray(total.v, np.float64) / c, "float")
+        return Pub(np.asarray(total.v, np.float64) / c, "float")
+    if isinstance(count, Own):
+        p = count.party
+        inv = None if me != p else 1.0 / np.maximum(np.asarray(count.v, dtype=np.float64), 1.0)
+        if isinstance(total, Own) and total.party == p:
+            return Own(p, None if me != p else np.asarray(total.v, np.float64) * inv, "float")
+        tot = to_shared(session, total, shape)
+        return Sh(tot * to_shared(session, Own(p, inv, "float"), shape), "float")
+    # secret count: divide by (count + [count == 0]) scaled by 2^-10 into the reciprocal
+    # domain [2^-10, 2^17): exact counts up to 2^27
+    c = count.s
+    if exists is not None and isinstance(exists, Sh):
+        c = c + (1 - exists.s)
+    elif exists is None:
+        zero = c == 0
+        c = c + zero
+    f = session.frac_bits
+    scaled = Shared(session, c.share << np.uint64(f - 10), f) if f >= 10 else c.rescale(f) * (2.0 ** -10)
+    tot = to_shared(session, total, shape)
+    if tot.frac == 0:
+        tot = tot.rescale(f)
+    q = divide(tot, scaled)  # = avg * 2^10
+    return Sh(Shared(session, q.share, q.frac + 10).rescale(f), "float")
+
+
+def _key_values(session, plan, groups):
+    """Group key values per group (in group order) as owned values."""
+    me = session.party
+    out = []
+    for k in plan.group_keys:
+        c = plan.columns[k]
+        p = c.party
+        if me != p:
+            out.append(Own(p, None, c.kind))
+            continue
+        vals = groups.values[p][k]
+        if groups.kind == "product":
+            vals = np.repeat(vals, groups.sizes[1]) if p == 0 else np.tile(vals, groups.sizes[0])
+        if c.kind == "float":
+            vals = vals.astype(np.float64)
+        elif c.kind == "int" and not any(v is None or (isinstance(v, float) and np.isnan(v)) for v in vals):
+            vals = vals.astype(np.int64)
+        out.append(Own(p, vals, c.kind))
+    return out
+
+
+def _row_output(session, plan, mask, col_leaf, n, receivers, info):
+    from pet.sql.reveal import reveal_columns
+
+    outs = [evaluate(session, o, col_leaf, (n,)) for o in plan.outputs]
+    keep = mask if not isinstance(mask, Pub) else Pub(np.ones(n, dtype=bool), "bool")
+    return reveal_columns(session, plan, outs, keep, receivers, g=n, suppressed=None, null_flag=None,
+                          nullable=[False] * len(outs), info=info)
+
+
+def _empty_output(session, plan, groups, receivers, min_group_size, info):
+    """No joined rows: grouped queries return no rows; a global aggregate returns one row
+    (COUNT 0, other aggregates NULL), unless suppressed by min_group_size."""
+    info["suppressed_groups"] = 0
+    if session.party not in receivers:
+        return None
+    if groups.kind != "none":
+        return [np.zeros(0) for _ in plan.outputs]
+    if min_group_size is not None and min_group_size > 1:
+        info["suppressed_groups"] = 1
+        return [np.zeros(0) for _ in plan.outputs]
+    if plan.having is not None:
+        return _global_empty_having(plan)
+    return [_global_empty_value(o, plan) for o in plan.outputs]
+
+
+def _global_empty_having(plan):
+    raise SqlNotSupported("HAVING on a global aggregate over an empty join")
+
+
+def _global_empty_value(ir, plan):
+    if _has_nullable_agg(ir, plan):
+        return np.array([None], dtype=object)
+    if ir[0] == "agg":
+        return np.array([0], dtype=np.int64)
+    if ir[0] == "lit":
+        return np.array([ir[1]], dtype=object)
+    raise SqlNotSupported("this expression over an empty join")

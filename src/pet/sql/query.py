@@ -1,0 +1,188 @@
+"""``pet.sql.query``: the entry point both parties call.
+
+1. **Hello.** The parties exchange the SQL text, the options and their table schemas
+   (names and types only). A different SQL text or option, or the same table name at both
+   parties, is a :class:`~pet.sql.errors.SqlMismatch` on both sides.
+2. **Plan** (:mod:`pet.sql.plan`), identical at both parties.
+3. **Execute**: a query over one party's tables runs whole in that party's DuckDB and the
+   result is sent to the receiver(s); a cross-party query runs
+   :func:`pet.sql.execute.run_join`.
+4. **Finish** at the receiver(s): typed DataFrame, then ORDER BY / LIMIT / OFFSET.
+
+What each party learns: see :mod:`pet.sql.execute` (and docs/sql.md); in the hello, the
+peer's table names, column names and types.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pet.errors import InputError, PetTypeError, ProtocolError
+from pet.sql.errors import SqlError, SqlMismatch, SqlNotSupported
+from pet.sql.plan import build_plan, kind_of
+from pet.sql.tables import check_schema, connect_own, quote, schema_of
+
+__all__ = ["query"]
+
+_PROTO = "pet.sql"
+_VERSION = 1
+_DUP_MODES = ("reject", "reveal_counts")
+
+
+def _check_args(session, sql, reveal_to, min_group_size, duplicate_keys):
+    if not hasattr(session, "party") or not hasattr(session, "exchange"):
+        raise PetTypeError("session must be a pet.mpc.Session")
+    if not isinstance(sql, str) or not sql.strip():
+        raise SqlError("sql must be a non-empty string")
+    if reveal_to is not None and (isinstance(reveal_to, bool) or reveal_to not in (0, 1)):
+        raise InputError(f"reveal_to must be None, 0 or 1, got {reveal_to!r}")
+    if min_group_size is not None and (isinstance(min_group_size, bool) or not isinstance(min_group_size, int)
+                                       or min_group_size < 1):
+        raise InputError(f"min_group_size must be None or an int >= 1, got {min_group_size!r}")
+    if duplicate_keys not in _DUP_MODES:
+        raise InputError(f"duplicate_keys must be one of {_DUP_MODES}, got {duplicate_keys!r}")
+
+
+def _hello(session, sql, schema, reveal_to, min_group_size, duplicate_keys):
+    mine = {"proto": _PROTO, "v": _VERSION, "party": session.party, "sql": sql, "reveal_to": reveal_to,
+            "min_group_size": min_group_size, "duplicate_keys": duplicate_keys, "schema": schema}
+    peer = session.exchange("sql.hello", mine)
+    if not isinstance(peer, dict) or peer.get("proto") != _PROTO:
+        raise ProtocolError(f"the peer is not running pet.sql (got {str(peer)[:80]!r})")
+    if peer.get("v") != _VERSION:
+        raise SqlMismatch(f"pet.sql protocol version differs: ours {_VERSION}, peer {peer.get('v')!r}")
+    if peer.get("sql") != sql:
+        raise SqlMismatch("the two parties passed different SQL text")
+    for key in ("reveal_to", "min_group_size", "duplicate_keys"):
+        if peer.get(key) != mine[key]:
+            raise SqlMismatch(f"the parties disagree on {key}: ours {mine[key]!r}, peer {peer.get(key)!r}")
+    theirs = check_schema(peer.get("schema"), "the peer's tables")
+    both = sorted(set(schema) & set(theirs))
+    if both:
+        raise SqlMismatch(f"table(s) {both} passed by both parties; each table belongs to one party")
+    return theirs
+
+
+def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicate_keys="reject",
+          psi_options=None):
+    """Run ``sql`` over this party's ``tables`` and the peer's; both parties call it.
+
+    Parameters
+    ----------
+    session : :class:`pet.mpc.Session` (with a dealer) -- its channel also carries the PSI.
+    sql : the same SELECT text at both parties (DuckDB dialect).
+    tables : ``{name: DataFrame or .csv/.parquet path}`` -- only this party's tables; a
+        table is owned by the party that passes it.
+    reveal_to : None (both parties get the result), 0 or 1 (the other gets None).
+    min_group_size : suppress, inside MPC, groups with fewer joined rows; the number of
+        suppressed groups is in ``result.attrs["suppressed_groups"]``.
+    duplicate_keys : ``"reject"`` (default) rejects a one-to-many join;
+        ``"reveal_counts"`` runs it, telling the unique side how many rows each matching
+        key has at the other side.
+    psi_options : extra keyword arguments for :func:`pet.psi.align` (e.g. ``workers``).
+
+    Returns
+    -------
+    pandas.DataFrame at the receiver(s), else None. ``attrs["pet_sql"]`` holds sizes
+    (local rows, intersection, joined rows, groups) and ``attrs["suppressed_groups"]``.
+
+    Raises
+    ------
+    SqlNotSupported, SqlError, SqlMismatch (see :mod:`pet.sql.errors`).
+    """
+    _check_args(session, sql, reveal_to, min_group_size, duplicate_keys)
+    me = session.party
+    con = connect_own(tables)
+    mine = check_schema(schema_of(con, list(tables)), "tables")
+    theirs = _hello(session, sql, mine, reveal_to, min_group_size, duplicate_keys)
+    schemas = [mine, theirs] if me == 0 else [theirs, mine]
+    plan = build_plan(sql, schemas)
+    receivers = [0, 1] if reveal_to is None else [reveal_to]
+    info = {"plan": plan.kind}
+    if plan.kind == "local":
+        if min_group_size is not None and min_group_size > 1:
+            raise SqlNotSupported("min_group_size on a query over one party's tables",
+                                  hint="add HAVING COUNT(*) >= k to the query")
+        cols = _run_local_plan(session, plan, con, receivers)
+        if cols is None:
+            return None
+        return _finish(plan, cols, info, ordered=True)
+    from pet.sql.execute import run_join
+
+    cols = run_join(session, plan, con, receivers=receivers, min_group_size=min_group_size,
+                    duplicate_keys=duplicate_keys, psi_options=dict(psi_options or {}), info=info)
+    if cols is None:
+        return None
+    return _finish(plan, cols, info, ordered=False)
+
+
+def _run_local_plan(session, plan, con, receivers):
+    from pet.sql.execute import _checked
+    from pet.sql.local import frame_from_wire, frame_to_wire, run_local_query
+
+    me = session.party
+    df = None
+    if me == plan.owner:
+        df = _checked(session, "local", lambda: run_local_query(con, plan.sql))
+    else:
+        _checked(session, "local", lambda: None)
+    other = 1 - plan.owner
+    if other in receivers:
+        if me == plan.owner:
+            session.send_to_peer("sql.result", frame_to_wire(df))
+        else:
+            got = session.recv_from_peer("sql.result")
+            if not isinstance(got, list) or len(got) != len(plan.out_names):
+                raise ProtocolError("malformed result from the peer")
+            return frame_from_wire(got)
+    if me not in receivers:
+        return None
+    return [df.iloc[:, i].to_numpy() for i in range(df.shape[1])]
+
+
+def _typed(values, duck_type):
+    import pandas as pd
+
+    kind = kind_of(duck_type)
+    arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    isnull = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in arr.tolist()], dtype=bool) \
+        if arr.dtype == object else (np.isnan(arr) if arr.dtype.kind == "f" else np.zeros(len(arr), bool))
+    if kind == "int" and duck_type.upper() not in ("HUGEINT", "UHUGEINT"):
+        if isnull.any():
+            return pd.array([None if m else int(round(float(v))) for v, m in zip(arr.tolist(), isnull)], dtype="Int64")
+        return np.rint(arr.astype(np.float64)).astype(np.int64) if arr.dtype.kind in "fO" else arr.astype(np.int64)
+    if kind in ("int", "float"):
+        return np.array([np.nan if m else float(v) for v, m in zip(arr.tolist(), isnull)], dtype=np.float64)
+    if kind == "bool":
+        if isnull.any():
+            return pd.array([None if m else bool(v) for v, m in zip(arr.tolist(), isnull)], dtype="boolean")
+        return arr.astype(bool)
+    return arr
+
+
+def _finish(plan, cols, info, *, ordered):
+    """The receiver's DataFrame: typed columns, then ORDER BY / LIMIT / OFFSET."""
+    import duckdb
+    import pandas as pd
+
+    data = {f"c{i}": _typed(c, t) for i, (c, t) in enumerate(zip(cols, plan.out_types))}
+    df = pd.DataFrame(data)
+    if not ordered:
+        terms = [f"{quote(f'c{i}')} {'DESC' if d else 'ASC'} NULLS {'FIRST' if nf else 'LAST'}"
+                 for i, d, nf in plan.order]
+        if not terms:
+            terms = [f"{quote(f'c{i}')} ASC NULLS LAST" for i in range(df.shape[1])]
+        text = "SELECT * FROM df ORDER BY " + ", ".join(terms)
+        if plan.limit is not None:
+            text += f" LIMIT {int(plan.limit)}"
+        if plan.offset:
+            text += f" OFFSET {int(plan.offset)}"
+        con = duckdb.connect(":memory:")
+        con.register("df", df)
+        df = con.execute(text).df()
+        con.close()
+    df.columns = list(plan.out_names)
+    info = {k: v for k, v in info.items()}
+    df.attrs["pet_sql"] = info
+    df.attrs["suppressed_groups"] = int(info.get("suppressed_groups", 0) or 0)
+    return df
