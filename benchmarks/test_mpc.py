@@ -1,0 +1,216 @@
+"""pet.mpc benchmarks: in-process (run_local-style threads) and three processes over TCP.
+
+Run (once, on an otherwise idle machine)::
+
+    .venv/bin/python -m pytest benchmarks/test_mpc.py --benchmark-only -q \
+        --benchmark-columns=min,median,rounds --benchmark-sort=name
+
+Each benchmark records in ``extra_info``: ``elements`` (operations per call), ``ops_per_s``
+(from the median), ``bytes_per_op`` (bytes party 0 sent to party 1, per element),
+``dealer_bytes_per_op`` (what party 1 received from the dealer, per element) and
+``rounds`` (party-to-party message rounds per call). Times include the dealer's work
+(it runs concurrently as a third thread/process); nothing is precomputed.
+
+The TCP variant runs party 0 in this process, party 1 in a child (``python
+benchmarks/test_mpc.py PEER_PORT DEALER_PORT``) and the dealer as ``pet dealer``.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import pet.mpc as mpc
+from pet.mpc import dealer as _dealer
+from pet.transport import local_pair, tcp
+
+SIZES = [10_000, 1_000_000]
+OPS = {
+    "mul": lambda a, b: a * b,
+    "compare": lambda a, b: a < b,
+    "reciprocal": lambda a, b: mpc.reciprocal(a),
+    "sigmoid": lambda a, b: mpc.sigmoid(b),
+    "matmul": lambda a, b: a @ b,
+}
+CASES = [(op, n) for op in ("mul", "compare", "reciprocal", "sigmoid") for n in SIZES] + \
+        [("matmul", 512), ("matmul", 1000)]
+
+
+def _data(n: int, party: int, op: str) -> np.ndarray:
+    """Deterministic, non-secret benchmark inputs (no RNG needed)."""
+    shape = (n, n) if op == "matmul" else (n,)
+    k = np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape)
+    if party == 0:
+        return 0.05 + 50.0 * (1.0 + np.sin(k * 0.7))  # positive: reciprocal domain
+    return 8.0 * np.cos(k * 1.3)
+
+
+def _elements(op: str, n: int) -> int:
+    return n * n if op == "matmul" else n
+
+
+class _PartyLoop:
+    """One party's session driven by commands (op, n) from the benchmark thread."""
+
+    def __init__(self, party, session_factory):
+        self.party = party
+        self.tasks: queue.Queue = queue.Queue()
+        self.results: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._run, args=(session_factory,), daemon=True)
+        self.thread.start()
+
+    def _run(self, session_factory):
+        try:
+            with session_factory() as s:
+                inputs = {}
+                while True:
+                    task = self.tasks.get()
+                    if task is None:
+                        break
+                    self.results.put(_do(s, inputs, *task))
+        except BaseException as exc:  # reported to the benchmark thread
+            self.results.put(exc)
+
+    def call(self, task):
+        self.tasks.put(task)
+
+    def result(self):
+        r = self.results.get(timeout=600)
+        if isinstance(r, BaseException):
+            raise r
+        return r
+
+
+def _do(s, inputs, op, n, phase):
+    key = (op, n)
+    if phase == "setup":
+        a = s.share(_data(n, 0, op) if s.party == 0 else None, owner=0)
+        b = s.share(_data(n, 1, op) if s.party == 1 else None, owner=1)
+        inputs[key] = (a, b)
+        return None
+    a, b = inputs[key]
+    before, rounds, dealer_before = s.channel.stats.snapshot(), s.rounds, s.source.channel.stats.snapshot()
+    OPS[op](a, b)
+    sent = (s.channel.stats - before).bytes_sent
+    dealer_rx = (s.source.channel.stats - dealer_before).bytes_received
+    return sent, s.rounds - rounds, dealer_rx
+
+
+@pytest.fixture(scope="module")
+def local_parties():
+    p01, p10 = local_pair(timeout=600, names=("party0", "party1"))
+    d0, dd0 = local_pair(timeout=600, names=("party0", "dealer"))
+    d1, dd1 = local_pair(timeout=600, names=("party1", "dealer"))
+    dealer = threading.Thread(target=_dealer.serve, args=(dd0, dd1), daemon=True)
+    dealer.start()
+    loops = [_PartyLoop(0, lambda: mpc.Session(0, p01, dealer=d0)),
+             _PartyLoop(1, lambda: mpc.Session(1, p10, dealer=d1))]
+    yield loops
+    for lp in loops:
+        lp.call(None)
+
+
+def _run_both(loops, task):
+    for lp in loops:
+        lp.call(task)
+    out = [lp.result() for lp in loops]
+    return out
+
+
+def _record(benchmark, op, n, stats):
+    (sent0, rounds0, _), (_, _, dealer1) = stats
+    elems = _elements(op, n)
+    median = benchmark.stats.stats.median
+    benchmark.extra_info.update({
+        "elements": elems,
+        "ops_per_s": round(elems / median),
+        "bytes_per_op": round(sent0 / elems, 2),
+        "dealer_bytes_per_op": round(dealer1 / elems, 2),
+        "rounds": rounds0,
+    })
+
+
+@pytest.mark.parametrize("op,n", CASES)
+def test_in_process(benchmark, local_parties, op, n):
+    _run_both(local_parties, (op, n, "setup"))
+    _run_both(local_parties, (op, n, "run"))  # warm up (numba, allocator)
+    result = {}
+
+    def once():
+        result["stats"] = _run_both(local_parties, (op, n, "run"))
+
+    rounds = 3 if _elements(op, n) >= 250_000 else 20
+    benchmark.pedantic(once, rounds=rounds, iterations=1)
+    _record(benchmark, op, n, result["stats"])
+
+
+# -- three processes over loopback TCP --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tcp_party0():
+    dealer = subprocess.Popen([sys.executable, "-m", "pet", "dealer", "--listen", "127.0.0.1:0", "--sessions", "1"],
+                              stderr=subprocess.PIPE, text=True)
+    m = re.search(r":(\d+)\s*$", dealer.stderr.readline())
+    dealer_port = int(m.group(1))
+    listener = tcp.Listener("127.0.0.1", 0, timeout=600)
+    child = subprocess.Popen([sys.executable, __file__, str(listener.port), str(dealer_port)])
+    peer = listener.accept(accept_timeout=120)
+    listener.close()
+    dch = tcp.connect("127.0.0.1", dealer_port, retry_for=60, timeout=600)
+    session = mpc.Session(0, peer, dealer=dch)
+    yield session, {}
+    peer.send(None)
+    session.close()
+    child.wait(60)
+    dealer.wait(60)
+    peer.close()
+    dch.close()
+
+
+@pytest.mark.parametrize("op,n", CASES)
+def test_tcp_three_processes(benchmark, tcp_party0, op, n):
+    s, inputs = tcp_party0
+    s.channel.send([op, n, "setup"])
+    _do(s, inputs, op, n, "setup")
+    s.channel.send([op, n, "run"])
+    _do(s, inputs, op, n, "run")
+    result = {}
+
+    def once():
+        s.channel.send([op, n, "run"])
+        result["stats"] = _do(s, inputs, op, n, "run")
+
+    rounds = 3 if _elements(op, n) >= 250_000 else 20
+    benchmark.pedantic(once, rounds=rounds, iterations=1)
+    sent, r, _ = result["stats"]
+    elems = _elements(op, n)
+    benchmark.extra_info.update({
+        "elements": elems,
+        "ops_per_s": round(elems / benchmark.stats.stats.median),
+        "bytes_per_op": round((sent - 60) / elems, 2),  # minus the command message
+        "rounds": r,
+    })
+
+
+def _party1_main(peer_port: int, dealer_port: int) -> int:
+    peer = tcp.connect("127.0.0.1", peer_port, retry_for=60, timeout=600)
+    dch = tcp.connect("127.0.0.1", dealer_port, retry_for=60, timeout=600)
+    inputs: dict = {}
+    with peer, dch, mpc.Session(1, peer, dealer=dch) as s:
+        while True:
+            cmd = peer.recv()
+            if cmd is None:
+                return 0
+            _do(s, inputs, cmd[0], int(cmd[1]), cmd[2])
+
+
+if __name__ == "__main__":
+    raise SystemExit(_party1_main(int(sys.argv[1]), int(sys.argv[2])))
