@@ -193,8 +193,17 @@ def _record(benchmark, name, n, r0, r1, total, extra=None):
 
 
 @pytest.mark.timeout(7200)
+@pytest.mark.parametrize("impl", ["pet", "openmined-psi"])
 @pytest.mark.parametrize("log2", LOG2)
-def test_pet_ecdh_psi(benchmark, log2, tmp_path, raw_rates):
+def test_psi(benchmark, log2, impl, tmp_path, raw_rates):
+    """Each size runs pet then openmined-psi, so partial runs still compare like with like."""
+    if impl == "pet":
+        _pet(benchmark, log2, tmp_path, raw_rates)
+    else:
+        _openmined(benchmark, log2, tmp_path)
+
+
+def _pet(benchmark, log2, tmp_path, raw_rates):
     n = 1 << log2
     out = {}
 
@@ -214,9 +223,7 @@ def test_pet_ecdh_psi(benchmark, log2, tmp_path, raw_rates):
     })
 
 
-@pytest.mark.timeout(7200)
-@pytest.mark.parametrize("log2", LOG2)
-def test_openmined_psi(benchmark, log2, tmp_path):
+def _openmined(benchmark, log2, tmp_path):
     try:
         import private_set_intersection.python  # noqa: F401
     except ImportError as exc:
