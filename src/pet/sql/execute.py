@@ -453,6 +453,8 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
         if a.func == "count":
             agg_vals[j] = count
 
+    info["aggregates"] = [v.party if isinstance(v, Own) else "public" if isinstance(v, Pub) else "shared"
+                          for v in agg_vals]
     g = groups.g
     shape = (g,)
     # does each group exist (has >= 1 joined row passing the mask)?

@@ -231,6 +231,19 @@ def _source_owner(src, owners, sql) -> int:
     raise _unsupported(f"FROM item {type(src).__name__}", src, sql)
 
 
+def _join_position(join, sql, word):
+    """Position of the join keyword ``word`` (LEFT, SEMI, ...) before the joined table."""
+    starts = [int(m["start"]) for n in join.this.walk() for m in [getattr(n, "_meta", None) or {}]
+              if "start" in m]
+    if not starts:
+        return keyword_position(sql, word)
+    i = sql.lower().rfind(word.lower(), 0, min(starts))
+    if i < 0:
+        return position_of(join.this, sql)
+    from pet.sql.errors import _line_col
+    return _line_col(sql, i)
+
+
 def _alias_of(src) -> str:
     return (src.alias_or_name or "").lower()
 
@@ -471,13 +484,12 @@ def build_plan(sql: str, schemas: list, *, row_limit_check: bool = True) -> Plan
     side = (join.args.get("side") or "").upper()
     if side or kind not in ("", "INNER"):
         what = " ".join(x for x in (side, kind) if x) or "this"
-        line, col = position_of(join, sql)
-        if line is None:
-            line, col = keyword_position(sql, side or kind or "JOIN")
+        line, col = _join_position(join, sql, side or kind)
         raise SqlNotSupported(f"{what} JOIN", line=line, column=col,
                               hint="only inner equi-joins between the two parties")
     if join.args.get("method"):
-        raise _unsupported(f"{join.args['method']} JOIN", join, sql)
+        line, col = _join_position(join, sql, join.args["method"])
+        raise SqlNotSupported(f"{join.args['method']} JOIN", line=line, column=col)
     for s in sources:
         if isinstance(s, exp.Subquery) and not s.alias:
             raise _unsupported("derived table without an alias", s, sql)

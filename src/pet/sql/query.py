@@ -160,6 +160,24 @@ def _typed(values, duck_type):
     return arr
 
 
+def _dedupe(names) -> list:
+    """Output names as DuckDB's DataFrames have them: a repeated name gets ``_1``, ``_2``..."""
+    seen, out = {}, []
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            cand = f"{n}_{seen[n]}"
+            while cand in seen:
+                seen[n] += 1
+                cand = f"{n}_{seen[n]}"
+            seen[cand] = 0
+            out.append(cand)
+        else:
+            seen[n] = 0
+            out.append(n)
+    return out
+
+
 def _finish(plan, cols, info, *, ordered):
     """The receiver's DataFrame: typed columns, then ORDER BY / LIMIT / OFFSET."""
     import duckdb
@@ -181,7 +199,7 @@ def _finish(plan, cols, info, *, ordered):
         con.register("df", df)
         df = con.execute(text).df()
         con.close()
-    df.columns = list(plan.out_names)
+    df.columns = _dedupe(plan.out_names)
     info = {k: v for k, v in info.items()}
     df.attrs["pet_sql"] = info
     df.attrs["suppressed_groups"] = int(info.get("suppressed_groups", 0) or 0)
