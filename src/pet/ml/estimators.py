@@ -98,6 +98,7 @@ class _VerticalXGB(BaseEstimator):
         """Train with this party's columns ``X``; the label party passes ``y``. Both
         parties call ``fit`` (same parameters, same rows in the same order). Returns self."""
         p = self._validated()
+        names = [str(c) for c in X.columns] if hasattr(X, "columns") else None
         X = as_float_matrix(X)
         yy = None
         if y is not None:
@@ -106,6 +107,8 @@ class _VerticalXGB(BaseEstimator):
                               callback=self._progress(), **p)
         if y is not None:
             state.update(self._label_extras())
+        if names is not None:
+            state["feature_names"] = names
         self._set_state(state)
         return self
 
@@ -120,6 +123,8 @@ class _VerticalXGB(BaseEstimator):
         self.n_features_in_ = int(state["n_features"])
         self.label_party_ = int(state["label_party"])
         self.is_label_party_ = self.label_party_ == int(state["party"])
+        if "feature_names" in state:
+            self.feature_names_in_ = np.asarray(state["feature_names"], dtype=object)
 
     def _check_fitted(self):
         if not hasattr(self, "model_"):
@@ -132,6 +137,12 @@ class _VerticalXGB(BaseEstimator):
 
     def _margin(self, X):
         self._check_fitted()
+        names = self.model_.get("feature_names")
+        if names is not None and hasattr(X, "columns"):
+            missing = [c for c in names if c not in X.columns]
+            if missing:
+                raise InputError(f"X lacks the columns {missing} seen at fit")
+            X = X[names]
         X = as_float_matrix(X)
         return booster.predict_margin(self.session, self.model_, X)
 

@@ -1,0 +1,182 @@
+"""``pet xgb``: vertical federated XGBoost between two processes over TCP.
+
+    pet dealer --listen 127.0.0.1:9100
+    pet xgb fit --party 0 --listen 127.0.0.1:9000 --dealer 127.0.0.1:9100 \\
+        --input client.csv --id id --label y --model client.model
+    pet xgb fit --party 1 --connect 127.0.0.1:9000 --dealer 127.0.0.1:9100 \\
+        --input server.csv --id id --model server.model
+    pet xgb predict --party 0 ... --input new_client.csv --id id --model client.model --output pred.csv
+    pet xgb predict --party 1 ... --input new_server.csv --id id --model server.model
+
+Each party's rows are first aligned with the peer's by ECDH-PSI on the id column
+(:func:`pet.psi.align`); every other column except the label is a feature. Training and
+prediction run in MPC (:mod:`pet.ml.booster`). Model files are written atomically and,
+with ``--key-file``, encrypted with AES-GCM. Predictions (``id`` + ``prediction`` and, for
+a classifier, ``probability``) are written by the label party only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from pet.errors import InputError
+
+__all__ = ["register", "run"]
+
+
+def _common(p, fit: bool):
+    p.add_argument("--party", type=int, choices=(0, 1), required=True, help="this party's number")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--listen", metavar="HOST:PORT", help="wait for the peer on this address")
+    where.add_argument("--connect", metavar="HOST:PORT", help="connect to the peer at this address")
+    p.add_argument("--dealer", metavar="HOST:PORT", required=True, help="address of `pet dealer`")
+    p.add_argument("--input", required=True, help="CSV or Parquet file (by extension: .parquet/.pq)")
+    p.add_argument("--id", required=True, help="id column aligned with the peer by PSI")
+    p.add_argument("--model", required=True, help=("where to write" if fit else "where to read") +
+                   " this party's model file")
+    p.add_argument("--key-file", help="AES key (16/24/32 raw bytes, or hex) to encrypt the model file at rest")
+    p.add_argument("--wait", type=float, default=120.0, metavar="SECONDS", help="wait for the peer (default 120)")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS", help="receive timeout (default 600)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(subparsers) -> None:
+    top = subparsers.add_parser("xgb", help="vertical federated XGBoost (fit / predict)",
+                                description=__doc__.split("\n\n")[0])
+    sub = top.add_subparsers(title="actions", metavar="ACTION")
+    fit = sub.add_parser("fit", help="train; each party writes its half of the model",
+                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(fit, True)
+    fit.add_argument("--label", help="label column (only at the label party)")
+    fit.add_argument("--task", choices=("classifier", "regressor"), default="classifier")
+    fit.add_argument("--n-estimators", type=int, default=100)
+    fit.add_argument("--max-depth", type=int, default=6)
+    fit.add_argument("--learning-rate", type=float, default=0.3)
+    fit.add_argument("--reg-lambda", type=float, default=1.0)
+    fit.add_argument("--gamma", type=float, default=0.0)
+    fit.add_argument("--min-child-weight", type=float, default=1.0)
+    fit.add_argument("--max-bin", type=int, default=32)
+    fit.add_argument("--base-score", type=float, default=None)
+    fit.set_defaults(func=run, action="fit")
+    pred = sub.add_parser("predict", help="predict; the label party writes the predictions",
+                          description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(pred, False)
+    pred.add_argument("--output", help="predictions file (label party; CSV or Parquet)")
+    pred.set_defaults(func=run, action="predict")
+    top.set_defaults(func=lambda args: (top.print_help(), 2)[1])
+
+
+def _is_parquet(path) -> bool:
+    return Path(path).suffix.lower() in (".parquet", ".pq")
+
+
+def _read(path):
+    import pandas as pd
+    if not Path(path).is_file():
+        raise InputError(f"--input: no such file {path!r}")
+    return pd.read_parquet(path) if _is_parquet(path) else pd.read_csv(path)
+
+
+def _key(path):
+    if path is None:
+        return None
+    raw = Path(path).read_bytes()
+    text = raw.strip()
+    try:
+        if len(text) in (32, 48, 64):
+            return bytes.fromhex(text.decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        pass
+    if len(raw) in (16, 24, 32):
+        return raw
+    raise InputError("--key-file must hold 16/24/32 raw bytes or their hex")
+
+
+def _write_table(df, path) -> None:
+    import io
+
+    from pet.ml.model_io import write_atomic
+    buf = io.BytesIO()
+    if _is_parquet(path):
+        df.to_parquet(buf, index=False)
+    else:
+        buf.write(df.to_csv(index=False).encode("utf-8"))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, buf.getvalue())
+
+
+def run(args) -> int:
+    from pet.ml import VerticalXGBClassifier, VerticalXGBRegressor
+    from pet.mpc import Session
+    from pet.psi import align
+    from pet.transport import tcp
+
+    key = _key(args.key_file)
+    df = _read(args.input)
+    if args.id not in df.columns:
+        raise InputError(f"--id {args.id!r} is not a column of {args.input} ({list(df.columns)})")
+    label = getattr(args, "label", None)
+    if label is not None and label not in df.columns:
+        raise InputError(f"--label {label!r} is not a column of {args.input}")
+    if args.action == "predict" and args.output is None:
+        args.output = None  # only the label party needs it; checked after loading the model
+    if args.listen:
+        host, port = tcp.parse_address(args.listen)
+        print(f"pet xgb: party {args.party} waiting for the peer on {host}:{port} ...", file=sys.stderr)
+        channel = tcp.listen(host, port, timeout=args.timeout, accept_timeout=args.wait)
+    else:
+        host, port = tcp.parse_address(args.connect)
+        channel = tcp.connect(host, port, timeout=args.timeout, retry_for=args.wait)
+    dhost, dport = tcp.parse_address(args.dealer)
+    start = time.perf_counter()
+    with channel, tcp.connect(dhost, dport, timeout=args.timeout, retry_for=args.wait) as dealer:
+        rows = align(channel, df, args.id, party=args.party)
+        features = rows.drop(columns=[c for c in (args.id, label) if c is not None])
+        with Session(args.party, channel, dealer=dealer) as session:
+            if args.action == "fit":
+                cls = VerticalXGBClassifier if args.task == "classifier" else VerticalXGBRegressor
+                bar = None
+                if not args.no_progress:
+                    from tqdm import tqdm
+                    bar = tqdm(total=args.n_estimators, desc=f"pet xgb party {args.party}", unit="tree",
+                               file=sys.stderr)
+                est = cls(session, n_estimators=args.n_estimators, max_depth=args.max_depth,
+                          learning_rate=args.learning_rate, reg_lambda=args.reg_lambda, gamma=args.gamma,
+                          min_child_weight=args.min_child_weight, max_bin=args.max_bin,
+                          base_score=args.base_score,
+                          callback=(lambda done, total: bar.update(1)) if bar is not None else None)
+                try:
+                    est.fit(features, rows[label] if label is not None else None)
+                finally:
+                    if bar is not None:
+                        bar.close()
+                est.save(args.model, key=key)
+                msg = f"wrote {args.model}"
+            else:
+                from pet.ml.model_io import load_state
+                kind, _ = load_state(args.model, key=key)
+                cls = VerticalXGBClassifier if kind == "classifier" else VerticalXGBRegressor
+                est = cls.load(args.model, session, key=key)
+                if est.is_label_party_ and args.output is None:
+                    raise InputError("--output is required at the label party")
+                import pandas as pd
+                if kind == "classifier":
+                    proba = est.predict_proba(features)
+                    out = None if proba is None else pd.DataFrame(
+                        {args.id: rows[args.id], "prediction": est.classes_[(proba[:, 1] > 0.5).astype(int)],
+                         "probability": proba[:, 1]})
+                else:
+                    pred = est.predict(features)
+                    out = None if pred is None else pd.DataFrame({args.id: rows[args.id], "prediction": pred})
+                if out is not None:
+                    _write_table(out, args.output)
+                    msg = f"wrote {len(out)} predictions to {args.output}"
+                else:
+                    msg = "predictions went to the label party"
+        stats = channel.stats
+    print(f"pet xgb {args.action}: party {args.party}, {len(rows)} aligned rows; {msg} "
+          f"({time.perf_counter() - start:.1f} s, sent {stats.bytes_sent:,} B, received {stats.bytes_received:,} B)")
+    return 0
