@@ -1,0 +1,288 @@
+"""Two-party privacy-preserving Leiden community detection: :func:`leiden`.
+
+Setting: the nodes of an undirected weighted graph are split between party 0 and party 1.
+Each party knows its own nodes and the edges among them in plaintext; a cross-party edge's
+endpoints are known to both and its weight is additively shared (each party lists the edge
+with its own share). Each party learns the community of each of its own nodes; labels are
+global, so the union of the two outputs is one partition of the whole graph.
+
+Algorithm (Traag, Waltman & van Eck 2019, maximising modularity with resolution
+``gamma``), run by both parties in lockstep:
+
+* **local moving** (queue-based "fast local moving"): nodes are visited in batches; a
+  seed-derived hash splits the nodes into ``n_groups`` groups and each round decides the
+  best move of every queued node of one group at once (:mod:`pet.graph.rounds`: gains in
+  MPC, secure argmax); a node that moves puts its neighbours outside its new community back
+  in the queue; until the queue is empty;
+* **refinement**: inside every community, starting from singletons, each singleton node
+  may join the neighbouring sub-community (same community) with the best positive gain
+  (the greedy, ``theta -> 0`` form of Leiden's randomised merge, as leidenalg's
+  ``merge_nodes_constrained``); joins happen only along edges and never into a sub-community
+  whose only member is moving in the same round, so every sub-community stays connected;
+  public nodes are refined first, then private ones;
+* **aggregation**: each sub-community becomes a node of the next level (each party sums its
+  own shares locally), with the local-moving partition as its starting partition;
+* until a level changes nothing (every community is then one aggregate node, hence
+  connected), and the whole thing is repeated ``n_iterations`` times from the current
+  partition (or until an iteration changes nothing, with ``n_iterations=-1``).
+
+Determinism: gains are exact integers (weights in fixed point with a jointly chosen number
+of fractional bits, no truncation), batches and tie-breaks (stay, then the empty
+community, then public labels ascending, then private ones) come from the agreed seed, so
+the same inputs and seed give the same partition on every run and machine.
+
+Leakage (what a party learns beyond its own input and output) is listed in
+:func:`leiden`'s docstring and in ``docs/graph.md``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from pet.errors import InputError, PetTypeError, ProtocolError
+from pet.graph.inputs import GraphError, check_resolution, prepare_input
+from pet.graph.rounds import Context, batched_round
+from pet.graph.setup import GAMMA_BITS, joint_setup
+from pet.graph.state import LabelStore, aggregate, group_of
+
+__all__ = ["leiden"]
+
+
+def _check_int(name, value, lo):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise PetTypeError(f"{name} must be an int, got {value!r}")
+    if int(value) < lo:
+        raise InputError(f"{name} must be >= {lo}, got {value}")
+    return int(value)
+
+
+def leiden(session, nodes, edges, *, resolution=1.0, seed=0, n_iterations=2, n_groups=8,
+           max_levels=50, max_rounds=400, check_disjoint=True) -> pd.Series:
+    """Leiden communities of a graph split between two parties; both call it together.
+
+    Parameters
+    ----------
+    session : :class:`pet.mpc.Session` with a dealer.
+    nodes : this party's node ids (int or str; ``7`` and ``"7"`` are the same node).
+    edges : DataFrame ``source, target, weight``; each undirected edge once. An edge with one
+        foreign endpoint is a cross-party edge, ``weight`` this party's additive share of it
+        (the peer lists the same edge with its share).
+    resolution : modularity resolution ``gamma > 0`` (encoded as a multiple of 2^-10).
+    seed : public seed both parties agree on (node batches, tie-breaks).
+    n_iterations : full Leiden passes (each until no level changes); ``-1``: until a pass
+        changes nothing (at most 20).
+    n_groups : batches per sweep of local moving and refinement (more: closer to sequential
+        Leiden, more rounds).
+    max_levels, max_rounds : safety caps on levels per pass and rounds per local moving.
+    check_disjoint : run the PSI check that no node is claimed by both parties.
+
+    Returns
+    -------
+    ``pandas.Series`` indexed by this party's node ids (input order), int64 community labels
+    ``0 .. c-1`` that are global: the same label on both sides is the same community.
+    ``series.attrs["pet_graph"]`` holds counters (levels, rounds, MPC rounds, candidates).
+
+    Leakage, to each party, beyond its own input and output:
+
+    * the peer's node count (PSI), the cross-edge endpoints (given by the setting) and
+      hence which of its own and the peer's nodes are *public* (have a cross edge);
+    * the bit length of the peer's total weight share (fixes the fixed-point scale);
+    * the community of every public node at every step (every move of a public node), and
+      the labels of the public communities (communities that ever held a public node);
+    * per round: the number of the peer's private nodes in the batch, of their candidate
+      communities, and which public communities are among them; for each public node, the
+      public communities and the number of the peer's private communities next to it
+      (identified within the round), and which public nodes the peer re-queues;
+    * per level: the number of moves and merges of the peer's private nodes;
+    * at the end: the public labels in use by the peer's nodes and the peer's number of
+      private communities.
+
+    Never revealed: any weight, weight share, degree, community total ``K``, ``m``, any
+    gain, the peer's private node ids or private edges, or the moves of the peer's private
+    nodes.
+    """
+    me = session.party
+    t0 = time.perf_counter()
+    resolution = check_resolution(resolution)
+    _check_int("seed", seed, 0)
+    if n_iterations != -1:
+        _check_int("n_iterations", n_iterations, 1)
+    _check_int("n_groups", n_groups, 1)
+    _check_int("max_levels", max_levels, 1)
+    _check_int("max_rounds", max_rounds, 1)
+    local, local_error = None, None
+    try:
+        local = prepare_input(nodes, edges)
+    except GraphError as exc:
+        local_error = exc
+    except PetTypeError as exc:
+        local_error = exc
+    params = [float(resolution), int(seed), int(n_iterations), int(n_groups)]
+    lv0 = joint_setup(session, local, local_error, resolution=resolution, params=params,
+                      check_disjoint=check_disjoint)
+    ctx = Context(session, lv0.gamma_num, GAMMA_BITS, lv0.m2)
+    g0 = lv0.graph
+
+    store = LabelStore()
+    store.new_public(g0.n_pub)
+    store.new_private(g0.n_priv)
+    lab0 = np.concatenate([np.arange(g0.n_pub, dtype=np.int64),
+                           -1 - np.arange(g0.n_priv, dtype=np.int64)])
+    store.add_K(lab0, g0.deg)
+    info = {"levels": 0, "iterations": 0, "moves": 0}
+    max_iter = 20 if n_iterations == -1 else int(n_iterations)
+    for it in range(max_iter):
+        lab0, moved = _one_pass(ctx, g0, lab0, store, seed=int(seed), iteration=it, n_groups=int(n_groups),
+                                max_levels=int(max_levels), max_rounds=int(max_rounds), info=info)
+        info["iterations"] += 1
+        if not moved:
+            break
+    labels = _global_labels(session, lab0[lv0.own_known])
+    info.update(ctx.stats)
+    info["mpc_rounds"] = session.rounds
+    info["seconds"] = time.perf_counter() - t0
+    info["frac_bits"] = lv0.frac_bits
+    out = pd.Series(labels, index=pd.Index(local.node_ids, name="node"), name="community", dtype=np.int64)
+    out.attrs["pet_graph"] = info
+    return out
+
+
+def _one_pass(ctx, g0, lab0, store, *, seed, iteration, n_groups, max_levels, max_rounds, info):
+    """Levels of local moving, refinement and aggregation until a level changes nothing.
+    Returns the level-0 labels and whether any node moved in local moving."""
+    g, lab = g0, lab0.copy()
+    map0 = np.arange(g0.n_known, dtype=np.int64)
+    any_move = False
+    for level in range(max_levels):
+        salt = iteration * 8
+        lm = _local_moving(ctx, g, lab, store, seed, level, salt, n_groups, max_rounds)
+        ref = np.concatenate([np.arange(g.n_pub, dtype=np.int64), -1 - np.arange(g.n_priv, dtype=np.int64)])
+        rstore = LabelStore()
+        rstore.new_public(g.n_pub)
+        rstore.new_private(g.n_priv)
+        rstore.add_K(ref, g.deg)
+        rstore.cnt_pub[:] = 1
+        rstore.cnt_priv[:] = 1
+        merges = _refine(ctx, g, lab, ref, rstore, seed, level, salt + 1, n_groups)
+        peer = ctx.session.exchange("graph.level", [int(lm[0]), int(merges[0])])
+        if not (isinstance(peer, list) and len(peer) == 2):
+            raise ProtocolError("graph: malformed level summary")
+        total_moves = lm[0] + lm[1] + int(peer[0])
+        total_merges = merges[0] + merges[1] + int(peer[1])
+        info["levels"] += 1
+        info["moves"] += total_moves
+        any_move = any_move or total_moves > 0
+        if total_merges == 0:
+            break
+        g, mapping, lab = aggregate(g, ref, lab)
+        map0 = mapping[map0]
+    return lab[map0], any_move
+
+
+def _groups(seed, level, salt, g, n_groups):
+    pub = group_of(seed, level, 2 * salt, np.arange(g.n_pub), n_groups)
+    priv = group_of(seed, level, 2 * salt + 1, np.arange(g.n_priv), n_groups)
+    return np.concatenate([pub, priv])
+
+
+def _local_moving(ctx, g, lab, store, seed, level, salt, n_groups, max_rounds):
+    """Queue-based local moving in batches; returns (own private moves, public moves)."""
+    s = ctx.session
+    sweep = 0
+    grp = _groups(seed, level, salt + 64 * sweep, g, n_groups)
+    active = np.ones(g.n_known, dtype=bool)  # own private part: own queue; public part: agreed
+    requests = np.zeros(0, dtype=np.int64)
+    cur = 0
+    n_own_moves = n_pub_moves = 0
+    for _ in range(max_rounds):
+        own_counts = np.bincount(grp[g.n_pub:][active[g.n_pub:]], minlength=n_groups).astype(np.int64)
+        peer = s.exchange("graph.queue", [own_counts, requests])
+        if not (isinstance(peer, list) and len(peer) == 2):
+            raise ProtocolError("graph: malformed queue message")
+        peer_counts = np.asarray(peer[0], dtype=np.int64)
+        peer_req = np.asarray(peer[1], dtype=np.int64)
+        if peer_counts.shape != (n_groups,) or (peer_req.size and (peer_req.min() < 0 or peer_req.max() >= g.n_pub)):
+            raise ProtocolError("graph: invalid queue message")
+        active[requests] = True
+        active[peer_req] = True
+        work = own_counts + peer_counts + np.bincount(grp[:g.n_pub][active[:g.n_pub]], minlength=n_groups)
+        if work.sum() == 0:
+            break
+        order = (np.arange(n_groups) + cur) % n_groups
+        gsel = int(order[np.flatnonzero(work[order] > 0)[0]])
+        if gsel < cur or gsel == n_groups - 1:
+            # a sweep ends: fresh seed-derived groups, so that two adjacent nodes that keep
+            # swapping communities in the same batch are soon split apart
+            nxt_grp = _groups(seed, level, salt + 64 * (sweep + 1), g, n_groups)
+        else:
+            nxt_grp = None
+        cur = (gsel + 1) % n_groups
+        sel = active & (grp == gsel)
+        own_nodes = np.flatnonzero(sel[g.n_pub:]) + g.n_pub
+        pub_nodes = np.flatnonzero(sel[:g.n_pub])
+        active[own_nodes] = False
+        active[pub_nodes] = False
+        moved_own, moved_pub = batched_round(ctx, g, lab, store, own_nodes, pub_nodes, allow_empty=True)
+        if nxt_grp is not None:
+            sweep += 1
+            grp, cur = nxt_grp, 0
+        n_own_moves += moved_own.size
+        n_pub_moves += moved_pub.size
+        movers = np.concatenate([moved_own, moved_pub])
+        if movers.size:
+            cnt = g.indptr[movers + 1] - g.indptr[movers]
+            off = np.repeat(g.indptr[movers] - (np.cumsum(cnt) - cnt), cnt) + np.arange(int(cnt.sum()))
+            nb = g.indices[off]
+            src_lab = np.repeat(lab[movers], cnt)
+            nb = np.unique(nb[lab[nb] != src_lab])
+            active[nb[nb >= g.n_pub]] = True
+            requests = nb[nb < g.n_pub]
+        else:
+            requests = np.zeros(0, dtype=np.int64)
+    return n_own_moves, n_pub_moves
+
+
+def _refine(ctx, g, comm, ref, rstore, seed, level, salt, n_groups):
+    """Refinement: phase 1 public singletons, phase 2 own private singletons, each one
+    pass over the groups. Returns (own private merges, public merges)."""
+    grp = _groups(seed, level, salt, g, n_groups)
+    n_own = n_pub = 0
+    empty = np.zeros(0, dtype=np.int64)
+    for gsel in range(n_groups):
+        cand = np.flatnonzero(grp[:g.n_pub] == gsel)
+        cand = cand[rstore.cnt_pub[ref[cand]] == 1]
+        _, moved_pub = batched_round(ctx, g, ref, rstore, empty, cand, allow_empty=False, restrict=comm,
+                                     excluded=ref[cand])
+        n_pub += moved_pub.size
+    for gsel in range(n_groups):
+        cand = np.flatnonzero(grp[g.n_pub:] == gsel) + g.n_pub
+        r = ref[cand]
+        ok = r < 0
+        ok[ok] = rstore.cnt_priv[-1 - r[ok]] == 1
+        cand = cand[ok]
+        moved_own, _ = batched_round(ctx, g, ref, rstore, cand, empty, allow_empty=False, restrict=comm,
+                                     excluded=ref[cand])
+        n_own += moved_own.size
+    return n_own, n_pub
+
+
+def _global_labels(session, own_labels: np.ndarray) -> np.ndarray:
+    """Renumber to ``0 .. c-1``: public labels in use (union of both sides, ascending),
+    then party 0's private labels, then party 1's."""
+    me = session.party
+    pub_used = np.unique(own_labels[own_labels >= 0])
+    priv_used = np.unique(own_labels[own_labels < 0])[::-1]  # ascending private index
+    peer = session.exchange("graph.labels", [pub_used, np.int64(priv_used.size)])
+    if not (isinstance(peer, list) and len(peer) == 2):
+        raise ProtocolError("graph: malformed label message")
+    all_pub = np.union1d(pub_used, np.asarray(peer[0], dtype=np.int64))
+    offset = all_pub.size + (0 if me == 0 else int(peer[1]))
+    out = np.empty(own_labels.size, dtype=np.int64)
+    p = own_labels >= 0
+    out[p] = np.searchsorted(all_pub, own_labels[p])
+    if priv_used.size:
+        out[~p] = offset + np.searchsorted(-1 - priv_used, -1 - own_labels[~p])
+    return out

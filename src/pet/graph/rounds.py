@@ -1,0 +1,316 @@
+"""One batched round of secure node moves (used by local moving and by refinement).
+
+A round decides, at once, the best move of a batch of nodes: this party's active private
+nodes, the peer's, and a batch of public nodes (the same on both sides). For a node ``X``
+in community ``C`` and a candidate community ``D``, with ``w(X, S)`` the weight of X's
+edges into ``S``, ``k`` degrees, ``K`` community degree totals, ``m`` the total weight and
+resolution ``gamma = gamma_num / 2^gamma_bits``, the modularity gain of the move times the
+positive constant ``2^gamma_bits * 2 m^2`` is the integer
+
+    G(D) = 2^gamma_bits * (2m) * (w(X, D) - w(X, C - X))  -  gamma_num * k_X * (K_D - K_C + k_X)
+
+(``G(stay) = 0``; the empty community has ``w = K = 0``). Every term is a sum of the two
+parties' local shares, so the differences are shared without communication; the two
+products are one batched Beaver multiplication on exact integers (no truncation, so every
+run is bit-for-bit the same), and :func:`~pet.graph.tournament.segmented_argmax` picks the
+first best candidate of every node (the node stays on ties and non-positive gains).
+
+Protocol of a round (both parties call :func:`batched_round` with the same public batch):
+
+1. each party lists, for its own private batch nodes, the candidate communities (its
+   neighbours' communities); for public batch nodes the candidates it sees;
+2. one exchange: for each private node, the number of candidates and the *public* labels
+   among them (and the public label of its current community), a private community being
+   sent as an opaque marker; for each public node, the public labels it sees and
+   round-local ids of its own private communities next to it;
+3. both build the same candidate layout (stay, [empty], public labels ascending, party 0's
+   opaque, party 1's opaque) and their shares of ``2m``, ``k``, ``w`` and ``K`` terms;
+4. one Beaver product, then the segmented argmax (``9 * ceil(log2 longest)`` rounds);
+5. the winning positions are opened: a private node's only to its owner, a public node's
+   to both. A public node moving to a private community makes that label public (a fresh
+   public id, allocated in the same order on both sides).
+
+What a party learns in a round beyond its own data: the sizes above; for each of the
+peer's private batch nodes the number of candidate communities and which public labels
+are among them (and whether its community is public, and which); for each public batch
+node the public labels and the number (and round-local identity) of the peer's private
+communities next to it, and its move. Gains, degrees, weights and totals stay secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pet.errors import ProtocolError
+from pet.graph.state import LabelStore, LevelGraph
+from pet.graph.tournament import segmented_argmax
+from pet.mpc import Shared
+
+__all__ = ["Context", "batched_round"]
+
+_BIGP = np.int64(1 << 40)  # public labels are < 2^40
+_NONE = np.iinfo(np.int64).min
+
+
+@dataclass
+class Context:
+    """What every round needs: the session, the fixed-point constants, counters."""
+
+    session: object
+    gamma_num: int
+    gamma_bits: int
+    m2: int  # this party's share of 2m (fixed point)
+    stats: dict = field(default_factory=lambda: {"rounds": 0, "slots": 0, "candidates": 0})
+
+    @property
+    def party(self) -> int:
+        return self.session.party
+
+
+def _u64(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.int64).view(np.uint64)
+
+
+def _gather(g: LevelGraph, lab: np.ndarray, nodes: np.ndarray, restrict):
+    """Weight from each node of ``nodes`` to each neighbouring label, aggregated.
+
+    Returns (slot, label, weight) sorted by slot, then public labels ascending, then
+    private labels by ascending private index.
+    """
+    cnt = g.indptr[nodes + 1] - g.indptr[nodes]
+    tot = int(cnt.sum())
+    slot = np.repeat(np.arange(nodes.size, dtype=np.int64), cnt)
+    off = np.repeat(g.indptr[nodes] - (np.cumsum(cnt) - cnt), cnt) + np.arange(tot, dtype=np.int64)
+    nb = g.indices[off]
+    w = g.weights[off]
+    if restrict is not None:
+        keep = restrict[nb] == restrict[nodes][slot]
+        slot, nb, w = slot[keep], nb[keep], w[keep]
+    lab_nb = lab[nb]
+    key = np.where(lab_nb >= 0, lab_nb, _BIGP + (-1 - lab_nb))
+    order = np.lexsort((key, slot))
+    slot, key, lab_nb, w = slot[order], key[order], lab_nb[order], w[order]
+    if slot.size == 0:
+        return slot, lab_nb, w
+    first = np.ones(slot.size, dtype=bool)
+    first[1:] = (slot[1:] != slot[:-1]) | (key[1:] != key[:-1])
+    starts = np.flatnonzero(first)
+    return slot[starts], lab_nb[starts], np.add.reduceat(w, starts)
+
+
+def _own_lists(g, lab, nodes, restrict, excluded):
+    """Candidates of own batch nodes: (slot, label, w) without the current community and
+    excluded labels, plus the weight to the current community per slot."""
+    slot, L, w = _gather(g, lab, nodes, restrict)
+    cur = lab[nodes]
+    in_cur = L == cur[slot]
+    wC = np.zeros(nodes.size, dtype=np.int64)
+    np.add.at(wC, slot[in_cur], w[in_cur])
+    keep = ~in_cur
+    if excluded is not None and excluded.size:
+        keep &= ~np.isin(L, excluded)
+    return slot[keep], L[keep], w[keep], wC
+
+
+def batched_round(ctx: Context, g: LevelGraph, lab: np.ndarray, store: LabelStore,
+                  own_nodes: np.ndarray, pub_nodes: np.ndarray, *, allow_empty: bool,
+                  restrict=None, excluded=None):
+    """Decide and apply the moves of one batch; see the module docstring.
+
+    ``own_nodes``: this party's private nodes in the batch; ``pub_nodes``: public nodes in
+    the batch (identical on both sides). ``restrict``: only neighbours with the same
+    ``restrict`` value as the moving node are candidates (refinement). ``excluded``: labels
+    that may not be chosen this round. Updates ``lab`` and ``store`` in place and returns
+    ``(own_moved, pub_moved)``, the moved nodes (known node indices).
+    """
+    s = ctx.session
+    me = ctx.party
+    own_nodes = np.asarray(own_nodes, dtype=np.int64)
+    pub_nodes = np.asarray(pub_nodes, dtype=np.int64)
+    e = 1 if allow_empty else 0
+
+    # 1. own candidate lists
+    ps, pL, pw, pwC = _own_lists(g, lab, own_nodes, restrict, excluded)
+    p_n = np.bincount(ps, minlength=own_nodes.size).astype(np.int64)
+    p_cur = lab[own_nodes]
+    p_desc = np.where(pL >= 0, pL, -1)
+    qs, qL, qw, qwC = _own_lists(g, lab, pub_nodes, restrict, excluded)
+    q_pub = qL >= 0
+    priv_labels = np.unique(qL[~q_pub])[::-1]  # ascending private index
+    rid_of = {int(v): i for i, v in enumerate(priv_labels.tolist())}
+    q_rid = np.array([rid_of[int(v)] for v in qL[~q_pub].tolist()], dtype=np.int64)
+
+    # 2. one exchange of the public structure
+    mine = [p_n, np.where(p_cur >= 0, p_cur, -1), p_desc,
+            qs[q_pub], qL[q_pub], qs[~q_pub], q_rid, np.int64(pub_nodes.size)]
+    peer = s.exchange("graph.round", mine)
+    if not (isinstance(peer, list) and len(peer) == 8):
+        raise ProtocolError("graph round: malformed message from the peer")
+    r_n, r_cur, r_desc, r_qs_pub, r_qL_pub, r_qs_op, r_rid, r_npub = (np.asarray(x, dtype=np.int64) for x in peer)
+    if int(r_npub) != pub_nodes.size:
+        raise ProtocolError("graph round: the parties disagree on the public batch")
+
+    # 3. the common layout: records (slot, key) with this party's (w, label)
+    n_own, n_peer, n_pubs = own_nodes.size, r_n.size, pub_nodes.size
+    base = {me: 0, 1 - me: n_own} if me == 0 else {1 - me: 0, me: n_peer}
+    n_slots = n_own + n_peer + n_pubs
+    pub_base = n_own + n_peer
+    slots_all = np.arange(n_slots, dtype=np.int64)
+    rec_slot, rec_key, rec_w, rec_lab = [], [], [], []
+
+    def add(slot, key, w, labels):
+        rec_slot.append(np.asarray(slot, dtype=np.int64))
+        rec_key.append(np.asarray(key, dtype=np.int64))
+        rec_w.append(np.asarray(w, dtype=np.int64))
+        rec_lab.append(np.asarray(labels, dtype=np.int64))
+
+    zeros = np.zeros(n_slots, dtype=np.int64)
+    nones = np.full(n_slots, _NONE, dtype=np.int64)
+    add(slots_all, zeros, zeros, nones)  # stay
+    if e:
+        add(slots_all, zeros + 1, zeros, nones)  # the empty community
+    # own private nodes: position within the slot orders the opaque entries
+    pos = np.arange(ps.size, dtype=np.int64) - np.repeat(np.cumsum(p_n) - p_n, p_n)
+    add(base[me] + ps, np.where(pL >= 0, 2 + pL, 2 + _BIGP + pos), pw, pL)
+    # the peer's private nodes
+    r_slot = np.repeat(np.arange(n_peer, dtype=np.int64), r_n)
+    r_pos = np.arange(r_desc.size, dtype=np.int64) - np.repeat(np.cumsum(r_n) - r_n, r_n)
+    add(base[1 - me] + r_slot, np.where(r_desc >= 0, 2 + r_desc, 2 + _BIGP + r_pos), np.zeros(r_desc.size),
+        np.where(r_desc >= 0, r_desc, _NONE))
+    # public nodes: both parties' lists
+    add(pub_base + qs[q_pub], 2 + qL[q_pub], qw[q_pub], qL[q_pub])
+    add(pub_base + qs[~q_pub], 2 + _BIGP * (1 + me) + q_rid, qw[~q_pub], qL[~q_pub])
+    add(pub_base + r_qs_pub, 2 + r_qL_pub, np.zeros(r_qs_pub.size), r_qL_pub)
+    add(pub_base + r_qs_op, 2 + _BIGP * (2 - me) + r_rid, np.zeros(r_qs_op.size), np.full(r_qs_op.size, _NONE))
+    slot = np.concatenate(rec_slot)
+    key = np.concatenate(rec_key)
+    w = np.concatenate(rec_w)
+    labs = np.concatenate(rec_lab)
+    order = np.lexsort((key, slot))
+    slot, key, w, labs = slot[order], key[order], w[order], labs[order]
+    first = np.ones(slot.size, dtype=bool)
+    first[1:] = (slot[1:] != slot[:-1]) | (key[1:] != key[:-1])
+    starts = np.flatnonzero(first)
+    w_u = np.add.reduceat(w, starts) if starts.size else w
+    labs_u = np.maximum.reduceat(labs, starts) if starts.size else labs  # a known label beats _NONE
+    slot_u, key_u = slot[starts], key[starts]
+    lengths = np.bincount(slot_u, minlength=n_slots).astype(np.int64)
+    n_cand = slot_u.size
+    ctx.stats["slots"] += n_slots
+    ctx.stats["candidates"] += n_cand
+    if n_slots == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+
+    # this party's per-slot shares: current community, degree, weight into it
+    slot_node = np.full(n_slots, -1, dtype=np.int64)
+    slot_node[base[me]:base[me] + n_own] = own_nodes
+    slot_node[pub_base:] = pub_nodes
+    cur = np.full(n_slots, _NONE, dtype=np.int64)
+    known = slot_node >= 0
+    cur[known] = lab[slot_node[known]]
+    cur[base[1 - me]:base[1 - me] + n_peer] = np.where(r_cur >= 0, r_cur, _NONE)
+    k = np.zeros(n_slots, dtype=np.int64)
+    k[known] = g.deg[slot_node[known]]
+    wC = np.zeros(n_slots, dtype=np.int64)
+    wC[base[me]:base[me] + n_own] = pwC
+    wC[pub_base:] = qwC
+
+    def Kof(labels):
+        out = np.zeros(labels.size, dtype=np.int64)
+        ok = labels != _NONE
+        out[ok] = store.K(labels[ok])
+        return out
+
+    stay = key_u == 0
+    with np.errstate(over="ignore"):
+        dw = w_u - wC[slot_u]
+        dK = Kof(labs_u) - Kof(cur)[slot_u] + k[slot_u]
+        dw[stay] = 0
+        dK[stay] = 0
+        kk = k[slot_u]
+
+        # 4. products, gains, argmax
+        x = Shared(s, np.concatenate([np.full(n_cand, ctx.m2, dtype=np.int64), kk]).view(np.uint64), 0)
+        y = Shared(s, np.concatenate([dw, dK]).view(np.uint64), 0)
+        prod = (x * y).share
+        gains = prod[:n_cand] * np.uint64(1 << ctx.gamma_bits) - prod[n_cand:] * np.uint64(ctx.gamma_num)
+    best = segmented_argmax(s, Shared(s, gains, 0), lengths)
+    ctx.stats["rounds"] += 1
+
+    # 5. open the winners
+    seg0 = 0 if me == 0 else n_peer  # party 0's private slots come first
+    n0, n1 = (n_own, n_peer) if me == 0 else (n_peer, n_own)
+    win = np.zeros(n_slots, dtype=np.int64) - 1
+    if n0:
+        r = s.reveal(best[0:n0], to=0)
+        if me == 0:
+            win[0:n0] = r
+    if n1:
+        r = s.reveal(best[n0:n0 + n1], to=1)
+        if me == 1:
+            win[n0:n0 + n1] = r
+    if n_pubs:
+        win[pub_base:] = s.reveal(best[pub_base:], to=None)
+    del seg0
+    seg_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+
+    # 6. apply: promotions and fresh public labels first (same order on both sides)
+    moves_node, moves_new = [], []
+    pub_win = win[pub_base:]
+    promoted = {}
+    for j in np.flatnonzero(pub_win > 0).tolist():
+        r = int(seg_start[pub_base + j] + pub_win[j])
+        kk_ = int(key_u[r])
+        if kk_ == 1:  # empty community: a fresh public label
+            new = int(store.new_public(1)[0])
+        elif kk_ < 2 + _BIGP:
+            new = kk_ - 2
+        else:
+            owner = 0 if kk_ < 2 + 2 * _BIGP else 1
+            rid = kk_ - 2 - _BIGP * (1 + owner)
+            tag = (owner, rid)
+            if tag not in promoted:
+                newp = int(store.new_public(1)[0])
+                store.cnt_pub[newp] = 1  # has private members
+                promoted[tag] = newp
+                if owner == me:
+                    old_priv = int(labs_u[r])
+                    store.K_pub[newp] = store.K(np.array([old_priv]))[0]
+                    store.K_priv[-1 - old_priv] = 0
+                    store.cnt_priv[-1 - old_priv] = 0
+                    relabel = np.flatnonzero(lab == old_priv)
+                    lab[relabel] = newp
+                    promoted[("lab", old_priv)] = newp
+            new = promoted[tag]
+        moves_node.append(int(pub_nodes[j]))
+        moves_new.append(new)
+    own_win = win[base[me]:base[me] + n_own]
+    for j in np.flatnonzero(own_win > 0).tolist():
+        r = int(seg_start[base[me] + j] + own_win[j])
+        if key_u[r] == 1:
+            new = int(store.new_private(1)[0])
+        else:
+            new = int(labs_u[r])
+            new = promoted.get(("lab", new), new) if new < 0 else new
+        moves_node.append(int(own_nodes[j]))
+        moves_new.append(new)
+    if not moves_node:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    nodes = np.asarray(moves_node, dtype=np.int64)
+    new = np.asarray(moves_new, dtype=np.int64)
+    old = lab[nodes]
+    d = g.deg[nodes]
+    store.add_K(old, -d)
+    store.add_K(new, d)
+    one = np.ones(nodes.size, dtype=np.int64)
+    is_pub = nodes < g.n_pub
+    # counts: public labels count public members; private labels count own members
+    np.add.at(store.cnt_pub, old[is_pub], -one[is_pub])
+    np.add.at(store.cnt_pub, new[is_pub], one[is_pub])
+    po, pn = old[~is_pub], new[~is_pub]
+    np.add.at(store.cnt_priv, -1 - po[po < 0], -1)
+    np.add.at(store.cnt_priv, -1 - pn[pn < 0], 1)
+    lab[nodes] = new
+    return nodes[~is_pub], nodes[is_pub]
