@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pet.errors import InputError, PetTypeError, ProtocolError
+from pet.errors import InputError, PetError, PetTypeError, ProtocolError
 from pet.sql.errors import SqlError, SqlMismatch, SqlNotSupported
 from pet.sql.plan import build_plan, kind_of
 from pet.sql.tables import check_schema, connect_own, quote, schema_of
@@ -43,12 +43,17 @@ def _check_args(session, sql, reveal_to, min_group_size, duplicate_keys):
         raise InputError(f"duplicate_keys must be one of {_DUP_MODES}, got {duplicate_keys!r}")
 
 
-def _hello(session, sql, schema, reveal_to, min_group_size, duplicate_keys):
+def _hello(session, sql, schema, reveal_to, min_group_size, duplicate_keys, error=None):
     mine = {"proto": _PROTO, "v": _VERSION, "party": session.party, "sql": sql, "reveal_to": reveal_to,
-            "min_group_size": min_group_size, "duplicate_keys": duplicate_keys, "schema": schema}
+            "min_group_size": min_group_size, "duplicate_keys": duplicate_keys, "schema": schema,
+            "error": None if error is None else type(error).__name__}
     peer = session.exchange("sql.hello", mine)
+    if error is not None:
+        raise error
     if not isinstance(peer, dict) or peer.get("proto") != _PROTO:
         raise ProtocolError(f"the peer is not running pet.sql (got {str(peer)[:80]!r})")
+    if peer.get("error") is not None:
+        raise ProtocolError(f"the peer could not load its tables ({str(peer.get('error'))[:60]})")
     if peer.get("v") != _VERSION:
         raise SqlMismatch(f"pet.sql protocol version differs: ours {_VERSION}, peer {peer.get('v')!r}")
     if peer.get("sql") != sql:
@@ -92,9 +97,13 @@ def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicat
     """
     _check_args(session, sql, reveal_to, min_group_size, duplicate_keys)
     me = session.party
-    con = connect_own(tables)
-    mine = check_schema(schema_of(con, list(tables)), "tables")
-    theirs = _hello(session, sql, mine, reveal_to, min_group_size, duplicate_keys)
+    error = con = mine = None
+    try:
+        con = connect_own(tables)
+        mine = check_schema(schema_of(con, list(tables)), "tables")
+    except PetError as exc:  # tell the peer before raising, so it does not wait for us
+        error = exc
+    theirs = _hello(session, sql, mine, reveal_to, min_group_size, duplicate_keys, error)
     schemas = [mine, theirs] if me == 0 else [theirs, mine]
     plan = build_plan(sql, schemas)
     receivers = [0, 1] if reveal_to is None else [reveal_to]
