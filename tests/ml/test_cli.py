@@ -1,0 +1,64 @@
+"""``pet xgb fit`` / ``pet xgb predict`` as two processes over TCP with a dealer process,
+on the PETML breast fixtures (CSV at the label party, Parquet at the other)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+
+FIXTURES = "/work/shared/data/PETML"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pet(*args):
+    return subprocess.Popen([sys.executable, "-m", "pet", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _pair(action, extra0, extra1, dealer_port):
+    port = _free_port()
+    common = ["xgb", action, "--dealer", f"127.0.0.1:{dealer_port}", "--id", "id", "--no-progress",
+              "--wait", "60", "--timeout", "120"]
+    p0 = _pet(*common, "--party", "0", "--listen", f"127.0.0.1:{port}", *extra0)
+    p1 = _pet(*common, "--party", "1", "--connect", f"127.0.0.1:{port}", *extra1)
+    outs = [p.communicate(timeout=300) for p in (p0, p1)]
+    assert p0.returncode == 0 and p1.returncode == 0, outs
+    return outs
+
+
+def test_fit_and_predict_two_processes(tmp_path):
+    dealer_port = _free_port()
+    dealer = _pet("dealer", "--listen", f"127.0.0.1:{dealer_port}", "--sessions", "2", "--wait", "120")
+    try:
+        key = tmp_path / "key.hex"
+        key.write_text("11" * 32)
+        client, server = f"{FIXTURES}/breast_hetero_mini_client.csv", f"{FIXTURES}/breast_hetero_mini_server.parquet"
+        m0, m1 = tmp_path / "client.model", tmp_path / "server.model"
+        hp = ["--n-estimators", "3", "--max-depth", "3"]
+        _pair("fit", ["--input", client, "--label", "y", "--model", str(m0), "--key-file", str(key), *hp],
+              ["--input", server, "--model", str(m1), *hp], dealer_port)
+        assert m0.read_bytes().startswith(b"PETXGB-AESGCM1") and m1.read_bytes().startswith(b"{")
+        pred = tmp_path / "pred.csv"
+        outs = _pair("predict", ["--input", client, "--model", str(m0), "--key-file", str(key),
+                                 "--output", str(pred)],
+                     ["--input", server, "--model", str(m1), "--output", str(tmp_path / "none.csv")], dealer_port)
+        assert "label party" in outs[1][0]
+        assert not (tmp_path / "none.csv").exists()  # the non-label party writes no predictions
+        got = pd.read_csv(pred).merge(pd.read_csv(client)[["id", "y"]], on="id")
+        assert len(got) == 569
+        assert np.mean(got["prediction"] == got["y"]) > 0.85
+        assert dealer.wait(timeout=60) == 0
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".pet-tmp-")]
+    finally:
+        if dealer.poll() is None:
+            dealer.kill()
+            dealer.wait()
