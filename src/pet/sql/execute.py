@@ -508,7 +508,8 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
 
 def _has_nullable_agg(ir, plan):
     if ir[0] == "agg":
-        return plan.aggs[ir[1]].func in ("sum", "avg", "min", "max")
+        a = plan.aggs[ir[1]]
+        return a.func in ("sum", "avg", "min", "max") and not a.from_count
     if ir[0] == "op":
         return any(_has_nullable_agg(a, plan) for a in ir[2])
     return False

@@ -69,6 +69,7 @@ class Aggregate:
     COUNT(*))."""
     func: str
     arg: tuple | None
+    from_count: bool = False  # a COUNT(e) computed as the SUM of "e is not NULL" (never NULL)
 
 
 @dataclass
@@ -321,7 +322,7 @@ class _Builder:
             if len(parties) == 1:
                 # COUNT(e) of one party's e: its owner pushes down the 0/1 "e is not NULL"
                 ind = f"CASE WHEN ({arg.sql('duckdb')}) IS NULL THEN 0 ELSE 1 END"
-                agg = Aggregate("sum", ("col", self.push(parties.pop(), arg, text=ind)))
+                agg = Aggregate("sum", ("col", self.push(parties.pop(), arg, text=ind)), from_count=True)
             else:
                 agg = Aggregate("count", None)  # cross-party values are never NULL (checked)
         else:

@@ -78,7 +78,9 @@ def schema_of(con, names) -> dict:
     out = {}
     for name in names:
         rows = con.execute(f"DESCRIBE {quote(name.lower())}").fetchall()
-        out[name.lower()] = [[str(r[0]), str(r[1])] for r in rows]
+        # an empty object column has DuckDB type "NULL": declare it VARCHAR
+        out[name.lower()] = [[str(r[0]), "VARCHAR" if str(r[1]).strip('"') == "NULL" else str(r[1])]
+                             for r in rows]
     return out
 
 
