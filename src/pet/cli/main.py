@@ -22,7 +22,7 @@ from pet._version import __version__
 from pet.errors import PetError
 
 #: Sub-command modules, in the order ``pet --help`` lists them.
-COMMANDS: tuple[str, ...] = ("demo", "psi", "run", "dealer", "dp", "xgb", "leiden")
+COMMANDS: tuple[str, ...] = ("demo", "psi", "run", "dealer", "dp", "xgb", "leiden", "sql")
 
 
 def build_parser() -> argparse.ArgumentParser:
