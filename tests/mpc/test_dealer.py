@@ -60,7 +60,7 @@ def test_every_kind_has_the_right_correlation_with_nonzero_randomness():
     b0, b1 = m0[5], m1[5]
     rho = b0["rho"] ^ b1["rho"]
     for i, j in enumerate((0, 3, 63)):
-        np.testing.assert_array_equal(b0["ra"][i] + b1["ra"][i], (rho >> U(j)) & U(1))
+        np.testing.assert_array_equal(b0["ra"][..., i] + b1["ra"][..., i], (rho >> U(j)) & U(1))
     A = m1[6]["A"]  # owner 1 knows the mask
     assert "A" not in m0[6]
     s_owner, s_other, B = m1[7]["s"], m0[7]["s"], m0[7]["b"]

@@ -67,3 +67,125 @@ def split_pairs(g, p, gh, gl, ph, pl):
         b = p[2 * j + 1]
         pl[j] = _even32(a) | (_even32(b) << s32)
         ph[j] = _even32(a >> one) | (_even32(b >> one) << s32)
+
+
+# -- fused elementwise kernels (1-D contiguous uint64 arrays) -----------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def sub2(x, a, y, b, out):
+    """``out[0] = x - a``, ``out[1] = y - b`` (the two Beaver openings, one buffer)."""
+    for i in range(x.shape[0]):
+        out[0, i] = x[i] - a[i]
+        out[1, i] = y[i] - b[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def beaver_finish(mine, other, a, b, c, party0, r, offset, out):
+    """``out = d*b + e*a + c (+ d*e if party0) + r + offset`` with ``d, e`` the opened
+    values ``mine + other``. ``r`` may be empty (then no mask is added)."""
+    masked = r.shape[0] > 0
+    for i in range(out.shape[0]):
+        d = mine[0, i] + other[0, i]
+        e = mine[1, i] + other[1, i]
+        z = d * b[i] + e * a[i] + c[i]
+        if party0:
+            z += d * e + offset
+        if masked:
+            z += r[i]
+        out[i] = z
+
+
+@numba.njit(cache=True, nogil=True)
+def trunc_finish(xp, other, rs, rm, shift, party0, out):
+    """Steps 3-5 of the exact truncation (see ``truncation.py``)."""
+    up = numba.uint64(64 - shift)
+    sh = numba.uint64(shift)
+    low = numba.uint64(1) << numba.uint64(62 - shift)
+    one = numba.uint64(1)
+    s63 = numba.uint64(63)
+    for i in range(out.shape[0]):
+        c = xp[i] + other[i]
+        v = rm[i] * ((one - (c >> s63)) << up) - rs[i]
+        if party0:
+            v += (c >> sh) - low
+        out[i] = v
+
+
+@numba.njit(cache=True, nogil=True)
+def triple_corr(a0, a1, b0, b1, c0, out):
+    """Dealer: ``out = (a0 + a1) * (b0 + b1) - c0``."""
+    for i in range(out.shape[0]):
+        out[i] = (a0[i] + a1[i]) * (b0[i] + b1[i]) - c0[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def trunc_corr(r0, r1, rs0, rm0, shift, out_rs, out_rm):
+    """Dealer: corrections for ``r >> shift`` and ``msb(r)`` with ``r = r0 + r1``."""
+    sh = numba.uint64(shift)
+    s63 = numba.uint64(63)
+    for i in range(out_rs.shape[0]):
+        r = r0[i] + r1[i]
+        out_rs[i] = (r >> sh) - rs0[i]
+        out_rm[i] = (r >> s63) - rm0[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def and_corr(a0, a1, b0, b1, c0, out):
+    """Dealer: ``out[j] = (a0 ^ a1) & (b0[j] ^ b1[j]) ^ c0[j]``."""
+    for j in range(out.shape[0]):
+        for i in range(out.shape[1]):
+            out[j, i] = ((a0[i] ^ a1[i]) & (b0[j, i] ^ b1[j, i])) ^ c0[j, i]
+
+
+@numba.njit(cache=True, nogil=True)
+def and_prep(x, ys, a, b, out):
+    """``out[0] = x ^ a``, ``out[j+1] = ys[j] ^ b[j]`` (the AND-triple openings)."""
+    for i in range(x.shape[0]):
+        out[0, i] = x[i] ^ a[i]
+    for j in range(ys.shape[0]):
+        for i in range(x.shape[0]):
+            out[j + 1, i] = ys[j, i] ^ b[j, i]
+
+
+@numba.njit(cache=True, nogil=True)
+def and_finish(mine, other, a, b, c, party0, out):
+    """``out[j] = d & e_j ^ d & b_j ^ e_j & a ^ c_j`` (``d & e_j`` by party 0 only)."""
+    for i in range(mine.shape[1]):
+        d = mine[0, i] ^ other[0, i]
+        for j in range(out.shape[0]):
+            e = mine[j + 1, i] ^ other[j + 1, i]
+            z = (d & b[j, i]) ^ (e & a[i]) ^ c[j, i]
+            if party0:
+                z ^= d & e
+            out[j, i] = z
+
+
+@numba.njit(cache=True, nogil=True)
+def b2a_corr(rho0, rho1, positions, ra0, out):
+    """Dealer: ``out[i, j] = bit_{positions[j]}(rho0[i] ^ rho1[i]) - ra0[i, j]``."""
+    one = numba.uint64(1)
+    for i in range(rho0.shape[0]):
+        rho = rho0[i] ^ rho1[i]
+        for j in range(positions.shape[0]):
+            out[i, j] = ((rho >> numba.uint64(positions[j])) & one) - ra0[i, j]
+
+
+@numba.njit(cache=True, nogil=True)
+def b2a_weighted(e, ra, positions, weights, party0, out):
+    """``out[k, i] = sum_j weights[k, j] * bit_ij`` where this party's arithmetic share of
+    bit ``j`` of element ``i`` is ``[party0] e_ij + ra[i, j] (1 - 2 e_ij)`` (``e`` the
+    opened masked words)."""
+    one = numba.uint64(1)
+    nk = out.shape[0]
+    for i in range(e.shape[0]):
+        ei = e[i]
+        for k in range(nk):
+            acc = numba.uint64(0)
+            for j in range(positions.shape[0]):
+                ej = (ei >> numba.uint64(positions[j])) & one
+                share = ra[i, j] * (one - (ej << one))
+                if party0:
+                    share += ej
+                acc += weights[k, j] * share
+            out[k, i] = acc

@@ -23,7 +23,11 @@ import numpy as np
 from pet.errors import InputError, PetTypeError
 from pet.mpc import _kernels, ring
 from pet.mpc.shared import Shared
-from pet.mpc.truncation import trunc, trunc_spec, trunc_with
+from pet.mpc.truncation import trunc, trunc_masked, trunc_spec, trunc_with
+
+_EMPTY = np.zeros(0, dtype=np.uint64)
+_ZERO = np.uint64(0)
+_OFFSET = np.uint64(1 << 62)
 
 __all__ = ["add", "sub", "neg", "mul", "matmul", "rescale", "public_to_ring", "zeros_like_public", "constant"]
 
@@ -106,21 +110,29 @@ def mul_raw(session, x: np.ndarray, y: np.ndarray, shift: int = 0) -> np.ndarray
 
     Beaver (1 round, 16 bytes per element each way): with a triple ``c = a*b``, open
     ``d = x - a`` and ``e = y - b`` (uniform, reveal nothing); ``x*y = d*e + d*b + e*a + c``
-    (party 0 adds ``d*e``). Then, if ``shift``, exact truncation (1 more round, 8 bytes).
+    (party 0 adds ``d*e``). Then, if ``shift``, exact truncation (1 more round, 8 bytes),
+    with its masking ``+ r + 2^62`` fused into the Beaver step (numba kernels).
     Correlated randomness: one triple (+ one trunc), requested in one batch.
     """
-    specs = [("triple", x.shape)]
+    shape = x.shape
+    n = x.size
+    specs = [("triple", (n,))]
     if shift:
-        specs.append(trunc_spec(x.shape, shift))
+        specs.append(trunc_spec((n,), shift))
     mats = session.correlated(specs)
     t = mats[0]
-    d, e = _beaver_open(session, f"mul{x.shape}", x - t["a"], y - t["b"])
-    z = d * t["b"] + e * t["a"] + t["c"]
-    if session.party == 0:
-        z += d * e
-    if shift:
-        z = trunc_with(session, z, shift, mats[1])
-    return z
+    mine = np.empty((2, n), dtype=np.uint64)
+    _kernels.sub2(np.ascontiguousarray(x).reshape(n), t["a"], np.ascontiguousarray(y).reshape(n), t["b"], mine)
+    other = session.exchange(f"mul{shape}", mine)
+    other = np.asarray(other, dtype=np.uint64).reshape(2, n)
+    z = np.empty(n, dtype=np.uint64)
+    party0 = session.party == 0
+    if not shift:
+        _kernels.beaver_finish(mine, other, t["a"], t["b"], t["c"], party0, _EMPTY, _ZERO, z)
+        return z.reshape(shape)
+    tm = mats[1]
+    _kernels.beaver_finish(mine, other, t["a"], t["b"], t["c"], party0, tm["r"], _OFFSET, z)
+    return trunc_masked(session, z, shift, tm).reshape(shape)
 
 
 def mul(x: Shared, y) -> Shared:

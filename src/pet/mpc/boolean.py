@@ -37,23 +37,22 @@ def and_words(session, x: np.ndarray, ys: list, mat: dict | None = None) -> list
     ``e_j = y_j ^ b_j``; ``x & y_j = d & e_j ^ d & b_j ^ e_j & a ^ c_j`` (party 0 adds
     ``d & e_j``). 1 round, ``(1 + len(ys))`` words sent per element.
     """
+    from pet.mpc import _kernels
+
     nb = len(ys)
     t = mat if mat is not None else session.correlated([("and", x.shape, nb)])[0]
-    mine = np.empty((nb + 1,) + x.shape, dtype=np.uint64)
-    mine[0] = x ^ t["a"]
+    shape = x.shape
+    n = x.size
+    mine = np.empty((nb + 1, n), dtype=np.uint64)
+    ystack = np.empty((nb, n), dtype=np.uint64)
     for j, y in enumerate(ys):
-        mine[j + 1] = y ^ t["b"][j]
-    other = session.exchange(f"and{x.shape}x{nb}", mine)
-    opened = mine ^ np.asarray(other, dtype=np.uint64).reshape(mine.shape)
-    d = opened[0]
-    out = []
-    for j in range(nb):
-        e = opened[j + 1]
-        z = (d & t["b"][j]) ^ (e & t["a"]) ^ t["c"][j]
-        if session.party == 0:
-            z ^= d & e
-        out.append(z)
-    return out
+        ystack[j] = y.reshape(-1)
+    _kernels.and_prep(np.ascontiguousarray(x).reshape(-1), ystack, t["a"].reshape(-1), t["b"].reshape(nb, -1), mine)
+    other = session.exchange(f"and{shape}x{nb}", mine)
+    out = np.empty((nb, n), dtype=np.uint64)
+    _kernels.and_finish(mine, np.asarray(other, dtype=np.uint64).reshape(nb + 1, n), t["a"].reshape(-1),
+                        t["b"].reshape(nb, -1), t["c"].reshape(nb, -1), session.party == 0, out)
+    return [out[j].reshape(shape) for j in range(nb)]
 
 
 def a2b(session, x: np.ndarray) -> np.ndarray:
@@ -75,20 +74,32 @@ def a2b(session, x: np.ndarray) -> np.ndarray:
     return p0 ^ (G << _U(1))
 
 
-def b2a_bits(session, w: np.ndarray, bits, mat: dict | None = None) -> np.ndarray:
+def b2a_bits(session, w: np.ndarray, bits, mat: dict | None = None, weights=None) -> np.ndarray:
     """Arithmetic 0/1 shares, shape ``(len(bits),) + w.shape``, of the chosen bit
-    positions of the boolean-shared words ``w`` (1 round, 8 bytes per element)."""
+    positions of the boolean-shared words ``w`` (1 round, 8 bytes per element).
+
+    With ``weights`` (a ``(K, len(bits))`` integer array) return instead the ``K``
+    weighted sums ``sum_j weights[k, j] * bit_j`` (shape ``(K,) + w.shape``), computed in
+    one fused pass without materialising the bits.
+    """
+    from pet.mpc import _kernels
+
     bits = tuple(int(b) for b in bits)
     t = mat if mat is not None else session.correlated([("b2a", w.shape, bits)])[0]
-    mine = w ^ t["rho"]
-    other = session.exchange(f"b2a{w.shape}", mine)
-    e = mine ^ np.asarray(other, dtype=np.uint64).reshape(w.shape)
-    pos = np.array(bits, dtype=np.uint64).reshape((-1,) + (1,) * w.ndim)
-    eb = (e[None] >> pos) & _U(1)
-    out = t["ra"] * (_U(1) - (eb << _U(1)))
-    if session.party == 0:
-        out += eb
-    return out
+    shape = w.shape
+    flat = np.ascontiguousarray(w).reshape(-1)
+    mine = flat ^ t["rho"].reshape(-1)
+    other = session.exchange(f"b2a{shape}", mine)
+    e = mine ^ np.asarray(other, dtype=np.uint64).reshape(-1)
+    nb = len(bits)
+    if weights is None:
+        weights = np.eye(nb, dtype=np.uint64)
+    else:
+        weights = np.array([[int(v) % (1 << 64) for v in row] for row in weights], dtype=np.uint64)
+    out = np.empty((weights.shape[0], flat.size), dtype=np.uint64)
+    _kernels.b2a_weighted(e, t["ra"].reshape(-1, nb), np.array(bits, dtype=np.int64), weights,
+                          session.party == 0, out)
+    return out.reshape((weights.shape[0],) + shape)
 
 
 def msb_specs(n: int) -> list:

@@ -25,7 +25,7 @@ kind               fields                                       correlation
 ``trunc``          both: r; p0: rs, rm                          rs = r >> s, rm = msb(r)
 ``and``            both: a, b (nb, *shape); p0: c (nb, *shape)  c = a & b         (XOR shares)
 ``cmpmask``        both: r; p0: rb                             rb = r  (XOR shares of bits)
-``b2a``            both: rho (XOR shares); p0: ra (nbits, ...)  ra[j] = bit j of rho (arith.)
+``b2a``            both: rho (XOR shares); p0: ra (..., nbits)  ra[..., j] = bit j of rho
 ``reuse_setup``    owner: A (m, n)  (owner knows A entirely)    -
 ``reuse_mul``      other: B (n, t); owner: S (m, t)             S_other = A @ B - S_owner
 =================  ===========================================  =============================
@@ -106,7 +106,7 @@ def draw(spec, prg: PRG, party: int) -> dict:
         shape, nbits = _shape(spec[1]), len(spec[2])
         out["rho"] = prg.words(shape)
         if party == 0:
-            out["ra"] = prg.words((nbits,) + shape)
+            out["ra"] = prg.words(shape + (nbits,))
     elif kind == "reuse_setup":
         owner, m, n = (int(v) for v in spec[1:4])
         if party == owner:
@@ -127,9 +127,10 @@ def corrections(spec, m0: dict, m1: dict, state: dict) -> dict:
     parties' drawn fields. ``state`` keeps reusable masks between specs."""
     kind = spec[0]
     if kind == "triple":
-        a = m0["a"] + m1["a"]
-        b = m0["b"] + m1["b"]
-        return {"c": a * b - m0["c"]}
+        c = np.empty_like(m0["c"])
+        _kernels.triple_corr(m0["a"].reshape(-1), m1["a"].reshape(-1), m0["b"].reshape(-1), m1["b"].reshape(-1),
+                             m0["c"].reshape(-1), c.reshape(-1))
+        return {"c": c}
     if kind == "matmul":
         a = m0["a"] + m1["a"]
         b = m0["b"] + m1["b"]
@@ -137,19 +138,24 @@ def corrections(spec, m0: dict, m1: dict, state: dict) -> dict:
         _kernels.matmul_u64(a, b, c)
         return {"c": c - m0["c"]}
     if kind == "trunc":
-        r = m0["r"] + m1["r"]
-        shift = np.uint64(int(spec[2]))
-        return {"rs": (r >> shift) - m0["rs"], "rm": (r >> np.uint64(63)) - m0["rm"]}
+        rs, rm = np.empty_like(m0["rs"]), np.empty_like(m0["rm"])
+        _kernels.trunc_corr(m0["r"].reshape(-1), m1["r"].reshape(-1), m0["rs"].reshape(-1), m0["rm"].reshape(-1),
+                            int(spec[2]), rs.reshape(-1), rm.reshape(-1))
+        return {"rs": rs, "rm": rm}
     if kind == "and":
-        a = m0["a"] ^ m1["a"]
-        b = m0["b"] ^ m1["b"]
-        return {"c": (a[None] & b) ^ m0["c"]}
+        nb = m0["c"].shape[0]
+        c = np.empty_like(m0["c"])
+        _kernels.and_corr(m0["a"].reshape(-1), m1["a"].reshape(-1), m0["b"].reshape(nb, -1), m1["b"].reshape(nb, -1),
+                          m0["c"].reshape(nb, -1), c.reshape(nb, -1))
+        return {"c": c}
     if kind == "cmpmask":
         return {"rb": (m0["r"] + m1["r"]) ^ m0["rb"]}
     if kind == "b2a":
-        rho = m0["rho"] ^ m1["rho"]
-        bits = np.array([int(j) for j in spec[2]], dtype=np.uint64).reshape((-1,) + (1,) * rho.ndim)
-        return {"ra": ((rho[None] >> bits) & _ONE) - m0["ra"]}
+        nb = len(spec[2])
+        out = np.empty_like(m0["ra"])
+        _kernels.b2a_corr(m0["rho"].reshape(-1), m1["rho"].reshape(-1), np.array(spec[2], dtype=np.int64),
+                          m0["ra"].reshape(-1, nb), out.reshape(-1, nb))
+        return {"ra": out}
     if kind == "reuse_setup":
         owner = int(spec[1])
         state[("reuse", int(spec[4]))] = (m0 if owner == 0 else m1)["A"]

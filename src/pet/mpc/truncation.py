@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["trunc", "trunc_spec", "trunc_with"]
+__all__ = ["trunc", "trunc_spec", "trunc_with", "trunc_masked"]
 
 _OFFSET = np.uint64(1 << 62)
 _SIXTY_THREE = np.uint64(63)
@@ -32,20 +32,26 @@ def trunc_spec(shape, shift: int):
     return ("trunc", tuple(int(v) for v in shape), int(shift))
 
 
+def trunc_masked(session, xp: np.ndarray, shift: int, mat: dict) -> np.ndarray:
+    """Steps 2-5 given this party's share of ``x' + r`` (``x + r``, plus ``2^62`` at party
+    0) -- callers may fuse step 1 into their own kernel."""
+    from pet.mpc import _kernels
+
+    shape = xp.shape
+    flat = np.ascontiguousarray(xp).reshape(-1)
+    other = session.exchange(f"trunc{shape}>>{shift}", flat)
+    out = np.empty_like(flat)
+    _kernels.trunc_finish(flat, np.asarray(other, dtype=np.uint64).reshape(-1), mat["rs"].reshape(-1),
+                          mat["rm"].reshape(-1), int(shift), session.party == 0, out)
+    return out.reshape(shape)
+
+
 def trunc_with(session, x: np.ndarray, shift: int, mat: dict) -> np.ndarray:
     """Steps 1-5 with the given ``trunc`` material; returns this party's share."""
-    shift = int(shift)
-    sh = np.uint64(shift)
-    xp = x + mat["r"]
+    xp = x + mat["r"].reshape(x.shape)
     if session.party == 0:
         xp += _OFFSET
-    other = session.exchange(f"trunc{x.shape}>>{shift}", xp)
-    c = xp + np.asarray(other, dtype=np.uint64).reshape(x.shape)
-    not_msb_c = np.uint64(1) - (c >> _SIXTY_THREE)
-    out = mat["rm"] * (not_msb_c << np.uint64(64 - shift)) - mat["rs"]
-    if session.party == 0:
-        out += (c >> sh) - np.uint64(1 << (62 - shift))
-    return out
+    return trunc_masked(session, xp, shift, mat)
 
 
 def trunc(session, x: np.ndarray, shift: int) -> np.ndarray:
