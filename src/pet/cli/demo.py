@@ -84,28 +84,55 @@ def _human(n: float) -> str:
     return str(n)
 
 
+def _karate_modularity(labels0: dict, labels1: dict) -> float | None:
+    """Modularity of the union of the two parties' Leiden outputs on the whole karate graph
+    (the demo's data is public, so the summary can check it in the clear)."""
+    import igraph
+
+    from pet.demo.data import karate_split
+
+    labels = {**{int(k): v for k, v in labels0.items()}, **{int(k): v for k, v in labels1.items()}}
+    if len(labels) != 34:
+        return None
+    edges = set()
+    for party in (0, 1):
+        _, e = karate_split(party)
+        edges |= {tuple(sorted((int(a), int(b)))) for a, b in zip(e["source"], e["target"])}
+    graph = igraph.Graph(n=34, edges=sorted(edges))
+    return graph.modularity([labels[v] for v in range(34)])
+
+
 def _print_table(reports) -> None:
     r0 = reports[0] if reports else None
     r1 = reports[1] if len(reports) > 1 else None
     steps0 = {s["step"]: s for s in (r0 or {}).get("steps", [])}
     steps1 = {s["step"]: s for s in (r1 or {}).get("steps", [])}
     names = list(dict.fromkeys([*steps0, *steps1]))
+    wrap = lambda text, indent: textwrap.fill(text, 100, initial_indent=indent,
+                                              subsequent_indent=" " * len(indent))
     print("\nSummary")
-    print(f"{'step':<8} {'ok':<4} {'seconds':>8} {'bytes':>10}  result / what each party learned")
-    print("-" * 100)
+    print(f"{'step':<8} {'ok':<4} {'seconds':>8} {'peer bytes':>12} {'dealer bytes':>13}")
+    print("=" * 100)
     for name in names:
         a, b = steps0.get(name, {}), steps1.get(name, {})
-        ok = a.get("ok", True) and b.get("ok", True) and (a or b)
+        ok = a.get("ok", True) and b.get("ok", True) and bool(a or b)
         seconds = max(a.get("seconds", 0), b.get("seconds", 0))
-        moved = a.get("peer_bytes", b.get("peer_bytes", 0)) + a.get("dealer_bytes", 0) + b.get("dealer_bytes", 0)
-        result = a.get("result") or b.get("result") or a.get("error") or b.get("error") or ""
-        print(f"{name:<8} {'yes' if ok else 'NO':<4} {seconds:>8.2f} {_human(moved):>10}  "
-              + textwrap.shorten(result, 70))
+        peer = a.get("peer_bytes", b.get("peer_bytes", 0))
+        dealer = a.get("dealer_bytes", 0) + b.get("dealer_bytes", 0)
+        print(f"{name:<8} {'yes' if ok else 'NO':<4} {seconds:>8.2f} {_human(peer):>12} {_human(dealer):>13}")
+        result = a.get("result") if a.get("result") and not a["result"].startswith("(") else b.get("result")
+        if result:
+            print(wrap(result, "  result: "))
+        if name == "leiden" and a.get("ok") and b.get("ok"):
+            q = _karate_modularity(a["extra"]["labels"], b["extra"]["labels"])
+            if q is not None:
+                print(f"  modularity of the union partition (checked in the clear on the public graph): {q:.4f}")
         for party, rep in ((0, a), (1, b)):
             if rep.get("learned"):
-                print(f"{'':<34}party {party} learned: " + textwrap.shorten(rep["learned"], 62))
+                print(wrap(rep["learned"], f"  party {party} learned: "))
             if rep.get("error"):
-                print(f"{'':<34}party {party} error: " + textwrap.shorten(rep["error"], 64))
+                print(wrap(rep["error"], f"  party {party} ERROR: "))
+        print("-" * 100)
 
 
 def _run_all(args) -> int:

@@ -86,6 +86,94 @@ def mpc_step(ctx: StepContext) -> StepOutcome:
                        learned="the average only (no row's label or spend)", extra={"average": value})
 
 
+def _split(n: int):
+    """Public 70/30 train/test split of the aligned rows (same on both sides)."""
+    import numpy as np
+
+    order = np.random.default_rng(7).permutation(n)  # not-secret: public split of aligned rows
+    cut = int(0.7 * n)
+    return np.sort(order[:cut]), np.sort(order[cut:])
+
+
+def xgb_step(ctx: StepContext) -> StepOutcome:
+    """Vertical XGBoost on the aligned rows: party 0 has 15 features and the label, party 1
+    the other 15; 10 trees of depth 3 trained on shares; test AUC at party 0."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from pet.ml import VerticalXGBClassifier
+
+    aligned = ctx.state["aligned"]
+    features = aligned[[c for c in aligned.columns if c.startswith("f")]].to_numpy(float)
+    train, test = _split(len(aligned))
+    y = aligned["label"].to_numpy()[train] if ctx.party == 0 else None
+    model = VerticalXGBClassifier(ctx.session(), n_estimators=10, max_depth=3, learning_rate=0.3, max_bin=32)
+    model.fit(features[train], y)
+    proba = model.predict_proba(features[test])
+    if ctx.party != 0:
+        return StepOutcome(result="(scores go to the label party)",
+                           learned="which party owns each node's split, and the thresholds of its own splits")
+    y_test = aligned["label"].to_numpy()[test]
+    auc = roc_auc_score(y_test, proba[:, 1])
+    reference = _plaintext_xgb_auc(aligned, train, test)
+    return StepOutcome(result=f"test AUC {auc:.4f} (plaintext xgboost on the joined data: {reference:.4f})",
+                       learned="the test scores; per node, the split owner; its own splits' features and thresholds",
+                       extra={"auc": auc, "plaintext_auc": reference})
+
+
+def _plaintext_xgb_auc(aligned, train, test) -> float:
+    """Demo-only reference: plaintext xgboost on the *public* demo data joined in the clear."""
+    import xgboost
+    from sklearn.metrics import roc_auc_score
+
+    t0, t1 = customer_tables()
+    joined = aligned[["id"]].merge(t0, on="id").merge(t1.drop(columns=["region", "spend"]), on="id")
+    x = joined[[c for c in joined.columns if c.startswith("f")]].to_numpy(float)
+    y = joined["label"].to_numpy()
+    model = xgboost.XGBClassifier(n_estimators=10, max_depth=3, learning_rate=0.3, max_bin=32,
+                                  tree_method="hist", n_jobs=1)
+    model.fit(x[train], y[train])
+    return float(roc_auc_score(y[test], model.predict_proba(x[test])[:, 1]))
+
+
+SQL_REPORT = """
+SELECT l.region, COUNT(*) AS customers, SUM(c.label) AS positives, AVG(l.spend) AS avg_spend,
+       MAX(l.spend) AS max_spend
+FROM clinic AS c JOIN lab AS l ON c.id = l.id
+WHERE c.f00 > 11
+GROUP BY l.region
+ORDER BY l.region
+"""
+
+
+def sql_step(ctx: StepContext) -> StepOutcome:
+    """A report across both tables: join by PSI, filter at party 0, GROUP BY party 1's
+    region, aggregates on shares; revealed to both."""
+    from pet.sql import query
+
+    tables = customer_tables()
+    own = {"clinic": tables[0][["id", "label", "f00"]]} if ctx.party == 0 else \
+        {"lab": tables[1][["id", "region", "spend"]]}
+    result = query(ctx.session(), SQL_REPORT, own)
+    rows = "; ".join(f"region {int(r.region)}: {int(r.customers)} customers, {int(r.positives)} positive, "
+                     f"avg spend {r.avg_spend:.1f}" for r in result.itertuples())
+    return StepOutcome(result=rows, learned="the report; the join size after its own filter; the number of regions",
+                       extra={"report": result.to_dict(orient="list")})
+
+
+def leiden_step(ctx: StepContext) -> StepOutcome:
+    """Leiden communities of the karate club, split as in the reference fixtures."""
+    from pet.demo.data import karate_split
+    from pet.graph import leiden
+
+    nodes, edges = karate_split(ctx.party)
+    labels = leiden(ctx.session(), nodes, edges, seed=0)
+    return StepOutcome(result=f"{labels.nunique()} communities among its {len(nodes)} nodes",
+                       learned="its own nodes' communities, the foreign endpoints' communities, the number "
+                               "of communities",
+                       extra={"labels": {str(k): int(v) for k, v in labels.items()}})
+
+
 def dp_step(ctx: StepContext) -> StepOutcome:
     """Party 0 releases DP counts charged to a durable budget ledger; the query that would
     over-spend the block is refused before anything is computed."""
@@ -120,6 +208,9 @@ STEPS = {
     "link": (link_step, False),
     "psi": (psi_step, False),
     "mpc": (mpc_step, True),
+    "xgb": (xgb_step, True),
+    "sql": (sql_step, True),
+    "leiden": (leiden_step, True),
     "dp": (dp_step, False),
 }
 
