@@ -227,6 +227,11 @@ class LocalChannel(Channel):
         self._outbox = outbox
         self._peer_closed = False
 
+    def exchange(self, obj, timeout=_UNSET):
+        """In memory a send never blocks, so no helper thread is needed: send, then receive."""
+        self.send(obj)
+        return self.recv(timeout)
+
     def _send_frame(self, frame):
         if self._peer_closed:
             raise PeerDisconnected(f"{self.name}: the peer closed the channel")
