@@ -26,7 +26,7 @@ Steps:
 IR nodes are tuples: ``("col", name)`` a pushed-down column, ``("lit", value, kind)``,
 ``("key", i)`` group key ``i``, ``("agg", j)`` aggregate ``j``, and
 ``("op", name, args)`` with name in ``add sub mul div neg lt le gt ge eq ne and or not
-case abs``. Kinds: ``int``, ``float``, ``bool``, ``str``, ``other``.
+case abs mulinv`` (``mulinv``: times a pushed-down reciprocal ``1/d``). Kinds: ``int``, ``float``, ``bool``, ``str``, ``other``.
 """
 
 from __future__ import annotations
@@ -360,7 +360,7 @@ class _Builder:
                 # the divisor's owner computes 1/d in plaintext: one MPC product instead of
                 # a secure division (a zero divisor gives inf there: a clear error)
                 recip = self.push(dp.pop(), d, prefix="r", text=f"1.0 / ({d.sql('duckdb')})")
-                return ("op", "mul", (rec(node.this), ("col", recip)))
+                return ("op", "mulinv", (rec(node.this), ("col", recip)))
         if name in _BINOPS:
             return ("op", _BINOPS[name], (rec(node.this), rec(node.expression)))
         if isinstance(node, exp.Neg):

@@ -53,7 +53,7 @@ class Sh:
 def combine_kind(a: str, b: str, op: str) -> str:
     if op in ("lt", "le", "gt", "ge", "eq", "ne", "and", "or", "not"):
         return "bool"
-    if op == "div" or "float" in (a, b):
+    if op in ("div", "mulinv") or "float" in (a, b):
         return "float"
     return "int"
 
@@ -104,7 +104,56 @@ def trivial(session, party: int, arr, frac: int):
     return Shared(session, np.zeros(np.shape(arr) if arr is not None else (), dtype=np.uint64), frac)
 
 
+def div_public(x, d):
+    """Shared ``x`` divided by public nonzero ``d`` (scalar or array) to ~24 significant
+    bits: ``1/d = M * 2^-k`` with an integer ``M`` of 24 bits split in two 12-bit limbs,
+    two local integer products and two exact truncations (no rounds besides the
+    truncations; ``|x| < 2^(46 - f)`` at ``f`` fractional bits)."""
+    session = x.session
+    f = x.frac if x.frac else session.frac_bits
+    if x.frac == 0:
+        x = x.rescale(f)
+    inv = 1.0 / np.asarray(d, dtype=np.float64)
+    top = float(np.max(np.abs(inv)))
+    k = 23 - int(np.floor(np.log2(top)))
+    if k <= 12:  # |1/d| >= 2^11: a plain product is already precise
+        return x * inv
+    M = np.rint(inv * 2.0 ** k).astype(np.int64)
+    hi = M >> 12
+    lo = M - (hi << 12)
+    from pet.mpc import Shared
+    from pet.mpc.ring import to_ring
+
+    a = Shared(session, x.share * to_ring(hi), f + k - 12).rescale(f)
+    b = Shared(session, x.share * to_ring(lo), f + k).rescale(f)
+    return a + b
+
+
+def mul_fine(session, x, owner, inv):
+    """Shared ``x`` times ``inv`` known to party ``owner`` (e.g. a reciprocal it computed),
+    keeping ~33 fractional bits of ``inv``: ``inv = hi + lo * 2^-f`` with both limbs
+    shared at ``f`` bits; ``x*hi + (x*lo) * 2^-f`` (two Beaver products, one more exact
+    truncation)."""
+    from pet.mpc import Shared
+
+    f = session.frac_bits
+    if x.frac == 0:
+        x = x.rescale(f)
+    hi = lo = None
+    if session.party == owner:
+        arr = np.asarray(inv, dtype=np.float64)
+        hi = np.rint(arr * 2.0 ** f) / 2.0 ** f
+        lo = (arr - hi) * 2.0 ** f
+    H = to_shared(session, Own(owner, hi, "float"))
+    L = to_shared(session, Own(owner, lo, "float"))
+    xh = x * H
+    xl = x * L
+    return xh + Shared(session, xl.share, xl.frac + f).rescale(xl.frac)
+
+
 def _local(op, a, b=None):
+    if op == "mulinv":
+        return a * b
     if op == "add":
         return a + b
     if op == "sub":
@@ -140,6 +189,10 @@ def _sh_binary(session, op, x, y, shape):
         return to_shared(session, v, shape)
 
     if op in ("add", "sub", "mul"):
+        if op == "mul" and isinstance(y, Pub) and np.asarray(y.v).dtype.kind == "f" and not isinstance(x, Pub):
+            v = float(np.asarray(y.v))
+            if v != 0 and v != np.rint(v):  # a non-integer constant: keep its precision
+                return div_public(S(x), 1.0 / v)
         if isinstance(y, Pub) and y.kind != "str" and not isinstance(x, Pub):
             xs, yv = S(x), np.asarray(y.v)
             return xs + yv if op == "add" else xs - yv if op == "sub" else xs * yv
@@ -148,13 +201,17 @@ def _sh_binary(session, op, x, y, shape):
             return ys + xv if op == "add" else (-ys) + xv if op == "sub" else ys * xv
         xs, ys = S(x), S(y)
         return xs + ys if op == "add" else xs - ys if op == "sub" else xs * ys
+    if op == "mulinv":  # y is a reciprocal its owner computed
+        if isinstance(y, Own):
+            return mul_fine(session, S(x), y.party, y.v)
+        return S(x) * S(y)
     if op == "div":
         if isinstance(y, Pub):
-            return S(x) * (1.0 / float(y.v))
+            return div_public(S(x), y.v)
         if isinstance(y, Own):
-            # the divisor's owner inverts it in plaintext; one product in MPC
-            inv = Own(y.party, None if y.v is None else _local("div", 1.0, y.v), "float")
-            return S(x) * S(inv)
+            # the divisor's owner inverts it in plaintext; a fine product in MPC
+            inv = None if y.v is None else _local("div", 1.0, y.v)
+            return mul_fine(session, S(x), y.party, inv)
         return mpc.divide(S(x), S(y))
     if op in ("lt", "le", "gt", "ge", "eq", "ne"):
         xs = S(x)

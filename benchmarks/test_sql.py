@@ -1,0 +1,145 @@
+"""pet.sql end to end: JOIN + GROUP BY (10 groups, key at one party) with SUM, AVG and MAX
+over a cross-party expression; dealer, party 0 and party 1 as separate processes over
+loopback TCP; next to DuckDB's time for the same query on the plaintext union.
+
+Run::
+
+    .venv/bin/python -m pytest benchmarks/test_sql.py --benchmark-only -s \
+        [--benchmark-json /tmp/sql.json]
+
+``PET_SQL_BENCH_ROWS=100000`` restricts the sizes (rows per side; default
+``100000,1000000``). Half of each side's keys are in the intersection. Reported per case
+(``extra_info`` and one printed line): ``wall_s`` (the slower party, query call to
+result), ``join_s`` (local step + PSI), ``mpc_s`` (the rest), bytes sent by each party,
+joined rows, and ``duckdb_s`` (plaintext DuckDB on the union, one process).
+
+The data are deterministic arithmetic sequences (no randomness needed for a benchmark).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+ROWS = [int(x) for x in os.environ.get("PET_SQL_BENCH_ROWS", "100000,1000000").split(",") if x.strip()]
+
+SQL = ("SELECT u.g, SUM(s.amount * u.w) AS total, AVG(s.amount + u.w) AS mean, "
+       "MAX(s.amount - u.w) AS top FROM sales s JOIN users u ON s.id = u.id GROUP BY u.g")
+
+_PARTY = textwrap.dedent("""
+    import json, sys, time
+    import numpy as np, pandas as pd
+    from pet.mpc import Session
+    from pet.sql import query
+    from pet.transport import tcp
+
+    def tables(party, n):
+        i = np.arange(n, dtype=np.int64)
+        if party == 0:
+            return {"sales": pd.DataFrame({"id": i, "amount": ((i * 7919) % 10000) / 100.0})}
+        ids = i + n // 2
+        return {"users": pd.DataFrame({"id": ids, "w": ((ids * 104729) % 1000) / 100.0, "g": ids % 10})}
+
+    def main():
+        party, port, dport, n = (int(v) for v in sys.argv[1:5])
+        t = tables(party, n)
+        if party == 0:
+            ch = tcp.listen("127.0.0.1", port, timeout=3600, accept_timeout=300)
+        else:
+            ch = tcp.connect("127.0.0.1", port, timeout=3600, retry_for=300)
+        dealer = tcp.connect("127.0.0.1", dport, timeout=3600, retry_for=300)
+        with Session(party, ch, dealer=dealer) as s:
+            s.channel.exchange("ready")
+            before = ch.stats.snapshot()
+            t0 = time.perf_counter()
+            res = query(s, sys.argv[5], t)
+            wall = time.perf_counter() - t0
+            st = ch.stats.snapshot() - before
+        info = res.attrs["pet_sql"]
+        print(json.dumps({"wall": wall, "sent": st.bytes_sent, "received": st.bytes_received,
+                          "join": info["seconds_local"] + info["seconds_join"], "joined": info["joined_rows"],
+                          "groups": len(res), "result": res.to_dict(orient="list")}))
+        ch.close()
+        dealer.close()
+
+    main()
+""")
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_pet(n: int) -> list[dict]:
+    dport, pport = _port(), _port()
+    dealer = subprocess.Popen([sys.executable, "-m", "pet", "dealer", "--listen", f"127.0.0.1:{dport}",
+                               "--wait", "300", "--timeout", "3600"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parties = [subprocess.Popen([sys.executable, "-c", _PARTY, str(p), str(pport), str(dport), str(n), SQL],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in (0, 1)]
+    try:
+        outs = [p.communicate(timeout=3600) for p in parties]
+        dealer.communicate(timeout=60)
+    finally:
+        for p in parties + [dealer]:
+            if p.poll() is None:
+                p.kill()
+    for p, (out, err) in zip(parties, outs):
+        if p.returncode != 0:
+            raise RuntimeError(f"party failed:\n{err[-3000:]}")
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+
+
+def _duckdb(n: int):
+    import duckdb
+    import numpy as np
+    import pandas as pd
+
+    i = np.arange(n, dtype=np.int64)
+    sales = pd.DataFrame({"id": i, "amount": ((i * 7919) % 10000) / 100.0})
+    ids = i + n // 2
+    users = pd.DataFrame({"id": ids, "w": ((ids * 104729) % 1000) / 100.0, "g": ids % 10})
+    con = duckdb.connect()
+    con.register("sales", sales)
+    con.register("users", users)
+    t0 = time.perf_counter()
+    df = con.execute(SQL).df()
+    return time.perf_counter() - t0, df
+
+
+@pytest.mark.parametrize("rows", ROWS)
+def test_sql_join_groupby(benchmark, rows):
+    holder = {}
+
+    def once():
+        holder["r"] = _run_pet(rows)
+
+    benchmark.pedantic(once, rounds=1, iterations=1)
+    r0, r1 = holder["r"]
+    duck_s, want = _duckdb(rows)
+    got = {g: (t, m, x) for g, t, m, x in zip(r0["result"]["g"], r0["result"]["total"], r0["result"]["mean"],
+                                              r0["result"]["top"])}
+    err = 0.0
+    for g, t, m, x in want.itertuples(index=False):
+        for a, b in zip(got[g], (t, m, x)):
+            err = max(err, abs(a - b) / max(1.0, abs(b)))
+    wall = max(r0["wall"], r1["wall"])
+    join = max(r0["join"], r1["join"])
+    benchmark.extra_info.update({
+        "rows_per_side": rows, "joined_rows": r0["joined"], "groups": r0["groups"], "wall_s": wall,
+        "join_s": join, "mpc_s": wall - join, "bytes_sent_p0": r0["sent"], "bytes_sent_p1": r1["sent"],
+        "duckdb_s": duck_s, "max_rel_err": err})
+    print(f"\npet.sql {rows:,} x {rows:,} rows ({r0['joined']:,} joined, {r0['groups']} groups): "
+          f"{wall:.1f} s (local+PSI {join:.1f} s, MPC {wall - join:.1f} s); sent {r0['sent'] / 1e6:.1f} MB / "
+          f"{r1['sent'] / 1e6:.1f} MB; DuckDB plaintext {duck_s * 1e3:.1f} ms; max rel. error {err:.1e}")
+    assert len(want) == r0["groups"] == 10
+    assert err < 1e-3
