@@ -191,12 +191,26 @@ def _wire(spec):
     return [list(v) if isinstance(v, (tuple, list)) else v for v in spec]
 
 
+class _Material(dict):
+    """Fields of one spec; the corrected ones arrive from the dealer on first access, so
+    a party can start its protocol (openings use only PRG fields) while the dealer is
+    still computing."""
+
+    __slots__ = ("_client",)
+
+    def __getitem__(self, key):
+        if key not in self.keys() and self._client is not None:
+            self._client._drain()
+        return dict.__getitem__(self, key)
+
+
 class DealerClient(CorrelatedSource):
     """Correlated randomness from a dealer (``pet.mpc.dealer``) over ``channel``.
 
     Handshake: send ``{"hello": "pet.mpc.dealer", "version", "party"}``, receive
     ``{"seed": 16 bytes}``. Then for each ``get(specs)``: send ``["get", specs]``; if this
-    party receives corrections for some spec, receive one list with a dict per spec.
+    party receives corrections for some spec, one list with a dict per spec arrives; it is
+    read lazily (on first access to a corrected field, or at the next request), in order.
     Party 0 normally sends and never waits (its material is all PRG-derived).
     """
 
@@ -210,26 +224,43 @@ class DealerClient(CorrelatedSource):
         if "error" in reply:
             raise ProtocolError(f"dealer refused the session: {reply['error']}")
         self._prg = PRG(bytes(reply["seed"]))
+        self._pending: list = []
         self._closed = False
 
     def get(self, specs: list) -> list:
         specs = [tuple(s) for s in specs]
         self.channel.send(["get", [_wire(s) for s in specs]])
-        mats = [draw(s, self._prg, self.party) for s in specs]
+        mats = []
+        for s in specs:
+            m = _Material(draw(s, self._prg, self.party))
+            m._client = None
+            mats.append(m)
         if any(receiver(s) == self.party for s in specs):
+            for m in mats:
+                m._client = self
+            self._pending.append(mats)
+        return mats
+
+    def _drain(self) -> None:
+        """Receive every outstanding correction message, in request order."""
+        while self._pending:
+            mats = self._pending.pop(0)
             corr = self.channel.recv()
             if isinstance(corr, dict) and "error" in corr:
                 raise ProtocolError(f"dealer: {corr['error']}")
-            if not isinstance(corr, list) or len(corr) != len(specs):
+            if not isinstance(corr, list) or len(corr) != len(mats):
                 raise ProtocolError("dealer sent a malformed correction message")
             for m, c in zip(mats, corr):
+                if not isinstance(c, dict):
+                    raise ProtocolError("dealer sent a malformed correction message")
                 m.update(c)
-        return mats
+                m._client = None
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
             try:
+                self._drain()
                 self.channel.send(["close"])
             except Exception:  # the dealer may already be gone; closing must not fail
                 pass
