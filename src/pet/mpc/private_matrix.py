@@ -58,11 +58,14 @@ class PrivateMatrix:
             self.frac = ring.check_frac_bits(frac_bits)
             self._m = ring.encode(arr, self.frac)
             self.shape = arr.shape
-            session.send_to_peer("pm-header", [int(arr.shape[0]), int(arr.shape[1]), self.frac])
+            if session.exchange("pm-header", [int(arr.shape[0]), int(arr.shape[1]), self.frac]) is not None:
+                raise ProtocolError(f"both parties called private_matrix(..., owner={owner}) as the owner")
         else:
             if matrix is not None:
                 raise InputError(f"party {session.party} does not own this matrix: pass None")
-            hdr = session.recv_from_peer("pm-header")
+            hdr = session.exchange("pm-header", None)
+            if hdr is None:
+                raise ProtocolError(f"neither party provided the matrix of private_matrix(..., owner={owner})")
             if not (isinstance(hdr, list) and len(hdr) == 3):
                 raise ProtocolError("malformed private-matrix header")
             self.shape = (int(hdr[0]), int(hdr[1]))

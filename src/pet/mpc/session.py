@@ -137,8 +137,9 @@ class Session:
         Float arrays are encoded with ``frac_bits`` (default the session's), bool and int
         arrays as integers (``frac_bits=0``) unless ``frac_bits`` is given.
 
-        Protocol (1 message, owner -> other, 8 bytes per element): the owner draws a
-        uniform mask ``m`` from its private PRG, keeps ``m`` as its share and sends
+        Protocol (1 round; 8 bytes per element from the owner, an empty acknowledgement
+        back, which also catches both or neither party acting as the owner): the owner
+        draws a uniform mask ``m`` from its private PRG, keeps ``m`` as its share and sends
         ``encode(x) - m`` with the shape and scale. The other party learns the shape and
         the encoding scale (public) and a uniformly random array.
         """
@@ -158,11 +159,15 @@ class Session:
                 f = ring.check_frac_bits(frac_bits)
             enc = ring.encode(arr, f)
             mask = self.private_words(enc.shape)
-            self.send_to_peer("share", [int(f), enc - mask])
+            got = self.exchange(f"share<-{owner}", [int(f), enc - mask])
+            if got is not None:
+                raise ProtocolError(f"both parties called share(..., owner={owner}) as the owner")
             return Shared(self, mask, f)
         if x is not None:
             raise InputError(f"party {self.party} does not own this input: pass None (owner={owner})")
-        msg = self.recv_from_peer("share")
+        msg = self.exchange(f"share<-{owner}", None)
+        if msg is None:
+            raise ProtocolError(f"neither party provided the input of share(..., owner={owner})")
         if not (isinstance(msg, list) and len(msg) == 2 and isinstance(msg[1], np.ndarray)):
             raise ProtocolError("malformed share message")
         f = ring.check_frac_bits(int(msg[0]))
@@ -180,9 +185,11 @@ class Session:
         """Open shared ``s`` to both parties (``to=None``) or only to party ``to``.
 
         Returns the decoded numpy array (int64 for integer values, float64 for fixed
-        point); the party that does not receive gets ``None``. One round (``to=None``:
-        both send 8 bytes per element) or one message (to one party). The receiver
-        learns the value; the other party learns nothing.
+        point); the party that does not receive gets ``None``. One round: both send 8
+        bytes per element (``to=None``), or only the non-receiving party does and the
+        receiver answers with an empty acknowledgement (so a disagreement about ``to`` is a
+        ProtocolError, not a hang). The receiver learns the value; the other party
+        learns nothing.
         """
         from pet.mpc.shared import Shared
 
@@ -193,11 +200,15 @@ class Session:
         op = f"reveal{s.shape}->{to}"
         if to is None:
             other = self.exchange(op, s.share)
-            total = s.share + np.asarray(other, dtype=np.uint64).reshape(s.shape)
         elif to == self.party:
-            other = self.recv_from_peer(op)
-            total = s.share + np.asarray(other, dtype=np.uint64).reshape(s.shape)
+            other = self.exchange(op, None)  # an empty acknowledgement: no data leaves
+            if other is None:
+                raise ProtocolError(f"both parties expect to receive reveal(to={to})")
         else:
-            self.send_to_peer(op, s.share)
+            if self.exchange(op, s.share) is not None:
+                raise ProtocolError(f"both parties sent their share for reveal(to={to})")
             return None
+        if not isinstance(other, np.ndarray):
+            raise ProtocolError("malformed reveal message")
+        total = s.share + np.asarray(other, dtype=np.uint64).reshape(s.shape)
         return ring.decode(total, s.frac)
