@@ -104,3 +104,18 @@ def test_min_group_size_suppresses_and_counts(data, k, reveal_to):
             assert r[p].attrs["suppressed_groups"] == int((full["n"] < k).sum())
         else:
             assert r[p] is None
+
+
+def test_date_and_null_group_keys_and_string_outputs():
+    a = pd.DataFrame({"id": [1, 2, 3, 4, 5, 6],
+                      "d": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-01", None, "2024-01-02", None]),
+                      "x": [1.5, 2.0, -3.0, 4.0, 0.5, 1.0]})
+    b = pd.DataFrame({"id": [2, 3, 4, 5, 6, 7], "name": ["ann", "bob", None, "émile", "bob", "zed"],
+                      "y": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
+    sql = ("select a.d, b.name, count(*) n, sum(a.x * b.y) s from ta a join tb b on a.id = b.id "
+           "where a.x < b.y group by a.d, b.name")
+    want = oracle(sql, {"ta": a}, {"tb": b})
+    for reveal_to in (0, 1):
+        got = run_both(sql, {"ta": a}, {"tb": b}, reveal_to=reveal_to)[reveal_to]
+        got = got.assign(d=pd.to_datetime(got["d"]))
+        assert_same(got.assign(d=got["d"].astype("int64")), want.assign(d=want["d"].astype("int64")))

@@ -53,11 +53,15 @@ def test_reference_worked_example_reveal_to_both_and_to_1():
 
 
 def _petsql_data(seed):
-    """As petsql/tests/test_data/data_generator.py: A 10 rows, B 20 rows (seeded here)."""
-    rng = np.random.default_rng(seed)
-    a = pd.DataFrame({"id1": np.arange(10), "id2": np.arange(10), "f1": rng.uniform(-100, 100, 10)})
-    b = pd.DataFrame({"id1": np.arange(20), "id2": np.arange(20), "f1": rng.uniform(-100, 100, 20),
-                      "f2": rng.uniform(-100, 100, 20), "f3": rng.integers(0, 5, 20)})
+    """As petsql/tests/test_data/data_generator.py: A 10 rows, B 20 rows, values in
+    (-100, 100) and f3 in 0..4 -- from a deterministic scrambled sequence (no RNG needed)."""
+    def u(n, salt):
+        i = np.arange(n, dtype=np.float64)
+        return 100.0 * np.sin(12.9898 * i + 78.233 * salt + seed)
+
+    a = pd.DataFrame({"id1": np.arange(10), "id2": np.arange(10), "f1": u(10, 1)})
+    b = pd.DataFrame({"id1": np.arange(20), "id2": np.arange(20), "f1": u(20, 2), "f2": u(20, 3),
+                      "f3": (np.arange(20) * (seed + 2) + seed) % 5})
     return a, b
 
 

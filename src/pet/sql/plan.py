@@ -548,28 +548,21 @@ def build_plan(sql: str, schemas: list, *, row_limit_check: bool = True) -> Plan
         node = e.this if isinstance(e, exp.Alias) else e
         outputs.append(b.row_ir(node) if row_level else b.group_ir(node))
     having_ir = b.group_ir(having.this) if having is not None else None
-    # local queries
+    # local queries: describe once for the types, then cast join keys so that equal values
+    # encode equally at both parties, and non-numeric, non-string columns to VARCHAR
+    key_types = {}
     for p in (0, 1):
-        cols = [f"{k.sql('duckdb')} AS {quote(f'_j{i}')}" for i, k in enumerate(key_exprs[p])]
-        cols += [f"{c.sql} AS {quote(c.name)}" for c in b.columns.values() if c.party == p]
-        where = list(b.filters[p]) + [f"({k.sql('duckdb')}) IS NOT NULL" for k in key_exprs[p]]
-        text = f"SELECT {', '.join(cols)} FROM {src_sql[p]}"
-        if where:
-            text += " WHERE " + " AND ".join(f"({w})" for w in where)
+        text = _local_text(key_exprs[p], [c for c in b.columns.values() if c.party == p], b.filters[p],
+                           src_sql[p], None)
         types = _describe(catalog, text)
         nk = len(key_exprs[p])
         for c, t in zip([c for c in b.columns.values() if c.party == p], types[nk:]):
             c.kind = kind_of(t)
-        b_types = types[:nk]
-        if p == 0:
-            key_types0 = b_types
-        else:
-            key_types1 = b_types
-        b.local_sql = getattr(b, "local_sql", [None, None])
-        b.local_sql[p] = text
-    # join key type agreement, then casts that make equal values encode equally
+            if c.kind == "other":
+                c.sql, c.kind = f"CAST(({c.sql}) AS VARCHAR)", "str"
+        key_types[p] = types[:nk]
     casts = []
-    for i, (t0, t1) in enumerate(zip(key_types0, key_types1)):
+    for i, (t0, t1) in enumerate(zip(key_types[0], key_types[1])):
         k0, k1 = kind_of(t0), kind_of(t1)
         if k0 in ("int", "bool") and k1 in ("int", "bool"):
             casts.append("BIGINT")
@@ -581,19 +574,28 @@ def build_plan(sql: str, schemas: list, *, row_limit_check: bool = True) -> Plan
             casts.append("VARCHAR")
         else:
             raise SqlError(f"join key {i + 1} has different types at the two parties: {t0} vs {t1}")
-    for p in (0, 1):
-        for i, cast in enumerate(casts):
-            b.local_sql[p] = b.local_sql[p].replace(f"{key_exprs[p][i].sql('duckdb')} AS \"_j{i}\"",
-                                                    f"CAST({key_exprs[p][i].sql('duckdb')} AS {cast}) AS \"_j{i}\"", 1)
-    for c in b.columns.values():
-        if c.kind == "float" and not c.sql.startswith("CAST("):
-            c.sql = c.sql  # DECIMAL is converted to float64 when fetched
-    plan = Plan("join", sql, out_names, out_types, local_sql=b.local_sql, n_join_keys=len(pairs),
+    local_sql = [_local_text(key_exprs[p], [c for c in b.columns.values() if c.party == p], b.filters[p],
+                             src_sql[p], casts) for p in (0, 1)]
+    plan = Plan("join", sql, out_names, out_types, local_sql=local_sql, n_join_keys=len(pairs),
                 columns=b.columns, mask=mask, group_keys=b.group_keys, aggs=b.aggs, having=having_ir,
                 outputs=outputs, row_level=row_level)
     _order_limit(plan, q, sql)
     _check_mpc_kinds(plan, sql)
     return plan
+
+
+def _local_text(keys, cols, filters, source, casts) -> str:
+    """One party's pushed-down query: join keys ``_j*`` (cast), then its columns."""
+    out = []
+    for i, k in enumerate(keys):
+        e = k.sql("duckdb")
+        out.append(f"CAST({e} AS {casts[i]}) AS {quote(f'_j{i}')}" if casts else f"{e} AS {quote(f'_j{i}')}")
+    out += [f"{c.sql} AS {quote(c.name)}" for c in cols]
+    where = list(filters) + [f"({k.sql('duckdb')}) IS NOT NULL" for k in keys]
+    text = f"SELECT {', '.join(out)} FROM {source}"
+    if where:
+        text += " WHERE " + " AND ".join(f"({w})" for w in where)
+    return text
 
 
 def _order_limit(plan: Plan, q, sql: str) -> None:
