@@ -60,7 +60,7 @@ def _check_int(name, value, lo):
 
 
 def leiden(session, nodes, edges, *, resolution=1.0, seed=0, n_iterations=2, n_groups=8,
-           max_levels=50, max_rounds=400, check_disjoint=True) -> pd.Series:
+           group_size=256, max_levels=50, max_rounds=400, check_disjoint=True) -> pd.Series:
     """Leiden communities of a graph split between two parties; both call it together.
 
     Parameters
@@ -75,7 +75,8 @@ def leiden(session, nodes, edges, *, resolution=1.0, seed=0, n_iterations=2, n_g
     n_iterations : full Leiden passes (each until no level changes); ``-1``: until a pass
         changes nothing (at most 20).
     n_groups : batches per sweep of local moving and refinement (more: closer to sequential
-        Leiden, more rounds).
+        Leiden, more rounds); a level of ``n`` nodes uses ``min(n_groups, ceil(n /
+        group_size))`` batches, at least 2.
     max_levels, max_rounds : safety caps on levels per pass and rounds per local moving.
     check_disjoint : run the PSI check that no node is claimed by both parties.
 
@@ -111,6 +112,7 @@ def leiden(session, nodes, edges, *, resolution=1.0, seed=0, n_iterations=2, n_g
     if n_iterations != -1:
         _check_int("n_iterations", n_iterations, 1)
     _check_int("n_groups", n_groups, 1)
+    _check_int("group_size", group_size, 1)
     _check_int("max_levels", max_levels, 1)
     _check_int("max_rounds", max_rounds, 1)
     local, local_error = None, None
@@ -120,7 +122,7 @@ def leiden(session, nodes, edges, *, resolution=1.0, seed=0, n_iterations=2, n_g
         local_error = exc
     except PetTypeError as exc:
         local_error = exc
-    params = [float(resolution), int(seed), int(n_iterations), int(n_groups)]
+    params = [float(resolution), int(seed), int(n_iterations), int(n_groups), int(group_size)]
     lv0 = joint_setup(session, local, local_error, resolution=resolution, params=params,
                       check_disjoint=check_disjoint)
     ctx = Context(session, lv0.gamma_num, GAMMA_BITS, lv0.m2)
@@ -136,6 +138,7 @@ def leiden(session, nodes, edges, *, resolution=1.0, seed=0, n_iterations=2, n_g
     max_iter = 20 if n_iterations == -1 else int(n_iterations)
     for it in range(max_iter):
         lab0, moved = _one_pass(ctx, g0, lab0, store, seed=int(seed), iteration=it, n_groups=int(n_groups),
+                                group_size=int(group_size),
                                 max_levels=int(max_levels), max_rounds=int(max_rounds), info=info)
         info["iterations"] += 1
         if not moved:
@@ -150,7 +153,7 @@ def leiden(session, nodes, edges, *, resolution=1.0, seed=0, n_iterations=2, n_g
     return out
 
 
-def _one_pass(ctx, g0, lab0, store, *, seed, iteration, n_groups, max_levels, max_rounds, info):
+def _one_pass(ctx, g0, lab0, store, *, seed, iteration, n_groups, group_size, max_levels, max_rounds, info):
     """Levels of local moving, refinement and aggregation until a level changes nothing.
     Returns the level-0 labels and whether any node moved in local moving."""
     g, lab = g0, lab0.copy()
@@ -158,7 +161,14 @@ def _one_pass(ctx, g0, lab0, store, *, seed, iteration, n_groups, max_levels, ma
     any_move = False
     for level in range(max_levels):
         salt = iteration * 8
-        lm = _local_moving(ctx, g, lab, store, seed, level, salt, n_groups, max_rounds)
+        # batches per sweep: fewer on small (aggregate) levels, where a batch's cost is its
+        # latency, not its size
+        peer_priv = ctx.session.exchange("graph.size", int(g.n_priv))
+        if not isinstance(peer_priv, int):
+            raise ProtocolError("graph: malformed level size")
+        n_total = g.n_known + int(peer_priv)
+        k = max(min(2, n_groups), min(n_groups, -(-n_total // group_size)))
+        lm = _local_moving(ctx, g, lab, store, seed, level, salt, k, max_rounds)
         ref = np.concatenate([np.arange(g.n_pub, dtype=np.int64), -1 - np.arange(g.n_priv, dtype=np.int64)])
         rstore = LabelStore()
         rstore.new_public(g.n_pub)
@@ -166,7 +176,7 @@ def _one_pass(ctx, g0, lab0, store, *, seed, iteration, n_groups, max_levels, ma
         rstore.add_K(ref, g.deg)
         rstore.cnt_pub[:] = 1
         rstore.cnt_priv[:] = 1
-        merges = _refine(ctx, g, lab, ref, rstore, seed, level, salt + 1, n_groups)
+        merges = _refine(ctx, g, lab, ref, rstore, seed, level, salt + 1, k)
         peer = ctx.session.exchange("graph.level", [int(lm[0]), int(merges[0])])
         if not (isinstance(peer, list) and len(peer) == 2):
             raise ProtocolError("graph: malformed level summary")

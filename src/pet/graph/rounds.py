@@ -239,21 +239,24 @@ def batched_round(ctx: Context, g: LevelGraph, lab: np.ndarray, store: LabelStor
     best = segmented_argmax(s, Shared(s, gains, 0), lengths)
     ctx.stats["rounds"] += 1
 
-    # 5. open the winners
-    seg0 = 0 if me == 0 else n_peer  # party 0's private slots come first
-    n0, n1 = (n_own, n_peer) if me == 0 else (n_peer, n_own)
-    win = np.zeros(n_slots, dtype=np.int64) - 1
-    if n0:
-        r = s.reveal(best[0:n0], to=0)
-        if me == 0:
-            win[0:n0] = r
-    if n1:
-        r = s.reveal(best[n0:n0 + n1], to=1)
-        if me == 1:
-            win[n0:n0 + n1] = r
-    if n_pubs:
-        win[pub_base:] = s.reveal(best[pub_base:], to=None)
-    del seg0
+    # 5. open the winners in one exchange: each party sends its shares of the peer's
+    #    private slots and of the public slots (a private slot's index goes to its owner only)
+    own_sl = slice(base[me], base[me] + n_own)
+    peer_sl = slice(base[1 - me], base[1 - me] + n_peer)
+    sh = best.share
+    got = s.exchange("graph.winners", [sh[peer_sl], sh[pub_base:]])
+    if not (isinstance(got, list) and len(got) == 2):
+        raise ProtocolError("graph round: malformed winners message")
+    got_own = np.asarray(got[0], dtype=np.uint64)
+    got_pub = np.asarray(got[1], dtype=np.uint64)
+    if got_own.shape != (n_own,) or got_pub.shape != (n_pubs,):
+        raise ProtocolError("graph round: winners message of the wrong size")
+    win = np.full(n_slots, -1, dtype=np.int64)
+    win[own_sl] = (sh[own_sl] + got_own).view(np.int64)
+    win[pub_base:] = (sh[pub_base:] + got_pub).view(np.int64)
+    lim = lengths[own_sl]
+    if np.any((win[own_sl] < 0) | (win[own_sl] >= lim)) or np.any((win[pub_base:] < 0) | (win[pub_base:] >= lengths[pub_base:])):
+        raise ProtocolError("graph round: opened winner out of range")
     seg_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
 
     # 6. apply: promotions and fresh public labels first (same order on both sides)

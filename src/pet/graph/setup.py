@@ -69,7 +69,7 @@ def _fail_both(session, local_error, params):
     if not peer[0]:
         raise GraphError(f"the peer (party {1 - session.party}) rejected its input: {peer[1]}")
     if list(peer[2]) != list(params):
-        raise GraphError(f"the parties passed different parameters (resolution, seed, n_iterations, n_groups): "
+        raise GraphError(f"the parties passed different parameters (resolution, seed, n_iterations, n_groups, group_size): "
                          f"this party {list(params)}, the peer {list(peer[2])}")
 
 
