@@ -114,3 +114,23 @@ def test_mul_traffic_and_rounds_are_as_documented():
     (sent0, rounds0), (sent1, rounds1) = mpc.run_local(prog)
     assert rounds0 == rounds1 == 2
     assert 24 * n <= sent0 < 24 * n + 500  # d, e (16 bytes) + truncation opening (8 bytes)
+
+
+def test_prefetched_material_is_used_by_the_next_matching_operation():
+    n = 1000
+
+    def prog(s):
+        a = s.share(np.full(n, 1.5) if s.party == 0 else None, owner=0)
+        b = s.share(np.full(n, -2.0) if s.party == 1 else None, owner=1)
+        s.source.prefetch([("triple", (n,)), ("trunc", (n,), 16)])
+        s.source.wait()
+        before = s.source.channel.stats.snapshot()
+        c = a * b  # uses the prefetched material: no dealer traffic now
+        online = s.source.channel.stats - before
+        d = a * b  # a fresh request
+        return s.reveal(c), s.reveal(d), online.messages_sent, online.messages_received
+
+    (c0, d0, sent0, rx0), (c1, d1, sent1, rx1) = mpc.run_local(prog)
+    np.testing.assert_array_equal(c0, np.full(n, -3.0))
+    np.testing.assert_array_equal(d1, np.full(n, -3.0))
+    assert sent0 == sent1 == rx0 == rx1 == 0

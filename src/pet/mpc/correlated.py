@@ -212,6 +212,7 @@ class DealerClient(CorrelatedSource):
     party receives corrections for some spec, one list with a dict per spec arrives; it is
     read lazily (on first access to a corrected field, or at the next request), in order.
     Party 0 normally sends and never waits (its material is all PRG-derived).
+    :meth:`prefetch` moves the dealer work of known future operations offline.
     """
 
     def __init__(self, channel, party: int):
@@ -225,10 +226,27 @@ class DealerClient(CorrelatedSource):
             raise ProtocolError(f"dealer refused the session: {reply['error']}")
         self._prg = PRG(bytes(reply["seed"]))
         self._pending: list = []
+        self._ready: list = []
         self._closed = False
+
+    def prefetch(self, specs: list) -> None:
+        """Request material for ``specs`` now (offline phase); a later :meth:`get` with the
+        same specs returns it without contacting the dealer. Both parties must prefetch
+        the same specs in the same order. :meth:`wait` blocks until it has arrived."""
+        specs = [tuple(s) for s in specs]
+        self._ready.append((specs, self._request(specs)))
+
+    def wait(self) -> None:
+        """Block until every requested correction has arrived."""
+        self._drain()
 
     def get(self, specs: list) -> list:
         specs = [tuple(s) for s in specs]
+        if self._ready and self._ready[0][0] == specs:
+            return self._ready.pop(0)[1]
+        return self._request(specs)
+
+    def _request(self, specs: list) -> list:
         self.channel.send(["get", [_wire(s) for s in specs]])
         mats = []
         for s in specs:
