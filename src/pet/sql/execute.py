@@ -50,7 +50,7 @@ import numpy as np
 
 from pet.errors import InputError, ProtocolError
 from pet.sql.errors import SqlError, SqlNotSupported
-from pet.sql.values import Own, Pub, Sh, evaluate, logical_and, to_shared, trivial
+from pet.sql.values import Own, Pub, Sh, evaluate, logical_and, mul_fine, to_shared, trivial
 
 __all__ = ["run_join", "BIG"]
 
@@ -524,8 +524,9 @@ def _average(session, total, count, exists, shape):
     """SUM / COUNT per group (empty groups give 0; they are not output).
 
     Public count: division by a public number (:func:`pet.sql.values.div_public`). Count
-    and sum of one owner: its plaintext. Otherwise the count is shared (by its owner if
-    owned) and divided securely: ``avg * 2^10 = sum / (count * 2^-10)`` puts counts up to
+    and sum of one owner: its plaintext. A count owned by one party: it computes 1/count
+    and multiplies in MPC (:func:`pet.sql.values.mul_fine`). A secret count is divided
+    securely: ``avg * 2^10 = sum / (count * 2^-10)`` puts counts up to
     2^27 into the domain ``[2^-10, 2^17)`` of :func:`pet.mpc.divide` (relative error
     about 1e-4; ``|avg| < 2^20``)."""
     from pet.mpc import Shared, divide
@@ -544,8 +545,9 @@ def _average(session, total, count, exists, shape):
         if isinstance(total, Own) and total.party == p:
             inv = None if me != p else 1.0 / np.maximum(np.asarray(count.v, dtype=np.float64), 1.0)
             return Own(p, None if me != p else np.asarray(total.v, np.float64) * inv, "float")
-        safe = None if me != p else np.maximum(np.asarray(count.v, dtype=np.int64), 1)
-        c = to_shared(session, Own(p, safe, "int"), shape)
+        # the count's owner inverts it; one fine product (3 rounds) instead of a division
+        inv = None if me != p else 1.0 / np.maximum(np.asarray(count.v, dtype=np.float64), 1.0)
+        return Sh(mul_fine(session, to_shared(session, total, shape), p, inv), "float")
     else:
         c = count.s
         if exists is not None and isinstance(exists, Sh):
