@@ -72,3 +72,12 @@ def test_party_with_a_single_feature(cut):
     X, y = load_breast_cancer(return_X_y=True)
     ours, ref = _classify(X, y, cut, params=dict(PARAMS, n_estimators=5, max_depth=3))
     assert abs(ours - ref) <= 0.005, (ours, ref)
+
+
+def test_missing_values_auc_within_0005():
+    X, y = load_breast_cancer(return_X_y=True)
+    rng = np.random.default_rng(5)  # not-secret: test data
+    X = X.copy()
+    X[rng.random(X.shape) < 0.1] = np.nan
+    ours, ref = _classify(X, y, 15, params=dict(PARAMS, n_estimators=5, max_depth=3))
+    assert abs(ours - ref) <= 0.005, (ours, ref)

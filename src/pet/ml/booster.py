@@ -57,7 +57,7 @@ import numpy as np
 from pet.errors import InputError, ProtocolError
 from pet.ml import _plain
 from pet.ml.binning import Binner, goes_left
-from pet.ml.secure_hist import BinCodes, PrivateMatrix
+from pet.ml.secure_hist import BinCodes, PrivateMatrix, left_sums_both
 from pet.mpc import Shared, argmax, concatenate, reciprocal, sigmoid, where
 
 __all__ = ["train", "predict_margin", "OBJECTIVES"]
@@ -264,7 +264,7 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
                 ghv = V[:, 0::2].reshape(n, nodes // 2, 1) * gh.reshape(n, 1, 2)
             L = ghv.shape[1]
             flat = ghv.reshape(n, 2 * L)
-            hL = concatenate([pm.left_sums(flat) for pm in pms], axis=0).reshape(K, L, 2)
+            hL = left_sums_both(pms, flat).reshape(K, L, 2)
             tL = flat.sum(axis=0).reshape(L, 2)
             if V is not None:
                 hist = _pair_children(session, hL, hist)

@@ -31,7 +31,7 @@ from pet.errors import ProtocolError
 from pet.ml import _kernels
 from pet.mpc import Shared
 
-__all__ = ["PrivateMatrix", "BinCodes"]
+__all__ = ["PrivateMatrix", "BinCodes", "left_sums_both"]
 
 #: dealer-side handles of the reusable masks (one per owner party)
 _HANDLE_BASE = 0x6D6C0000
@@ -143,3 +143,27 @@ class PrivateMatrix:
             _kernels.dense_matmul_u64(self._D, np.ascontiguousarray(mat["b"]), share)
             share += mat["s"]
         return Shared(session, share, Y.frac)
+
+
+def left_sums_both(pms, Y: Shared) -> Shared:
+    """``[M_0 @ Y; M_1 @ Y]`` for the private matrices of party 0 and party 1
+    (``pms = [owner-0 matrix, owner-1 matrix]``), batched: one request to the dealer, one
+    exchange round (each party sends ``Y_self - B`` for the matrix it does not own), and
+    the two parties' dense products run at the same time. Same messages and views as two
+    :meth:`PrivateMatrix.left_sums` calls."""
+    session = Y.session
+    n, t = Y.shape
+    if [pm.owner for pm in pms] != [0, 1] or any(pm.n != n for pm in pms):
+        raise ProtocolError("left_sums_both needs the matrices of party 0 and party 1 over the same rows")
+    mats = session.correlated([("reuse_mul", pm.handle, pm.owner, pm.m, pm.n, t) for pm in pms])
+    me = session.party
+    own, other = pms[me], pms[1 - me]
+    got = session.exchange(f"ml.private_matrix.both{(pms[0].m, pms[1].m, n, t)}", Y.share - mats[1 - me]["b"])
+    if not isinstance(got, np.ndarray) or got.shape != (n, t):
+        raise ProtocolError("malformed private-matrix product message")
+    mine = own.codes.left_sums(Y.share + np.asarray(got, dtype=np.uint64)) + mats[me]["s"]
+    theirs = np.empty((other.m, t), dtype=np.uint64)
+    _kernels.dense_matmul_u64(other._D, np.ascontiguousarray(mats[1 - me]["b"]), theirs)
+    theirs += mats[1 - me]["s"]
+    parts = [mine, theirs] if me == 0 else [theirs, mine]
+    return Shared(session, np.concatenate(parts, axis=0), Y.frac)
