@@ -297,3 +297,35 @@ def test_block_invariant_under_random_operations(kind, ops):
             assert parts == blk._g  # exact integer arithmetic
             assert blk._c >= totals[b]  # consumed never decreases
             totals[b] = blk._c
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(["fcfs", "dpf-n", "dpf-t"]),
+    ops=st.lists(st.tuples(st.sampled_from(["submit", "consume", "release", "advance"]), st.integers(0, 3),
+                           st.dictionaries(st.integers(0, 1), st.floats(0.2, 30.0), min_size=1, max_size=2)),
+                 min_size=1, max_size=30),
+)
+def test_renyi_block_invariant_under_random_operations(kind, ops):
+    orders = np.array([1.5, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
+    s = {"fcfs": lambda: dp.FCFS(), "dpf-n": lambda: dp.DPF(n=3), "dpf-t": lambda: dp.DPF(t=5.0)}[kind]()
+    for b in range(2):
+        s.add_block(dp.Block(1.0, 1e-6, orders=orders, block_id=b), now=0)
+    now = 0.0
+    for i, (op, k, demand) in enumerate(ops):
+        now += 1.0
+        held = [c for c in s.granted if c.state == "allocated"]
+        if op == "submit":
+            # a Gaussian mechanism's curve alpha / (2 sigma^2), sigma from the generated value
+            s.submit(dp.Claim({b: orders / (2 * sig**2) for b, sig in demand.items()}, claim_id=i, timeout=4.0), now=now)
+        elif op == "consume" and held:
+            s.consume(held[k % len(held)].claim_id)
+        elif op == "release" and held:
+            s.release(held[k % len(held)].claim_id)
+        elif op == "advance":
+            s.advance(now)
+        for b in range(2):
+            blk = s.block(b)
+            blk.check_invariant()
+            # (eps_G, delta_G)-DP is kept: at some order, allocated + consumed <= eps_G(alpha)
+            assert np.any(blk.allocated + blk.consumed <= blk.capacity + 1e-9)

@@ -46,13 +46,13 @@ def test_basic_operations_and_persistence(tmp_path):
 
 def test_no_drift_over_many_small_claims(tmp_path):
     with dp.BudgetLedger(tmp_path / "l.db") as led:
-        led.add_block("b", 0.3)
+        led.add_block("b", 0.1)
         n = 0
         while led.allocate(f"c{n}", {"b": 0.001}):
             led.consume(f"c{n}")
             n += 1
-        assert n == 300
-        assert led.block("b").consumed == 0.3
+        assert n == 100
+        assert led.block("b").consumed == 0.1
         led.check()
 
 

@@ -262,7 +262,8 @@ class Claim:
     Args:
         demand: ``{block_id: ε}`` for basic blocks or ``{block_id: curve}`` for Rényi blocks.
         claim_id: any hashable id (default: ``id(self)``).
-        arrival: arrival time (schedulers use it for timeouts and delays).
+        arrival: arrival time (schedulers use it for timeouts and delays; default: the time
+            the claim is submitted).
         timeout: give up after waiting this long (None: wait forever).
 
     ``state`` is ``"pending"``, ``"allocated"``, ``"rejected"`` or ``"released"``; after
@@ -287,12 +288,14 @@ class Claim:
         "_acc",
     )
 
-    def __init__(self, demand: Mapping[Any, Any], *, claim_id: Any = None, arrival: float = 0.0, timeout: float | None = None) -> None:
+    def __init__(
+        self, demand: Mapping[Any, Any], *, claim_id: Any = None, arrival: float | None = None, timeout: float | None = None
+    ) -> None:
         if not isinstance(demand, Mapping) or not demand:
             raise InputError("demand must be a non-empty mapping {block_id: amount}")
         self.claim_id = id(self) if claim_id is None else claim_id
         self.demand = dict(demand)
-        self.arrival = float(arrival)
+        self.arrival = None if arrival is None else float(arrival)
         if timeout is not None and not (float(timeout) > 0):
             raise InputError(f"timeout must be > 0 or None, got {timeout!r}")
         self.timeout = None if timeout is None else float(timeout)

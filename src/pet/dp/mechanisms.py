@@ -1,7 +1,7 @@
 """Noise-adding mechanisms: CSPRNG randomness and floating-point-safe outputs.
 
 All noise is drawn by the exact integer samplers of :mod:`pet.dp._sampling` from the OS
-CSPRNG (``secrets``); nothing here uses ``random`` or ``numpy.random``.
+CSPRNG (``secrets``); nothing here uses the ``random`` module or numpy's generators.
 
 Floating-point safety (Mironov 2012, "On significance of the least significant bits"): a naive
 ``x + Laplace(b)`` in doubles leaks ``x`` through which doubles can be output. The real-valued

@@ -126,6 +126,8 @@ class Scheduler:
             raise BudgetError(f"claim {claim.claim_id!r} is {claim.state}, not pending")
         now = self._time(now)
         claim.bind(self._blocks)
+        if claim.arrival is None:
+            claim.arrival = now
         claim._seq = next(self._seq)
         self._claims[claim.claim_id] = claim
         if claim.timeout is not None:

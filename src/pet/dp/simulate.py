@@ -15,7 +15,7 @@ Gaussian curve α/(2σ²) with σ = √(2 ln(1.25/10⁻⁹))/ε on the simulator
 claims consume their budget at once. Time-based policies use T = N × arrival interval, as
 the paper's sweeps.
 
-The workload generator uses a seeded :class:`numpy.random.Generator`: it only draws the
+The workload generator is a seeded numpy ``Generator`` (``default_rng``): it only draws the
 public, synthetic workload (arrival times and demand sizes), never any privacy noise.
 """
 
