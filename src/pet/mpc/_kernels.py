@@ -151,14 +151,45 @@ def and_prep(x, ys, a, b, out):
 @numba.njit(cache=True, nogil=True)
 def and_finish(mine, other, a, b, c, party0, out):
     """``out[j] = d & e_j ^ d & b_j ^ e_j & a ^ c_j`` (``d & e_j`` by party 0 only)."""
-    for i in range(mine.shape[1]):
-        d = mine[0, i] ^ other[0, i]
-        for j in range(out.shape[0]):
-            e = mine[j + 1, i] ^ other[j + 1, i]
-            z = (d & b[j, i]) ^ (e & a[i]) ^ c[j, i]
+    n = mine.shape[1]
+    for j in range(out.shape[0]):
+        if party0:
+            for i in range(n):
+                d = mine[0, i] ^ other[0, i]
+                e = mine[j + 1, i] ^ other[j + 1, i]
+                out[j, i] = (d & b[j, i]) ^ (e & a[i]) ^ c[j, i] ^ (d & e)
+        else:
+            for i in range(n):
+                d = mine[0, i] ^ other[0, i]
+                e = mine[j + 1, i] ^ other[j + 1, i]
+                out[j, i] = (d & b[j, i]) ^ (e & a[i]) ^ c[j, i]
+
+
+@numba.njit(cache=True, nogil=True)
+def msb_setup(mine, other, rb, party0, g, p, tops):
+    """Comparison tree inputs after opening ``c = x + r``: generate ``g = ~c & r``,
+    propagate ``p = ~(c ^ r)`` (bit 63 neutral: g = 0, p = 1), and the bits
+    ``msb(c) ^ msb(r)`` packed 64 per word (element ``64 w + b`` in bit ``b`` of word ``w``);
+    on XOR shares of ``r`` (``rb``), with the public parts added by party 0."""
+    top = numba.uint64(1) << numba.uint64(63)
+    one = numba.uint64(1)
+    s63 = numba.uint64(63)
+    for w in range(tops.shape[0]):
+        acc = numba.uint64(0)
+        for b in range(64):
+            i = 64 * w + b
+            c = mine[i] + other[i]
+            r = rb[i]
+            notc = ~c
+            g[i] = notc & r & ~top
+            t = r >> s63
             if party0:
-                z ^= d & e
-            out[j, i] = z
+                p[i] = (notc ^ r) | top
+                t ^= c >> s63
+            else:
+                p[i] = r & ~top
+            acc |= (t & one) << numba.uint64(b)
+        tops[w] = acc
 
 
 @numba.njit(cache=True, nogil=True)
@@ -189,3 +220,18 @@ def b2a_weighted(e, ra, positions, weights, party0, out):
                     share += ej
                 acc += weights[k, j] * share
             out[k, i] = acc
+
+
+@numba.njit(cache=True, nogil=True)
+def b2a_plain(e, ra, positions, party0, out):
+    """``out[i, j]`` = this party's arithmetic share of bit ``positions[j]`` of element
+    ``i``: ``[party0] e_ij + ra[i, j] (1 - 2 e_ij)``."""
+    one = numba.uint64(1)
+    for i in range(e.shape[0]):
+        ei = e[i]
+        for j in range(positions.shape[0]):
+            ej = (ei >> numba.uint64(positions[j])) & one
+            share = ra[i, j] * (one - (ej << one))
+            if party0:
+                share += ej
+            out[i, j] = share

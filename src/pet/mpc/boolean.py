@@ -74,13 +74,15 @@ def a2b(session, x: np.ndarray) -> np.ndarray:
     return p0 ^ (G << _U(1))
 
 
-def b2a_bits(session, w: np.ndarray, bits, mat: dict | None = None, weights=None) -> np.ndarray:
+def b2a_bits(session, w: np.ndarray, bits, mat: dict | None = None, weights=None,
+             element_major: bool = False) -> np.ndarray:
     """Arithmetic 0/1 shares, shape ``(len(bits),) + w.shape``, of the chosen bit
     positions of the boolean-shared words ``w`` (1 round, 8 bytes per element).
 
     With ``weights`` (a ``(K, len(bits))`` integer array) return instead the ``K``
     weighted sums ``sum_j weights[k, j] * bit_j`` (shape ``(K,) + w.shape``), computed in
-    one fused pass without materialising the bits.
+    one fused pass without materialising the bits. ``element_major=True`` returns the
+    plain bits with shape ``w.shape + (len(bits),)`` instead.
     """
     from pet.mpc import _kernels
 
@@ -93,9 +95,12 @@ def b2a_bits(session, w: np.ndarray, bits, mat: dict | None = None, weights=None
     e = mine ^ np.asarray(other, dtype=np.uint64).reshape(-1)
     nb = len(bits)
     if weights is None:
-        weights = np.eye(nb, dtype=np.uint64)
-    else:
-        weights = np.array([[int(v) % (1 << 64) for v in row] for row in weights], dtype=np.uint64)
+        plain = np.empty((flat.size, nb), dtype=np.uint64)
+        _kernels.b2a_plain(e, t["ra"].reshape(-1, nb), np.array(bits, dtype=np.int64), session.party == 0, plain)
+        if element_major:
+            return plain.reshape(shape + (nb,))
+        return np.ascontiguousarray(plain.T).reshape((nb,) + shape)
+    weights = np.array([[int(v) % (1 << 64) for v in row] for row in weights], dtype=np.uint64)
     out = np.empty((weights.shape[0], flat.size), dtype=np.uint64)
     _kernels.b2a_weighted(e, t["ra"].reshape(-1, nb), np.array(bits, dtype=np.int64), weights,
                           session.party == 0, out)
@@ -141,15 +146,10 @@ def msb(session, x: np.ndarray) -> np.ndarray:
     xf[:n] = x.ravel()
     cm = mats[0]
     mine = xf + cm["r"]
-    c = mine + np.asarray(session.exchange(f"msb({n})", mine), dtype=np.uint64)
-    rb = cm["rb"]
-    notc = ~c
-    top = _U(1 << 63)
-    g = notc & rb & ~top
-    if session.party == 0:
-        p = (notc ^ rb) | top
-    else:
-        p = rb & ~top
+    other = np.asarray(session.exchange(f"msb({n})", mine), dtype=np.uint64)
+    g, p = np.empty(N, dtype=np.uint64), np.empty(N, dtype=np.uint64)
+    packed = np.empty(N // 64, dtype=np.uint64)
+    _kernels.msb_setup(mine, other, cm["rb"], session.party == 0, g, p, packed)
     for level in range(1, 7):
         m = g.shape[0] // 2
         gh, gl, ph, pl = (np.empty(m, dtype=np.uint64) for _ in range(4))
@@ -160,13 +160,9 @@ def msb(session, x: np.ndarray) -> np.ndarray:
         else:
             (t_g,) = and_words(session, ph, [gl], mats[level])
             g = gh ^ t_g
-    tops = (rb >> _U(63))
-    if session.party == 0:
-        tops = tops ^ (c >> _U(63))
-    packed = np.packbits(tops.astype(np.uint8), bitorder="little").view(np.uint64)
     w = g ^ packed
-    bits = b2a_bits(session, w, range(64), mats[7])  # (64, N/64): bit b of word j = element 64j+b
-    return np.ascontiguousarray(bits.T).reshape(-1)[:n].reshape(shape)
+    bits = b2a_bits(session, w, range(64), mats[7], element_major=True)  # bit b of word j = element 64j+b
+    return bits.reshape(-1)[:n].reshape(shape)
 
 
 def prefix_or_down(session, w: np.ndarray) -> np.ndarray:
