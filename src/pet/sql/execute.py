@@ -59,14 +59,11 @@ BIG = float(2 ** 40)
 _MAX_ABS = float(2 ** 39)
 
 
-def _sync(session, op: str, status):
-    """Exchange a status; raise on both sides if either failed."""
-    peer = session.exchange(f"sql.{op}", status)
-    if status is not None:
-        return None
+def _sync_ok(session, op: str) -> None:
+    """Tell the peer this step succeeded; raise if the peer's step failed."""
+    peer = session.exchange(f"sql.{op}", None)
     if peer is not None:
         raise ProtocolError(f"the peer stopped the query: {str(peer)[:300]}")
-    return None
 
 
 def _checked(session, op, fn):
@@ -80,7 +77,7 @@ def _checked(session, op, fn):
         except Exception:  # noqa: BLE001
             pass
         raise
-    _sync(session, op, None)
+    _sync_ok(session, op)
     return out
 
 
@@ -108,7 +105,6 @@ def _local_rows(plan, con, party):
 
 def _join(session, plan, df, duplicate_keys, psi_options):
     """Rows of ``df`` joined with the peer's, in the joint order (steps 2)."""
-    import pandas as pd
     from pet.psi import align
 
     keys = [f"_j{i}" for i in range(plan.n_join_keys)]
@@ -143,7 +139,6 @@ def _join(session, plan, df, duplicate_keys, psi_options):
         raise ProtocolError("malformed key multiplicities from the peer")
     base = df.iloc[aligned["_pos"].to_numpy()].reset_index(drop=True)
     rows = base.loc[base.index.repeat(counts)].reset_index(drop=True)
-    _ = pd  # noqa
     return rows, {"intersection": len(aligned)}
 
 
@@ -419,13 +414,10 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
         return Own(c.party, arr, c.kind)
 
     mask = Pub(np.bool_(True), "bool")
-    if plan.mask is not None:
-        if n == 0:
-            mask = Pub(np.bool_(True), "bool")
-        else:
-            mask = evaluate(session, plan.mask, col_leaf, (n,))
-            if isinstance(mask, Own):  # cannot happen for a cross-party conjunct, but be exact
-                mask = Sh(to_shared(session, mask), "bool")
+    if plan.mask is not None and n > 0:
+        mask = evaluate(session, plan.mask, col_leaf, (n,))
+        if isinstance(mask, Own):  # cannot happen for a cross-party conjunct, but be exact
+            mask = Sh(to_shared(session, mask), "bool")
     if plan.row_level:
         return _row_output(session, plan, mask, col_leaf, n, receivers, info)
     groups = _build_groups(session, plan, rows)
@@ -595,29 +587,30 @@ def _row_output(session, plan, mask, col_leaf, n, receivers, info):
 
 def _empty_output(session, plan, groups, receivers, min_group_size, info):
     """No joined rows: grouped queries return no rows; a global aggregate returns one row
-    (COUNT 0, other aggregates NULL), unless suppressed by min_group_size."""
+    (COUNT 0, other aggregates NULL) unless HAVING rejects it or min_group_size
+    suppresses it. Everything here is public (n = 0 is known to both)."""
     info["suppressed_groups"] = 0
+    keep_row = groups.kind == "none"
+    if keep_row and plan.having is not None:
+        if _has_nullable_agg(plan.having, plan):
+            keep_row = False  # a comparison with NULL is not true
+        else:
+            val = evaluate(session, plan.having, lambda ir: Pub(np.zeros(1, dtype=np.int64), "int"), (1,))
+            keep_row = bool(np.all(np.asarray(val.v)))
+    if keep_row and min_group_size is not None and min_group_size > 1:
+        info["suppressed_groups"] = 1
+        keep_row = False
     if session.party not in receivers:
         return None
-    if groups.kind != "none":
+    if not keep_row:
         return [np.zeros(0) for _ in plan.outputs]
-    if min_group_size is not None and min_group_size > 1:
-        info["suppressed_groups"] = 1
-        return [np.zeros(0) for _ in plan.outputs]
-    if plan.having is not None:
-        return _global_empty_having(plan)
     return [_global_empty_value(o, plan) for o in plan.outputs]
 
 
-def _global_empty_having(plan):
-    raise SqlNotSupported("HAVING on a global aggregate over an empty join")
-
-
 def _global_empty_value(ir, plan):
+    """An output of the global aggregate over no rows: NULL if it involves SUM/AVG/MIN/MAX,
+    else evaluated with every COUNT = 0 (all public)."""
     if _has_nullable_agg(ir, plan):
         return np.array([None], dtype=object)
-    if ir[0] == "agg":
-        return np.array([0], dtype=np.int64)
-    if ir[0] == "lit":
-        return np.array([ir[1]], dtype=object)
-    raise SqlNotSupported("this expression over an empty join")
+    val = evaluate(None, ir, lambda node: Pub(np.zeros(1, dtype=np.int64), "int"), (1,))
+    return np.broadcast_to(np.asarray(val.v, dtype=object), (1,)).copy()
