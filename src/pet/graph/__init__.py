@@ -5,12 +5,11 @@
   every quantity that depends on the other party's private edges computed in MPC
   (:mod:`pet.graph.leiden`; leakage in its docstring and ``docs/graph.md``).
 - :func:`read_petml_json`: the reference system's JSON fixtures as ``(nodes, edges)``.
-- :func:`modularity`: plaintext modularity of a partition (for checks and reports).
 
 Module map: ``inputs`` (local validation) -> ``state`` (a party's view of a level,
 aggregation) -> ``tournament`` (segmented secure argmax) -> ``rounds`` (one batched round
 of secure moves) -> ``setup`` (joint checks, level 0) -> ``leiden`` (the algorithm);
-``io`` (readers, atomic writer), ``plain`` (plaintext reference).
+``io`` (readers, atomic writer).
 """
 
 from pet.graph.inputs import GraphError

@@ -97,7 +97,8 @@ def leiden(session, nodes, edges, *, resolution=1.0, seed=0, n_iterations=2, n_g
       communities, and which public communities are among them; for each public node, the
       public communities and the number of the peer's private communities next to it
       (identified within the round), and which public nodes the peer re-queues;
-    * per level: the number of moves and merges of the peer's private nodes;
+    * per level: the number of the peer's private nodes (aggregate nodes made of its
+      private nodes only) and the number of moves and merges of its private nodes;
     * at the end: the public labels in use by the peer's nodes and the peer's number of
       private communities.
 
@@ -186,7 +187,11 @@ def _one_pass(ctx, g0, lab0, store, *, seed, iteration, n_groups, group_size, ma
         info["moves"] += total_moves
         any_move = any_move or total_moves > 0
         if total_merges == 0:
-            break
+            if total_moves == 0:
+                break
+            # nodes moved but no sub-community merged (possible when every candidate target
+            # was moving in the same batch): refine again with fresh batches before stopping
+            continue
         g, mapping, lab = aggregate(g, ref, lab)
         map0 = mapping[map0]
     return lab[map0], any_move
