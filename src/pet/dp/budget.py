@@ -206,7 +206,9 @@ class Block:
         """True iff internal demand ``d`` fits the unlocked budget (Rényi: at some order)."""
         if self.kind == "basic":
             return d <= self._u
-        return bool(np.any(d <= self._u + RENYI_TOLERANCE))
+        # Only orders with a positive capacity certify (eps_G, delta_G)-DP: an order where the
+        # curve was clamped to 0 never counts, even for a zero demand there.
+        return bool(np.any((d <= self._u + RENYI_TOLERANCE) & self._pos))
 
     def unlocked_share(self) -> float:
         """max over orders of unlocked/ε_G (basic: unlocked/ε_G)."""
@@ -252,7 +254,7 @@ class Block:
             raise BudgetError(f"block {self.block_id!r}: Rényi parts do not add up to epsilon_G(alpha)")
         if np.any(self._l < -_RENYI_INVARIANT_TOL) or np.any(self._a < -_RENYI_INVARIANT_TOL) or np.any(self._c < -_RENYI_INVARIANT_TOL):
             raise BudgetError(f"block {self.block_id!r}: a negative locked/allocated/consumed part")
-        if not np.any(self._a + self._c <= self._g + _RENYI_INVARIANT_TOL):
+        if not np.any((self._a + self._c <= self._g + _RENYI_INVARIANT_TOL) & self._pos):
             raise BudgetError(f"block {self.block_id!r}: spent budget exceeds epsilon_G(alpha) at every order")
 
 

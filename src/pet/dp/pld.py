@@ -198,6 +198,8 @@ def _add_dist(noise, q: float, l: np.ndarray):
     top = 1.0 / noise.b if isinstance(noise, _LaplaceNoise) else np.inf
     strictly_above = log_y > top  # r(X) >= y is impossible
     allx = ~ok | below  # r(X) >= y for every X
+    if isinstance(noise, _LaplaceNoise):
+        allx = allx | (log_y <= -1.0 / noise.b)  # r's minimum e^{-1/b} is attained on X <= 0
     cdf = np.where(allx, 1.0, np.where(strictly_above, 0.0, ge))
     sf = np.where(allx, 0.0, np.where(strictly_above, 1.0, lt))
     sfq = np.where(allx, 0.0, np.where(strictly_above, 1.0, ltq))

@@ -336,7 +336,7 @@ class DPF(_Unlocking):
             lst = self._blocked.get(b)
             if not lst:
                 continue
-            limit = self._blocks[b].unlocked_share() + 1e-12
+            limit = self._blocks[b].unlocked_share() + 1e-9  # covers the 1e-12 fit slack / eps_G(alpha)
             k = bisect.bisect_right(lst, (limit, float("inf")))
             for _, _, c in lst[:k]:
                 if c.state == "pending":
