@@ -198,3 +198,21 @@ def test_disagreement_about_owner_or_receiver_is_a_protocol_error_not_a_hang():
     for prog in (both_own, nobody_owns, both_receive, both_send):
         with pytest.raises(ProtocolError):
             mpc.run_local(prog, timeout=30)
+
+
+@settings(max_examples=15, deadline=None)
+@given(hnp.arrays(np.int64, st.integers(1, 30), elements=st.integers(-(2 ** 30), 2 ** 30)),
+       hnp.arrays(np.int64, 30, elements=st.integers(-(2 ** 30), 2 ** 30)))
+def test_integer_mode_session(x, y):
+    y = y[: x.size]
+
+    def prog(s):
+        a = s.share(x if s.party == 0 else None, owner=0)
+        b = s.share(y if s.party == 1 else None, owner=1)
+        return [s.reveal(a * b), s.reveal(a < b), s.reveal(mpc.maximum(a, b)), s.reveal(a @ b), s.reveal(a - 3 * b)]
+
+    out = both(prog, frac_bits=0)
+    want = [x * y, (x < y).astype(np.int64), np.maximum(x, y), np.array(x @ y), x - 3 * y]
+    for got, w in zip(out, want):
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, w)

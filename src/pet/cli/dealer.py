@@ -40,7 +40,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from pet.errors import InputError
+    from pet.errors import InputError, PetError
     from pet.mpc import dealer
     from pet.transport import tcp
     from pet.transport.tls import TLSConfig
@@ -56,13 +56,19 @@ def run(args) -> int:
     with tcp.Listener(host, port, tls=tls, timeout=args.timeout) as listener:
         print(f"pet dealer listening on {host}:{listener.port}", file=sys.stderr, flush=True)
         while args.sessions == 0 or served < args.sessions:
-            a = listener.accept(accept_timeout=args.wait)
+            a = listener.accept(accept_timeout=None if args.sessions == 0 else args.wait)
             b = listener.accept(accept_timeout=args.wait)
+            served += 1
             try:
                 n = dealer.serve(a, b)
+            except PetError as exc:
+                if args.sessions != 0:
+                    raise
+                # a long-running dealer reports a failed session and keeps serving
+                print(f"pet dealer: session {served} failed: {exc}", file=sys.stderr, flush=True)
+                continue
             finally:
                 a.close()
                 b.close()
-            served += 1
             print(f"pet dealer: session {served} done ({n} requests)", file=sys.stderr, flush=True)
     return 0
