@@ -111,3 +111,14 @@ def test_division_by_zero_in_pushed_down_reciprocal_is_an_error():
     r = both_outcomes(sql, sql, {"ta": A}, {"tb": b2})
     assert isinstance(r[1], InputError) and "division by zero" in str(r[1])
     assert isinstance(r[0], ProtocolError)
+
+
+def test_declared_schemas_are_checked_on_both_sides():
+    good = {"ta": {"id": "BIGINT", "x": "DOUBLE", "k": "VARCHAR"}, "tb": {"id": "BIGINT", "y": "DOUBLE", "c": "BIGINT"}}
+    res = both_outcomes(Q, Q, {"ta": A}, {"tb": B}, {"schemas": good}, {"schemas": {"ta": good["ta"]}})
+    assert all(not isinstance(x, Exception) for x in res)
+    bad = {"tb": {"id": "BIGINT", "y": "INTEGER", "c": "BIGINT"}}
+    res = both_outcomes(Q, Q, {"ta": A}, {"tb": B}, {"schemas": bad}, {})
+    assert all(isinstance(x, SqlMismatch) and "party 0 declared" in str(x) for x in res)
+    res = both_outcomes(Q, Q, {"ta": A}, {"tb": B}, {}, {"schemas": {"tc": {"id": "BIGINT"}}})
+    assert all(isinstance(x, SqlMismatch) and "'tc'" in str(x) for x in res)

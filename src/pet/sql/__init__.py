@@ -1,7 +1,7 @@
 """Secure SQL across two parties' tables.
 
 ``query(session, sql, tables, *, reveal_to=None, min_group_size=None,
-duplicate_keys="reject", psi_options=None) -> pandas.DataFrame | None``
+duplicate_keys="reject", schemas=None, psi_options=None) -> pandas.DataFrame | None``
 
 Each party passes the same SELECT text and only its own tables. Everything that touches
 one party's columns runs in that party's DuckDB in plaintext; the two parties' tables are

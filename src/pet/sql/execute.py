@@ -395,7 +395,7 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
     clock = time.perf_counter()
     rows, jinfo = _join(session, plan, df, duplicate_keys, psi_options)
     info.update(jinfo)
-    info["seconds_join"] = time.perf_counter() - clock
+    clock = _lap(info, "seconds_join", clock)
     n = len(rows)
     peer_n = session.exchange("sql.rows", n)
     if peer_n != n:
@@ -425,6 +425,7 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
     if n == 0:
         return _empty_output(session, plan, groups, receivers, min_group_size, info)
     Hm = _group_matrix(session, groups, mask, n)
+    clock = _lap(info, "seconds_mask_groups", clock)
 
     # aggregates
     lin_idx, lin_vals, ext_idx, ext_vals, ext_signs = [], [], [], [], []
@@ -440,12 +441,15 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
             ext_idx.append(j)
             ext_vals.append(evaluate(session, a.arg, col_leaf, (n,)))
             ext_signs.append(1 if a.func == "max" else -1)
+    clock = _lap(info, "seconds_row_expressions", clock)
     sums, count = _linear(session, Hm, lin_vals, n, groups)
+    clock = _lap(info, "seconds_sum_count", clock)
     agg_vals = [None] * len(plan.aggs)
     for j, v in zip(lin_idx, sums):
         agg_vals[j] = v
     for j, v in zip(ext_idx, _extremes(session, Hm, ext_vals, ext_signs, n, groups)):
         agg_vals[j] = v
+    clock = _lap(info, "seconds_min_max", clock)
     for j, a in enumerate(plan.aggs):
         if a.func == "count":
             agg_vals[j] = count
@@ -499,8 +503,15 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
             null_flag = evaluate(session, ("op", "eq", (("agg", -1), ("lit", 0, "int"))), lambda ir: count, shape)
     else:
         nullable = [False] * len(outs)
+    clock = _lap(info, "seconds_avg_having", clock)
     return reveal_columns(session, plan, outs, keep, receivers, g=g, suppressed=suppressed,
                           null_flag=null_flag, nullable=nullable, info=info)
+
+
+def _lap(info, key, since):
+    now = time.perf_counter()
+    info[key] = now - since
+    return now
 
 
 def _has_nullable_agg(ir, plan):

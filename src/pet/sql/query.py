@@ -43,10 +43,42 @@ def _check_args(session, sql, reveal_to, min_group_size, duplicate_keys):
         raise InputError(f"duplicate_keys must be one of {_DUP_MODES}, got {duplicate_keys!r}")
 
 
-def _hello(session, sql, schema, reveal_to, min_group_size, duplicate_keys, error=None):
+def _expected(schemas) -> dict | None:
+    """``schemas`` option as ``{table: [[column, TYPE], ...]}`` (None if not given)."""
+    if schemas is None:
+        return None
+    if not isinstance(schemas, dict):
+        raise PetTypeError("schemas must be a dict {table: {column: type}}")
+    out = {}
+    for table, cols in schemas.items():
+        if isinstance(cols, dict):
+            cols = list(cols.items())
+        if not isinstance(table, str) or not isinstance(cols, (list, tuple)):
+            raise PetTypeError(f"schemas[{table!r}] must map column names to DuckDB type names")
+        out[table.lower()] = [[str(c), str(t).upper()] for c, t in cols]
+    return out
+
+
+def _check_expected(expect, actual: dict, who: str) -> None:
+    """Every table in ``expect`` exists in ``actual`` with exactly these columns and types."""
+    if expect is None:
+        return
+    if not isinstance(expect, dict):
+        raise ProtocolError("malformed schema expectation from the peer")
+    for table, cols in expect.items():
+        if table not in actual:
+            raise SqlMismatch(f"{who} declared table {table!r}, which neither party passed")
+        got = [[c, t.upper()] for c, t in actual[table]]
+        want = [[str(c), str(t).upper()] for c, t in cols]
+        if got != want:
+            raise SqlMismatch(f"table {table!r} does not have the schema {who} declared: "
+                              f"declared {want}, actual {got}")
+
+
+def _hello(session, sql, schema, reveal_to, min_group_size, duplicate_keys, error=None, expect=None):
     mine = {"proto": _PROTO, "v": _VERSION, "party": session.party, "sql": sql, "reveal_to": reveal_to,
             "min_group_size": min_group_size, "duplicate_keys": duplicate_keys, "schema": schema,
-            "error": None if error is None else type(error).__name__}
+            "expect": expect, "error": None if error is None else type(error).__name__}
     peer = session.exchange("sql.hello", mine)
     if error is not None:
         raise error
@@ -65,11 +97,15 @@ def _hello(session, sql, schema, reveal_to, min_group_size, duplicate_keys, erro
     both = sorted(set(schema) & set(theirs))
     if both:
         raise SqlMismatch(f"table(s) {both} passed by both parties; each table belongs to one party")
+    union = {**schema, **theirs}
+    first, second = (expect, peer.get("expect")) if session.party == 0 else (peer.get("expect"), expect)
+    _check_expected(first, union, "party 0")
+    _check_expected(second, union, "party 1")
     return theirs
 
 
 def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicate_keys="reject",
-          psi_options=None):
+          schemas=None, psi_options=None):
     """Run ``sql`` over this party's ``tables`` and the peer's; both parties call it.
 
     Parameters
@@ -84,6 +120,9 @@ def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicat
     duplicate_keys : ``"reject"`` (default) rejects a one-to-many join;
         ``"reveal_counts"`` runs it, telling the unique side how many rows each matching
         key has at the other side.
+    schemas : optional ``{table: {column: duckdb_type}}`` this party expects (its own and
+        the peer's tables, like PETSQL's config); both parties' expectations are checked
+        against the actual schemas at the start, a difference is a SqlMismatch on both sides.
     psi_options : extra keyword arguments for :func:`pet.psi.align` (e.g. ``workers``).
 
     Returns
@@ -98,12 +137,13 @@ def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicat
     _check_args(session, sql, reveal_to, min_group_size, duplicate_keys)
     me = session.party
     error = con = mine = None
+    expect = _expected(schemas)
     try:
         con = connect_own(tables)
         mine = check_schema(schema_of(con, list(tables)), "tables")
     except PetError as exc:  # tell the peer before raising, so it does not wait for us
         error = exc
-    theirs = _hello(session, sql, mine, reveal_to, min_group_size, duplicate_keys, error)
+    theirs = _hello(session, sql, mine, reveal_to, min_group_size, duplicate_keys, error, expect)
     schemas = [mine, theirs] if me == 0 else [theirs, mine]
     plan = build_plan(sql, schemas)
     receivers = [0, 1] if reveal_to is None else [reveal_to]
