@@ -216,3 +216,17 @@ def test_integer_mode_session(x, y):
     for got, w in zip(out, want):
         assert got.dtype == np.int64
         np.testing.assert_array_equal(got, w)
+
+
+def test_numpy_arrays_on_the_left_defer_to_shared():
+    x = np.array([1.0, 2.0, 3.0])
+    c = np.array([2.0, 2.0, 2.0])
+
+    def prog(s):
+        a = s.share(x if s.party == 0 else None, owner=0)
+        return [s.reveal(v) for v in (c + a, c - a, c * a, c < a, c @ a, c == a, 1.5 - a)]
+
+    out = both(prog)
+    want = [c + x, c - x, c * x, (c < x).astype(int), c @ x, (c == x).astype(int), 1.5 - x]
+    for got, w in zip(out, want):
+        np.testing.assert_allclose(got, w, atol=1e-4)

@@ -102,3 +102,38 @@ def test_two_parties_and_dealer_in_three_processes(tmp_path, use_tls):
     finally:
         if dealer.poll() is None:
             dealer.kill()
+
+
+def test_dealer_service_survives_a_bad_session():
+    from pet.errors import PetError
+    from pet.mpc.correlated import DealerClient
+    from pet.transport import run_parties
+
+    proc = subprocess.Popen([sys.executable, "-m", "pet", "dealer", "--listen", "127.0.0.1:0", "--sessions", "0"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(re.search(r":(\d+)\s*$", proc.stderr.readline()).group(1))
+
+        def client(party):
+            def body(_chans):
+                ch = tcp.connect("127.0.0.1", port, retry_for=30, timeout=30)
+                with ch:
+                    c = DealerClient(ch, party)
+                    (m,) = c.get([("triple", (4,))])
+                    out = dict(m) if party == 0 else {k: m[k] for k in ("a", "b", "c")}
+                    c.close()
+                    return out
+            return body
+
+        # two clients claiming party 0: the dealer refuses that session...
+        with pytest.raises(PetError):
+            run_parties(client(0), client(0), timeout=60)
+        assert "failed" in proc.stderr.readline()
+        # ...and serves the next one correctly
+        m0, m1 = run_parties(client(0), client(1), timeout=60)
+        a, b = m0["a"] + m1["a"], m0["b"] + m1["b"]
+        np.testing.assert_array_equal(m0["c"] + m1["c"], a * b)
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait(10)

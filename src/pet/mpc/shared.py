@@ -18,7 +18,7 @@ __all__ = ["Shared", "concatenate", "stack"]
 class Shared:
     """A secret-shared array of one session (numpy-like, see :mod:`pet.mpc`)."""
 
-    __array_priority__ = 1000  # make ``ndarray op Shared`` call our reflected operators
+    __array_ufunc__ = None  # make ``ndarray op Shared`` call our reflected operators
     __slots__ = ("session", "share", "frac")
 
     def __init__(self, session, share: np.ndarray, frac: int):
