@@ -210,3 +210,78 @@ def test_pet_run_two_processes(tmp_path):
     assert "SUCCESS" in p0.stdout
     assert list(pd.read_csv(tmp_path / "a_out.csv")["id"]) == list(pd.read_csv(tmp_path / "b_out.csv")["id"])
     assert len(pd.read_csv(tmp_path / "a_out.csv")) == 50
+
+
+def test_mpc_tasks_through_the_runner_with_a_dealer(tmp_path):
+    """psi -> xgb fit -> xgb predict -> sql -> leiden (reference JSON layout), checked against
+    plaintext xgboost, DuckDB and modularity on the whole graph."""
+    import duckdb
+    import igraph
+    import numpy as np
+    import xgboost
+    from sklearn.metrics import roc_auc_score
+
+    from pet.mpc import dealer as dealer_service
+
+    client = pd.read_csv(reference_path("PETML", "breast_hetero_mini_client.csv"))  # id, y, x0..x2
+    server = pd.read_csv(reference_path("PETML", "breast_hetero_mini_server.csv"))  # id, x3..x5
+    client.sample(frac=1.0, random_state=1).to_csv(tmp_path / "client.csv", index=False)
+    server.to_csv(tmp_path / "server.csv", index=False)
+    sql = "SELECT COUNT(*) AS n, SUM(c.x0 * s.x3) AS s, MAX(s.x4) AS m FROM client AS c JOIN server AS s ON c.id = s.id WHERE c.y = 1"
+    t = str(tmp_path)
+    spec = parse_job({"job": "mpc-job", "tasks": [
+        {"name": "align", "type": "psi", "params": {"column": "id"},
+         "party0": {"input": f"{t}/client.csv", "output": f"{t}/client_aligned.csv"},
+         "party1": {"input": f"{t}/server.csv", "output": f"{t}/server_aligned.csv"}},
+        {"name": "fit", "type": "xgb_classifier_fit", "depends": ["align"],
+         "params": {"n_estimators": 5, "max_depth": 3, "learning_rate": 0.3, "drop": ["id"]},
+         "party0": {"input": f"{t}/client_aligned.csv", "label": "y", "model": f"{t}/m0.json"},
+         "party1": {"input": f"{t}/server_aligned.csv", "model": f"{t}/m1.json"}},
+        {"name": "predict", "type": "xgb_classifier_predict", "depends": ["fit"], "params": {"drop": ["id"]},
+         "party0": {"input": f"{t}/client_aligned.csv", "model": f"{t}/m0.json", "output": f"{t}/pred.csv",
+                    "drop": ["id", "y"]},
+         "party1": {"input": f"{t}/server_aligned.csv", "model": f"{t}/m1.json", "output": f"{t}/never.csv"}},
+        {"name": "report", "type": "sql", "params": {"sql": sql, "output": f"{t}/report.csv"},
+         "party0": {"tables": {"client": f"{t}/client.csv"}}, "party1": {"tables": {"server": f"{t}/server.csv"}}},
+        {"name": "communities", "type": "leiden",
+         "party0": {"inputs": {"user_weights": str(reference_path("PETML", "karate_club_user_weight1.json")),
+                               "local_nodes": str(reference_path("PETML", "karate_club_local_nodes1.json"))},
+                    "outputs": {"cluster": f"{t}/c0.csv"}},
+         "party1": {"inputs": {"user_weights": str(reference_path("PETML", "karate_club_user_weight2.json")),
+                               "local_nodes": str(reference_path("PETML", "karate_club_local_nodes2.json"))},
+                    "outputs": {"cluster": f"{t}/c1.csv"}}},
+    ]})
+
+    def party(p):
+        return lambda chans: run_job(spec, p, chans[1 - p], state_path=tmp_path / f"s{p}.sqlite",
+                                     dealer=chans[2], log=lambda s: None)
+
+    r0, r1 = run_parties(party(0), party(1), lambda chans: dealer_service.serve(chans[0], chans[1]),
+                         timeout=600)[:2]
+    assert r0.status == r1.status == "SUCCESS", (r0.error, r1.error)
+
+    aligned0, aligned1 = pd.read_csv(tmp_path / "client_aligned.csv"), pd.read_csv(tmp_path / "server_aligned.csv")
+    assert list(aligned0["id"]) == list(aligned1["id"]) and len(aligned0) == 569
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    assert not (tmp_path / "never.csv").exists()  # the non-label party gets no predictions
+    y = aligned0["y"].to_numpy()
+    x = np.hstack([aligned0[["x0", "x1", "x2"]].to_numpy(), aligned1[["x3", "x4", "x5"]].to_numpy()])
+    plain = xgboost.XGBClassifier(n_estimators=5, max_depth=3, learning_rate=0.3, max_bin=32, tree_method="hist")
+    plain.fit(x, y)
+    auc_plain = roc_auc_score(y, plain.predict_proba(x)[:, 1])
+    assert abs(roc_auc_score(y, pred["probability"]) - auc_plain) < 0.01
+
+    con = duckdb.connect()
+    con.register("client", client)
+    con.register("server", server)
+    expected = con.sql(sql).df()
+    report = pd.read_csv(tmp_path / "report.csv")
+    assert int(report["n"][0]) == int(expected["n"][0])
+    assert abs(report["s"][0] - expected["s"][0]) <= 1e-3 * abs(expected["s"][0])
+    assert abs(report["m"][0] - expected["m"][0]) <= 1e-3
+
+    labels = pd.concat([pd.read_csv(tmp_path / "c0.csv"), pd.read_csv(tmp_path / "c1.csv")])
+    assert sorted(labels["node"]) == list(range(34))
+    membership = dict(zip(labels["node"], labels["community"]))
+    graph = igraph.Graph.Famous("Zachary")
+    assert graph.modularity([membership[v] for v in range(34)]) >= 0.41

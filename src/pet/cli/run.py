@@ -61,8 +61,21 @@ def run(args) -> int:
         channel = tcp.listen(host, port, tls=tls, timeout=args.timeout, accept_timeout=args.timeout)
     else:
         channel = tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.timeout)
+    dealer = None
+    if spec.dealer:
+        d_host, d_port = tcp.parse_address(spec.dealer)
+        dealer_channels = []
+
+        def dealer():
+            dealer_channels.append(tcp.connect(d_host, d_port, tls=tls, timeout=args.timeout,
+                                               retry_for=args.timeout))
+            return dealer_channels[-1]
     with channel:
-        result = run_job(spec, party, channel, state_path=args.state, rerun=args.rerun)
+        try:
+            result = run_job(spec, party, channel, state_path=args.state, rerun=args.rerun, dealer=dealer)
+        finally:
+            for d in dealer_channels if spec.dealer else ():
+                d.close()
     print(f"job {result.job}: {result.status} (ran {len(result.ran)}, skipped {len(result.skipped)})")
     if result.status != "SUCCESS":
         print(result.error or "", file=sys.stderr)

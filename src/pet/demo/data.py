@@ -15,8 +15,6 @@ The random choices below only shape public demo data: ``# not-secret``.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 
@@ -54,11 +52,7 @@ def customer_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
 def karate_split(party: int) -> tuple[list, pd.DataFrame]:
     """(this party's node ids, its edges ``source, target, weight``) from the reference
     fixture: own edges with weight 1, cross-party edges with this party's 0.5 share."""
-    nodes = json.loads(reference_path("PETML", f"karate_club_local_nodes{party + 1}.json").read_text())
-    adjacency = json.loads(reference_path("PETML", f"karate_club_user_weight{party + 1}.json").read_text())
-    rows = []
-    for source, neighbours in adjacency.items():
-        for target, weight in neighbours.items():
-            if int(source) < int(target):
-                rows.append((int(source), int(target), float(weight)))
-    return [int(v) for v in nodes], pd.DataFrame(rows, columns=["source", "target", "weight"])
+    from pet.graph.io import read_petml_json
+
+    return read_petml_json(reference_path("PETML", f"karate_club_user_weight{party + 1}.json"),
+                           reference_path("PETML", f"karate_club_local_nodes{party + 1}.json"))

@@ -41,6 +41,13 @@ class TaskContext:
     channel: object
     results: dict = field(default_factory=dict)  # results of earlier tasks in this run
     log: Callable[[str], None] = print
+    session_provider: Callable[[], object] | None = None
+
+    def session(self):
+        """The job's :class:`pet.mpc.Session` with the peer and the dealer (opened on first use)."""
+        if self.session_provider is None:
+            raise InputError(f"task {self.task!r} needs MPC: give the job a dealer (network.dealer)")
+        return self.session_provider()
 
 
 @dataclass
@@ -59,13 +66,15 @@ def _describe(spec: JobSpec) -> list:
 
 
 def run_job(spec: JobSpec, party: int, channel, *, state_path, task_types: dict | None = None,
-            rerun: bool = False, log: Callable[[str], None] = print) -> JobResult:
+            rerun: bool = False, dealer=None, log: Callable[[str], None] = print) -> JobResult:
     """Run ``party``'s side of ``spec`` over ``channel``; return a :class:`JobResult`.
 
     ``task_types`` maps a task type to a function ``fn(ctx: TaskContext) -> result`` (a
     JSON-serialisable summary); default :data:`pet.jobs.tasks.TASK_TYPES`. ``rerun=True``
-    runs every task again, finished or not. Raises nothing for a task failure (the result's
-    ``status`` says FAILED, with the error); raises for a protocol mismatch.
+    runs every task again, finished or not. ``dealer`` is a channel to the dealer, or a
+    function returning one, used by MPC tasks (one :class:`pet.mpc.Session` per run, opened on
+    first use). Raises nothing for a task failure (the result's ``status`` says FAILED, with
+    the error); raises for a protocol mismatch.
     """
     if party not in (0, 1):
         raise InputError(f"party must be 0 or 1, got {party!r}")
@@ -94,6 +103,28 @@ def run_job(spec: JobSpec, party: int, channel, *, state_path, task_types: dict 
         if set(task.depends) & to_run:
             to_run.add(task.name)
 
+    sessions: list = []
+
+    def session_provider():
+        if not sessions:
+            from pet.mpc import Session
+
+            dealer_channel = dealer() if callable(dealer) else dealer
+            sessions.append(Session(party, channel, dealer=dealer_channel))
+        return sessions[0]
+
+    try:
+        return _run_tasks(spec, party, channel, store, order, states, to_run, task_types, log,
+                          session_provider if dealer is not None else None)
+    finally:
+        for session in sessions:
+            try:
+                session.close()
+            except PetError:  # the channel may already be closed after a failed task
+                pass
+
+
+def _run_tasks(spec, party, channel, store, order, states, to_run, task_types, log, session_provider):
     results: dict = {name: json.loads(s["result"]) for name, s in states.items()
                      if s["result"] and name not in to_run}
     ran, skipped = [], [t.name for t in order if t.name not in to_run]
@@ -106,7 +137,7 @@ def run_job(spec: JobSpec, party: int, channel, *, state_path, task_types: dict 
             if channel.exchange(["task", task.name]) != ["task", task.name]:
                 raise ProtocolError(f"peer is not at task {task.name!r}")
             ctx = TaskContext(job=spec.job, task=task.name, party=party, params=task.params_for(party),
-                              channel=channel, results=results, log=log)
+                              channel=channel, results=results, log=log, session_provider=session_provider)
             result = task_types[task.type](ctx)
             if channel.exchange(["done", task.name]) != ["done", task.name]:
                 raise ProtocolError(f"peer did not finish task {task.name!r}")

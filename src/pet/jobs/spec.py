@@ -7,6 +7,7 @@ A pet job file (YAML)::
     network:
       address: 127.0.0.1:9300        # party 0 listens here, party 1 connects here
       tls_dir: certs/                # optional: ca.pem and party<N>.pem/.key (mutual TLS)
+      dealer: 127.0.0.1:9301         # `pet dealer` address, for MPC tasks (sql, xgb, leiden)
     tasks:
       - name: align                  # unique task name
         type: psi                    # a registered task type (pet.jobs.tasks.TASK_TYPES)
@@ -70,6 +71,7 @@ class JobSpec:
     tasks: tuple
     address: str = "127.0.0.1:9300"
     tls_dir: str | None = None
+    dealer: str | None = None
 
     def order(self) -> list[TaskSpec]:
         """Tasks in dependency order; ties keep file order (identical on both parties)."""
@@ -138,8 +140,11 @@ def parse_job(data: dict, *, source: str = "job") -> JobSpec:
         for dep in task.depends:
             if dep not in names:
                 raise InputError(f"{source}: task {task.name!r} depends on unknown task {dep!r}")
+    bad = set(network) - {"address", "tls_dir", "dealer"}
+    if bad:
+        raise InputError(f"{source}: unknown network keys {sorted(bad)}")
     spec = JobSpec(job=job, tasks=tuple(tasks), address=str(network.get("address", "127.0.0.1:9300")),
-                   tls_dir=network.get("tls_dir"))
+                   tls_dir=network.get("tls_dir"), dealer=network.get("dealer"))
     spec.order()  # reject cycles now
     return spec
 
@@ -156,7 +161,8 @@ def load_job(path: str | os.PathLike) -> JobSpec:
     return parse_job(data, source=str(path))
 
 
-def from_reference(mission_path, request_path, *, address: str = "127.0.0.1:9300") -> JobSpec:
+def from_reference(mission_path, request_path, *, address: str = "127.0.0.1:9300",
+                   dealer: str | None = None) -> JobSpec:
     """Convert a reference platform mission YAML and job-request JSON into a :class:`JobSpec`.
 
     Each operator pair (one per party) of the same class becomes one two-party task; the
@@ -204,4 +210,5 @@ def from_reference(mission_path, request_path, *, address: str = "127.0.0.1:9300
             "depends": sorted({name_of[d] for d in depends if d in name_of}),
         })
     job_id = f"{meta.get('name', 'mission')}@{meta.get('version', 1)}"
-    return parse_job({"job": job_id, "network": {"address": address}, "tasks": tasks}, source=str(mission_path))
+    network = {"address": address} if dealer is None else {"address": address, "dealer": dealer}
+    return parse_job({"job": job_id, "network": network, "tasks": tasks}, source=str(mission_path))

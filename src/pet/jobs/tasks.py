@@ -1,7 +1,7 @@
 """Built-in job task types: thin adapters from job parameters to library calls.
 
 Each is ``fn(ctx: TaskContext) -> dict`` (a small JSON summary stored in the state file).
-More types are added as the library grows (sql, xgb, leiden).
+Tasks marked (MPC) use the job's :class:`pet.mpc.Session` (a dealer is needed).
 
 ``psi``
     Align a CSV/Parquet table with the peer's by private set intersection.
@@ -9,6 +9,27 @@ More types are added as the library grows (sql, xgb, leiden).
     reference platform's ``column_name`` is accepted too), ``output`` (path, written
     atomically), optional ``reveal`` (``both``/0/1), ``dedupe``. The reference layout
     ``inputs: {data: ...}`` / ``outputs: {data: ...}`` is accepted.
+
+``sql`` (MPC)
+    :func:`pet.sql.query` over this party's tables. Parameters: ``sql`` (or ``query``),
+    ``tables`` (``{name: path}``, this party's only), ``output`` (path; written at the
+    receiving party), optional ``reveal_to`` (0/1; default both), ``min_group_size``.
+
+``xgb_classifier_fit`` / ``xgb_regressor_fit`` (MPC)
+    Train :class:`pet.ml.VerticalXGBClassifier` / ``...Regressor`` on an *aligned* table
+    (e.g. a ``psi`` task's output). Parameters: ``input``, ``model`` (output path), ``label``
+    (at the label party), ``drop`` (columns that are not features, e.g. the id), the
+    hyper-parameters (``n_estimators``, ``max_depth``, ``learning_rate``, ``reg_lambda``,
+    ``gamma``, ``min_child_weight``, ``max_bin``, ``base_score``).
+
+``xgb_classifier_predict`` / ``xgb_regressor_predict`` (MPC)
+    Parameters: ``input`` (aligned the same way), ``model``, ``output`` (written at the label
+    party), ``drop``.
+
+``leiden`` (MPC)
+    :func:`pet.graph.leiden`. Parameters: ``edges`` + ``nodes`` (CSV), or the reference
+    layout ``inputs: {user_weights, local_nodes}`` (JSON); ``output`` / ``outputs.cluster``;
+    optional ``resolution``, ``seed``.
 
 ``dp_count``
     One party releases a differentially private row count of a table, charged to a block of
@@ -23,7 +44,7 @@ from __future__ import annotations
 from pet._io import read_table, write_table
 from pet.errors import BudgetExceeded, InputError
 
-__all__ = ["TASK_TYPES", "psi_task", "dp_count_task"]
+__all__ = ["TASK_TYPES", "psi_task", "sql_task", "leiden_task", "dp_count_task"]
 
 
 def _param(params: dict, *names, required=True, default=None):
@@ -81,8 +102,104 @@ def dp_count_task(ctx) -> dict:
     return {"noisy_count": noisy, "epsilon": epsilon, "block": block, "claim": claim}
 
 
+def sql_task(ctx) -> dict:
+    from pet.sql import query
+
+    params = ctx.params
+    text = _param(params, "sql", "query")
+    tables = _param(params, "tables")
+    if not isinstance(tables, dict) or not tables:
+        raise InputError("task parameter 'tables' must map table names to this party's files")
+    reveal_to = _param(params, "reveal_to", required=False, default=None)
+    result = query(ctx.session(), text, dict(tables), reveal_to=None if reveal_to is None else int(reveal_to),
+                   min_group_size=_param(params, "min_group_size", required=False, default=None))
+    if result is None:
+        return {"learned": "nothing (the result went to the other party)"}
+    write_table(result, _param(params, "output"))
+    return {"rows": len(result), "output": str(_param(params, "output"))}
+
+
+_XGB_PARAMS = ("n_estimators", "max_depth", "learning_rate", "reg_lambda", "gamma", "min_child_weight",
+               "max_bin", "base_score")
+
+
+def _features(ctx, df, label=None):
+    drop = _param(ctx.params, "drop", required=False, default=[])
+    drop = [drop] if isinstance(drop, str) else list(drop)
+    if label is not None:
+        drop.append(label)
+    missing = [c for c in drop if c not in df.columns]
+    if missing:
+        raise InputError(f"task {ctx.task}: columns {missing} are not in the input")
+    return df.drop(columns=drop)
+
+
+def _xgb_fit(kind):
+    def fit(ctx) -> dict:
+        from pet.ml import VerticalXGBClassifier, VerticalXGBRegressor
+
+        params = ctx.params
+        df = read_table(_param(params, "input", "inputs.train_data"), what=f"task {ctx.task}: input")
+        label = _param(params, "label", required=False, default=None)
+        cls = VerticalXGBClassifier if kind == "classifier" else VerticalXGBRegressor
+        model = cls(ctx.session(), **{k: params[k] for k in _XGB_PARAMS if k in params})
+        model.fit(_features(ctx, df, label), None if label is None else df[label])
+        path = _param(params, "model", "outputs.model_path")
+        model.save(path)
+        return {"rows": len(df), "model": str(path), "label_party": label is not None}
+    return fit
+
+
+def _xgb_predict(kind):
+    def predict(ctx) -> dict:
+        import pandas as pd
+
+        from pet.ml import VerticalXGBClassifier, VerticalXGBRegressor
+
+        params = ctx.params
+        df = read_table(_param(params, "input", "inputs.predict_data"), what=f"task {ctx.task}: input")
+        cls = VerticalXGBClassifier if kind == "classifier" else VerticalXGBRegressor
+        model = cls.load(_param(params, "model", "inputs.model_path"), ctx.session())
+        features = _features(ctx, df)
+        if kind == "classifier":
+            proba = model.predict_proba(features)
+            out = None if proba is None else pd.DataFrame({"probability": proba[:, 1]})
+        else:
+            pred = model.predict(features)
+            out = None if pred is None else pd.DataFrame({"prediction": pred})
+        if out is None:
+            return {"rows": len(df), "learned": "nothing (scores go to the label party)"}
+        path = _param(params, "output", "outputs.inference_res_path")
+        write_table(out, path)
+        return {"rows": len(df), "output": str(path)}
+    return predict
+
+
+def leiden_task(ctx) -> dict:
+    from pet.graph import leiden
+    from pet.graph.io import read_csv_input, read_petml_json, write_communities
+
+    params = ctx.params
+    if "edges" in params:
+        nodes, edges = read_csv_input(_param(params, "edges"), _param(params, "nodes"))
+    else:
+        nodes, edges = read_petml_json(_param(params, "inputs.user_weights"), _param(params, "inputs.local_nodes"))
+    labels = leiden(ctx.session(), nodes, edges, resolution=float(_param(params, "resolution", required=False,
+                                                                         default=1.0)),
+                    seed=int(_param(params, "seed", required=False, default=0)))
+    path = _param(params, "output", "outputs.cluster")
+    write_communities(labels, path)
+    return {"nodes": len(labels), "communities_seen": int(labels.nunique()), "output": str(path)}
+
+
 #: Task type name -> function(ctx) -> JSON-serialisable summary.
 TASK_TYPES = {
     "psi": psi_task,
+    "sql": sql_task,
+    "xgb_classifier_fit": _xgb_fit("classifier"),
+    "xgb_regressor_fit": _xgb_fit("regressor"),
+    "xgb_classifier_predict": _xgb_predict("classifier"),
+    "xgb_regressor_predict": _xgb_predict("regressor"),
+    "leiden": leiden_task,
     "dp_count": dp_count_task,
 }
