@@ -146,3 +146,9 @@ def test_join_key_type_mismatch_is_an_error():
     s1 = {"table_from_b": [["id1", "VARCHAR"], ["f1", "DOUBLE"]]}
     with pytest.raises(SqlError, match="VARCHAR"):
         build_plan("select count(*) from table_from_a a join table_from_b b on a.id1 = b.id1", [S0, s1])
+
+
+def test_strings_in_cross_party_expressions_are_rejected():
+    with pytest.raises(SqlNotSupported, match="string literal"):
+        plan("select case when a.f1 > b.f1 then 'x' else 'y' end from table_from_a a "
+             "join table_from_b b on a.id1 = b.id1")

@@ -339,6 +339,9 @@ class _Builder:
         if isinstance(node, exp.Alias):
             return rec(node.this)
         if isinstance(node, exp.Literal):
+            if node.is_string and rec == self.row_ir:
+                raise _unsupported("a string literal in an expression over both parties' values", node,
+                                   self.sql)
             if node.is_string:
                 return ("lit", node.this, "str")
             text = node.this

@@ -306,6 +306,8 @@ def case(session, args, shape=None):
             else:
                 result = Own(p, np.where(_np("bool", cond.v), _np(kind, val.v), _np(kind, result.v)), kind)
             continue
+        if "str" in (val.kind, result.kind) or val.kind == "other" or result.kind == "other":
+            raise SqlNotSupported("CASE choosing strings by a condition over both parties' values")
         c = to_shared(session, cond, shape)
         a = val.v if isinstance(val, Pub) else to_shared(session, val, shape)
         b = result.v if isinstance(result, Pub) else to_shared(session, result, shape)
