@@ -153,7 +153,7 @@ def test_bad_arguments_raise_input_error(bad):
 # ----- PLD -------------------------------------------------------------------------------------
 
 PLD_EVENTS = [
-    dp.GaussianEvent(0.7),
+    dp.GaussianEvent(1.0),
     dp.GaussianEvent(2.0),
     dp.LaplaceEvent(1.0),
     dp.LaplaceEvent(3.0),

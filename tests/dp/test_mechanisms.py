@@ -40,7 +40,7 @@ def test_laplace_mechanism_distribution_and_lattice():
 
 
 def test_gaussian_mechanism_distribution():
-    n, x, sens, eps, delta = 8000, -7.25, 2.0, 1.0, 1e-5
+    n, x, sens, eps, delta = 5000, -7.25, 2.0, 1.0, 1e-5
     out = np.array([dp.gaussian_mechanism(x, sens, eps, delta) for _ in range(n)])
     sigma = dp.gaussian_sigma(eps, delta, sens)
     g = lattice_step(sigma)
@@ -60,7 +60,7 @@ def test_discrete_laplace_distribution():
 
 @pytest.mark.parametrize("sigma2", [Fraction(1, 4), Fraction(9, 1), Fraction(1000, 7)])
 def test_discrete_gaussian_sampler_distribution(sigma2):
-    n = 15000
+    n = 10000
     out = [_sampling.sample_discrete_gaussian(sigma2) for _ in range(n)]
     counts = {k: out.count(k) for k in set(out)}
     s2 = float(sigma2)
