@@ -57,7 +57,7 @@ import numpy as np
 from pet.errors import InputError, ProtocolError
 from pet.ml import _plain
 from pet.ml.binning import Binner, goes_left
-from pet.ml.secure_hist import BinCodes, PrivateMatrix, left_sums_both
+from pet.ml.secure_hist import BinCodes, PrivateMatrix, TreeProducts
 from pet.mpc import Shared, argmax, concatenate, reciprocal, sigmoid, where
 
 __all__ = ["train", "predict_margin", "OBJECTIVES"]
@@ -252,6 +252,7 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
         gh = concatenate([g.reshape(n, 1), h.reshape(n, 1)], axis=1)
         if S != 1.0:
             gh = _public_mul(gh, 1.0 / S)
+        products = TreeProducts(pms, 2 ** D)  # columns: 2 at the root, 2^d at level d >= 1
         V = None  # membership at the current level (None: root, all ones)
         hist = tot = None
         k = 0
@@ -264,7 +265,7 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
                 ghv = V[:, 0::2].reshape(n, nodes // 2, 1) * gh.reshape(n, 1, 2)
             L = ghv.shape[1]
             flat = ghv.reshape(n, 2 * L)
-            hL = left_sums_both(pms, flat).reshape(K, L, 2)
+            hL = products.left_sums(flat).reshape(K, L, 2)
             tL = flat.sum(axis=0).reshape(L, 2)
             if V is not None:
                 hist = _pair_children(session, hL, hist)

@@ -31,7 +31,7 @@ from pet.errors import ProtocolError
 from pet.ml import _kernels
 from pet.mpc import Shared
 
-__all__ = ["PrivateMatrix", "BinCodes", "left_sums_both"]
+__all__ = ["PrivateMatrix", "BinCodes", "TreeProducts"]
 
 #: dealer-side handles of the reusable masks (one per owner party)
 _HANDLE_BASE = 0x6D6C0000
@@ -145,25 +145,49 @@ class PrivateMatrix:
         return Shared(session, share, Y.frac)
 
 
-def left_sums_both(pms, Y: Shared) -> Shared:
-    """``[M_0 @ Y; M_1 @ Y]`` for the private matrices of party 0 and party 1
-    (``pms = [owner-0 matrix, owner-1 matrix]``), batched: one request to the dealer, one
-    exchange round (each party sends ``Y_self - B`` for the matrix it does not own), and
-    the two parties' dense products run at the same time. Same messages and views as two
-    :meth:`PrivateMatrix.left_sums` calls."""
-    session = Y.session
-    n, t = Y.shape
-    if [pm.owner for pm in pms] != [0, 1] or any(pm.n != n for pm in pms):
-        raise ProtocolError("left_sums_both needs the matrices of party 0 and party 1 over the same rows")
-    mats = session.correlated([("reuse_mul", pm.handle, pm.owner, pm.m, pm.n, t) for pm in pms])
-    me = session.party
-    own, other = pms[me], pms[1 - me]
-    got = session.exchange(f"ml.private_matrix.both{(pms[0].m, pms[1].m, n, t)}", Y.share - mats[1 - me]["b"])
-    if not isinstance(got, np.ndarray) or got.shape != (n, t):
-        raise ProtocolError("malformed private-matrix product message")
-    mine = own.codes.left_sums(Y.share + np.asarray(got, dtype=np.uint64)) + mats[me]["s"]
-    theirs = np.empty((other.m, t), dtype=np.uint64)
-    _kernels.dense_matmul_u64(other._D, np.ascontiguousarray(mats[1 - me]["b"]), theirs)
-    theirs += mats[1 - me]["s"]
-    parts = [mine, theirs] if me == 0 else [theirs, mine]
-    return Shared(session, np.concatenate(parts, axis=0), Y.frac)
+
+class TreeProducts:
+    """All histogram products of one tree with one reusable-mask triple per party.
+
+    One ``reuse_mul`` spec per private matrix with ``t_total`` columns (all the columns the
+    tree will need) is fetched at the start of the tree; each product then uses a fresh,
+    disjoint slice of the columns of ``B`` (so every mask column is used once, as in
+    separate products). The dense part ``D @ B`` does not depend on data and is computed once
+    per tree with a long inner loop instead of once per level. Per product: one exchange
+    round (each party sends ``Y_self - B[:, cols]`` for the matrix it does not own); the
+    owner adds its per-bin sums. Views are those of :meth:`PrivateMatrix.left_sums`.
+    """
+
+    def __init__(self, pms, t_total: int):
+        if [pm.owner for pm in pms] != [0, 1]:
+            raise ProtocolError("TreeProducts needs the matrices of party 0 and party 1")
+        self.pms = pms
+        session = pms[0].session
+        self.session = session
+        me = session.party
+        self.me = me
+        mats = session.correlated([("reuse_mul", pm.handle, pm.owner, pm.m, pm.n, int(t_total)) for pm in pms])
+        self.s_own = mats[me]["s"]
+        other = pms[1 - me]
+        self.b = np.ascontiguousarray(mats[1 - me]["b"])
+        self.dense = np.empty((other.m, int(t_total)), dtype=np.uint64)
+        _kernels.dense_matmul_u64(other._D, self.b, self.dense)
+        self.dense += mats[1 - me]["s"]
+        self.used = 0
+        self.t_total = int(t_total)
+
+    def left_sums(self, Y: Shared) -> Shared:
+        """``[M_0 @ Y; M_1 @ Y]`` (party 0's candidates first) for shared ``Y`` (n x t)."""
+        n, t = Y.shape
+        lo, hi = self.used, self.used + t
+        if hi > self.t_total:
+            raise ProtocolError("TreeProducts: more product columns than prepared")
+        self.used = hi
+        pms, me = self.pms, self.me
+        got = self.session.exchange(f"ml.hist{(pms[0].m, pms[1].m, n, t)}", Y.share - self.b[:, lo:hi])
+        if not isinstance(got, np.ndarray) or got.shape != (n, t):
+            raise ProtocolError("malformed private-matrix product message")
+        mine = pms[me].codes.left_sums(Y.share + np.asarray(got, dtype=np.uint64)) + self.s_own[:, lo:hi]
+        theirs = self.dense[:, lo:hi]
+        parts = [mine, theirs] if me == 0 else [theirs, mine]
+        return Shared(self.session, np.concatenate(parts, axis=0), Y.frac)
