@@ -329,3 +329,11 @@ def test_renyi_block_invariant_under_random_operations(kind, ops):
             blk.check_invariant()
             # (eps_G, delta_G)-DP is kept: at some order, allocated + consumed <= eps_G(alpha)
             assert np.any(blk.allocated + blk.consumed <= blk.capacity + 1e-9)
+
+
+def test_numpy_scalars_and_strings_are_exact_amounts():
+    blk = dp.Block(np.float64(1.0), block_id=0, unlocked="all")
+    for amount in (np.float64(0.25), np.float32(0.25), "0.25", 0.25):
+        assert dp.allocate(dp.Claim({0: amount}), {0: blk})
+    assert blk.unlocked == 0.0 and blk.allocated == 1.0
+    blk.check_invariant()

@@ -63,10 +63,13 @@ def to_units(x: Any, name: str, *, round_up: bool) -> int:
     if isinstance(x, bool):
         raise InputError(f"{name} must be a number, got {x!r}")
     try:
-        if isinstance(x, float):
+        if isinstance(x, (float, np.floating)):
+            x = float(x)
             if not math.isfinite(x):
                 raise ValueError
-            f = Fraction(repr(x))
+            f = Fraction(repr(x))  # shortest decimal repr: 0.01 -> 1/100 exactly
+        elif isinstance(x, np.integer):
+            f = Fraction(int(x))
         else:
             f = Fraction(x)
     except (TypeError, ValueError, ZeroDivisionError):
