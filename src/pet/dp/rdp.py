@@ -138,9 +138,9 @@ def rdp_poisson_subsampled_gaussian(sampling_rate: float, noise_multiplier: floa
         elif q == 1.0:
             out.append(a / (2 * sigma * sigma))
         elif a == 1.0:
-            # Order 1 is the KL divergence; bound it by the limit of the fractional series (safe: RDP
-            # is non-decreasing in alpha).
-            out.append(_log_a_frac(q, sigma, 1.0 + 1e-6) / 1e-6)
+            # Order 1 (the KL divergence): RDP is non-decreasing in alpha, so the exact value at
+            # order 2 is a safe upper bound.
+            out.append(_log_a_int(q, sigma, 2))
         elif a.is_integer():
             out.append(_log_a_int(q, sigma, int(a)) / (a - 1))
         else:
