@@ -150,3 +150,17 @@ def test_bad_arguments_raise_before_any_message():
         run_local(lambda s: leiden(s, [1], E([]), resolution=-1.0), timeout=30)
     with pytest.raises(Exception, match="n_groups"):
         run_local(lambda s: leiden(s, [1], E([]), n_groups=0), timeout=30)
+
+
+def test_no_merge_safety_net_splits_into_connected_parts(karate, monkeypatch):
+    # if the refinement never merged, the stopping rule must not return multi-node
+    # communities it cannot vouch for: they are split into their (connected) nodes
+    import sys
+
+    mod = sys.modules["pet.graph.leiden"]  # the module (pet.graph.leiden is the function)
+
+    monkeypatch.setattr(mod, "_refine", lambda *a, **k: (0, 0))
+    r0, r1 = run_leiden(karate, seed=0, n_iterations=1)
+    memb = union_membership(r0, r1, range(34))
+    assert r0.attrs["pet_graph"]["splits"] == 1
+    assert len(set(memb)) == 34

@@ -22,8 +22,9 @@ Algorithm (Traag, Waltman & van Eck 2019, maximising modularity with resolution
   public nodes are refined first, then private ones;
 * **aggregation**: each sub-community becomes a node of the next level (each party sums its
   own shares locally), with the local-moving partition as its starting partition;
-* until a level changes nothing (every community is then one aggregate node, hence
-  connected), and the whole thing is repeated ``n_iterations`` times from the current
+* until a level moves and merges nothing and every community is one aggregate node
+  (checked jointly), hence connected; if three fresh refinements cannot merge the nodes of
+  a multi-node community, it is split into its (connected) nodes; the whole is repeated ``n_iterations`` times from the current
   partition (or until an iteration changes nothing, with ``n_iterations=-1``).
 
 Determinism: gains are exact integers (weights in fixed point with a jointly chosen number
@@ -98,7 +99,9 @@ def leiden(session, nodes, edges, *, resolution=1.0, seed=0, n_iterations=2, n_g
       public communities and the number of the peer's private communities next to it
       (identified within the round), and which public nodes the peer re-queues;
     * per level: the number of the peer's private nodes (aggregate nodes made of its
-      private nodes only) and the number of moves and merges of its private nodes;
+      private nodes only) and the number of moves and merges of its private nodes; at a
+      level where nothing moved or merged, whether some community holds two or more nodes
+      and the public communities holding the peer's private aggregate nodes;
     * at the end: the public labels in use by the peer's nodes and the peer's number of
       private communities.
 
@@ -160,6 +163,7 @@ def _one_pass(ctx, g0, lab0, store, *, seed, iteration, n_groups, group_size, ma
     g, lab = g0, lab0.copy()
     map0 = np.arange(g0.n_known, dtype=np.int64)
     any_move = False
+    stuck = 0
     for level in range(max_levels):
         salt = iteration * 8
         # batches per sweep: fewer on small (aggregate) levels, where a batch's cost is its
@@ -187,14 +191,68 @@ def _one_pass(ctx, g0, lab0, store, *, seed, iteration, n_groups, group_size, ma
         info["moves"] += total_moves
         any_move = any_move or total_moves > 0
         if total_merges == 0:
-            if total_moves == 0:
-                break
-            # nodes moved but no sub-community merged (possible when every candidate target
-            # was moving in the same batch): refine again with fresh batches before stopping
-            continue
+            if total_moves > 0:
+                # nodes moved but no sub-community merged (possible when every candidate
+                # target was moving in the same batch): refine again with fresh batches
+                continue
+            if not _any_multi_node_community(ctx, g, lab):
+                break  # every community is one aggregate node, hence connected
+            stuck += 1
+            if stuck <= 3:
+                continue  # retry the refinement with fresh batches
+            # give up merging: split the remaining communities into their aggregate nodes
+            # (each one connected by construction), so the guarantee holds
+            _split_into_nodes(g, lab, store)
+            info["splits"] = info.get("splits", 0) + 1
+            break
         g, mapping, lab = aggregate(g, ref, lab)
         map0 = mapping[map0]
     return lab[map0], any_move
+
+
+def _any_multi_node_community(ctx, g, lab) -> bool:
+    """Jointly: does some community hold two or more nodes of this level?
+
+    Each party counts the public nodes and its own private nodes per label and sends one
+    flag plus the public labels that hold at least one of its private nodes.
+    """
+    pub_count = np.bincount(lab[:g.n_pub], minlength=_n_pub_labels(lab, g)) if g.n_pub else np.zeros(0, np.int64)
+    priv = lab[g.n_pub:]
+    flag = False
+    own_priv = priv[priv < 0]
+    if own_priv.size and np.unique(own_priv).size < own_priv.size:
+        flag = True
+    own_in_pub = priv[priv >= 0]
+    own_pub_labels, own_pub_counts = np.unique(own_in_pub, return_counts=True)
+    pc = np.zeros(own_pub_labels.size, dtype=np.int64)
+    ok = own_pub_labels < pub_count.size
+    pc[ok] = pub_count[own_pub_labels[ok]]
+    if np.any(pc + own_pub_counts >= 2) or (pub_count.size and pub_count.max() >= 2):
+        flag = True
+    peer = ctx.session.exchange("graph.multi", [bool(flag), own_pub_labels.astype(np.int64)])
+    if not (isinstance(peer, list) and len(peer) == 2):
+        raise ProtocolError("graph: malformed community-size message")
+    if flag or peer[0]:
+        return True
+    theirs = np.asarray(peer[1], dtype=np.int64)
+    if np.intersect1d(theirs, own_pub_labels).size:
+        return True
+    ok = (theirs >= 0) & (theirs < pub_count.size)
+    return bool(np.any(pub_count[theirs[ok]] >= 1))
+
+
+def _n_pub_labels(lab, g) -> int:
+    """Length for counting public labels of the public nodes."""
+    return int(lab[:g.n_pub].max()) + 1 if g.n_pub else 0
+
+
+def _split_into_nodes(g, lab, store) -> None:
+    """Give every node of this level a fresh community of its own (same order on both
+    sides for public nodes), moving the degree totals along."""
+    new = np.concatenate([store.new_public(g.n_pub), store.new_private(g.n_priv)])
+    store.add_K(lab, -g.deg)
+    store.add_K(new, g.deg)
+    lab[:] = new
 
 
 def _groups(seed, level, salt, g, n_groups):
