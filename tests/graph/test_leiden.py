@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pet.errors import InputError, PetTypeError
 from pet.graph import GraphError, leiden
 from pet.mpc import run_local
 
@@ -145,11 +146,14 @@ def test_error_non_finite_weight_and_parameter_mismatch():
     assert all(isinstance(r, GraphError) and "different parameters" in str(r) for r in out)
 
 
-def test_bad_arguments_raise_before_any_message():
-    with pytest.raises(Exception, match="resolution"):
-        run_local(lambda s: leiden(s, [1], E([]), resolution=-1.0), timeout=30)
-    with pytest.raises(Exception, match="n_groups"):
-        run_local(lambda s: leiden(s, [1], E([]), n_groups=0), timeout=30)
+def test_bad_argument_at_one_party_fails_at_both():
+    out = run_both(lambda s: leiden(s, [1], E([]), resolution=-1.0), lambda s: leiden(s, [2], E([])))
+    assert isinstance(out[0], InputError) and "resolution" in str(out[0])
+    assert isinstance(out[1], GraphError) and "resolution must be" in str(out[1])
+    out = run_both(lambda s: leiden(s, [1], E([]), n_groups=0), lambda s: leiden(s, [2], E([]), n_groups=0))
+    assert all(isinstance(r, InputError) and "n_groups" in str(r) for r in out)
+    with pytest.raises(PetTypeError, match="session"):
+        leiden(object(), [1], E([]))
 
 
 def test_no_merge_safety_net_splits_into_connected_parts(karate, monkeypatch):

@@ -52,6 +52,13 @@ from pet.graph.state import LabelStore, aggregate, group_of
 __all__ = ["leiden"]
 
 
+def _public(value):
+    """A parameter as sent in the hello message (a number, else its repr)."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return float(value) if isinstance(value, (float, np.floating)) else int(value)
+    return repr(value)[:50]
+
+
 def _check_int(name, value, lo):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise PetTypeError(f"{name} must be an int, got {value!r}")
@@ -109,24 +116,23 @@ def leiden(session, nodes, edges, *, resolution=1.0, seed=0, n_iterations=2, n_g
     gain, the peer's private node ids or private edges, or the moves of the peer's private
     nodes.
     """
-    me = session.party
+    if not (hasattr(session, "exchange") and getattr(session, "party", None) in (0, 1)):
+        raise PetTypeError("session must be a pet.mpc.Session")
     t0 = time.perf_counter()
-    resolution = check_resolution(resolution)
-    _check_int("seed", seed, 0)
-    if n_iterations != -1:
-        _check_int("n_iterations", n_iterations, 1)
-    _check_int("n_groups", n_groups, 1)
-    _check_int("group_size", group_size, 1)
-    _check_int("max_levels", max_levels, 1)
-    _check_int("max_rounds", max_rounds, 1)
     local, local_error = None, None
-    try:
+    try:  # a bad argument or input fails at both parties (after one hello message)
+        resolution = check_resolution(resolution)
+        _check_int("seed", seed, 0)
+        if not (isinstance(n_iterations, (int, np.integer)) and n_iterations == -1):
+            _check_int("n_iterations", n_iterations, 1)
+        _check_int("n_groups", n_groups, 1)
+        _check_int("group_size", group_size, 1)
+        _check_int("max_levels", max_levels, 1)
+        _check_int("max_rounds", max_rounds, 1)
         local = prepare_input(nodes, edges)
-    except GraphError as exc:
+    except InputError as exc:  # GraphError and PetTypeError included
         local_error = exc
-    except PetTypeError as exc:
-        local_error = exc
-    params = [float(resolution), int(seed), int(n_iterations), int(n_groups), int(group_size)]
+    params = [_public(resolution), _public(seed), _public(n_iterations), _public(n_groups), _public(group_size)]
     lv0 = joint_setup(session, local, local_error, resolution=resolution, params=params,
                       check_disjoint=check_disjoint)
     ctx = Context(session, lv0.gamma_num, GAMMA_BITS, lv0.m2)

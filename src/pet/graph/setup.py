@@ -75,6 +75,9 @@ def _fail_both(session, local_error, params):
 
 def _category(text: str) -> str:
     """The part of an error message that is safe to tell the peer (no ids or values)."""
+    for param in ("resolution", "seed", "n_iterations", "n_groups", "group_size", "max_levels", "max_rounds"):
+        if text.startswith(param):
+            return text[:200]  # public parameters: the whole message
     for cat in ("listed twice", "negative weight", "not finite", "neither endpoint", "missing column",
                 "must be numeric", "node ids must", "nodes must", "edges must"):
         if cat in text:
