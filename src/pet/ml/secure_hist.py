@@ -25,6 +25,8 @@ learns the shapes and ``A`` (never ``M``).
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from pet.errors import ProtocolError
@@ -171,10 +173,28 @@ class TreeProducts:
         other = pms[1 - me]
         self.b = np.ascontiguousarray(mats[1 - me]["b"])
         self.dense = np.empty((other.m, int(t_total)), dtype=np.uint64)
-        _kernels.dense_matmul_u64(other._D, self.b, self.dense)
-        self.dense += mats[1 - me]["s"]
         self.used = 0
         self.t_total = int(t_total)
+        # D @ B needs no data: run it (numba, GIL released) beside the gradient computation
+        self._error = None
+        s_other = mats[1 - me]["s"]
+
+        def work():
+            try:
+                _kernels.dense_matmul_u64(other._D, self.b, self.dense)
+                self.dense += s_other
+            except BaseException as exc:  # re-raised in the caller's thread by _wait
+                self._error = exc
+
+        self._worker = threading.Thread(target=work, name="pet.ml.dense-product", daemon=True)
+        self._worker.start()
+
+    def _wait(self):
+        if self._worker is not None:
+            self._worker.join()
+            self._worker = None
+            if self._error is not None:
+                raise self._error
 
     def left_sums(self, Y: Shared) -> Shared:
         """``[M_0 @ Y; M_1 @ Y]`` (party 0's candidates first) for shared ``Y`` (n x t)."""
@@ -184,6 +204,7 @@ class TreeProducts:
             raise ProtocolError("TreeProducts: more product columns than prepared")
         self.used = hi
         pms, me = self.pms, self.me
+        self._wait()
         got = self.session.exchange(f"ml.hist{(pms[0].m, pms[1].m, n, t)}", Y.share - self.b[:, lo:hi])
         if not isinstance(got, np.ndarray) or got.shape != (n, t):
             raise ProtocolError("malformed private-matrix product message")
