@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from pet.dp.budget import Block, Claim, allocate as _allocate, consume as _consume, release as _release
-from pet.errors import BudgetError, BudgetExceeded, InputError
+from pet.errors import BudgetError, InputError
 
 __all__ = ["BudgetLedger"]
 

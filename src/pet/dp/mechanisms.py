@@ -36,7 +36,6 @@ from typing import Any
 from pet.dp._sampling import sample_discrete_gaussian, sample_discrete_laplace
 from pet.dp.calibration import gaussian_sigma
 from pet.dp.events import EpsilonDeltaEvent, GaussianEvent, ZCDPEvent
-from pet.dp.rdp import DEFAULT_ORDERS, rdp_to_epsilon
 from pet.errors import InputError
 
 __all__ = [
