@@ -459,7 +459,7 @@ def _join_keys(join, left_alias, right_alias, aliases, sql):
     return pairs, extra
 
 
-def build_plan(sql: str, schemas: list, *, row_limit_check: bool = True) -> Plan:
+def build_plan(sql: str, schemas: list) -> Plan:
     """Plan ``sql`` over ``schemas = [schema_of_party0, schema_of_party1]``."""
     exp = _exp()
     tree = _parse(sql)
