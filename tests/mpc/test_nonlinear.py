@@ -1,7 +1,6 @@
 """reciprocal, divide, sqrt, exp, sigmoid against numpy, at the issue's precision targets."""
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp

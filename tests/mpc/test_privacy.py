@@ -4,7 +4,6 @@ import pathlib
 import re
 
 import numpy as np
-import pytest
 
 import pet.mpc as mpc
 from pet.mpc import dealer

@@ -7,7 +7,6 @@ dtypes. All arithmetic is modulo 2^64 (uint64 overflow wraps in numba as in C).
 from __future__ import annotations
 
 import numba
-import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)

@@ -38,7 +38,7 @@ import numpy as np
 
 from pet.errors import InputError, PetTypeError
 from pet.mpc import boolean
-from pet.mpc.arithmetic import mul_raw, public_to_ring
+from pet.mpc.arithmetic import mul_raw
 from pet.mpc.compare import sign_bit
 from pet.mpc.shared import Shared
 from pet.mpc.truncation import trunc
