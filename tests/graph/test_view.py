@@ -44,12 +44,23 @@ def _view_of_party1(inputs):
 
     out = run_parties(party(0), party(1), lambda chans: _dealer.serve(chans[0], chans[1]), timeout=300,
                       names=["party0", "party1", "dealer"])
-    structural = [m[1] for m in rec["ch"].received
+    structural = [_canonical(m[0], m[1]) for m in rec["ch"].received
                   if isinstance(m, list) and len(m) == 2 and isinstance(m[0], str) and ":graph." in m[0]
                   and not m[0].endswith("graph.winners")]
     shares = [m[1] for m in rec["ch"].received
               if isinstance(m, list) and len(m) == 2 and isinstance(m[0], str) and m[0].endswith("graph.winners")]
     return out, structural, shares
+
+
+def _canonical(tag, payload):
+    """A round message with the peer's private slots as a sorted multiset (their order is a
+    fresh secret permutation in every round)."""
+    if not tag.endswith("graph.round"):
+        return payload
+    counts, cur, desc = (np.asarray(x) for x in payload[:3])
+    ends = np.cumsum(counts)
+    slots = sorted((int(c), int(k), tuple(desc[e - c:e].tolist())) for c, k, e in zip(counts, cur, ends))
+    return [slots] + list(payload[3:])
 
 
 def _same(a, b):

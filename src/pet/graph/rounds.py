@@ -31,7 +31,7 @@ Protocol of a round (both parties call :func:`batched_round` with the same publi
    public id, allocated in the same order on both sides).
 
 What a party learns in a round beyond its own data: the sizes above; for each of the
-peer's private batch nodes the number of candidate communities and which public labels
+peer's private batch nodes (in a fresh secret order every round) the number of candidate communities and which public labels
 are among them (and whether its community is public, and which); for each public batch
 node the public labels and the number (and round-local identity) of the peer's private
 communities next to it, and its move. Gains, degrees, weights and totals stay secret.
@@ -129,6 +129,11 @@ def batched_round(ctx: Context, g: LevelGraph, lab: np.ndarray, store: LabelStor
     me = ctx.party
     own_nodes = np.asarray(own_nodes, dtype=np.int64)
     pub_nodes = np.asarray(pub_nodes, dtype=np.int64)
+    if own_nodes.size > 1:
+        # the peer sees this party's private slots in a fresh secret order (argsort of
+        # words from the session's private AES-CTR PRG), so it cannot link slots to nodes
+        # by their position; results do not depend on the order (moves applied by node)
+        own_nodes = own_nodes[np.argsort(s.private_words(own_nodes.size), kind="stable")]
     e = 1 if allow_empty else 0
 
     # 1. own candidate lists
@@ -290,7 +295,8 @@ def batched_round(ctx: Context, g: LevelGraph, lab: np.ndarray, store: LabelStor
         moves_node.append(int(pub_nodes[j]))
         moves_new.append(new)
     own_win = win[base[me]:base[me] + n_own]
-    for j in np.flatnonzero(own_win > 0).tolist():
+    movers = np.flatnonzero(own_win > 0)
+    for j in movers[np.argsort(own_nodes[movers], kind="stable")].tolist():  # by node: deterministic labels
         r = int(seg_start[base[me] + j] + own_win[j])
         if key_u[r] == 1:
             new = int(store.new_private(1)[0])
