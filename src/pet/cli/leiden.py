@@ -12,6 +12,9 @@ cross-party edge with this party's additive share of its weight); or the referen
 system's JSON fixtures with ``--json-weights user_weight.json --json-nodes local_nodes.json``.
 Output: ``node,community`` for this party's nodes, written atomically; labels are global.
 Both parties must pass the same ``--resolution``, ``--seed`` and ``--n-iterations``.
+With ``--tls-dir DIR`` (files of ``pet.transport.tls.make_test_pki``: ``ca.pem``,
+``party<N>.pem``/``.key``) both the peer channel and the dealer connection use mutual TLS
+(start the dealer with the same ``--tls-dir``).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="public seed, the same at both parties (default 0)")
     p.add_argument("--n-iterations", type=int, default=2,
                    help="Leiden passes, -1 = until stable (default 2)")
+    p.add_argument("--tls-dir", metavar="DIR", help="mutual TLS with ca.pem and party<N>.pem/.key from DIR")
     p.add_argument("--wait", type=float, default=120.0, metavar="SECONDS", help="wait for the peer (default 120)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS", help="receive timeout (default 600)")
     p.set_defaults(func=run)
@@ -66,16 +70,24 @@ def run(args) -> int:
     from pet.transport import tcp
 
     nodes, edges = _inputs(args)
+    tls = None
+    if args.tls_dir:
+        from pathlib import Path
+
+        from pet.transport.tls import TLSConfig
+
+        d = Path(args.tls_dir)
+        tls = TLSConfig(cert=d / f"party{args.party}.pem", key=d / f"party{args.party}.key", ca=d / "ca.pem")
     if args.listen:
         host, port = tcp.parse_address(args.listen)
         print(f"pet leiden: party {args.party} waiting for the peer on {host}:{port} ...", file=sys.stderr)
-        channel = tcp.listen(host, port, timeout=args.timeout, accept_timeout=args.wait)
+        channel = tcp.listen(host, port, tls=tls, timeout=args.timeout, accept_timeout=args.wait)
     else:
         host, port = tcp.parse_address(args.connect)
-        channel = tcp.connect(host, port, timeout=args.timeout, retry_for=args.wait)
+        channel = tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.wait)
     dhost, dport = tcp.parse_address(args.dealer)
     start = time.perf_counter()
-    with channel, tcp.connect(dhost, dport, timeout=args.timeout, retry_for=args.wait) as dealer:
+    with channel, tcp.connect(dhost, dport, tls=tls, timeout=args.timeout, retry_for=args.wait) as dealer:
         with Session(args.party, channel, dealer=dealer) as session:
             result = leiden(session, nodes, edges, resolution=args.resolution, seed=args.seed,
                             n_iterations=args.n_iterations)
