@@ -134,3 +134,17 @@ def test_prefetched_material_is_used_by_the_next_matching_operation():
     np.testing.assert_array_equal(c0, np.full(n, -3.0))
     np.testing.assert_array_equal(d1, np.full(n, -3.0))
     assert sent0 == sent1 == rx0 == rx1 == 0
+
+
+def test_session_accepts_any_correlated_source():
+    def party(p):
+        def body(chans):
+            source = DealerClient(chans[2], p)  # a CorrelatedSource object instead of a channel
+            with mpc.Session(p, chans[1 - p], dealer=source) as s:
+                a = s.share(np.array([2.5, -1.0]) if p == 0 else None, owner=0)
+                return s.reveal(a * a)
+        return body
+
+    r0, r1 = run_parties(party(0), party(1), lambda ch: dealer.serve(ch[0], ch[1]), timeout=60)
+    np.testing.assert_array_equal(r0, [6.25, 1.0])
+    np.testing.assert_array_equal(r1, r0)
