@@ -8,7 +8,9 @@ Run::
 Graph: a planted partition of 10^4 nodes in 50 blocks of 200 (edge probability 0.08 inside a
 block) plus 20,000 random edges between blocks, about 10^5 edges; whole blocks are given
 to party 0 or party 1 at random, so about 10 % of the edges cross the parties (their weight
-1 split 0.5 + 0.5). ``PET_LEIDEN_BENCH_SCALE=0.2`` shrinks the graph (nodes and edges).
+1 split 0.5 + 0.5). ``PET_LEIDEN_BENCH_SCALE=0.2`` shrinks the graph (nodes and edges);
+``PET_LEIDEN_BENCH_FLIP=0.2`` hands that fraction of the nodes to the other party (more
+cross-party edges: time against the cross fraction).
 
 Reported (``extra_info`` and one printed line): ``wall_s`` (the slower party, from the
 first message to the result), ``bytes`` (both parties' traffic with each other, sent +
@@ -30,9 +32,9 @@ import time
 
 import numpy as np
 import pandas as pd
-import pytest
 
 SCALE = float(os.environ.get("PET_LEIDEN_BENCH_SCALE", "1"))
+FLIP = float(os.environ.get("PET_LEIDEN_BENCH_FLIP", "0"))
 
 _PARTY = textwrap.dedent("""
     import json, sys, time
@@ -85,6 +87,8 @@ def _graph(scale: float):
     out = np.stack([np.minimum(u, v), np.maximum(u, v)], 1)[ok][:n_out]
     edges = np.unique(np.concatenate(parts + [out]), axis=0)
     owner = np.repeat(rng.integers(0, 2, blocks), size)
+    if FLIP:
+        owner = np.where(rng.random(n) < FLIP, 1 - owner, owner)
     return n, edges, owner
 
 

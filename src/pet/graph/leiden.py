@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from pet.errors import InputError, PetTypeError, ProtocolError
-from pet.graph.inputs import GraphError, check_resolution, prepare_input
+from pet.graph.inputs import check_resolution, prepare_input
 from pet.graph.rounds import Context, batched_round
 from pet.graph.setup import GAMMA_BITS, joint_setup
 from pet.graph.state import LabelStore, aggregate, group_of
