@@ -145,6 +145,6 @@ def test_session_accepts_any_correlated_source():
                 return s.reveal(a * a)
         return body
 
-    r0, r1 = run_parties(party(0), party(1), lambda ch: dealer.serve(ch[0], ch[1]), timeout=60)
+    r0, r1, _ = run_parties(party(0), party(1), lambda ch: dealer.serve(ch[0], ch[1]), timeout=60)
     np.testing.assert_array_equal(r0, [6.25, 1.0])
     np.testing.assert_array_equal(r1, r0)
