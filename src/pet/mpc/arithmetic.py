@@ -29,7 +29,7 @@ _EMPTY = np.zeros(0, dtype=np.uint64)
 _ZERO = np.uint64(0)
 _OFFSET = np.uint64(1 << 62)
 
-__all__ = ["add", "sub", "neg", "mul", "matmul", "rescale", "public_to_ring", "zeros_like_public", "constant"]
+__all__ = ["add", "sub", "neg", "mul", "matmul", "rescale", "public_to_ring", "constant", "mul_specs", "matmul_specs"]
 
 
 def _integral(arr: np.ndarray) -> bool:
@@ -49,10 +49,6 @@ def constant(session, value, frac: int = 0) -> Shared:
     """A public constant as a (trivially) shared value: party 0 holds it, party 1 zero."""
     enc = public_to_ring(value, frac)
     return Shared(session, enc if session.party == 0 else np.zeros_like(enc), frac)
-
-
-def zeros_like_public(session, shape, frac: int = 0) -> Shared:
-    return Shared(session, np.zeros(shape, dtype=np.uint64), frac)
 
 
 def rescale(x: Shared, frac: int) -> Shared:
@@ -105,6 +101,24 @@ def _beaver_open(session, op, d, e):
     return d + np.asarray(got[0], dtype=np.uint64), e + np.asarray(got[1], dtype=np.uint64)
 
 
+def mul_specs(size: int, shift: int) -> list:
+    """Dealer material of one elementwise product of ``size`` elements truncated by
+    ``shift`` (``min`` of the operands' fractional bits) -- for
+    ``session.source.prefetch``."""
+    specs = [("triple", (int(size),))]
+    if shift:
+        specs.append(trunc_spec((int(size),), shift))
+    return specs
+
+
+def matmul_specs(m: int, k: int, n: int, shift: int) -> list:
+    """Dealer material of one ``(m, k) @ (k, n)`` shared product truncated by ``shift``."""
+    specs = [("matmul", int(m), int(k), int(n))]
+    if shift:
+        specs.append(trunc_spec((int(m), int(n)), shift))
+    return specs
+
+
 def mul_raw(session, x: np.ndarray, y: np.ndarray, shift: int = 0) -> np.ndarray:
     """Shares of ``(x * y) >> shift`` for equal-shape share arrays.
 
@@ -116,10 +130,7 @@ def mul_raw(session, x: np.ndarray, y: np.ndarray, shift: int = 0) -> np.ndarray
     """
     shape = x.shape
     n = x.size
-    specs = [("triple", (n,))]
-    if shift:
-        specs.append(trunc_spec((n,), shift))
-    mats = session.correlated(specs)
+    mats = session.correlated(mul_specs(n, shift))
     t = mats[0]
     mine = np.empty((2, n), dtype=np.uint64)
     _kernels.sub2(np.ascontiguousarray(x).reshape(n), t["a"], np.ascontiguousarray(y).reshape(n), t["b"], mine)
@@ -199,10 +210,7 @@ def matmul(x, y) -> Shared:
         if x.session is not y.session:
             raise PetTypeError("Shared values belong to different sessions")
         shift = min(x.frac, y.frac)
-        specs = [("matmul", m, k, n)]
-        if shift:
-            specs.append(trunc_spec((m, n), shift))
-        mats = session.correlated(specs)
+        mats = session.correlated(matmul_specs(m, k, n, shift))
         t = mats[0]
         X = x.share.reshape(m, k)
         Y = y.share.reshape(k, n)
