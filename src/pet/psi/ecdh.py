@@ -40,7 +40,9 @@ Communication: ``32 + ell`` bytes per item in each direction (``32`` in the dire
 non-receiving party), plus one small header and per-chunk frame headers.
 Memory: besides the inputs and their encodings, ``ell + 8`` bytes per own item and
 ``ell`` bytes per peer item, plus ``2 * workers`` chunks in flight (``chunk_size`` items of
-~100 bytes each).
+~100 bytes each); the final matching (``np.unique``/``np.isin``) briefly needs a few tens
+of bytes per item more. Measured: ~300 B per item peak in a party's main process at 2^20,
+including the caller's list of strings (docs/psi.md).
 
 Hash suite: ``"NU"`` (encode_to_curve, default) needs one inversion and one Legendre symbol
 per item; ``"RO"`` (hash_to_curve, indistinguishable from a random oracle) adds two square
