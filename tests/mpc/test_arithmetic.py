@@ -12,7 +12,7 @@ from pet.mpc import _kernels, ring
 from pet.mpc.arithmetic import matmul_u64
 from pet.mpc.truncation import trunc
 
-from .conftest import both
+from .conftest import DataRNG, both
 
 F = 16
 ULP = 2.0 ** -F
@@ -73,7 +73,7 @@ def test_ten_million_multiplications_none_off_by_more_than_2_ulp():
     """The issue's 10^7 random fixed-point products, in chunks of 10^6."""
     chunks, n = 10, 1_000_000
     # bounded so |x*y| < 2^30 stays inside the documented product range
-    test_rng = np.random.default_rng(7)
+    test_rng = DataRNG(7)
     xs = [test_rng.uniform(-3e4, 3e4, n) for _ in range(chunks)]
     ys = [test_rng.uniform(-3e4, 3e4, n) for _ in range(chunks)]
 
@@ -116,7 +116,7 @@ def test_matmul_matches_numpy(m, k, n, data):
 
 
 def test_integer_matmul_is_exact_modulo_2_64():
-    test_rng = np.random.default_rng(3)
+    test_rng = DataRNG(3)
     x = test_rng.integers(-(2 ** 40), 2 ** 40, (13, 17))
     y = test_rng.integers(-(2 ** 20), 2 ** 20, (17, 5))
 
@@ -132,7 +132,7 @@ def test_integer_matmul_is_exact_modulo_2_64():
 
 
 def test_matmul_kernel_against_python_integers():
-    test_rng = np.random.default_rng(5)
+    test_rng = DataRNG(5)
     a = test_rng.integers(0, 2 ** 63, (9, 70), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     b = test_rng.integers(0, 2 ** 63, (70, 11), dtype=np.uint64)
     out = matmul_u64(a, b)
@@ -170,10 +170,10 @@ def test_matmul_shape_errors():
 
 
 def test_private_matrix_reused_for_many_vectors():
-    test_rng = np.random.default_rng(11)
+    test_rng = DataRNG(11)
     onehot = (test_rng.integers(0, 4, 50)[None, :] == np.arange(4)[:, None]).astype(np.int64)  # (bins, n)
-    mf = test_rng.normal(size=(3, 50))
-    vecs = [test_rng.normal(size=50) for _ in range(4)]
+    mf = test_rng.normal((3, 50))
+    vecs = [test_rng.normal(50) for _ in range(4)]
 
     def prog(s):
         pm = s.private_matrix(onehot if s.party == 1 else None, owner=1)

@@ -9,7 +9,7 @@ import pet.mpc as mpc
 from pet.errors import InputError, PetTypeError
 from pet.mpc import boolean, ring
 
-from .conftest import both
+from .conftest import DataRNG, both
 
 F = 16
 ULP = 2.0 ** -F
@@ -139,7 +139,7 @@ def test_argmax_and_max_match_numpy(data):
 
 
 def test_argmax_of_a_long_vector():
-    test_rng = np.random.default_rng(2)
+    test_rng = DataRNG(2)
     x = test_rng.permutation(1000) * 1.0
 
     def prog(s):

@@ -8,7 +8,7 @@ from hypothesis.extra import numpy as hnp
 import pet.mpc as mpc
 from pet.mpc import ring
 
-from .conftest import both
+from .conftest import DataRNG, both
 
 F = 16
 
@@ -51,7 +51,7 @@ def test_reciprocal_property(mag, neg):
 
 
 def test_divide_shared_and_public():
-    test_rng = np.random.default_rng(4)
+    test_rng = DataRNG(4)
     x = test_rng.uniform(-1e4, 1e4, 500)
     y = np.where(test_rng.random(500) < 0.5, -1, 1) * np.exp(test_rng.uniform(np.log(1e-2), np.log(1e4), 500))
 
