@@ -121,8 +121,6 @@ def run(args) -> int:
     label = getattr(args, "label", None)
     if label is not None and label not in df.columns:
         raise InputError(f"--label {label!r} is not a column of {args.input}")
-    if args.action == "predict" and args.output is None:
-        args.output = None  # only the label party needs it; checked after loading the model
     if args.listen:
         host, port = tcp.parse_address(args.listen)
         print(f"pet xgb: party {args.party} waiting for the peer on {host}:{port} ...", file=sys.stderr)

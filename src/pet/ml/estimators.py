@@ -61,6 +61,10 @@ class _VerticalXGB(BaseEstimator):
     def _validated(self) -> dict:
         if self.session is None or not hasattr(self.session, "party"):
             raise PetTypeError("session must be a pet.mpc.Session (with a dealer)")
+        fb = getattr(self.session, "frac_bits", 16)
+        if not 16 <= fb <= 24:
+            raise InputError(f"the session's frac_bits must be in [16, 24] for pet.ml (got {fb}): "
+                             "the MPC sigmoid runs at the session's precision")
         p = {
             "n_estimators": _check_int("n_estimators", self.n_estimators, 1),
             "max_depth": _check_int("max_depth", self.max_depth, 1, 12),
