@@ -15,7 +15,6 @@ from pet.errors import InputError, PetTypeError, ProtocolError
 from pet.mpc import ring
 from pet.mpc.correlated import CorrelatedSource, DealerClient
 from pet.mpc.prg import PRG
-from pet.transport.channel import LocalChannel
 
 __all__ = ["Session"]
 
@@ -103,10 +102,6 @@ class Session:
         """Send ``payload`` and receive the peer's, both labelled ``op``: one round."""
         tag = self._tag(op)
         self.rounds += 1
-        if isinstance(self.channel, LocalChannel):
-            # in-memory sends never block, so skip exchange()'s helper thread
-            self.channel.send([tag, payload])
-            return self._check(tag, self.channel.recv())
         return self._check(tag, self.channel.exchange([tag, payload]))
 
     def send_to_peer(self, op: str, payload) -> None:
