@@ -96,3 +96,18 @@ def test_csv_reader_and_atomic_writer(tmp_path):
 
 def test_fixture_files_are_json_lists():
     assert json.loads((DATA / "karate_club_local_nodes1.json").read_text())[0] == 33
+
+
+def test_shares_of_2m_add_up_to_zacharys_156(karate):
+    """Case 10: the two parties' shares of 2m add up to 2 * 78 (m itself is never opened)."""
+    from pet.graph.setup import joint_setup
+    from pet.mpc import run_local
+
+    def prog(s):
+        inp = prepare_input(*karate[s.party])
+        lv = joint_setup(s, inp, None, resolution=1.0, params=[1.0])
+        return lv.m2, lv.frac_bits, lv.graph.n_pub, lv.graph.n_priv
+
+    (m0, f0, p0, q0), (m1, f1, p1, q1) = run_local(prog, timeout=120)
+    assert f0 == f1 and (m0 + m1) / 2 ** f0 == 156.0
+    assert p0 == p1 and p0 + q0 + q1 == 34 and m0 != m1
