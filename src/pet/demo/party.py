@@ -14,7 +14,7 @@ import traceback
 
 from pet._io import atomic_output
 from pet.demo.steps import STEPS, StepContext
-from pet.errors import ProtocolError
+from pet.errors import PetError, ProtocolError
 from pet.transport import tcp
 from pet.transport.tls import TLSConfig
 
@@ -55,38 +55,42 @@ def run_party(party: int, peer: str, *, dealer: str | None, tls_dir: str | None,
 
     outcomes: dict = {"party": party, "steps": [], "ok": True}
     ctx = StepContext(party=party, channel=channel, session=session, workdir=workdir, log=log)
-    with channel:
-        peer_names = channel.exchange(names)
-        if peer_names != names:
-            raise ProtocolError(f"the parties run different steps: {names} vs {peer_names}")
-        for i, name in enumerate(names, 1):
-            fn, _needs_mpc = STEPS[name]
-            if channel.exchange(["step", name]) != ["step", name]:
-                raise ProtocolError(f"peer is not at step {name!r}")
-            log(f"[party {party}] step {i}/{len(names)}: {name} ...")
-            before = channel.stats.snapshot()
-            dealer_before = sum(d.stats.bytes_total for d in dealer_channels)
-            start = time.perf_counter()
+    current = "start"
+    try:
+        with channel:
+            peer_names = channel.exchange(names)
+            if peer_names != names:
+                raise ProtocolError(f"the parties run different steps: {names} vs {peer_names}")
+            for i, name in enumerate(names, 1):
+                current = name
+                if channel.exchange(["step", name]) != ["step", name]:
+                    raise ProtocolError(f"peer is not at step {name!r}")
+                log(f"[party {party}] step {i}/{len(names)}: {name} ...")
+                before = channel.stats.snapshot()
+                dealer_before = sum(d.stats.bytes_total for d in dealer_channels)
+                start = time.perf_counter()
+                outcome = STEPS[name][0](ctx)
+                seconds = time.perf_counter() - start
+                moved = (channel.stats - before).bytes_total
+                dealer_bytes = sum(d.stats.bytes_total for d in dealer_channels) - dealer_before
+                outcomes["steps"].append({"step": name, "ok": True, "seconds": round(seconds, 3),
+                                          "peer_bytes": moved, "dealer_bytes": dealer_bytes,
+                                          "result": outcome.result, "learned": outcome.learned,
+                                          "extra": outcome.extra})
+                log(f"[party {party}] step {name} done in {seconds:.2f} s")
+    except Exception as exc:  # reported, and the process exits non-zero
+        outcomes["ok"] = False
+        outcomes["steps"].append({"step": current, "ok": False, "error": f"{type(exc).__name__}: {exc}",
+                                  "trace": traceback.format_exc(limit=6)})
+        log(f"[party {party}] step {current} FAILED: {type(exc).__name__}: {exc}")
+    finally:
+        for s in sessions:
             try:
-                outcome = fn(ctx)
-            except Exception as exc:
-                outcomes["ok"] = False
-                outcomes["steps"].append({"step": name, "ok": False, "error": f"{type(exc).__name__}: {exc}",
-                                          "trace": traceback.format_exc(limit=6)})
-                log(f"[party {party}] step {name} FAILED: {type(exc).__name__}: {exc}")
-                break
-            seconds = time.perf_counter() - start
-            moved = (channel.stats - before).bytes_total
-            dealer_bytes = sum(d.stats.bytes_total for d in dealer_channels) - dealer_before
-            outcomes["steps"].append({"step": name, "ok": True, "seconds": round(seconds, 3),
-                                      "peer_bytes": moved, "dealer_bytes": dealer_bytes,
-                                      "result": outcome.result, "learned": outcome.learned,
-                                      "extra": outcome.extra})
-            log(f"[party {party}] step {name} done in {seconds:.2f} s")
-    for s in sessions:
-        s.close()
-    for d in dealer_channels:
-        d.close()
+                s.close()
+            except PetError:  # the dealer may be gone already
+                pass
+        for d in dealer_channels:
+            d.close()
     if report:
         with atomic_output(report) as tmp:
             with open(tmp, "w", encoding="utf-8") as fh:
