@@ -86,6 +86,14 @@ def _interleave(session, left: Shared, right: Shared) -> Shared:
     return Shared(session, sh.reshape(left.shape[:-1] + (-1,)), left.frac)
 
 
+def _diag(s: Shared) -> Shared:
+    """The shared diagonal matrix of a shared vector (local)."""
+    k = s.shape[0]
+    out = np.zeros((k, k), dtype=np.uint64)
+    out[np.arange(k), np.arange(k)] = s.share
+    return Shared(s.session, out, s.frac)
+
+
 def _ones(session, shape) -> Shared:
     from pet.mpc import constant
     return constant(session, np.ones(shape, dtype=np.int64), 0)
@@ -278,7 +286,7 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
             cand = np.array([mine[int(j)] for j in own_nodes], dtype=np.int64)
             left_own = binner.indicator(X, cand).astype(bool) if cand.size else np.zeros((n, 0), bool)
             Q = _share_right(session, owner, left_own, n)
-            R = Q * split.reshape(1, nodes)
+            R = Q @ _diag(split)  # = Q * s per column; a matrix triple opens only Q - A
             V = _descend(session, V, R, n)
             owners[t, k:k + nodes] = owner
             own_cand[t, k + own_nodes] = cand
@@ -292,7 +300,7 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
         G, H = tot[:, 0], tot[:, 1]
         w = _public_mul(_at(G * reciprocal(H + lam), F), -learning_rate)
         leaf_sh[t] = w.share
-        margin = margin + (V * w.reshape(1, nodes)).sum(axis=1)
+        margin = margin + V @ w  # sum over leaves of v_leaf * w_leaf
         if callback is not None:
             callback(t + 1, n_estimators)
 
@@ -350,7 +358,7 @@ def predict_margin(session, state: dict, X: np.ndarray):
         V = _descend(session, V, R[:, :, k:k + 2 ** d], n)
         k += 2 ** d
     w = Shared(session, state["leaf_share"], state["frac"])
-    total = (V * w.reshape(1, T, 2 ** D)).reshape(n, -1).sum(axis=1)
+    total = V.reshape(n, T * 2 ** D) @ w.reshape(T * 2 ** D)
     out = session.reveal(total, to=state["label_party"])
     if out is None:
         return None
