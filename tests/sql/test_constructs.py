@@ -50,3 +50,17 @@ def test_empty_join_matches_duckdb(sql):
     want = oracle(sql, {"ta": a}, {"tb": B})
     for r in run_both(sql, {"ta": a}, {"tb": B}):
         assert_same(r, want)
+
+
+@pytest.mark.parametrize("reveal_to", [None, 0, 1])
+def test_query_over_one_partys_tables_runs_at_its_owner(reveal_to):
+    sql = ("select s, count(*) n, avg(y) m from (select * from tb where c > 0) t "
+           "group by s order by s")
+    want = oracle(sql, {"ta": A}, {"tb": B})
+    r = run_both(sql, {"ta": A}, {"tb": B}, reveal_to=reveal_to)
+    for p in (0, 1):
+        if reveal_to in (None, p):
+            assert_same(r[p], want, ordered=True)
+            assert r[p].attrs["pet_sql"]["plan"] == "local"
+        else:
+            assert r[p] is None
