@@ -57,6 +57,8 @@ def run_party(party: int, peer: str, *, dealer: str | None, tls_dir: str | None,
     ctx = StepContext(party=party, channel=channel, session=session, workdir=workdir, log=log)
     current = "start"
     try:
+        log(f"[party {party}] loading the demo data ...")
+        ctx.tables()  # outside the steps' timing: importing scikit-learn takes a few seconds
         with channel:
             peer_names = channel.exchange(names)
             if peer_names != names:

@@ -24,6 +24,12 @@ class StepContext:
     workdir: str = ""
     log: object = print
 
+    def tables(self):
+        """The demo's two customer tables (loaded once; a party uses only its own)."""
+        if "tables" not in self.state:
+            self.state["tables"] = customer_tables()
+        return self.state["tables"]
+
 
 @dataclass
 class StepOutcome:
@@ -57,7 +63,7 @@ def psi_step(ctx: StepContext) -> StepOutcome:
     """Align the two customer tables on ``id`` by ECDH-PSI."""
     from pet.psi import align
 
-    tables = customer_tables()
+    tables = ctx.tables()
     own = tables[ctx.party]
     rows = align(ctx.channel, own, "id", party=ctx.party)
     ctx.state["aligned"] = rows
@@ -126,7 +132,7 @@ def _plaintext_xgb_auc(aligned, train, test) -> float:
     import xgboost
     from sklearn.metrics import roc_auc_score
 
-    t0, t1 = customer_tables()
+    t0, t1 = customer_tables()  # demo-only reference: loads the public data again
     joined = aligned[["id"]].merge(t0, on="id").merge(t1.drop(columns=["region", "spend"]), on="id")
     x = joined[[c for c in joined.columns if c.startswith("f")]].to_numpy(float)
     y = joined["label"].to_numpy()
@@ -151,7 +157,7 @@ def sql_step(ctx: StepContext) -> StepOutcome:
     region, aggregates on shares; revealed to both."""
     from pet.sql import query
 
-    tables = customer_tables()
+    tables = ctx.tables()
     own = {"clinic": tables[0][["id", "label", "f00"]]} if ctx.party == 0 else \
         {"lab": tables[1][["id", "region", "spend"]]}
     result = query(ctx.session(), SQL_REPORT, own)
