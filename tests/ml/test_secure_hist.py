@@ -55,3 +55,27 @@ def test_masked_matrix_received_by_the_other_party_is_uniform():
     # the 0/1 matrix is hidden: every bit position of D is balanced
     bits = (D[..., None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)
     assert np.all(np.abs(bits.mean(axis=(0, 1)) - 0.5) < 0.02)
+
+
+def test_four_ary_argmax_matches_numpy_with_ties():
+    from pet.ml.split import argmax_onehot
+
+    rng = np.random.default_rng(4)  # not-secret: test data
+    cases = []
+    for k, n in [(1, 3), (3, 4), (5, 2), (17, 2), (70, 3)]:
+        x = np.round(rng.normal(size=(k, n)), 1)
+        x[rng.random(x.shape) < 0.3] = 0.5  # ties: the lowest index must win
+        cases.append(x)
+
+    def prog(s):
+        out = []
+        for x in cases:
+            a = s.share(x if s.party == 0 else None, owner=0)
+            oh, best = argmax_onehot(a, pad_value=-100.0)
+            out.append((s.reveal(oh), s.reveal(best)))
+        return out
+
+    for x, (oh, best) in zip(cases, mpc.run_local(prog)[0]):
+        assert (oh.sum(axis=0) == 1).all() and set(np.unique(oh)) <= {0, 1}
+        np.testing.assert_array_equal(np.argmax(oh, axis=0), np.argmax(x, axis=0))
+        np.testing.assert_allclose(best, x.max(axis=0), atol=1e-4)
