@@ -146,13 +146,20 @@ def leiden(session, nodes, edges, *, resolution=1.0, seed=0, n_iterations=2, n_g
     store.add_K(lab0, g0.deg)
     info = {"levels": 0, "iterations": 0, "moves": 0}
     max_iter = 20 if n_iterations == -1 else int(n_iterations)
+    clean = None  # the last pass that ended without splitting (both parties agree on it)
     for it in range(max_iter):
+        splits = info.get("splits", 0)
         lab0, moved = _one_pass(ctx, g0, lab0, store, seed=int(seed), iteration=it, n_groups=int(n_groups),
                                 group_size=int(group_size),
                                 max_levels=int(max_levels), max_rounds=int(max_rounds), info=info)
         info["iterations"] += 1
+        split = info.get("splits", 0) > splits
+        if not split:
+            clean = lab0.copy()
         if not moved:
             break
+    if clean is not None:
+        lab0 = clean  # a split is only a last resort: prefer a pass that ended cleanly
     labels = _global_labels(session, lab0[lv0.own_known])
     info.update(ctx.stats)
     info["mpc_rounds"] = session.rounds
@@ -187,7 +194,10 @@ def _one_pass(ctx, g0, lab0, store, *, seed, iteration, n_groups, group_size, ma
         rstore.add_K(ref, g.deg)
         rstore.cnt_pub[:] = 1
         rstore.cnt_priv[:] = 1
-        merges = _refine(ctx, g, lab, ref, rstore, seed, level, salt + 1, k)
+        # a retry after a stuck level spreads the nodes over more batches (public nodes in
+        # distinct batches), so that two nodes that should merge are not in the same one
+        k_ref = min(64, max(k, n_total)) if stuck else k
+        merges = _refine(ctx, g, lab, ref, rstore, seed, level, salt + 1, k_ref, spread=bool(stuck))
         peer = ctx.session.exchange("graph.level", [int(lm[0]), int(merges[0])])
         if not (isinstance(peer, list) and len(peer) == 2):
             raise ProtocolError("graph: malformed level summary")
@@ -324,17 +334,20 @@ def _local_moving(ctx, g, lab, store, seed, level, salt, n_groups, max_rounds):
     return n_own_moves, n_pub_moves
 
 
-def _refine(ctx, g, comm, ref, rstore, seed, level, salt, n_groups):
+def _refine(ctx, g, comm, ref, rstore, seed, level, salt, n_groups, spread=False):
     """Refinement: phase 1 public singletons, phase 2 own private singletons, each one
     pass over the groups. Returns (own private merges, public merges)."""
     grp = _groups(seed, level, salt, g, n_groups)
+    if spread and g.n_pub:
+        offset = int(group_of(seed, level, 2 * salt + 7, np.zeros(1), n_groups)[0])
+        grp[:g.n_pub] = (np.arange(g.n_pub) + offset) % n_groups
     n_own = n_pub = 0
     empty = np.zeros(0, dtype=np.int64)
     for gsel in range(n_groups):
         cand = np.flatnonzero(grp[:g.n_pub] == gsel)
         cand = cand[rstore.cnt_pub[ref[cand]] == 1]
         _, moved_pub = batched_round(ctx, g, ref, rstore, empty, cand, allow_empty=False, restrict=comm,
-                                     excluded=ref[cand])
+                                     excluded=ref[cand], move_on_zero=True)
         n_pub += moved_pub.size
     for gsel in range(n_groups):
         cand = np.flatnonzero(grp[g.n_pub:] == gsel) + g.n_pub
@@ -343,7 +356,7 @@ def _refine(ctx, g, comm, ref, rstore, seed, level, salt, n_groups):
         ok[ok] = rstore.cnt_priv[-1 - r[ok]] == 1
         cand = cand[ok]
         moved_own, _ = batched_round(ctx, g, ref, rstore, cand, empty, allow_empty=False, restrict=comm,
-                                     excluded=ref[cand])
+                                     excluded=ref[cand], move_on_zero=True)
         n_own += moved_own.size
     return n_own, n_pub
 

@@ -116,14 +116,16 @@ def _own_lists(g, lab, nodes, restrict, excluded):
 
 def batched_round(ctx: Context, g: LevelGraph, lab: np.ndarray, store: LabelStore,
                   own_nodes: np.ndarray, pub_nodes: np.ndarray, *, allow_empty: bool,
-                  restrict=None, excluded=None):
+                  restrict=None, excluded=None, move_on_zero: bool = False):
     """Decide and apply the moves of one batch; see the module docstring.
 
     ``own_nodes``: this party's private nodes in the batch; ``pub_nodes``: public nodes in
     the batch (identical on both sides). ``restrict``: only neighbours with the same
     ``restrict`` value as the moving node are candidates (refinement). ``excluded``: labels
     that may not be chosen this round. Updates ``lab`` and ``store`` in place and returns
-    ``(own_moved, pub_moved)``, the moved nodes (known node indices).
+    ``(own_moved, pub_moved)``, the moved nodes (known node indices). A node moves when
+    its best gain is positive, or non-negative with ``move_on_zero`` (refinement: "stay"
+    then scores -1 instead of 0).
     """
     s = ctx.session
     me = ctx.party
@@ -241,6 +243,8 @@ def batched_round(ctx: Context, g: LevelGraph, lab: np.ndarray, store: LabelStor
         y = Shared(s, np.concatenate([dw, dK]).view(np.uint64), 0)
         prod = (x * y).share
         gains = prod[:n_cand] * np.uint64(1 << ctx.gamma_bits) - prod[n_cand:] * np.uint64(ctx.gamma_num)
+        if move_on_zero and me == 0:
+            gains[stay] -= np.uint64(1)  # stay scores 0 - 1: party 0 adds the public -1
     best = segmented_argmax(s, Shared(s, gains, 0), lengths)
     ctx.stats["rounds"] += 1
 
