@@ -15,7 +15,7 @@ Algorithm (Traag, Waltman & van Eck 2019, maximising modularity with resolution
   MPC, secure argmax); a node that moves puts its neighbours outside its new community back
   in the queue; until the queue is empty;
 * **refinement**: inside every community, starting from singletons, each singleton node
-  may join the neighbouring sub-community (same community) with the best positive gain
+  may join the neighbouring sub-community (same community) with the best non-negative gain
   (the greedy, ``theta -> 0`` form of Leiden's randomised merge, as leidenalg's
   ``merge_nodes_constrained``); joins happen only along edges and never into a sub-community
   whose only member is moving in the same round, so every sub-community stays connected;
