@@ -13,7 +13,8 @@ positive constant ``2^gamma_bits * 2 m^2`` is the integer
 parties' local shares, so the differences are shared without communication; the two
 products are one batched Beaver multiplication on exact integers (no truncation, so every
 run is bit-for-bit the same), and :func:`~pet.graph.tournament.segmented_argmax` picks the
-first best candidate of every node (the node stays on ties and non-positive gains).
+first best candidate of every node (in local moving a node stays on ties and non-positive
+gains; in refinement it joins on non-negative gains: "stay" then scores -1).
 
 Protocol of a round (both parties call :func:`batched_round` with the same public batch):
 
