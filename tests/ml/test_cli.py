@@ -10,7 +10,9 @@ import sys
 import numpy as np
 import pandas as pd
 
-FIXTURES = "/work/shared/data/PETML"
+from pet.data import reference_path
+
+FIXTURES = reference_path("PETML")
 
 
 def _free_port() -> int:

@@ -13,13 +13,14 @@ import xgboost as xgb
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
 import pet.mpc as mpc
+from pet.data import reference_path
 from pet.errors import InputError, PartyFailed, PetError
 from pet.ml import VerticalXGBClassifier, VerticalXGBRegressor
 from pet.psi import align
 from pet.transport import run_parties
 from tests.ml._util import vertical_fit_predict
 
-FIXTURES = "/work/shared/data/PETML"
+FIXTURES = reference_path("PETML")
 SMALL = dict(n_estimators=3, max_depth=3, learning_rate=0.3, max_bin=16)
 
 
@@ -179,3 +180,16 @@ def test_progress_callback_and_classes():
     assert none is None and set(pred) <= {"benign", "malignant"}
     assert np.mean(pred == labels) > 0.9
     assert sorted(seen) == [(0, 1, 2), (0, 2, 2), (1, 1, 2), (1, 2, 2)]
+
+
+def test_a_failing_party_fails_the_other_promptly():
+    X, y = load_diabetes(return_X_y=True)
+
+    def prog(session):
+        Xp = X[:, :5].copy()
+        if session.party == 1:
+            Xp[3, 2] = np.inf  # bad input at party 1 only: party 0 is waiting in the handshake
+        VerticalXGBRegressor(session, n_estimators=1, max_depth=2).fit(Xp, y if session.party == 0 else None)
+
+    with pytest.raises((InputError, PartyFailed), match="infinite"):
+        mpc.run_local(prog, timeout=60)

@@ -47,7 +47,7 @@ lambda`` exceeds 2^16 (more than 65,535 rows for squared error, 262,143 for logi
 g, h, lambda and min_child_weight are divided by a public power of two, so that every
 ``H + lambda`` lies in the domain ``[2^-10, 2^17)`` of the MPC reciprocal.
 
-Cost per tree (``K`` candidates of both parties, ``n`` rows, depth ``D``): about 700 rounds
+Cost per tree (``K`` candidates of both parties, ``n`` rows, depth ``D``): about 660 rounds
 at ``D = 5`` (argmax over ``K`` is ``12 ceil(log4 K)`` rounds per level, the reciprocal 32,
 comparisons 8; the argmax is a 4-ary tournament, :mod:`pet.ml.split`); the histogram step is one exchange of ring elements per
 level (``n x max(2, 2^l)``) plus, per tree, one dense ``m_p x n x 2^D`` product at each party and at the dealer
