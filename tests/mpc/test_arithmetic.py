@@ -8,7 +8,7 @@ from hypothesis.extra import numpy as hnp
 
 import pet.mpc as mpc
 from pet.errors import InputError
-from pet.mpc import _kernels, ring
+from pet.mpc import _kernels, arithmetic, ring
 from pet.mpc.arithmetic import matmul_u64
 from pet.mpc.truncation import trunc
 
@@ -142,6 +142,25 @@ def test_matmul_kernel_against_python_integers():
     z = np.empty((2, 3), np.uint64)
     _kernels.matmul_u64(np.zeros((2, 0), np.uint64), np.zeros((0, 3), np.uint64), z)
     assert not z.any()
+
+
+@pytest.mark.parametrize("shape", [(40, 1100, 120), (130, 512, 70), (64, 513, 300)])
+def test_blas_limb_matmul_against_python_integers(shape):
+    """Products above the limb threshold (several 512-term slabs, and a remainder slab),
+    with values up to 2^64 - 1, equal Python's exact integer products modulo 2^64."""
+    m, k, n = shape
+    test_rng = DataRNG(11)
+    a = test_rng.integers(0, 2 ** 63, (m, k), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = test_rng.integers(0, 2 ** 63, (k, n), dtype=np.uint64) * np.uint64(2)
+    a[0, :] = np.uint64(2 ** 64 - 1)
+    b[:, 0] = np.uint64(2 ** 64 - 1)
+    assert m * k * n >= arithmetic._LIMB_MIN_WORK
+    out = matmul_u64(a, b)
+    want = (a.astype(object) @ b.astype(object)) % (2 ** 64)
+    np.testing.assert_array_equal(out, want.astype(np.uint64))
+    small = np.empty((m, n), np.uint64)
+    _kernels.matmul_u64(a, b, small)
+    np.testing.assert_array_equal(out, small)
 
 
 def test_public_multipliers():

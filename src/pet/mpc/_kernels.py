@@ -234,3 +234,44 @@ def b2a_plain(e, ra, positions, party0, out):
             if party0:
                 share += ej
             out[i, j] = share
+
+
+# -- exact Z_2^64 matrix products through float64 BLAS ------------------------------------
+#
+# A uint64 ``x`` is cut into limbs x = x0 + x1 * 2^22 + x2 * 2^43 of 22, 21 and 21 bits. A
+# float64 product of two limbs (< 2^44) summed over at most 512 terms stays below 2^53, so
+# dgemm computes it exactly. Modulo 2^64 only the limb pairs with shift < 64 matter:
+# (0,0) at 0, (0,1) and (1,0) at 22, (0,2) and (2,0) at 43, (1,1) at 44 -- six dgemms.
+
+LIMB_SHIFTS = (0, 22, 43)
+LIMB_K = 512  # the largest inner dimension one slab may have
+
+
+@numba.njit(cache=True, nogil=True)
+def split_limbs(x, l0, l1, l2):
+    """The three float64 limbs of the uint64 matrix ``x`` (any 2-D shape, C order)."""
+    m0 = numba.uint64((1 << 22) - 1)
+    m1 = numba.uint64((1 << 21) - 1)
+    s1 = numba.uint64(22)
+    s2 = numba.uint64(43)
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            v = x[i, j]
+            l0[i, j] = numba.float64(v & m0)
+            l1[i, j] = numba.float64((v >> s1) & m1)
+            l2[i, j] = numba.float64(v >> s2)
+
+
+@numba.njit(cache=True, nogil=True)
+def combine_limbs(p00, p01, p10, p02, p20, p11, out):
+    """``out += p00 + (p01 + p10) 2^22 + (p02 + p20) 2^43 + p11 2^44`` modulo 2^64, each
+    ``p`` an exact integer-valued float64 matrix below 2^53."""
+    s22 = numba.uint64(22)
+    s43 = numba.uint64(43)
+    s44 = numba.uint64(44)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] += (numba.uint64(p00[i, j])
+                          + ((numba.uint64(p01[i, j]) + numba.uint64(p10[i, j])) << s22)
+                          + ((numba.uint64(p02[i, j]) + numba.uint64(p20[i, j])) << s43)
+                          + (numba.uint64(p11[i, j]) << s44))
