@@ -193,3 +193,17 @@ def test_a_failing_party_fails_the_other_promptly():
 
     with pytest.raises((InputError, PartyFailed), match="infinite"):
         mpc.run_local(prog, timeout=60)
+
+
+def test_party_without_split_candidates():
+    """A party whose only column is constant has no candidates: every split is the peer's."""
+    X, y = load_diabetes(return_X_y=True)
+
+    def prog(session):
+        Xp = X[:, :5] if session.party == 0 else np.ones((X.shape[0], 1))
+        est = VerticalXGBRegressor(session, n_estimators=2, max_depth=2).fit(Xp, y if session.party == 0 else None)
+        return est.predict(Xp), est.model_["owner"]
+
+    (pred, owner0), (none, owner1) = mpc.run_local(prog)
+    assert none is None and (owner0 == 0).all() and (owner1 == 0).all()
+    assert np.sqrt(np.mean((pred - y) ** 2)) < np.std(y)

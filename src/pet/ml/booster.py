@@ -167,6 +167,8 @@ def _reveal_choice(session, onehot: Shared, m0: int):
         raise ProtocolError("the revealed split choice is not one-hot")
     owner = np.where(won == 1, me, 1 - me).astype(np.int64)
     nodes = np.flatnonzero(won == 1)
+    if nodes.size == 0:
+        return owner, {}
     return owner, {int(k): int(j) for k, j in zip(nodes, np.argmax(mine[:, nodes], axis=0))}
 
 
