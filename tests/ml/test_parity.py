@@ -81,3 +81,15 @@ def test_missing_values_auc_within_0005():
     X[rng.random(X.shape) < 0.1] = np.nan
     ours, ref = _classify(X, y, 15, params=dict(PARAMS, n_estimators=5, max_depth=3))
     assert abs(ours - ref) <= 0.005, (ours, ref)
+
+
+def test_regression_beyond_65536_rows_uses_the_public_scale():
+    """n + lambda > 2^16: g, h, lambda, min_child_weight are divided by a power of two."""
+    X, y = make_regression(n_samples=70000, n_features=4, noise=5.0, random_state=1)
+    params = dict(PARAMS, n_estimators=3, max_depth=2, max_bin=8)
+    base = float(np.mean(y))
+    ours, other, _ = vertical_fit_predict(VerticalXGBRegressor, dict(params, base_score=base),
+                                          [X[:, :2], X[:, 2:]], y, [X[:, :2], X[:, 2:]])
+    ref = xgb_oracle("regressor", params, X, y, X, base)
+    assert other is None
+    assert abs(rmse(y, ours) - rmse(y, ref)) <= 0.02 * rmse(y, ref), (rmse(y, ours), rmse(y, ref))
