@@ -26,20 +26,30 @@ def _pet(*args):
                             stderr=subprocess.PIPE, text=True)
 
 
-def _pair(action, extra0, extra1, dealer_port):
+def _tls(pki, name, peer):
+    return ["--tls-cert", str(pki / f"{name}.pem"), "--tls-key", str(pki / f"{name}.key"),
+            "--tls-ca", str(pki / "ca.pem"), "--tls-peer-name", peer, "--tls-dealer-name", "dealer"]
+
+
+def _pair(action, extra0, extra1, dealer_port, pki):
     port = _free_port()
     common = ["xgb", action, "--dealer", f"127.0.0.1:{dealer_port}", "--id", "id", "--no-progress",
               "--wait", "60", "--timeout", "120"]
-    p0 = _pet(*common, "--party", "0", "--listen", f"127.0.0.1:{port}", *extra0)
-    p1 = _pet(*common, "--party", "1", "--connect", f"127.0.0.1:{port}", *extra1)
+    p0 = _pet(*common, "--party", "0", "--listen", f"127.0.0.1:{port}", *_tls(pki, "party0", "party1"), *extra0)
+    p1 = _pet(*common, "--party", "1", "--connect", f"127.0.0.1:{port}", *_tls(pki, "party1", "party0"), *extra1)
     outs = [p.communicate(timeout=300) for p in (p0, p1)]
     assert p0.returncode == 0 and p1.returncode == 0, outs
     return outs
 
 
-def test_fit_and_predict_two_processes(tmp_path):
+def test_fit_and_predict_two_processes_over_mutual_tls(tmp_path):
+    from pet.transport.tls import make_test_pki
+
+    pki = tmp_path / "pki"
+    make_test_pki(pki)
     dealer_port = _free_port()
-    dealer = _pet("dealer", "--listen", f"127.0.0.1:{dealer_port}", "--sessions", "2", "--wait", "120")
+    dealer = _pet("dealer", "--listen", f"127.0.0.1:{dealer_port}", "--sessions", "2", "--wait", "120",
+                  "--tls-dir", str(pki))
     try:
         key = tmp_path / "key.hex"
         key.write_text("11" * 32)
@@ -47,12 +57,13 @@ def test_fit_and_predict_two_processes(tmp_path):
         m0, m1 = tmp_path / "client.model", tmp_path / "server.model"
         hp = ["--n-estimators", "3", "--max-depth", "3"]
         _pair("fit", ["--input", client, "--label", "y", "--model", str(m0), "--key-file", str(key), *hp],
-              ["--input", server, "--model", str(m1), *hp], dealer_port)
+              ["--input", server, "--model", str(m1), *hp], dealer_port, pki)
         assert m0.read_bytes().startswith(b"PETXGB-AESGCM1") and m1.read_bytes().startswith(b"{")
         pred = tmp_path / "pred.csv"
         outs = _pair("predict", ["--input", client, "--model", str(m0), "--key-file", str(key),
                                  "--output", str(pred)],
-                     ["--input", server, "--model", str(m1), "--output", str(tmp_path / "none.csv")], dealer_port)
+                     ["--input", server, "--model", str(m1), "--output", str(tmp_path / "none.csv")], dealer_port,
+                     pki)
         assert "label party" in outs[1][0]
         assert not (tmp_path / "none.csv").exists()  # the non-label party writes no predictions
         got = pd.read_csv(pred).merge(pd.read_csv(client)[["id", "y"]], on="id")

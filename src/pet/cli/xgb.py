@@ -11,7 +11,8 @@
 Each party's rows are first aligned with the peer's by ECDH-PSI on the id column
 (:func:`pet.psi.align`); every other column except the label is a feature. Training and
 prediction run in MPC (:mod:`pet.ml.booster`). Model files are written atomically and,
-with ``--key-file``, encrypted with AES-GCM. Predictions (``id`` + ``prediction`` and, for
+with ``--key-file``, encrypted with AES-GCM. ``--tls-*`` secure both links with mutual TLS
+(``pet dealer --tls-dir``). Predictions (``id`` + ``prediction`` and, for
 a classifier, ``probability``) are written by the label party only.
 """
 
@@ -41,6 +42,12 @@ def _common(p, fit: bool):
     p.add_argument("--wait", type=float, default=120.0, metavar="SECONDS", help="wait for the peer (default 120)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS", help="receive timeout (default 600)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tls = p.add_argument_group("TLS (mutual, for the peer and the dealer links; all of cert, key and ca, or none)")
+    tls.add_argument("--tls-cert", help="this party's certificate (PEM)")
+    tls.add_argument("--tls-key", help="this party's private key (PEM)")
+    tls.add_argument("--tls-ca", help="CA certificate that signed the peer's and the dealer's certificates")
+    tls.add_argument("--tls-peer-name", help="name the peer's certificate must carry")
+    tls.add_argument("--tls-dealer-name", help="name the dealer's certificate must carry")
 
 
 def register(subparsers) -> None:
@@ -108,6 +115,19 @@ def _write_table(df, path) -> None:
     write_atomic(path, buf.getvalue())
 
 
+def _tls(args, peer_name):
+    from pet.transport.tls import TLSConfig
+
+    parts = (args.tls_cert, args.tls_key, args.tls_ca)
+    if not any(parts):
+        if args.tls_peer_name or args.tls_dealer_name:
+            raise InputError("--tls-peer-name / --tls-dealer-name need --tls-cert, --tls-key and --tls-ca")
+        return None
+    if not all(parts):
+        raise InputError("TLS needs all three of --tls-cert, --tls-key and --tls-ca")
+    return TLSConfig(args.tls_cert, args.tls_key, args.tls_ca, peer_name=peer_name)
+
+
 def run(args) -> int:
     from pet.ml import VerticalXGBClassifier, VerticalXGBRegressor
     from pet.mpc import Session
@@ -115,6 +135,7 @@ def run(args) -> int:
     from pet.transport import tcp
 
     key = _key(args.key_file)
+    tls_peer, tls_dealer = _tls(args, args.tls_peer_name), _tls(args, args.tls_dealer_name)
     df = _read(args.input)
     if args.id not in df.columns:
         raise InputError(f"--id {args.id!r} is not a column of {args.input} ({list(df.columns)})")
@@ -124,13 +145,14 @@ def run(args) -> int:
     if args.listen:
         host, port = tcp.parse_address(args.listen)
         print(f"pet xgb: party {args.party} waiting for the peer on {host}:{port} ...", file=sys.stderr)
-        channel = tcp.listen(host, port, timeout=args.timeout, accept_timeout=args.wait)
+        channel = tcp.listen(host, port, tls=tls_peer, timeout=args.timeout, accept_timeout=args.wait)
     else:
         host, port = tcp.parse_address(args.connect)
-        channel = tcp.connect(host, port, timeout=args.timeout, retry_for=args.wait)
+        channel = tcp.connect(host, port, tls=tls_peer, timeout=args.timeout, retry_for=args.wait)
     dhost, dport = tcp.parse_address(args.dealer)
     start = time.perf_counter()
-    with channel, tcp.connect(dhost, dport, timeout=args.timeout, retry_for=args.wait) as dealer:
+    with channel, tcp.connect(dhost, dport, tls=tls_dealer, timeout=args.timeout,
+                                       retry_for=args.wait) as dealer:
         rows = align(channel, df, args.id, party=args.party)
         features = rows.drop(columns=[c for c in (args.id, label) if c is not None])
         with Session(args.party, channel, dealer=dealer) as session:
