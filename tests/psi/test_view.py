@@ -20,21 +20,39 @@ from pet.transport import run_parties
 
 
 def record(channel, log_in, log_out):
-    """Record every message the channel end receives and sends."""
+    """Record every message the channel end receives and sends (once each, whether
+    ``exchange`` is built on ``send``/``recv`` or not)."""
     recv, send, exchange = channel.recv, channel.send, channel.exchange
+    depth = [0]
 
     def rec_recv(*a, **k):
-        msg = recv(*a, **k)
-        log_in.append(msg)
+        depth[0] += 1
+        try:
+            msg = recv(*a, **k)
+        finally:
+            depth[0] -= 1
+        if depth[0] == 0:
+            log_in.append(msg)
         return msg
 
     def rec_send(obj):
-        log_out.append(obj)
-        return send(obj)
+        if depth[0] == 0:
+            log_out.append(obj)
+        depth[0] += 1
+        try:
+            return send(obj)
+        finally:
+            depth[0] -= 1
 
     def rec_exchange(obj, *a, **k):
         log_out.append(obj)
-        return exchange(obj, *a, **k)
+        depth[0] += 1
+        try:
+            msg = exchange(obj, *a, **k)
+        finally:
+            depth[0] -= 1
+        log_in.append(msg)
+        return msg
 
     channel.recv, channel.send, channel.exchange = rec_recv, rec_send, rec_exchange
     return channel
