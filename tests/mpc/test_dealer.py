@@ -7,7 +7,7 @@ import pytest
 import pet.mpc as mpc
 from pet.errors import ProtocolError
 from pet.mpc import dealer
-from pet.mpc.arithmetic import matmul_u64
+from pet.mpc.ring_matmul import matmul_u64
 from pet.mpc.correlated import DealerClient
 from pet.transport import run_parties
 

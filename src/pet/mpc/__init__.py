@@ -9,7 +9,8 @@ Module map (each depends only on the ones above it)::
 
     ring        encoding of reals/ints in Z_2^64, safe range   (pure functions)
     prg         AES-128-CTR pseudo-random generator            (pure)
-    _kernels    numba kernels (Z_2^64 matmul)
+    _kernels    numba kernels (Z_2^64 matmul, fused elementwise steps)
+    ring_matmul exact Z_2^64 matrix products (numba loop or float64-BLAS limbs)
     correlated  recipes of correlated randomness, party-side source interface
     dealer      the dealer service (thread or ``pet dealer`` process)
     session     Session: peer channel, op-mismatch detection, share / reveal

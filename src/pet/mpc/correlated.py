@@ -47,6 +47,7 @@ import numpy as np
 from pet.errors import ProtocolError
 from pet.mpc import _kernels
 from pet.mpc.prg import PRG
+from pet.mpc.ring_matmul import matmul_u64
 
 __all__ = ["CorrelatedSource", "DealerClient", "draw", "corrections", "receiver", "PROTOCOL_VERSION"]
 
@@ -134,9 +135,7 @@ def corrections(spec, m0: dict, m1: dict, state: dict) -> dict:
     if kind == "matmul":
         a = m0["a"] + m1["a"]
         b = m0["b"] + m1["b"]
-        c = np.empty((a.shape[0], b.shape[1]), dtype=np.uint64)
-        _kernels.matmul_u64(a, b, c)
-        return {"c": c - m0["c"]}
+        return {"c": matmul_u64(a, b) - m0["c"]}
     if kind == "trunc":
         rs, rm = np.empty_like(m0["rs"]), np.empty_like(m0["rm"])
         _kernels.trunc_corr(m0["r"].reshape(-1), m1["r"].reshape(-1), m0["rs"].reshape(-1), m0["rm"].reshape(-1),
@@ -166,9 +165,7 @@ def corrections(spec, m0: dict, m1: dict, state: dict) -> dict:
         if A is None:
             raise ProtocolError(f"reuse_mul refers to unknown private matrix {handle}")
         mo, mx = (m0, m1) if owner == 0 else (m1, m0)
-        c = np.empty((A.shape[0], mx["b"].shape[1]), dtype=np.uint64)
-        _kernels.matmul_u64(A, np.ascontiguousarray(mx["b"]), c)
-        return {"s": c - mo["s"]}
+        return {"s": matmul_u64(A, mx["b"]) - mo["s"]}
     raise ProtocolError(f"unknown correlated-randomness kind {kind!r}")
 
 

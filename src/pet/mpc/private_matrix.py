@@ -26,7 +26,7 @@ import numpy as np
 
 from pet.errors import InputError, PetTypeError, ProtocolError
 from pet.mpc import ring
-from pet.mpc.arithmetic import matmul_u64
+from pet.mpc.ring_matmul import matmul_u64
 from pet.mpc.shared import Shared
 from pet.mpc.truncation import trunc
 
