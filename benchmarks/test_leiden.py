@@ -33,7 +33,9 @@ import time
 import numpy as np
 import pandas as pd
 
-SCALE = float(os.environ.get("PET_LEIDEN_BENCH_SCALE", "1"))
+from conftest import pick
+
+SCALE = float(os.environ.get("PET_LEIDEN_BENCH_SCALE", pick("0.1", "1")))
 FLIP = float(os.environ.get("PET_LEIDEN_BENCH_FLIP", "0"))
 
 _PARTY = textwrap.dedent("""

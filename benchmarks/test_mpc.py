@@ -32,7 +32,10 @@ import pet.mpc as mpc
 from pet.mpc import dealer as _dealer
 from pet.transport import local_pair, tcp
 
-SIZES = [10_000, 1_000_000]
+from conftest import pick
+
+SIZES = pick([10_000, 100_000], [10_000, 1_000_000])
+MATMUL = pick([128, 512], [512, 1000])
 OPS = {
     "mul": lambda a, b: a * b,
     "compare": lambda a, b: a < b,
@@ -41,7 +44,7 @@ OPS = {
     "matmul": lambda a, b: a @ b,
 }
 CASES = [(op, n) for op in ("mul", "compare", "reciprocal", "sigmoid") for n in SIZES] + \
-        [("matmul", 512), ("matmul", 1000)]
+        [("matmul", n) for n in MATMUL]
 
 
 def _data(n: int, party: int, op: str) -> np.ndarray:
@@ -169,7 +172,7 @@ def test_in_process(benchmark, local_parties, op, n):
     _record(benchmark, op, n, result["stats"])
 
 
-ONLINE_CASES = [("mul", n) for n in SIZES] + [("compare", n) for n in SIZES] + [("matmul", 512), ("matmul", 1000)]
+ONLINE_CASES = [("mul", n) for n in SIZES] + [("compare", n) for n in SIZES] + [("matmul", n) for n in MATMUL]
 
 
 @pytest.mark.parametrize("op,n", ONLINE_CASES)

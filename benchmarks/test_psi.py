@@ -40,7 +40,9 @@ import time
 
 import pytest
 
-LOG2 = [int(x) for x in os.environ.get("PET_PSI_BENCH_LOG2", "16,18,20").split(",") if x.strip()]
+from conftest import pick
+
+LOG2 = [int(x) for x in os.environ.get("PET_PSI_BENCH_LOG2", pick("12,14", "16,18,20")).split(",") if x.strip()]
 
 _COMMON = """
 import json, resource, sys, time

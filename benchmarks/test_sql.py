@@ -28,7 +28,10 @@ import time
 
 import pytest
 
-ROWS = [int(x) for x in os.environ.get("PET_SQL_BENCH_ROWS", "100000,1000000").split(",") if x.strip()]
+from conftest import pick
+
+ROWS = [int(x) for x in os.environ.get("PET_SQL_BENCH_ROWS", pick("10000", "100000,1000000")).split(",")
+        if x.strip()]
 
 SQL = ("SELECT u.g, SUM(s.amount * u.w) AS total, AVG(s.amount + u.w) AS mean, "
        "MAX(s.amount - u.w) AS top FROM sales s JOIN users u ON s.id = u.id GROUP BY u.g")

@@ -17,7 +17,9 @@ import time
 
 import numpy as np
 
-ROWS = int(os.environ.get("PET_BENCH_XGB_ROWS", "100000"))
+from conftest import pick
+
+ROWS = int(os.environ.get("PET_BENCH_XGB_ROWS", pick("10000", "100000")))
 TREES, DEPTH, MAX_BIN = 10, 5, 32
 PARAMS = dict(n_estimators=TREES, max_depth=DEPTH, learning_rate=0.3, max_bin=MAX_BIN, base_score=0.5)
 

@@ -21,7 +21,7 @@ import pytest
 
 from pet.transport import make_test_pki
 
-TIMEOUT = 30  # the processes' --timeout
+TIMEOUT = 15  # the processes' --timeout
 REPEATS = {"psi": 3, "mpc": 6, "xgb": 2, "sql": 3, "leiden": 2}
 CASES = [(stage, victim) for stage in REPEATS for victim in ("party0", "party1", "dealer")]
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import igraph as ig
 import numpy as np
 import pandas as pd
 import pytest
 
+from pet.data import reference_path
 from pet.graph import read_petml_json
 from pet.mpc import Session
 from pet.mpc import dealer as _dealer
 from pet.transport import run_parties
 
-DATA = Path("/work/shared/data/PETML")
+DATA = reference_path("PETML")  # shipped copy of the reference fixtures
 
 
 @pytest.fixture(scope="session")

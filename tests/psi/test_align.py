@@ -5,11 +5,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pet.data import reference_path
 from pet.errors import InputError, ProtocolError
 from pet.psi import align, ecdh_psi
 from pet.transport import run_parties
 
-DATA = "/work/shared/data"
+DATA = str(reference_path())  # shipped copy of the reference fixtures
 
 
 def run_align(d0, on0, d1, on1, **kw):

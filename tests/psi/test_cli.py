@@ -3,11 +3,11 @@
 import socket
 import subprocess
 import sys
-from pathlib import Path
-
 import pandas as pd
 
-DATA = Path("/work/shared/data")
+from pet.data import reference_path
+
+DATA = reference_path()  # shipped copy of the reference fixtures
 
 
 def free_port() -> int:

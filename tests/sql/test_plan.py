@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from pet.data import reference_path
 from pet.sql.errors import SqlError, SqlNotSupported
 from pet.sql.plan import build_plan
 
@@ -19,7 +19,7 @@ FROM (select id1, id2, f1 from table_from_a where f1 < 90) AS a
 JOIN (select id1, id2, f1 + f2 + 2.01 as f1, f1 * f2 + 1 as f2, f3 from table_from_b) AS b
   ON a.id1 = b.id1
 GROUP BY b.f3"""
-FIXTURES = Path("/work/shared/data/PETSQL")
+FIXTURES = reference_path("PETSQL")  # shipped copy of the reference fixtures
 
 
 def plan(sql):

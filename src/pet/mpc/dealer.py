@@ -51,8 +51,9 @@ def serve(channel_a, channel_b) -> int:
     """Serve one two-party session over ``channel_a`` and ``channel_b`` (either order:
     the hello says which party is which). Returns the number of requests served.
 
-    Raises :class:`~pet.errors.ProtocolError` if the parties ask for different material
-    (both channels are closed first, so both parties fail promptly).
+    Raises :class:`~pet.errors.ProtocolError` if the parties ask for different material,
+    and :class:`~pet.errors.PeerDisconnected` if a party goes away without closing the
+    session (both channels are closed first, so the other party fails promptly).
     """
     chans, prgs = _handshake([channel_a, channel_b])
     state: dict = {}
@@ -79,8 +80,11 @@ def serve(channel_a, channel_b) -> int:
                 if any(receiver(s) == p for s in specs):
                     chans[p].send(out[p])
             served += 1
-    except PeerDisconnected:
-        return served
+    except PeerDisconnected as exc:
+        # a party vanished without closing the session: end it for the other party too
+        for ch in chans:
+            ch.close()
+        raise PeerDisconnected(f"dealer: a party disconnected in the middle of the session ({exc})") from None
     except BaseException:
         for ch in chans:
             ch.close()
