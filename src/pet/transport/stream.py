@@ -12,18 +12,21 @@ before the first byte of a frame leaves the channel usable.
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
+import time
 
 from pet.errors import ChannelClosed, ChannelTimeout, PeerDisconnected, PetError, TLSError, TransportError
 from pet.transport import codec
-from pet.transport.channel import Channel
+from pet.transport.channel import _UNSET, Channel, _check_timeout
 
 __all__ = ["StreamChannel"]
 
 _SMALL_FRAME = 64 << 10
 _SOCKET_BUFFER = 4 << 20
 _HEADER_CHUNK = 1 << 20
+_TLS_CHUNK = 256 << 10
 
 
 def tune_socket(sock: socket.socket) -> None:
@@ -51,6 +54,10 @@ class StreamChannel(Channel):
         self._sock = sock
         self.send_timeout = send_timeout
         self._prefix = bytearray(codec.PREFIX.size)
+        if isinstance(sock, ssl.SSLSocket):
+            # An OpenSSL connection must not be read and written from two threads at once:
+            # one lock for both directions; exchange() interleaves them in one thread.
+            self._recv_lock = self._send_lock
 
     @property
     def socket(self) -> socket.socket:
@@ -75,6 +82,88 @@ class StreamChannel(Channel):
                         self._sock.sendall(buf)
         except Exception as exc:
             raise self._translate(exc, "sending", timeout) from None
+
+    # -- exchanging (TLS) ------------------------------------------------------------------
+
+    def exchange(self, obj, timeout=_UNSET):
+        """Send ``obj`` and receive the peer's message. Over TLS, large frames are sent and
+        received in one thread by non-blocking I/O (OpenSSL connections are not safe for
+        concurrent use from two threads); plain TCP uses the base class's helper thread."""
+        if not self.is_tls:
+            return super().exchange(obj, timeout)
+        timeout = self.timeout if timeout is _UNSET else _check_timeout(timeout)
+        frame = self._encode(obj)
+        with self._send_lock:
+            self._ensure_open()
+            if frame.nbytes <= _SMALL_FRAME:
+                self._send_frame(frame)
+                self.stats.bytes_sent += frame.nbytes
+                self.stats.messages_sent += 1
+                value, nbytes = self._recv_value(timeout)
+            else:
+                value, nbytes = self._interleaved(frame, timeout)
+                self.stats.bytes_sent += frame.nbytes
+                self.stats.messages_sent += 1
+            self.stats.bytes_received += nbytes
+            self.stats.messages_received += 1
+            return value
+
+    def _interleaved(self, frame: codec.EncodedFrame, timeout):
+        """Write ``frame`` while reading one incoming frame, with select() and non-blocking
+        SSL calls in this thread. Returns ``(value, bytes received)``."""
+        sock = self._sock
+        outgoing = [memoryview(frame.head)] + [b for b in frame.buffers if b.nbytes]
+        incoming = _IncomingFrame(self)
+        would_block = (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError, InterruptedError)
+        try:
+            sock.setblocking(False)
+            last = time.monotonic()
+            while outgoing or not incoming.done:
+                progressed = False
+                if outgoing:
+                    try:
+                        n = sock.send(outgoing[0][:_TLS_CHUNK])
+                    except would_block:
+                        n = 0
+                    if n:
+                        progressed = True
+                        outgoing[0] = outgoing[0][n:]
+                        if not outgoing[0].nbytes:
+                            outgoing.pop(0)
+                if not incoming.done:
+                    view = incoming.view()
+                    try:
+                        n = sock.recv_into(view, view.nbytes)
+                    except would_block:
+                        n = None
+                    if n == 0:
+                        raise PeerDisconnected(f"{self.name}: the peer closed the connection "
+                                               f"{'in the middle of a message' if incoming.started else ''}".rstrip())
+                    if n:
+                        progressed = True
+                        incoming.advance(n)
+                if progressed:
+                    last = time.monotonic()
+                    continue
+                if not incoming.done and sock.pending():
+                    continue
+                wait = None if timeout is None else max(0.0, last + timeout - time.monotonic())
+                if wait == 0.0:
+                    raise ChannelTimeout(f"{self.name}: exchange stalled for {timeout:g} s (peer not responding)")
+                select.select([sock] if not incoming.done else [], [sock] if outgoing else [], [],
+                              wait if wait is None else min(wait, 1.0))
+        except PetError:
+            self._abort()
+            raise
+        except Exception as exc:
+            raise self._translate(exc, "exchanging", timeout) from None
+        finally:
+            if not self._closed:
+                try:
+                    sock.setblocking(True)
+                except OSError:
+                    pass
+        return incoming.value(), incoming.nbytes
 
     # -- receiving ----------------------------------------------------------------------
 
@@ -182,3 +271,57 @@ class StreamChannel(Channel):
     def _close(self) -> None:
         self._closed_by_us = True
         self._shutdown()
+
+
+class _IncomingFrame:
+    """Incremental reader of one frame for :meth:`StreamChannel._interleaved`: hands out the
+    next buffer to fill and checks prefix and header as they complete (the header is read
+    in 1 MiB pieces; the body is allocated only once the header is valid)."""
+
+    def __init__(self, channel: StreamChannel):
+        self.channel = channel
+        self.prefix = bytearray(codec.PREFIX.size)
+        self.stage = "prefix"
+        self.header_parts: list[bytearray] = []
+        self.header_left = self.body_len = 0
+        self.pieces: list[memoryview] = [memoryview(self.prefix)]
+        self.got = 0
+        self.started = False
+        self.done = False
+        self.nbytes = 0
+        self.tree = self.slots = self.buffers = None
+
+    def view(self) -> memoryview:
+        return self.pieces[0][self.got:]
+
+    def advance(self, n: int) -> None:
+        self.started = True
+        self.nbytes += n
+        self.got += n
+        if self.got < self.pieces[0].nbytes:
+            return
+        self.pieces.pop(0)
+        self.got = 0
+        while not self.pieces and not self.done:
+            if self.stage == "prefix":
+                header_len, self.body_len = codec.parse_prefix(self.prefix,
+                                                               max_frame_size=self.channel.max_frame_size)
+                self.header_left = header_len
+                self.stage = "header"
+            elif self.stage == "header" and self.header_left:
+                part = bytearray(min(self.header_left, _HEADER_CHUNK))
+                self.header_left -= len(part)
+                self.header_parts.append(part)
+                self.pieces = [memoryview(part)]
+            elif self.stage == "header":
+                header = b"".join(self.header_parts)
+                self.tree, self.slots = codec.decode_header(header, max_depth=self.channel.max_depth)
+                codec.check_body(self.slots, self.body_len)
+                self.buffers = codec.allocate(self.slots)
+                self.pieces = [v for v in codec.body_views(self.buffers) if v.nbytes]
+                self.stage = "body"
+            else:
+                self.done = True
+
+    def value(self):
+        return codec.fill(self.tree, self.slots, self.buffers)
