@@ -59,8 +59,10 @@ def test_demo_steps_against_pandas(tmp_path):
 
     from pet.demo.steps import SQL_REPORT
 
-    clinic, lab = t0[["id", "label", "f00"]], t1[["id", "region", "spend"]]
-    expected = duckdb.sql(SQL_REPORT).df()
+    con = duckdb.connect()
+    con.register("clinic", t0[["id", "label", "f00"]])
+    con.register("lab", t1[["id", "region", "spend"]])
+    expected = con.sql(SQL_REPORT).df()
     got = pd.DataFrame(sql0["extra"]["report"])
     assert list(got["region"]) == list(expected["region"])
     for col in ("customers", "positives"):

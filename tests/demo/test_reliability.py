@@ -8,7 +8,6 @@ several times in a row so the kill always lands while work remains.
 """
 
 import json
-import os
 import random
 import signal
 import socket

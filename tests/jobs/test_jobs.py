@@ -2,7 +2,6 @@
 
 import glob
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -12,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pet.errors import InputError, ProtocolError
-from pet.jobs import StateStore, from_reference, job_status, load_job, parse_job, run_job
+from pet.jobs import StateStore, from_reference, job_status, parse_job, run_job
 from pet.transport import run_parties
 
 from pet.data import reference_path

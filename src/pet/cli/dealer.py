@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pet.cli._tls import add_tls_arguments, tls_from_args
+
 __all__ = ["register", "run"]
 
 
@@ -27,31 +29,23 @@ def register(subparsers) -> None:
     p.add_argument("--listen", metavar="HOST:PORT", required=True, help="address the two parties connect to")
     p.add_argument("--sessions", type=int, default=1, metavar="N",
                    help="number of two-party sessions to serve, 0 = until killed (default 1)")
-    p.add_argument("--tls-dir", metavar="DIR", default=None,
-                   help="mutual TLS with the files of pet.transport.tls.make_test_pki "
-                        "(ca.pem, dealer.pem, dealer.key)")
     p.add_argument("--wait", type=float, default=300.0, metavar="SECONDS",
                    help="how long to wait for each party to connect (default 300)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                    help="receive timeout once connected (default 600)")
+    add_tls_arguments(p, peer_name=False)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     from pet.errors import InputError, PetError
     from pet.mpc import dealer
     from pet.transport import tcp
-    from pet.transport.tls import TLSConfig
 
     if args.sessions < 0:
         raise InputError("--sessions must be >= 0")
     host, port = tcp.parse_address(args.listen)
-    tls = None
-    if args.tls_dir:
-        d = Path(args.tls_dir)
-        tls = TLSConfig(cert=d / "dealer.pem", key=d / "dealer.key", ca=d / "ca.pem")
+    tls = tls_from_args(args, "dealer")
     served = 0
     with tcp.Listener(host, port, tls=tls, timeout=args.timeout) as listener:
         print(f"pet dealer listening on {host}:{listener.port}", file=sys.stderr, flush=True)

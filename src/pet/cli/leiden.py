@@ -23,6 +23,7 @@ import argparse
 import sys
 import time
 
+from pet.cli._tls import add_tls_arguments, tls_from_args
 from pet.errors import InputError
 
 __all__ = ["register", "run"]
@@ -45,9 +46,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="public seed, the same at both parties (default 0)")
     p.add_argument("--n-iterations", type=int, default=2,
                    help="Leiden passes, -1 = until stable (default 2)")
-    p.add_argument("--tls-dir", metavar="DIR", help="mutual TLS with ca.pem and party<N>.pem/.key from DIR")
     p.add_argument("--wait", type=float, default=120.0, metavar="SECONDS", help="wait for the peer (default 120)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS", help="receive timeout (default 600)")
+    add_tls_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -70,14 +71,7 @@ def run(args) -> int:
     from pet.transport import tcp
 
     nodes, edges = _inputs(args)
-    tls = None
-    if args.tls_dir:
-        from pathlib import Path
-
-        from pet.transport.tls import TLSConfig
-
-        d = Path(args.tls_dir)
-        tls = TLSConfig(cert=d / f"party{args.party}.pem", key=d / f"party{args.party}.key", ca=d / "ca.pem")
+    tls = tls_from_args(args, f"party{args.party}")
     if args.listen:
         host, port = tcp.parse_address(args.listen)
         print(f"pet leiden: party {args.party} waiting for the peer on {host}:{port} ...", file=sys.stderr)

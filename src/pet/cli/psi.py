@@ -15,12 +15,12 @@ The output is written atomically (temporary file + rename).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from pet._io import is_parquet, write_table
+from pet.cli._tls import add_tls_arguments, tls_from_args
 from pet.errors import InputError
 
 __all__ = ["register", "run"]
@@ -60,16 +60,9 @@ def register(subparsers) -> None:
                       help="always show a progress bar")
     prog.add_argument("--no-progress", dest="progress", action="store_false",
                       help=f"never show one (default: shown above {PROGRESS_THRESHOLD:,} rows)")
-    tls = p.add_argument_group("TLS (mutual; all of cert, key and ca, or none)")
-    tls.add_argument("--tls-cert", help="this party's certificate (PEM)")
-    tls.add_argument("--tls-key", help="this party's private key (PEM)")
-    tls.add_argument("--tls-ca", help="CA certificate that signed the peer's certificate (PEM)")
-    tls.add_argument("--tls-peer-name", help="name the peer's certificate must carry")
+    add_tls_arguments(p)
     p.set_defaults(func=run)
 
-
-def _is_parquet(path: str) -> bool:
-    return Path(path).suffix.lower() in (".parquet", ".pq")
 
 
 def _read(path: str, no_header: bool):
@@ -77,7 +70,7 @@ def _read(path: str, no_header: bool):
 
     if not Path(path).is_file():
         raise InputError(f"--input: no such file {path!r}")
-    if _is_parquet(path):
+    if is_parquet(path):
         return pd.read_parquet(path)
     if no_header:
         df = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, na_values=[""])
@@ -86,36 +79,7 @@ def _read(path: str, no_header: bool):
     return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
 
 
-def _write_atomic(df, path: str, *, header: bool = True) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        if _is_parquet(path):
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False, header=header)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
-
-def _tls(args):
-    from pet.transport.tls import TLSConfig
-
-    parts = (args.tls_cert, args.tls_key, args.tls_ca)
-    if not any(parts):
-        if args.tls_peer_name:
-            raise InputError("--tls-peer-name needs --tls-cert, --tls-key and --tls-ca")
-        return None
-    if not all(parts):
-        raise InputError("TLS needs all three of --tls-cert, --tls-key and --tls-ca")
-    return TLSConfig(args.tls_cert, args.tls_key, args.tls_ca, peer_name=args.tls_peer_name)
 
 
 def _key_frame(df, columns: list[str]):
@@ -141,7 +105,7 @@ def run(args) -> int:
 
     if args.output is None and not args.cardinality:
         raise InputError("--output is required (unless --cardinality)")
-    tls = _tls(args)
+    tls = tls_from_args(args, f"party{args.party}")
     df = _read(args.input, args.no_header)
     keys = _key_frame(df, args.column)
     progress = args.progress if args.progress is not None else len(df) > PROGRESS_THRESHOLD
@@ -171,7 +135,7 @@ def run(args) -> int:
               "no output written")
         return 0
     out = df.iloc[rows["\0row"].to_numpy()]
-    _write_atomic(out, args.output, header=not args.no_header)
+    write_table(out, args.output, header=not args.no_header)
     print(f"pet psi: {len(out)} of {len(df)} rows in the intersection; wrote {args.output} "
           f"({seconds:.2f} s, sent {stats.bytes_sent:,} B, received {stats.bytes_received:,} B)")
     return 0

@@ -17,12 +17,12 @@ docs/sql.md.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from pet._io import write_table
+from pet.cli._tls import add_tls_arguments, tls_from_args
 from pet.errors import InputError
 
 __all__ = ["register", "run"]
@@ -56,10 +56,7 @@ def register(subparsers) -> None:
                    help="how long to wait for the peer and the dealer (default 120)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                    help="receive timeout once connected (default 600)")
-    tls = p.add_argument_group("TLS (mutual; all of cert, key and ca, or none)")
-    tls.add_argument("--tls-cert", help="this party's certificate (PEM)")
-    tls.add_argument("--tls-key", help="this party's private key (PEM)")
-    tls.add_argument("--tls-ca", help="CA certificate that signed the peer's certificate (PEM)")
+    add_tls_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -75,39 +72,8 @@ def _tables(specs) -> dict:
     return tables
 
 
-def _is_parquet(path: str) -> bool:
-    return Path(path).suffix.lower() in (".parquet", ".pq")
 
 
-def write_atomic(df, path: str) -> None:
-    """Write ``df`` to ``path`` (CSV or Parquet) via a temporary file and a rename."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        if _is_parquet(path):
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _tls(args):
-    from pet.transport.tls import TLSConfig
-
-    parts = (args.tls_cert, args.tls_key, args.tls_ca)
-    if not any(parts):
-        return None
-    if not all(parts):
-        raise InputError("TLS needs all three of --tls-cert, --tls-key and --tls-ca")
-    return TLSConfig(args.tls_cert, args.tls_key, args.tls_ca)
 
 
 def run(args) -> int:
@@ -127,7 +93,7 @@ def run(args) -> int:
     receives = reveal_to in (None, args.party)
     if receives and not args.output:
         raise InputError("--output is required at a party that receives the result")
-    tls = _tls(args)
+    tls = tls_from_args(args, f"party{args.party}")
     if args.listen:
         host, port = tcp.parse_address(args.listen)
         print(f"pet sql: party {args.party} waiting for the peer on {host}:{port} ...", file=sys.stderr)
@@ -148,7 +114,7 @@ def run(args) -> int:
         print(f"pet sql: party {args.party} does not receive the result (reveal-to {args.reveal_to}); "
               f"no output written ({traffic})")
         return 0
-    write_atomic(result, args.output)
+    write_table(result, args.output)
     supp = result.attrs.get("suppressed_groups", 0)
     extra = f"; {supp} group(s) suppressed by --min-group-size" if supp else ""
     print(f"pet sql: {len(result)} row(s) written to {args.output}{extra} ({traffic})")

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from pet._io import read_table, write_table
+from pet.cli._tls import add_tls_arguments, tls_from_args
 from pet.errors import InputError
 
 __all__ = ["register", "run"]
@@ -42,12 +44,8 @@ def _common(p, fit: bool):
     p.add_argument("--wait", type=float, default=120.0, metavar="SECONDS", help="wait for the peer (default 120)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS", help="receive timeout (default 600)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    tls = p.add_argument_group("TLS (mutual, for the peer and the dealer links; all of cert, key and ca, or none)")
-    tls.add_argument("--tls-cert", help="this party's certificate (PEM)")
-    tls.add_argument("--tls-key", help="this party's private key (PEM)")
-    tls.add_argument("--tls-ca", help="CA certificate that signed the peer's and the dealer's certificates")
-    tls.add_argument("--tls-peer-name", help="name the peer's certificate must carry")
-    tls.add_argument("--tls-dealer-name", help="name the dealer's certificate must carry")
+    tls = add_tls_arguments(p)
+    tls.add_argument("--tls-dealer-name", metavar="NAME", help="name the dealer's certificate must carry")
 
 
 def register(subparsers) -> None:
@@ -76,15 +74,6 @@ def register(subparsers) -> None:
     top.set_defaults(func=lambda args: (top.print_help(), 2)[1])
 
 
-def _is_parquet(path) -> bool:
-    return Path(path).suffix.lower() in (".parquet", ".pq")
-
-
-def _read(path):
-    import pandas as pd
-    if not Path(path).is_file():
-        raise InputError(f"--input: no such file {path!r}")
-    return pd.read_parquet(path) if _is_parquet(path) else pd.read_csv(path)
 
 
 def _key(path):
@@ -102,30 +91,7 @@ def _key(path):
     raise InputError("--key-file must hold 16/24/32 raw bytes or their hex")
 
 
-def _write_table(df, path) -> None:
-    import io
 
-    from pet.ml.model_io import write_atomic
-    buf = io.BytesIO()
-    if _is_parquet(path):
-        df.to_parquet(buf, index=False)
-    else:
-        buf.write(df.to_csv(index=False).encode("utf-8"))
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, buf.getvalue())
-
-
-def _tls(args, peer_name):
-    from pet.transport.tls import TLSConfig
-
-    parts = (args.tls_cert, args.tls_key, args.tls_ca)
-    if not any(parts):
-        if args.tls_peer_name or args.tls_dealer_name:
-            raise InputError("--tls-peer-name / --tls-dealer-name need --tls-cert, --tls-key and --tls-ca")
-        return None
-    if not all(parts):
-        raise InputError("TLS needs all three of --tls-cert, --tls-key and --tls-ca")
-    return TLSConfig(args.tls_cert, args.tls_key, args.tls_ca, peer_name=peer_name)
 
 
 def run(args) -> int:
@@ -135,8 +101,10 @@ def run(args) -> int:
     from pet.transport import tcp
 
     key = _key(args.key_file)
-    tls_peer, tls_dealer = _tls(args, args.tls_peer_name), _tls(args, args.tls_dealer_name)
-    df = _read(args.input)
+    own = f"party{args.party}"
+    tls_peer = tls_from_args(args, own, peer_name=args.tls_peer_name)
+    tls_dealer = tls_from_args(args, own, peer_name=args.tls_dealer_name)
+    df = read_table(args.input, what="--input")
     if args.id not in df.columns:
         raise InputError(f"--id {args.id!r} is not a column of {args.input} ({list(df.columns)})")
     label = getattr(args, "label", None)
@@ -192,7 +160,7 @@ def run(args) -> int:
                     pred = est.predict(features)
                     out = None if pred is None else pd.DataFrame({args.id: rows[args.id], "prediction": pred})
                 if out is not None:
-                    _write_table(out, args.output)
+                    write_table(out, args.output)
                     msg = f"wrote {len(out)} predictions to {args.output}"
                 else:
                     msg = "predictions went to the label party"

@@ -104,7 +104,6 @@ def _split(n: int):
 def xgb_step(ctx: StepContext) -> StepOutcome:
     """Vertical XGBoost on the aligned rows: party 0 has 15 features and the label, party 1
     the other 15; 10 trees of depth 3 trained on shares; test AUC at party 0."""
-    import numpy as np
     from sklearn.metrics import roc_auc_score
 
     from pet.ml import VerticalXGBClassifier
