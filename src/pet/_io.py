@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pet.errors import InputError
 
-__all__ = ["atomic_output", "read_table", "write_table", "is_parquet"]
+__all__ = ["atomic_output", "atomic_write_bytes", "read_table", "write_table", "is_parquet"]
 
 
 @contextlib.contextmanager
@@ -27,11 +27,23 @@ def atomic_output(path: str | os.PathLike):
     os.close(fd)
     try:
         yield tmp
+        fd = os.open(tmp, os.O_RDONLY)  # the data is on disk before the name points at it
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
 
 
 def is_parquet(path: str | os.PathLike) -> bool:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
@@ -33,6 +32,7 @@ import numpy as np
 
 from pet.dp.budget import Block, Claim, consume
 from pet.dp.schedulers import DPF, FCFS, RoundRobin
+from pet._io import atomic_output
 from pet.errors import InputError
 
 __all__ = ["SIM_ORDERS", "SimResult", "simulate", "sweep", "write_csv", "plot_sweep", "POLICIES", "PAPER_GRIDS"]
@@ -248,28 +248,15 @@ def sweep(
     return out
 
 
-def _atomic_path(path: str, suffix: str):
-    d = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=d)
-    return fd, tmp
-
 
 def write_csv(results: Sequence[SimResult], path: str | os.PathLike) -> None:
     """Write results as CSV atomically (temp file + rename)."""
-    path = os.fspath(path)
-    fd, tmp = _atomic_path(path, ".csv")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            fields = list(SimResult.__dataclass_fields__)
-            w = csv.DictWriter(f, fieldnames=fields)
-            w.writeheader()
-            for r in results:
-                w.writerow(asdict(r))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
+        fields = list(SimResult.__dataclass_fields__)
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for r in results:
+            w.writerow(asdict(r))
 
 
 def plot_sweep(results: Sequence[SimResult], path: str | os.PathLike, *, title: str | None = None) -> None:
@@ -293,14 +280,8 @@ def plot_sweep(results: Sequence[SimResult], path: str | os.PathLike, *, title: 
     ax.set_title(title or "")
     ax.legend()
     fig.tight_layout()
-    fd, tmp = _atomic_path(path, ".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)

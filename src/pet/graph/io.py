@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 
 import pandas as pd
 
+from pet._io import atomic_output
 from pet.graph.inputs import GraphError, canonical_key
 
 __all__ = ["read_petml_json", "read_csv_input", "write_communities"]
@@ -115,15 +115,5 @@ def read_csv_input(edges_path, nodes_path):
 
 def write_communities(series: pd.Series, path) -> None:
     """Write ``node,community`` rows to ``path`` atomically (temp file + rename)."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
+    with atomic_output(path) as tmp:
         series.rename("community").rename_axis("node").reset_index().to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

@@ -18,10 +18,10 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 
 import numpy as np
 
+from pet._io import atomic_write_bytes
 from pet.errors import InputError, PetTypeError
 
 __all__ = ["save_state", "load_state", "write_atomic"]
@@ -69,21 +69,7 @@ def _check_key(key):
 
 def write_atomic(path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder + rename)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".pet-tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_bytes(path, data)
 
 
 def save_state(path, kind: str, state: dict, *, key=None) -> None:
