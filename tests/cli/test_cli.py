@@ -57,7 +57,7 @@ def test_tls_options_resolve_to_a_config(tmp_path):
 
     import pytest
 
-    from pet.cli._tls import add_tls_arguments, tls_from_args
+    from pet.cli._net import add_tls_arguments, tls_from_args
     from pet.errors import InputError
     from pet.transport import make_test_pki
 

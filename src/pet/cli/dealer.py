@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pet.cli._tls import add_tls_arguments, tls_from_args
+from pet.cli._net import add_tls_arguments, tls_from_args
 
 __all__ = ["register", "run"]
 

@@ -23,7 +23,7 @@ import argparse
 import sys
 import time
 
-from pet.cli._tls import add_tls_arguments, tls_from_args
+from pet.cli._net import add_tls_arguments, open_dealer, open_peer, tls_from_args
 from pet.errors import InputError
 
 __all__ = ["register", "run"]
@@ -68,20 +68,12 @@ def run(args) -> int:
     from pet.graph import leiden
     from pet.graph.io import write_communities
     from pet.mpc import Session
-    from pet.transport import tcp
 
     nodes, edges = _inputs(args)
     tls = tls_from_args(args, f"party{args.party}")
-    if args.listen:
-        host, port = tcp.parse_address(args.listen)
-        print(f"pet leiden: party {args.party} waiting for the peer on {host}:{port} ...", file=sys.stderr)
-        channel = tcp.listen(host, port, tls=tls, timeout=args.timeout, accept_timeout=args.wait)
-    else:
-        host, port = tcp.parse_address(args.connect)
-        channel = tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.wait)
-    dhost, dport = tcp.parse_address(args.dealer)
+    channel = open_peer(args, tls, "leiden")
     start = time.perf_counter()
-    with channel, tcp.connect(dhost, dport, tls=tls, timeout=args.timeout, retry_for=args.wait) as dealer:
+    with channel, open_dealer(args, tls) as dealer:
         with Session(args.party, channel, dealer=dealer) as session:
             result = leiden(session, nodes, edges, resolution=args.resolution, seed=args.seed,
                             n_iterations=args.n_iterations)

@@ -15,12 +15,11 @@ The output is written atomically (temporary file + rename).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 from pet._io import is_parquet, write_table
-from pet.cli._tls import add_tls_arguments, tls_from_args
+from pet.cli._net import add_tls_arguments, open_peer, tls_from_args
 from pet.errors import InputError
 
 __all__ = ["register", "run"]
@@ -101,7 +100,6 @@ def _key_frame(df, columns: list[str]):
 
 def run(args) -> int:
     from pet.psi import align, psi_cardinality
-    from pet.transport import tcp
 
     if args.output is None and not args.cardinality:
         raise InputError("--output is required (unless --cardinality)")
@@ -109,13 +107,7 @@ def run(args) -> int:
     df = _read(args.input, args.no_header)
     keys = _key_frame(df, args.column)
     progress = args.progress if args.progress is not None else len(df) > PROGRESS_THRESHOLD
-    if args.listen:
-        host, port = tcp.parse_address(args.listen)
-        print(f"pet psi: party {args.party} waiting for the peer on {host}:{port} ...", file=sys.stderr)
-        channel = tcp.listen(host, port, tls=tls, timeout=args.timeout, accept_timeout=args.wait)
-    else:
-        host, port = tcp.parse_address(args.connect)
-        channel = tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.wait)
+    channel = open_peer(args, tls, "psi")
     start = time.perf_counter()
     with channel:
         if args.cardinality:

@@ -17,12 +17,11 @@ docs/sql.md.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 from pet._io import write_table
-from pet.cli._tls import add_tls_arguments, tls_from_args
+from pet.cli._net import add_tls_arguments, open_dealer, open_peer, tls_from_args
 from pet.errors import InputError
 
 __all__ = ["register", "run"]
@@ -79,7 +78,6 @@ def _tables(specs) -> dict:
 def run(args) -> int:
     from pet.mpc import Session
     from pet.sql import query
-    from pet.transport import tcp
 
     tables = _tables(args.table)
     if not tables:
@@ -94,16 +92,9 @@ def run(args) -> int:
     if receives and not args.output:
         raise InputError("--output is required at a party that receives the result")
     tls = tls_from_args(args, f"party{args.party}")
-    if args.listen:
-        host, port = tcp.parse_address(args.listen)
-        print(f"pet sql: party {args.party} waiting for the peer on {host}:{port} ...", file=sys.stderr)
-        channel = tcp.listen(host, port, tls=tls, timeout=args.timeout, accept_timeout=args.wait)
-    else:
-        host, port = tcp.parse_address(args.connect)
-        channel = tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.wait)
-    dhost, dport = tcp.parse_address(args.dealer)
+    channel = open_peer(args, tls, "sql")
     start = time.perf_counter()
-    with channel, tcp.connect(dhost, dport, timeout=args.timeout, retry_for=args.wait) as dealer:
+    with channel, open_dealer(args, tls) as dealer:
         with Session(args.party, channel, dealer=dealer) as session:
             result = query(session, sql, tables, reveal_to=reveal_to, min_group_size=args.min_group_size,
                            duplicate_keys=args.duplicate_keys)

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from pet._io import read_table, write_table
-from pet.cli._tls import add_tls_arguments, tls_from_args
+from pet.cli._net import add_tls_arguments, open_dealer, open_peer, tls_from_args
 from pet.errors import InputError
 
 __all__ = ["register", "run"]
@@ -98,7 +98,6 @@ def run(args) -> int:
     from pet.ml import VerticalXGBClassifier, VerticalXGBRegressor
     from pet.mpc import Session
     from pet.psi import align
-    from pet.transport import tcp
 
     key = _key(args.key_file)
     own = f"party{args.party}"
@@ -110,17 +109,9 @@ def run(args) -> int:
     label = getattr(args, "label", None)
     if label is not None and label not in df.columns:
         raise InputError(f"--label {label!r} is not a column of {args.input}")
-    if args.listen:
-        host, port = tcp.parse_address(args.listen)
-        print(f"pet xgb: party {args.party} waiting for the peer on {host}:{port} ...", file=sys.stderr)
-        channel = tcp.listen(host, port, tls=tls_peer, timeout=args.timeout, accept_timeout=args.wait)
-    else:
-        host, port = tcp.parse_address(args.connect)
-        channel = tcp.connect(host, port, tls=tls_peer, timeout=args.timeout, retry_for=args.wait)
-    dhost, dport = tcp.parse_address(args.dealer)
+    channel = open_peer(args, tls_peer, "xgb")
     start = time.perf_counter()
-    with channel, tcp.connect(dhost, dport, tls=tls_dealer, timeout=args.timeout,
-                                       retry_for=args.wait) as dealer:
+    with channel, open_dealer(args, tls_dealer) as dealer:
         rows = align(channel, df, args.id, party=args.party)
         features = rows.drop(columns=[c for c in (args.id, label) if c is not None])
         with Session(args.party, channel, dealer=dealer) as session:

@@ -1,4 +1,5 @@
-"""TLS options shared by every ``pet`` command that talks to a peer or the dealer.
+"""Network options shared by every ``pet`` command that talks to a peer or the dealer:
+TLS material, and opening the peer and dealer channels.
 
 Two ways to give this party's TLS material (mutual TLS either way):
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from pet.errors import InputError
 
-__all__ = ["add_tls_arguments", "tls_from_args"]
+__all__ = ["add_tls_arguments", "tls_from_args", "open_peer", "open_dealer"]
 
 
 def add_tls_arguments(parser, *, peer_name: bool = True):
@@ -53,3 +54,26 @@ def tls_from_args(args, own_name: str, *, peer_name: str | None = None):
     if peer_name:
         raise InputError("--tls-peer-name needs --tls-dir or --tls-cert/--tls-key/--tls-ca")
     return None
+
+
+def open_peer(args, tls, command: str):
+    """The channel to the other party: listen on ``args.listen`` (waiting ``args.wait``
+    seconds for the peer) or connect to ``args.connect`` (retrying as long)."""
+    import sys
+
+    from pet.transport import tcp
+
+    if args.listen:
+        host, port = tcp.parse_address(args.listen)
+        print(f"pet {command}: party {args.party} waiting for the peer on {host}:{port} ...", file=sys.stderr)
+        return tcp.listen(host, port, tls=tls, timeout=args.timeout, accept_timeout=args.wait)
+    host, port = tcp.parse_address(args.connect)
+    return tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.wait)
+
+
+def open_dealer(args, tls):
+    """The channel to ``pet dealer`` at ``args.dealer`` (same TLS material as for the peer)."""
+    from pet.transport import tcp
+
+    host, port = tcp.parse_address(args.dealer)
+    return tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.wait)
