@@ -53,6 +53,63 @@ def test_mpc_triple_with_dealer_process():
     assert f"total of all six salaries {x.sum() + y.sum():.2f}" in out0
 
 
+def run_with_dealer(name):
+    address, dealer = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    _, out0, out1 = run_together(["-m", "pet", "dealer", "--listen", dealer],
+                                 [EXAMPLES / f"{name}_party0.py", "--address", address, "--dealer", dealer],
+                                 [EXAMPLES / f"{name}_party1.py", "--address", address, "--dealer", dealer])
+    return out0, out1
+
+
+def test_sql_triple_matches_duckdb():
+    import duckdb
+
+    out0, out1 = run_with_dealer("sql")
+    assert out0.replace("party 0", "") == out1.replace("party 1", "")  # both received the same report
+    namespace = {}
+    for name in ("sql_party0", "sql_party1"):  # the example's own tables and query, run in the clear
+        source = (EXAMPLES / f"{name}.py").read_text()
+        exec(source.split("parser = argparse")[0] + source[source.index("sales = ") if "sales = " in source
+                                                          else source.index("users = "):].split("\nwith ")[0],
+             namespace)
+    con = duckdb.connect()
+    con.register("sales", namespace["sales"])
+    con.register("users", namespace["users"])
+    expected = con.sql(namespace["SQL"]).df()
+    for row in expected.itertuples():
+        assert f"{row.region}" in out0 and f" {row.buyers} " in out0
+        assert f"{row.revenue:.1f}".rstrip("0").rstrip(".") in out0
+
+
+def test_xgb_triple_label_party_gets_scores():
+    import xgboost
+    from sklearn.metrics import roc_auc_score
+
+    from pet.demo.data import customer_tables
+
+    out0, out1 = run_with_dealer("xgb")
+    auc = float(out0.split("training AUC")[1])
+    t0, t1 = customer_tables()
+    joined = t0.merge(t1.drop(columns=["region", "spend"]), on="id")
+    x, y = joined.drop(columns=["id", "label"]).to_numpy(), joined["label"].to_numpy()
+    plain = xgboost.XGBClassifier(n_estimators=5, max_depth=3, learning_rate=0.3, max_bin=32, tree_method="hist",
+                                  n_jobs=1).fit(x, y)
+    assert abs(auc - roc_auc_score(y, plain.predict_proba(x)[:, 1])) < 0.01
+    assert "received scores: False" in out1
+
+
+def test_leiden_triple_partitions_the_karate_club():
+    import ast
+
+    import igraph
+
+    out0, out1 = run_with_dealer("leiden")
+    labels = {**ast.literal_eval(out0.split("communities:", 1)[1].strip()),
+              **ast.literal_eval(out1.split("communities:", 1)[1].strip())}
+    assert sorted(labels) == list(range(34))
+    assert igraph.Graph.Famous("Zachary").modularity([labels[v] for v in range(34)]) >= 0.41
+
+
 def test_dp_analysts_share_one_ledger(tmp_path):
     ledger = tmp_path / "budget.sqlite"
     outs = run_together([EXAMPLES / "dp_analyst.py", "--analyst", "0", "--ledger", ledger],

@@ -1,0 +1,26 @@
+"""Private Leiden, party 0: communities of the karate club, whose members and edges are split
+between two parties (the reference system's fixture). Needs a dealer; three terminals:
+
+    pet dealer --listen 127.0.0.1:9108
+    python examples/leiden_party0.py --address 127.0.0.1:9107 --dealer 127.0.0.1:9108
+    python examples/leiden_party1.py --address 127.0.0.1:9107 --dealer 127.0.0.1:9108
+"""
+
+import argparse
+
+from pet.data import reference_path
+from pet.graph import leiden, read_petml_json
+from pet.mpc import Session
+from pet.transport import tcp
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--address", default="127.0.0.1:9107")
+parser.add_argument("--dealer", default="127.0.0.1:9108")
+args = parser.parse_args()
+
+nodes, edges = read_petml_json(reference_path("PETML", "karate_club_user_weight1.json"),
+                               reference_path("PETML", "karate_club_local_nodes1.json"))
+with tcp.listen(*tcp.parse_address(args.address)) as peer, tcp.connect(*tcp.parse_address(args.dealer)) as dealer:
+    with Session(0, peer, dealer=dealer) as session:
+        communities = leiden(session, nodes, edges, seed=0)
+print("party 0 communities:", dict(sorted(communities.items())))
