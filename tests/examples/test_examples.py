@@ -124,3 +124,13 @@ def test_notebook_runs_as_a_script():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "second claim (0.7): False" in out.stdout
+
+
+def test_readme_example_runs_and_matches_plaintext():
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    a, b = np.array([52_000.0, 61_500.0]), np.array([58_000.0, 60_000.0])
+    expected = np.abs(a - b)
+    assert out.stdout.strip().splitlines()[-1] == str([expected, expected]).replace("array", "array")
