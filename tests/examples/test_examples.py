@@ -133,4 +133,4 @@ def test_readme_example_runs_and_matches_plaintext():
     assert out.returncode == 0, out.stderr
     a, b = np.array([52_000.0, 61_500.0]), np.array([58_000.0, 60_000.0])
     expected = np.abs(a - b)
-    assert out.stdout.strip().splitlines()[-1] == str([expected, expected]).replace("array", "array")
+    assert out.stdout.strip().splitlines()[-1] == str([expected, expected])
