@@ -31,10 +31,12 @@ __all__ = [
 
 
 def _positive(name: str, value: float) -> float:
+    """``value`` as a float, or :class:`~pet.errors.InputError` naming ``name`` unless it is
+    a finite number > 0 (shared by events, calibration and mechanisms)."""
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number, got {value!r}") from None
+        raise InputError(f"{name} must be a number > 0, got {value!r}") from None
     if not (value > 0 and math.isfinite(value)):
         raise InputError(f"{name} must be a finite number > 0, got {value!r}")
     return value

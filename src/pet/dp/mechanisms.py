@@ -35,7 +35,7 @@ from typing import Any
 
 from pet.dp._sampling import sample_discrete_gaussian, sample_discrete_laplace
 from pet.dp.calibration import gaussian_sigma
-from pet.dp.events import EpsilonDeltaEvent, GaussianEvent, ZCDPEvent
+from pet.dp.events import EpsilonDeltaEvent, GaussianEvent, ZCDPEvent, _positive
 from pet.errors import InputError
 
 __all__ = [
@@ -50,15 +50,6 @@ __all__ = [
 _LATTICE_BITS = 20  # lattice step = 2^(floor(log2(scale)) - 20)
 _CLAMP_BITS = 50  # inputs are clamped to +-2^50 lattice steps
 
-
-def _finite_pos(name: str, v: Any) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number > 0, got {v!r}") from None
-    if not (f > 0 and math.isfinite(f)):
-        raise InputError(f"{name} must be a finite number > 0, got {v!r}")
-    return f
 
 
 def _finite(name: str, v: Any) -> float:
@@ -101,8 +92,8 @@ def laplace_mechanism(value: float, sensitivity: float, epsilon: float, *, recor
     Records ``EpsilonDeltaEvent(epsilon, 0)`` on ``record`` (if given) before returning.
     """
     x = _finite("value", value)
-    sens = _finite_pos("sensitivity", sensitivity)
-    eps = _finite_pos("epsilon", epsilon)
+    sens = _positive("sensitivity", sensitivity)
+    eps = _positive("epsilon", epsilon)
     g = lattice_step(sens / eps)
     scale = Fraction(sens + g) / Fraction(eps)  # exact rational scale for sensitivity + g
     k = _to_lattice(x, g)
@@ -116,9 +107,9 @@ def gaussian_mechanism(value: float, sensitivity: float, epsilon: float, delta: 
     Records ``GaussianEvent(sigma / (sensitivity + g))`` on ``record`` before returning.
     """
     x = _finite("value", value)
-    sens = _finite_pos("sensitivity", sensitivity)
-    eps = _finite_pos("epsilon", epsilon)
-    d = _finite_pos("delta", delta)
+    sens = _positive("sensitivity", sensitivity)
+    eps = _positive("epsilon", epsilon)
+    d = _positive("delta", delta)
     if d >= 1:
         raise InputError(f"delta must be in (0, 1), got {delta!r}")
     g = lattice_step(gaussian_sigma(eps, d, sens))
@@ -151,7 +142,7 @@ def discrete_laplace_mechanism(value: int, sensitivity: int, epsilon: float, *, 
     """
     x = _int("value", value)
     sens = _int("sensitivity", sensitivity, 1)
-    eps = _finite_pos("epsilon", epsilon)
+    eps = _positive("epsilon", epsilon)
     _record(record, EpsilonDeltaEvent(eps, 0.0))
     return x + sample_discrete_laplace(Fraction(sens) / Fraction(eps))
 
@@ -164,8 +155,8 @@ def discrete_gaussian_sigma(sensitivity: int, epsilon: float, delta: float) -> f
     the grid is used (any single α is a valid certificate, so the result is conservative).
     """
     sens = _int("sensitivity", sensitivity, 1)
-    eps = _finite_pos("epsilon", epsilon)
-    d = _finite_pos("delta", delta)
+    eps = _positive("epsilon", epsilon)
+    d = _positive("delta", delta)
     if d >= 1:
         raise InputError(f"delta must be in (0, 1), got {delta!r}")
     import numpy as np
