@@ -13,8 +13,7 @@ def main() -> int:
     host, port = tcp.parse_address(sys.argv[1])
     tls = None
     if len(sys.argv) > 2:
-        d = sys.argv[2]
-        tls = TLSConfig(cert=f"{d}/party1.pem", key=f"{d}/party1.key", ca=f"{d}/ca.pem")
+        tls = TLSConfig.from_dir(sys.argv[2], "party1")
     with tcp.connect(host, port, tls=tls, retry_for=60) as channel:
         while True:
             message = channel.recv()

@@ -13,8 +13,6 @@ Two ways to give this party's TLS material (mutual TLS either way):
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pet.errors import InputError
 
 __all__ = ["add_tls_arguments", "tls_from_args", "open_peer", "open_dealer"]
@@ -49,8 +47,7 @@ def tls_from_args(args, own_name: str, *, peer_name: str | None = None):
             raise InputError("TLS needs all three of --tls-cert, --tls-key and --tls-ca")
         return TLSConfig(*explicit, peer_name=peer_name)
     if directory:
-        d = Path(directory)
-        return TLSConfig(cert=d / f"{own_name}.pem", key=d / f"{own_name}.key", ca=d / "ca.pem", peer_name=peer_name)
+        return TLSConfig.from_dir(directory, own_name, peer_name=peer_name)
     if peer_name:
         raise InputError("--tls-peer-name needs --tls-dir or --tls-cert/--tls-key/--tls-ca")
     return None

@@ -55,8 +55,7 @@ def run(args) -> int:
     host, port = tcp.parse_address(address)
     tls = None
     if spec.tls_dir:
-        tls = TLSConfig(cert=f"{spec.tls_dir}/party{party}.pem", key=f"{spec.tls_dir}/party{party}.key",
-                        ca=f"{spec.tls_dir}/ca.pem")
+        tls = TLSConfig.from_dir(spec.tls_dir, f"party{party}")
     if party == 0:
         channel = tcp.listen(host, port, tls=tls, timeout=args.timeout, accept_timeout=args.timeout)
     else:

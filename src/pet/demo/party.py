@@ -24,7 +24,7 @@ __all__ = ["run_party", "tls_for"]
 def tls_for(name: str, tls_dir: str | None) -> TLSConfig | None:
     if not tls_dir:
         return None
-    return TLSConfig(cert=f"{tls_dir}/{name}.pem", key=f"{tls_dir}/{name}.key", ca=f"{tls_dir}/ca.pem")
+    return TLSConfig.from_dir(tls_dir, name)
 
 
 def run_party(party: int, peer: str, *, dealer: str | None, tls_dir: str | None, report: str | None,

@@ -46,6 +46,13 @@ class TLSConfig:
             if not path.is_file():
                 raise InputError(f"TLSConfig.{field}: no such file {str(path)!r}")
 
+    @classmethod
+    def from_dir(cls, directory, name: str, *, peer_name: str | None = None) -> "TLSConfig":
+        """The files :func:`make_test_pki` writes for ``name``: ``directory/<name>.pem``,
+        ``directory/<name>.key`` and ``directory/ca.pem``."""
+        d = Path(directory)
+        return cls(cert=d / f"{name}.pem", key=d / f"{name}.key", ca=d / "ca.pem", peer_name=peer_name)
+
     def _context(self, purpose: int) -> ssl.SSLContext:
         ctx = ssl.SSLContext(purpose)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
