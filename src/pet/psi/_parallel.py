@@ -46,6 +46,9 @@ class Pool:
         self.workers = workers
         self._executor = None
         if workers > 1:
+            from pet.psi._kernels import warm_up
+
+            warm_up()  # compile the batched X25519 kernel here once; workers load numba's cache
             self._executor = ProcessPoolExecutor(max_workers=workers,
                                                  mp_context=multiprocessing.get_context("spawn"))
 
