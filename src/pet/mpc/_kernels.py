@@ -7,6 +7,10 @@ dtypes. All arithmetic is modulo 2^64 (uint64 overflow wraps in numba as in C).
 from __future__ import annotations
 
 import numba
+import numpy as np
+from llvmlite import ir
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
 
 
 @numba.njit(cache=True, nogil=True)
@@ -275,3 +279,285 @@ def combine_limbs(p00, p01, p10, p02, p20, p11, out):
                           + ((numba.uint64(p01[i, j]) + numba.uint64(p10[i, j])) << s22)
                           + ((numba.uint64(p02[i, j]) + numba.uint64(p20[i, j])) << s43)
                           + (numba.uint64(p11[i, j]) << s44))
+
+
+# -- exact Z_2^64 matrix products with AVX-512 IFMA ---------------------------------------
+#
+# ``vpmadd52luq`` / ``vpmadd52huq`` multiply the low 52 bits of eight pairs of 64-bit lanes
+# and add the low / high 52 bits of the 104-bit products to eight 64-bit accumulators,
+# which wrap modulo 2^64 -- exactly the ring we want. Cut ``a = aL + 2^52 aH`` (aL: 52 bits,
+# aH: 12 bits), likewise ``b``. Modulo 2^64
+#
+#     a b = aL bL + 2^52 (aL bH + aH bL)        (the 2^104 aH bH term vanishes)
+#         = lo52(aL bL) + 2^52 (hi52(aL bL) + aL bH + aH bL),
+#
+# and the bracket is only needed modulo 2^12, so aL may be replaced by aL' = a mod 2^12 in
+# it. Both cross products come out of ONE 52-bit multiply: with x = aL' + 2^40 aH and
+# y = bL' + 2^40 bH (both < 2^52),
+#
+#     x y = aL' bL'  +  2^40 (aL' bH + aH bL')  +  2^80 aH bH,
+#
+# where aL' bL' < 2^24. Summed over at most 2^16 terms the first part stays below 2^40,
+# so bits 40..51 of the accumulated lo52(x y) are exactly (sum aL' bH + aH bL') mod 2^12
+# (lo52 differs from x y by multiples of 2^52, which do not touch bits < 52). Hence, with
+# three accumulators P = sum lo52(aL bL), Q = sum hi52(aL bL), R = sum lo52(x y),
+#
+#     sum a b  =  P + ((Q + (R >> 40)) << 52)      (mod 2^64)
+#
+# -- three IFMA instructions per eight multiply-adds. Only compiled and called when the
+# CPU (as numba targets it) has AVX-512 IFMA; see ``ring_matmul.ifma_available``.
+
+_V8 = ir.VectorType(ir.IntType(64), 8)
+IFMA_MR = 4  # rows of the register tile
+IFMA_NR = 16  # columns of the register tile (two 8-lane vectors)
+IFMA_KC = 256  # inner terms per packed slab (accumulator bound: < 2^16)
+IFMA_MC = 256  # rows per packed block of ``a`` (a block is MC * KC * 16 bytes, in L2)
+
+
+class _U64x8(numba.types.Type):
+    """Eight uint64 lanes held in one (zmm) register; only the intrinsics below use it."""
+
+    def __init__(self):
+        super().__init__(name="pet.U64x8")
+
+
+_u64x8 = _U64x8()
+
+
+@register_model(_U64x8)
+class _U64x8Model(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _V8)
+
+
+def _lane_ptr(context, builder, aryty, ary, idx):
+    data = context.make_array(aryty)(context, builder, ary).data
+    return builder.gep(data, [idx])
+
+
+@intrinsic
+def _vload(typingctx, ary, idx):
+    """Eight consecutive elements of the 1-D uint64 array ``ary`` from ``idx`` (no checks)."""
+    def codegen(context, builder, sig, args):
+        p = builder.bitcast(_lane_ptr(context, builder, sig.args[0], args[0], args[1]), _V8.as_pointer())
+        return builder.load(p, align=8)
+    return _u64x8(ary, idx), codegen
+
+
+@intrinsic
+def _vstore(typingctx, ary, idx, v):
+    def codegen(context, builder, sig, args):
+        p = builder.bitcast(_lane_ptr(context, builder, sig.args[0], args[0], args[1]), _V8.as_pointer())
+        builder.store(args[2], p, align=8)
+        return context.get_dummy_value()
+    return numba.types.none(ary, idx, v), codegen
+
+
+@intrinsic
+def _vbroadcast(typingctx, ary, idx):
+    """``ary[idx]`` in all eight lanes."""
+    def codegen(context, builder, sig, args):
+        x = builder.load(_lane_ptr(context, builder, sig.args[0], args[0], args[1]), align=8)
+        v = builder.insert_element(ir.Constant(_V8, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(v, ir.Constant(_V8, ir.Undefined),
+                                      ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8))
+    return _u64x8(ary, idx), codegen
+
+
+@intrinsic
+def _vzero(typingctx):
+    def codegen(context, builder, sig, args):
+        return ir.Constant(_V8, [0] * 8)
+    return _u64x8(), codegen
+
+
+@intrinsic
+def _vfinish(typingctx, p, q, r):
+    """``p + ((q + (r >> 40)) << 52)`` lane-wise (see the comment above)."""
+    def codegen(context, builder, sig, args):
+        t = builder.add(args[1], builder.lshr(args[2], ir.Constant(_V8, [40] * 8)))
+        return builder.add(args[0], builder.shl(t, ir.Constant(_V8, [52] * 8)))
+    return _u64x8(p, q, r), codegen
+
+
+def _ifma_intrinsic(llvm_name):
+    @intrinsic
+    def op(typingctx, acc, x, y):
+        def codegen(context, builder, sig, args):
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8, [_V8] * 3), llvm_name)
+            return builder.call(fn, args)
+        return _u64x8(acc, x, y), codegen
+    return op
+
+
+_lo52 = _ifma_intrinsic("llvm.x86.avx512.vpmadd52l.uq.512")
+_hi52 = _ifma_intrinsic("llvm.x86.avx512.vpmadd52h.uq.512")
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _ifma_pack(v):
+    """``(aL, x)`` of the uint64 ``v``: its low 52 bits, and ``(v mod 2^12) + 2^40 (v >> 52)``."""
+    low52 = v & numba.uint64((1 << 52) - 1)
+    x = (v & numba.uint64(0xFFF)) | ((v >> numba.uint64(52)) << numba.uint64(40))
+    return low52, x
+
+
+@numba.njit(cache=True, nogil=True)
+def _ifma_pack_b_rows(b, r0, r1, kk0, bp):
+    """Rows ``r0:r1`` of ``b`` into ``bp[:, kk0:kk0 + r1 - r0]`` (see ``_ifma_pack_b``)."""
+    n = b.shape[1]
+    full = n // IFMA_NR
+    for jb in range(full):
+        for r in range(r1 - r0):
+            src = b[r0 + r, jb * IFMA_NR:(jb + 1) * IFMA_NR]
+            dst = bp[jb, kk0 + r]
+            for c in range(IFMA_NR):
+                lo, x = _ifma_pack(src[c])
+                dst[c] = lo
+                dst[IFMA_NR + c] = x
+    if full < bp.shape[0]:
+        rest = n - full * IFMA_NR
+        for r in range(r1 - r0):
+            dst = bp[full, kk0 + r]
+            for c in range(IFMA_NR):
+                if c < rest:
+                    lo, x = _ifma_pack(b[r0 + r, full * IFMA_NR + c])
+                else:
+                    lo = numba.uint64(0)
+                    x = numba.uint64(0)
+                dst[c] = lo
+                dst[IFMA_NR + c] = x
+
+
+@numba.njit(cache=True, nogil=True)
+def _ifma_pack_b(b1, b2, k0, k1, bp):
+    """Rows ``k0:k1`` of ``[b1; b2]`` as panels of 16 columns: ``bp[jb, kk, 0:16]`` the low 52
+    bits, ``bp[jb, kk, 16:32]`` the ``x`` form; columns past the end are zero."""
+    ka = b1.shape[0]
+    if k0 < ka:
+        _ifma_pack_b_rows(b1, k0, min(k1, ka), 0, bp)
+    if k1 > ka:
+        s0 = max(k0, ka)
+        _ifma_pack_b_rows(b2, s0 - ka, k1 - ka, s0 - k0, bp)
+
+
+@numba.njit(cache=True, nogil=True)
+def _ifma_pack_a_cols(a, i0, i1, c0, c1, kk0, ap):
+    """Columns ``c0:c1`` of rows ``i0:i1`` of ``a`` into ``ap[:, kk0:kk0 + c1 - c0]``."""
+    for ib in range(ap.shape[0]):
+        for r in range(IFMA_MR):
+            i = i0 + ib * IFMA_MR + r
+            if i < i1:
+                src = a[i, c0:c1]
+                for kk in range(c1 - c0):
+                    lo, x = _ifma_pack(src[kk])
+                    ap[ib, kk0 + kk, r] = lo
+                    ap[ib, kk0 + kk, IFMA_MR + r] = x
+            else:
+                for kk in range(c1 - c0):
+                    ap[ib, kk0 + kk, r] = 0
+                    ap[ib, kk0 + kk, IFMA_MR + r] = 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _ifma_pack_a(a1, a2, i0, i1, k0, k1, ap):
+    """Rows ``i0:i1``, columns ``k0:k1`` of ``[a1 | a2]`` as tiles of 4 rows:
+    ``ap[ib, kk, 0:4]`` the low 52 bits, ``ap[ib, kk, 4:8]`` the ``x`` form, for the first
+    ``ceil((i1 - i0) / 4)`` tiles; rows past ``i1`` are zero."""
+    ka = a1.shape[1]
+    tiles = ap[:(i1 - i0 + IFMA_MR - 1) // IFMA_MR]
+    if k0 < ka:
+        _ifma_pack_a_cols(a1, i0, i1, k0, min(k1, ka), 0, tiles)
+    if k1 > ka:
+        s0 = max(k0, ka)
+        _ifma_pack_a_cols(a2, i0, i1, s0 - ka, k1 - ka, s0 - k0, tiles)
+
+
+@numba.njit(cache=True, nogil=True)
+def matmul2_u64_ifma(a1, b1, a2, b2, c, out):
+    """``out[:] = a1 @ b1 + a2 @ b2 + c`` modulo 2^64 (C-contiguous uint64 2-D arrays;
+    ``a2``/``b2`` may have an empty inner dimension; ``c`` is (m, n), or (0, 0) for none).
+
+    GotoBLAS-style: slabs of KC inner terms; ``[b1; b2]`` packed per slab into 16-column
+    panels, ``[a1 | a2]`` per block of MC rows into 4-row tiles; a 4x16 register tile
+    (24 accumulators) runs over the slab with 24 IFMA instructions per inner term.
+    Requires AVX-512 IFMA (only call when ``ring_matmul.ifma_available()``).
+    """
+    m = out.shape[0]
+    n = out.shape[1]
+    kk_all = a1.shape[1] + a2.shape[1]
+    njb = (n + IFMA_NR - 1) // IFMA_NR
+    add_c = c.shape[0] > 0
+    if kk_all == 0:
+        for i in range(m):
+            for j in range(n):
+                out[i, j] = c[i, j] if add_c else numba.uint64(0)
+        return out
+    bp = np.empty((njb, min(IFMA_KC, kk_all), 2 * IFMA_NR), dtype=np.uint64)
+    ap = np.empty(((min(IFMA_MC, m) + IFMA_MR - 1) // IFMA_MR, min(IFMA_KC, kk_all), 2 * IFMA_MR), dtype=np.uint64)
+    tile = np.empty(IFMA_MR * IFMA_NR, dtype=np.uint64)
+    for k0 in range(0, kk_all, IFMA_KC):
+        k1 = min(kk_all, k0 + IFMA_KC)
+        kc = k1 - k0
+        first = k0 == 0
+        _ifma_pack_b(b1, b2, k0, k1, bp)
+        bf = bp.reshape(-1)
+        bstride = bp.shape[1] * 2 * IFMA_NR
+        for i0 in range(0, m, IFMA_MC):
+            i1 = min(m, i0 + IFMA_MC)
+            _ifma_pack_a(a1, a2, i0, i1, k0, k1, ap)
+            af = ap.reshape(-1)
+            astride = ap.shape[1] * 2 * IFMA_MR
+            for jb in range(njb):
+                for ib in range((i1 - i0 + IFMA_MR - 1) // IFMA_MR):
+                    z = _vzero()
+                    p00 = z; q00 = z; r00 = z; p01 = z; q01 = z; r01 = z
+                    p10 = z; q10 = z; r10 = z; p11 = z; q11 = z; r11 = z
+                    p20 = z; q20 = z; r20 = z; p21 = z; q21 = z; r21 = z
+                    p30 = z; q30 = z; r30 = z; p31 = z; q31 = z; r31 = z
+                    bo = jb * bstride
+                    ao = ib * astride
+                    for _ in range(kc):
+                        bl0 = _vload(bf, bo)
+                        bl1 = _vload(bf, bo + 8)
+                        by0 = _vload(bf, bo + 16)
+                        by1 = _vload(bf, bo + 24)
+                        x = _vbroadcast(af, ao)
+                        y = _vbroadcast(af, ao + 4)
+                        p00 = _lo52(p00, x, bl0); q00 = _hi52(q00, x, bl0); r00 = _lo52(r00, y, by0)
+                        p01 = _lo52(p01, x, bl1); q01 = _hi52(q01, x, bl1); r01 = _lo52(r01, y, by1)
+                        x = _vbroadcast(af, ao + 1)
+                        y = _vbroadcast(af, ao + 5)
+                        p10 = _lo52(p10, x, bl0); q10 = _hi52(q10, x, bl0); r10 = _lo52(r10, y, by0)
+                        p11 = _lo52(p11, x, bl1); q11 = _hi52(q11, x, bl1); r11 = _lo52(r11, y, by1)
+                        x = _vbroadcast(af, ao + 2)
+                        y = _vbroadcast(af, ao + 6)
+                        p20 = _lo52(p20, x, bl0); q20 = _hi52(q20, x, bl0); r20 = _lo52(r20, y, by0)
+                        p21 = _lo52(p21, x, bl1); q21 = _hi52(q21, x, bl1); r21 = _lo52(r21, y, by1)
+                        x = _vbroadcast(af, ao + 3)
+                        y = _vbroadcast(af, ao + 7)
+                        p30 = _lo52(p30, x, bl0); q30 = _hi52(q30, x, bl0); r30 = _lo52(r30, y, by0)
+                        p31 = _lo52(p31, x, bl1); q31 = _hi52(q31, x, bl1); r31 = _lo52(r31, y, by1)
+                        bo += 2 * IFMA_NR
+                        ao += 2 * IFMA_MR
+                    _vstore(tile, 0, _vfinish(p00, q00, r00))
+                    _vstore(tile, 8, _vfinish(p01, q01, r01))
+                    _vstore(tile, 16, _vfinish(p10, q10, r10))
+                    _vstore(tile, 24, _vfinish(p11, q11, r11))
+                    _vstore(tile, 32, _vfinish(p20, q20, r20))
+                    _vstore(tile, 40, _vfinish(p21, q21, r21))
+                    _vstore(tile, 48, _vfinish(p30, q30, r30))
+                    _vstore(tile, 56, _vfinish(p31, q31, r31))
+                    ibase = i0 + ib * IFMA_MR
+                    jbase = jb * IFMA_NR
+                    for r in range(min(IFMA_MR, i1 - ibase)):
+                        i = ibase + r
+                        for cc in range(min(IFMA_NR, n - jbase)):
+                            j = jbase + cc
+                            v = tile[r * IFMA_NR + cc]
+                            if not first:
+                                v += out[i, j]
+                            elif add_c:
+                                v += c[i, j]
+                            out[i, j] = v
+    return out

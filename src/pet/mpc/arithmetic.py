@@ -22,7 +22,7 @@ import numpy as np
 
 from pet.errors import InputError, PetTypeError
 from pet.mpc import _kernels, ring
-from pet.mpc.ring_matmul import matmul_u64
+from pet.mpc.ring_matmul import matmul2_u64, matmul_u64
 from pet.mpc.shared import Shared
 from pet.mpc.truncation import trunc, trunc_masked, trunc_spec, trunc_with
 
@@ -186,8 +186,9 @@ def matmul(x, y) -> Shared:
 
     Shared @ Shared uses a matrix triple ``C = A @ B`` (1 round; each party sends
     ``(m*k + k*n) * 8`` bytes): open ``D = X - A`` and ``E = Y - B``; party 0 computes
-    ``D @ (E + B0) + A0 @ E + C0``, party 1 ``D @ B1 + A1 @ E + C1`` (two Z_2^64 matrix
-    products each, numba). Fixed point adds one truncation round on the ``m*n`` result.
+    ``D @ (E + B0) + A0 @ E + C0``, party 1 ``D @ B1 + A1 @ E + C1`` (one fused Z_2^64
+    product with inner dimension ``2k`` each, :func:`~pet.mpc.ring_matmul.matmul2_u64`).
+    Fixed point adds one truncation round on the ``m*n`` result.
     Shared @ public is local (plus a truncation round for non-integer public values).
     """
     xs = isinstance(x, Shared)
@@ -209,10 +210,11 @@ def matmul(x, y) -> Shared:
         X = x.share.reshape(m, k)
         Y = y.share.reshape(k, n)
         D, E = _beaver_open(session, f"matmul{(m, k, n)}", X - t["a"], Y - t["b"])
-        if session.party == 0:
-            Z = matmul_u64(D, E + t["b"]) + matmul_u64(t["a"], E) + t["c"]
-        else:
-            Z = matmul_u64(D, t["b"]) + matmul_u64(t["a"], E) + t["c"]
+        # one fused product [D | A_i] @ [B_i (+ E at party 0); E], then + C_i (party 1's C
+        # comes from the dealer: ask for it only after the product, so the two overlap)
+        Bi = E + t["b"] if session.party == 0 else t["b"]
+        Z = matmul2_u64(D, Bi, t["a"], E)
+        Z += t["c"]
         if shift:
             Z = trunc_with(session, Z, shift, mats[1])
         return Shared(session, Z.reshape(out_shape), max(x.frac, y.frac))
