@@ -52,8 +52,14 @@ def _allowed(i: int) -> tuple[int, ...]:
     return (1, 2, 4, 19, 38) if i % 2 else (1, 2, 4, 19)
 
 
+#: Small constant factors as shifts and adds: LLVM turns ``x * 19`` on 64-bit lanes into
+#: ``vpmullq`` (3 uops), and spelling it out made the ladder ~1.3x faster here.
+_SCALED = {2: "({x} << 1)", 4: "({x} << 2)", 19: "(({x} << 4) + ({x} << 1) + {x})",
+           38: "(({x} << 5) + ({x} << 2) + ({x} << 1))"}
+
+
 def _operand(name: str, m: int) -> str:
-    return name if m == 1 else f"i64(i32({name} * {m}))"
+    return name if m == 1 else f"i64(i32({_SCALED[m].format(x=name)}))"
 
 
 def _carry(out: str) -> list[str]:
