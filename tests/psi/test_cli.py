@@ -3,6 +3,7 @@
 import socket
 import subprocess
 import sys
+
 import pandas as pd
 
 from pet.data import reference_path
@@ -104,3 +105,22 @@ def test_missing_column_message(tmp_path):
             DATA / "PETML/breast_hetero_mini_server.csv", "--column", "nope", "--output", tmp_path / "x.csv")
     _, err = p.communicate(timeout=60)
     assert p.returncode == 1 and "nope" in err
+
+
+def test_composite_key_dedupe_parquet_against_pandas(tmp_path):
+    """Streamed input and output through the CLI: composite key, --dedupe, CSV -> Parquet."""
+    a, b = tmp_path / "a.csv", tmp_path / "b.parquet"
+    df0 = pd.DataFrame({"k": ["x", "y", "y", "z", "w"], "n": [1, 2, 2, 3, 4], "v": ["a", "b", "dup", "c", "d"]})
+    df1 = pd.DataFrame({"k": ["z", "y", "q", "x"], "n": [3, 2, 9, 5], "w": [0.5, 1.5, 2.5, 3.5]})
+    df0.to_csv(a, index=False)
+    df1.to_parquet(b, index=False)
+    o0, o1 = tmp_path / "o0.parquet", tmp_path / "o1.csv"
+    r0, r1 = both(["--input", a, "--column", "k", "--column", "n", "--dedupe", "--output", o0],
+                  ["--input", b, "--column", "k", "--column", "n", "--output", o1])
+    assert r0[0] == 0 and r1[0] == 0, (r0, r1)
+    out0, out1 = pd.read_parquet(o0), pd.read_csv(o1)
+    assert out0["k"].tolist() == out1["k"].tolist() and sorted(out0["k"]) == ["y", "z"]
+    first = df0.astype(str).drop_duplicates(["k", "n"])  # --dedupe keeps the first row
+    expected = first.merge(df1.astype(str)[["k", "n"]], on=["k", "n"])
+    assert sorted(map(tuple, out0.to_numpy())) == sorted(map(tuple, expected.to_numpy()))
+    assert out1.merge(df1, on=["k", "n", "w"]).shape[0] == 2

@@ -10,15 +10,17 @@ of both outputs has the same key), with all of its columns. Keys are compared as
 (``str()`` of the value as read), so the CSV ``123`` and a Parquet int ``123`` match.
 Several ``--column`` options form a composite key (paired with the peer's by position).
 The output is written atomically (temporary file + rename).
+
+The input is streamed (:mod:`pet.psi.files`): the keys are read and encoded a batch of
+rows at a time into a compact store, and after the PSI a second pass over the input writes
+the selected rows in the joint order; the table itself is never held in memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-from pet._io import is_parquet, write_table
 from pet.cli._net import add_tls_arguments, open_peer, tls_from_args
 from pet.errors import InputError
 
@@ -64,70 +66,36 @@ def register(subparsers) -> None:
 
 
 
-def _read(path: str, no_header: bool):
-    import pandas as pd
-
-    if not Path(path).is_file():
-        raise InputError(f"--input: no such file {path!r}")
-    if is_parquet(path):
-        return pd.read_parquet(path)
-    if no_header:
-        df = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, na_values=[""])
-        df.columns = [str(c) for c in df.columns]
-        return df
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-
-
-
-
-
-def _key_frame(df, columns: list[str]):
-    """The key columns as text, with a ``row`` column pointing back into ``df``."""
-    import pandas as pd
-
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise InputError(f"--column: {missing} not in {list(df.columns)}")
-    keys = {}
-    for c in columns:
-        col = df[c]
-        na = col.isna().to_numpy().nonzero()[0]
-        if na.size:
-            raise InputError(f"--column {c!r}: row {int(na[0])} has no value (keys must not be empty)")
-        keys[c] = col.map(str)
-    return pd.DataFrame(keys)
-
-
 def run(args) -> int:
-    from pet.psi import align, psi_cardinality
+    from pet.psi import psi_cardinality
+    from pet.psi.ecdh import _check_mode, drop_duplicates
+    from pet.psi.files import align_store, encode_file
 
     if args.output is None and not args.cardinality:
         raise InputError("--output is required (unless --cardinality)")
     tls = tls_from_args(args, f"party{args.party}")
-    df = _read(args.input, args.no_header)
-    keys = _key_frame(df, args.column)
-    progress = args.progress if args.progress is not None else len(df) > PROGRESS_THRESHOLD
+    header = not args.no_header
+    store = encode_file(args.input, args.column, header=header)  # missing keys fail here, before connecting
+    n_rows = store.n_rows
+    progress = args.progress if args.progress is not None else n_rows > PROGRESS_THRESHOLD
     channel = open_peer(args, tls, "psi")
     start = time.perf_counter()
-    with channel:
+    with channel:  # duplicates fail once connected: closing the channel tells the peer promptly
         if args.cardinality:
-            keys_list = keys.itertuples(index=False, name=None)
-            items = [k[0] for k in keys_list] if len(args.column) == 1 else list(keys_list)
-            count = psi_cardinality(channel, items, party=args.party, dedupe=args.dedupe,
-                                    workers=args.workers, progress=progress)
-            print(f"pet psi: intersection size {count} ({len(df)} rows here)")
+            store, _ = drop_duplicates(store, dedupe=args.dedupe, name=store.name)
+            count = psi_cardinality(channel, store, party=args.party, workers=args.workers, progress=progress)
+            print(f"pet psi: intersection size {count} ({n_rows} rows here)")
             return 0
-        reveal = args.reveal if args.reveal == "both" else int(args.reveal)
-        rows = align(channel, keys.assign(**{"\0row": range(len(df))}), args.column, party=args.party,
-                     reveal=reveal, dedupe=args.dedupe, workers=args.workers, progress=progress)
+        mode = _check_mode(args.reveal if args.reveal == "both" else int(args.reveal))
+        written = align_store(channel, store, args.input, args.output, party=args.party, mode=mode,
+                              arity=len(args.column), dedupe=args.dedupe, header=header, workers=args.workers,
+                              progress=progress)
         stats = channel.stats
     seconds = time.perf_counter() - start
-    if rows is None:
+    if written is None:
         print(f"pet psi: party {args.party} does not learn the intersection (reveal={args.reveal}); "
               "no output written")
         return 0
-    out = df.iloc[rows["\0row"].to_numpy()]
-    write_table(out, args.output, header=not args.no_header)
-    print(f"pet psi: {len(out)} of {len(df)} rows in the intersection; wrote {args.output} "
+    print(f"pet psi: {written} of {n_rows} rows in the intersection; wrote {args.output} "
           f"({seconds:.2f} s, sent {stats.bytes_sent:,} B, received {stats.bytes_received:,} B)")
     return 0

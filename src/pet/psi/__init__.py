@@ -9,11 +9,21 @@
   (one column or several) is in the intersection, in the joint order: row ``i`` of party 0's
   result matches row ``i`` of party 1's.
 
+Large inputs (bounded memory per item, :mod:`pet.psi.store`, :mod:`pet.psi.files`):
+:func:`encode_file` (key column(s) of a CSV/Parquet file, read in batches) or
+:func:`encode_chunks` (an iterable of chunks) build an :class:`EncodedItems` store that
+:func:`ecdh_psi` and :func:`psi_cardinality` accept as ``items``; :func:`align_file` is
+:func:`align` from file to file (``pet psi``), and :func:`write_rows` writes selected
+rows of a file in a given order, both streaming.
+
 Item encoding (what matches what): :mod:`pet.psi.encoding`. Protocol, leakage and sizes:
 :mod:`pet.psi.ecdh`. The RFC 9380 map: :mod:`pet.psi.hash_to_curve`.
 """
 
 from pet.psi.align import align
 from pet.psi.ecdh import PsiResult, digest_bytes, ecdh_psi, psi_cardinality
+from pet.psi.files import align_file, encode_file, write_rows
+from pet.psi.store import EncodedItems, encode_chunks
 
-__all__ = ["ecdh_psi", "psi_cardinality", "align", "PsiResult", "digest_bytes"]
+__all__ = ["EncodedItems", "PsiResult", "align", "align_file", "digest_bytes", "ecdh_psi", "encode_chunks", "encode_file",
+           "psi_cardinality", "write_rows"]

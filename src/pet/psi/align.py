@@ -16,9 +16,16 @@ other columns.
 from __future__ import annotations
 
 from pet.errors import InputError, PetTypeError
-from pet.psi.ecdh import (_check_channel, _check_mode, _check_options, _check_party, drop_duplicates,
-                          run_protocol)
-from pet.psi.encoding import encode_columns, to_list
+from pet.psi.ecdh import (
+    _check_channel,
+    _check_mode,
+    _check_options,
+    _check_party,
+    drop_duplicates,
+    run_protocol,
+)
+from pet.psi.encoding import to_list
+from pet.psi.store import store_from_columns
 
 __all__ = ["align"]
 
@@ -68,9 +75,10 @@ def align(channel, df, on, *, party, reveal="both", dedupe: bool = False, keep_i
         raise PetTypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     cols = _key_columns(df, on)
     columns = [to_list(df[c], f"df[{c!r}]") for c in cols]
-    encoded = encode_columns(columns, [f"df[{c!r}]" for c in cols])
-    encoded, positions = drop_duplicates(encoded, dedupe=dedupe, name=f"key {cols}")
-    out = run_protocol(channel, encoded, party=party, op="align", mode=mode, suite=hash_suite,
+    store = store_from_columns(columns, [f"df[{c!r}]" for c in cols], name=f"key {cols}")
+    del columns
+    store, positions = drop_duplicates(store, dedupe=dedupe, name=f"key {cols}")
+    out = run_protocol(channel, store, party=party, op="align", mode=mode, suite=hash_suite,
                        arity=len(cols), workers=workers, chunk_size=chunk_size, progress=progress)
     if "matched" not in out:
         return None

@@ -38,11 +38,20 @@ parties hold identically, so ``indices[i]`` of party 0 and of party 1 are the sa
 
 Communication: ``32 + ell`` bytes per item in each direction (``32`` in the direction of a
 non-receiving party), plus one small header and per-chunk frame headers.
-Memory: besides the inputs and their encodings, ``ell + 8`` bytes per own item and
-``ell`` bytes per peer item, plus ``2 * workers`` chunks in flight (``chunk_size`` items of
-~100 bytes each); the final matching (``np.unique``/``np.isin``) briefly needs a few tens
-of bytes per item more. Measured: ~300 B per item peak in a party's main process at 2^20,
-including the caller's list of strings (docs/psi.md).
+Memory (main process; workers hold only their chunks). The items are held as an
+:class:`~pet.psi.store.EncodedItems` store -- their canonical encodings back to back, no
+Python object per item -- read a chunk at a time by shuffled position. Per own item: the
+encoding (``1 +`` UTF-8 length for a str) ``+ 4`` bytes of offset unless all encodings have
+the same length ``(+ 8`` row number with ``dedupe``), ``8`` (the permutation) and ``ell``
+(own digests); per peer item ``ell`` (twice while the chunks are joined); plus ``2 *
+workers`` chunks in flight (``chunk_size`` items of ~100 bytes each). The final matching
+(``np.unique``/``np.isin`` on the digests) is the peak: about 100 bytes per item more at
+2^20 for a moment (98 MiB traced for ``np.isin`` on two 2^20 x 11-byte digest arrays).
+``pet psi`` at 2^20 x 2^20 (15-byte keys, read from CSV): 292 B per item above the
+interpreter and libraries, against 441 B when the table and a list of encodings were held
+(docs/psi.md). :func:`ecdh_psi` also keeps the caller's list of values (``.items``)
+unless ``items`` is already a store (:func:`~pet.psi.encode_chunks`,
+:func:`~pet.psi.encode_file`); the items are then decoded from their encodings.
 
 Hash suite: ``"NU"`` (encode_to_curve, default) needs one inversion and one Legendre symbol
 per item; ``"RO"`` (hash_to_curve, indistinguishable from a random oracle) adds two square
@@ -61,10 +70,11 @@ import numpy as np
 from pet.errors import InputError, PetTypeError, ProtocolError
 from pet.psi import _kernels
 from pet.psi._parallel import OrderedWindow, Pool, Progress, resolve_workers
-from pet.psi.encoding import encode_items, find_duplicates
+from pet.psi.encoding import find_duplicates, to_list
+from pet.psi.store import EncodedItems, store_from_values
 from pet.transport.channel import Channel, ChannelStats
 
-__all__ = ["PsiResult", "ecdh_psi", "psi_cardinality", "digest_bytes", "dst_for", "run_protocol"]
+__all__ = ["PsiResult", "digest_bytes", "dst_for", "ecdh_psi", "psi_cardinality", "run_protocol"]
 
 _PROTO = "pet.psi.ecdh"
 _VERSION = 1
@@ -133,26 +143,49 @@ def _check_options(suite, chunk_size, workers=None, progress=None) -> None:
         raise InputError(f"progress must be a bool or a callable(done, total), got {progress!r}")
 
 
-def drop_duplicates(encoded: list[bytes], *, dedupe: bool, name: str) -> tuple[list[bytes], np.ndarray]:
+def drop_duplicates(encoded, *, dedupe: bool, name: str):
     """``(encodings, positions)``: raise on duplicates unless ``dedupe``, which keeps first
-    occurrences; ``positions`` maps each kept encoding back to its input row."""
-    first, dups = find_duplicates(encoded)
-    if not dups:
-        return encoded, np.arange(len(encoded), dtype=np.int64)
-    if not dedupe:
+    occurrences; ``positions`` maps each kept encoding back to its input row.
+
+    ``encoded`` is a list of ``bytes`` or an :class:`~pet.psi.store.EncodedItems` store
+    (then the store restricted to first occurrences is returned)."""
+    if isinstance(encoded, EncodedItems):
+        dups = encoded.duplicates
+        first = None
+    else:
+        first, dups = find_duplicates(encoded)
+    if dups and not dedupe:
         raise InputError(
             f"{name}: {dups} duplicate item(s) (rows repeating an earlier item); PSI needs "
             "distinct items -- pass dedupe=True to keep the first occurrence of each"
         )
+    if isinstance(encoded, EncodedItems):
+        kept = encoded.deduplicated()
+        return kept, kept.positions
+    if not dups:
+        return encoded, np.arange(len(encoded), dtype=np.int64)
     return [encoded[i] for i in first], np.asarray(first, dtype=np.int64)
 
 
-def prepare(items, *, dedupe: bool, name: str = "items") -> tuple[list, list[bytes], np.ndarray]:
-    """Validate and encode ``items``: ``(values, encodings, positions)`` (see
-    :func:`drop_duplicates`)."""
-    values, encoded = encode_items(items, name)
-    encoded, positions = drop_duplicates(encoded, dedupe=dedupe, name=name)
-    return values, encoded, positions
+def prepare(items, *, dedupe: bool, name: str = "items") -> tuple[list | None, EncodedItems]:
+    """Validate and encode ``items`` into a compact store: ``(values, store)``, where
+    ``values`` is the items as a list (None when ``items`` already is an
+    :class:`~pet.psi.store.EncodedItems` store) and ``store`` holds the items to run on
+    (first occurrences only with ``dedupe``; ``store.rows_of`` maps back to input rows)."""
+    if isinstance(items, EncodedItems):
+        values, store = None, items
+    else:
+        values = to_list(items, name)
+        store = store_from_values(values, name)
+    store, _ = drop_duplicates(store, dedupe=dedupe, name=name)
+    return values, store
+
+
+def _take(encoded, idx: np.ndarray) -> list[bytes]:
+    """The encodings at positions ``idx`` of a list or an :class:`EncodedItems` store."""
+    if isinstance(encoded, EncodedItems):
+        return encoded.take(idx)
+    return [encoded[i] for i in idx.tolist()]
 
 
 def secure_permutation(n: int) -> np.ndarray:
@@ -191,12 +224,14 @@ def _as_rows(msg, rows: int, width: int, what: str) -> bytes:
     return msg.tobytes()
 
 
-def run_protocol(channel, encoded: list[bytes], *, party: int, op: str, mode: str, suite: str = "NU",
+def run_protocol(channel, encoded, *, party: int, op: str, mode: str, suite: str = "NU",
                  arity: int = 1, workers=None, chunk_size: int = 1 << 14, progress=None,
                  key: bytes | None = None) -> dict:
-    """The two-party protocol on encoded items. Returns a dict with ``peer_size``, and
-    (when this party learns it) ``matched`` (positions in ``encoded``, joint order) or
-    ``count``. ``key`` is for tests only (default: a fresh CSPRNG scalar)."""
+    """The two-party protocol on encoded items (a list of ``bytes``, or an
+    :class:`~pet.psi.store.EncodedItems` store read a chunk at a time by shuffled position).
+    Returns a dict with ``peer_size``, and (when this party learns it) ``matched``
+    (positions in ``encoded``, joint order) or ``count``. ``key`` is for tests only
+    (default: a fresh CSPRNG scalar)."""
     n = len(encoded)
     header = {"proto": _PROTO, "v": _VERSION, "op": op, "party": party, "mode": mode, "suite": suite,
               "arity": arity, "n": n, "chunk": chunk_size}
@@ -208,7 +243,6 @@ def run_protocol(channel, encoded: list[bytes], *, party: int, op: str, mode: st
     dst = dst_for(suite)
 
     perm = secure_permutation(n)
-    shuffled = [encoded[i] for i in perm]
     own_chunks, peer_chunks = -(-n // chunk), -(-n_peer // chunk)
     n_workers = resolve_workers(workers, n + n_peer)
     bar = Progress(progress, n + n_peer, f"PSI party {party}")
@@ -220,7 +254,9 @@ def run_protocol(channel, encoded: list[bytes], *, party: int, op: str, mode: st
             next_own = 0
             for r in range(max(own_chunks, peer_chunks)):
                 while next_own < own_chunks and len(own) < limit:
-                    own.submit(_kernels.blind, key, shuffled[next_own * chunk:(next_own + 1) * chunk], dst, suite)
+                    msgs = _take(encoded, perm[next_own * chunk:(next_own + 1) * chunk])
+                    own.submit(_kernels.blind, key, msgs, dst, suite)
+                    del msgs
                     next_own += 1
                 if r < own_chunks:
                     mine = own.pop()
@@ -242,7 +278,6 @@ def run_protocol(channel, encoded: list[bytes], *, party: int, op: str, mode: st
                 bar.update(len(d) // ell)
     finally:
         bar.close()
-    del shuffled
     peer_d = np.frombuffer(b"".join(peer_digests), dtype=np.uint8).reshape(-1, ell)
     del peer_digests
 
@@ -285,7 +320,9 @@ def ecdh_psi(channel, items, *, party, reveal="both", dedupe: bool = False, hash
     Parameters
     ----------
     channel : :class:`pet.transport.Channel` to the peer.
-    items : sequence of str, bytes or int (list, tuple, numpy array, pandas Series/Index).
+    items : sequence of str, bytes or int (list, tuple, numpy array, pandas Series/Index),
+        or an :class:`~pet.psi.store.EncodedItems` store built chunk by chunk
+        (:func:`~pet.psi.encode_chunks`, :func:`~pet.psi.encode_file`) for large inputs.
         Encoding: :mod:`pet.psi.encoding` (``123`` and ``"123"`` do not match).
     party : 0 or 1.
     reveal : ``"both"`` (default), ``0`` or ``1`` -- who learns the intersection.
@@ -306,16 +343,20 @@ def ecdh_psi(channel, items, *, party, reveal="both", dedupe: bool = False, hash
     party = _check_party(party)
     mode = _check_mode(reveal)
     _check_options(hash_suite, chunk_size, workers, progress)
-    values, encoded, positions = prepare(items, dedupe=dedupe)
+    values, store = prepare(items, dedupe=dedupe)
     before = channel.stats.snapshot()
-    out = run_protocol(channel, encoded, party=party, op="psi", mode=mode, suite=hash_suite,
+    out = run_protocol(channel, store, party=party, op="psi", mode=mode, suite=hash_suite,
                        workers=workers, chunk_size=chunk_size, progress=progress)
     stats = channel.stats.snapshot() - before
     if "matched" not in out:
         return PsiResult(None, None, None, out["peer_size"], stats)
-    indices = positions[out["matched"]]
-    own_order = np.sort(indices)
-    return PsiResult([values[i] for i in own_order.tolist()], indices, int(indices.size), out["peer_size"], stats)
+    indices = store.rows_of(out["matched"])
+    own_order = np.sort(out["matched"])
+    if values is None:
+        found = store.items(own_order)
+    else:
+        found = [values[i] for i in store.rows_of(own_order).tolist()]
+    return PsiResult(found, indices, int(indices.size), out["peer_size"], stats)
 
 
 def psi_cardinality(channel, items, *, party, dedupe: bool = False, hash_suite: str = "NU",
@@ -329,7 +370,7 @@ def psi_cardinality(channel, items, *, party, dedupe: bool = False, hash_suite: 
     _check_channel(channel)
     party = _check_party(party)
     _check_options(hash_suite, chunk_size, workers, progress)
-    _, encoded, _ = prepare(items, dedupe=dedupe)
-    out = run_protocol(channel, encoded, party=party, op="cardinality", mode="cardinality",
+    _, store = prepare(items, dedupe=dedupe)
+    out = run_protocol(channel, store, party=party, op="cardinality", mode="cardinality",
                        suite=hash_suite, workers=workers, chunk_size=chunk_size, progress=progress)
     return out["count"]

@@ -22,6 +22,10 @@ Consequences: ``123`` and ``"123"`` do **not** match (convert one side explicitl
 Rejected, with :class:`~pet.errors.InputError` naming the argument and the row position:
 ``None``, NaN / ``pandas.NA`` / ``NaT``, ``bool`` (ambiguous with 0/1), ``float``
 (convert to int or str first), and any other type.
+
+The encoding is reversible (:func:`decode`): a party that streamed its items into an
+:class:`~pet.psi.store.EncodedItems` store gets the intersecting items back from their
+encodings, without having kept the input values.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import numpy as np
 
 from pet.errors import InputError, PetTypeError
 
-__all__ = ["encode_items", "encode_columns", "to_list", "find_duplicates"]
+__all__ = ["decode", "encode_chunk", "encode_columns", "encode_items", "find_duplicates", "to_list"]
 
 _STR, _BYTES, _INT, _TUPLE = b"\x01", b"\x02", b"\x03", b"\x04"
 
@@ -53,9 +57,7 @@ def _is_missing(value) -> bool:
         pass
     if isinstance(value, np.floating) and np.isnan(value):
         return True
-    if isinstance(value, (np.datetime64, np.timedelta64)) and np.isnat(value):
-        return True
-    return False
+    return isinstance(value, (np.datetime64, np.timedelta64)) and bool(np.isnat(value))
 
 
 def _encode_one(value, name: str, row: int) -> bytes:
@@ -113,25 +115,59 @@ def encode_items(items, name: str = "items") -> tuple[list, list[bytes]]:
     return values, _encode_list(values, name)
 
 
-def _encode_list(values: list, name: str) -> list[bytes]:
+def _encode_list(values: list, name: str, start: int = 0) -> list[bytes]:
     try:
-        return [_encode_one(v, name, i) for i, v in enumerate(values)]
+        return [_encode_one(v, name, i) for i, v in enumerate(values, start)]
     except PetTypeError:
         # a float column with a missing value: report the missing row, not the float
-        for i, v in enumerate(values):
+        for i, v in enumerate(values, start):
             if _is_missing(v):
                 raise InputError(f"{name}: row {i} is missing ({v!r}); PSI keys must not be None/NaN") from None
         raise
 
 
-def encode_columns(columns: list, names: list[str]) -> list[bytes]:
+def encode_chunk(values: list, name: str = "items", start: int = 0) -> list[bytes]:
+    """The encodings of ``values``, rows ``start, start + 1, ...`` of a longer input (the
+    row numbers that errors report)."""
+    return _encode_list(values, name, start)
+
+
+def encode_columns(columns: list, names: list[str], start: int = 0) -> list[bytes]:
     """Composite keys: ``columns`` is a list of equally long value lists; row ``i``'s key is
     the tuple of the ``i``-th values. One column gives the plain item encoding, so aligning
-    on one column matches :func:`~pet.psi.ecdh_psi` on the same values."""
-    encoded = [_encode_list(col, name) for col, name in zip(columns, names)]
+    on one column matches :func:`~pet.psi.ecdh_psi` on the same values. ``start`` is the
+    row number of the first value (for error messages)."""
+    encoded = [_encode_list(col, name, start) for col, name in zip(columns, names)]
     if len(encoded) == 1:
         return encoded[0]
     return [_tuple(list(row)) for row in zip(*encoded)]
+
+
+def decode(encoding: bytes):
+    """The item whose canonical encoding is ``encoding`` (inverse of the encoding; a
+    composite key comes back as a tuple)."""
+    value, end = _decode(bytes(encoding), 0, len(encoding))
+    if end != len(encoding):
+        raise InputError(f"not a canonical PSI item encoding: {len(encoding) - end} trailing byte(s)")
+    return value
+
+
+def _decode(buf: bytes, start: int, end: int):
+    tag, body = buf[start:start + 1], buf[start + 1:end]
+    if tag == _STR:
+        return body.decode("utf-8", "surrogatepass"), end
+    if tag == _BYTES:
+        return body, end
+    if tag == _INT:
+        return int(body.decode("ascii")), end
+    if tag == _TUPLE and end - start >= 3:
+        count, pos, parts = int.from_bytes(buf[start + 1:start + 3], "big"), start + 3, []
+        for _ in range(count):
+            size = int.from_bytes(buf[pos:pos + 4], "big")
+            parts.append(_decode(buf, pos + 4, pos + 4 + size)[0])
+            pos += 4 + size
+        return tuple(parts), pos
+    raise InputError(f"not a canonical PSI item encoding (tag {tag!r})")
 
 
 def find_duplicates(encoded: list[bytes]) -> tuple[list[int], int]:
