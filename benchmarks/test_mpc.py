@@ -30,6 +30,7 @@ import pytest
 
 import pet.mpc as mpc
 from pet.mpc import dealer as _dealer
+from pet.mpc import ring_matmul
 from pet.transport import local_pair, tcp
 
 from conftest import pick
@@ -191,6 +192,23 @@ def test_in_process_online(benchmark, local_parties, op, n):
     rounds = 3 if _elements(op, n) >= 250_000 else 20
     benchmark.pedantic(once, setup=setup, rounds=rounds, iterations=1)
     _record(benchmark, op, n, result["stats"])
+
+
+KERNEL_METHODS = ["loop", "limb"] + (["ifma"] if ring_matmul.ifma_available() else [])
+
+
+@pytest.mark.parametrize("method", KERNEL_METHODS)
+@pytest.mark.parametrize("n", MATMUL)
+def test_ring_matmul_kernel(benchmark, method, n):
+    """One exact Z_2^64 product (n x n) @ (n x n) on one thread, per kernel of
+    ``pet.mpc.ring_matmul`` (``limb`` uses BLAS's own threads). A shared fixed-point
+    matmul costs about five of these: one per party with inner dimension 2n (two units
+    each) and one at the dealer."""
+    a = np.arange(n * n, dtype=np.uint64).reshape(n, n) * np.uint64(0x9E3779B97F4A7C15)
+    b = a.T * np.uint64(0xC2B2AE3D27D4EB4F) + np.uint64(12345)
+    ring_matmul.matmul_u64(a, b, method=method)  # compile / warm up
+    benchmark.pedantic(ring_matmul.matmul_u64, args=(a, b), kwargs={"method": method}, rounds=5, iterations=1)
+    benchmark.extra_info.update({"elements": n * n, "multiply_adds_per_s": round(n ** 3 / benchmark.stats.stats.median)})
 
 
 # -- three processes over loopback TCP --------------------------------------------------

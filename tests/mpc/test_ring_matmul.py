@@ -47,12 +47,13 @@ def _oracle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array([[int(v) & MASK for v in row] for row in prod], dtype=np.uint64).reshape(m, n)
 
 
-# shapes either side of the IFMA tile (4 x 16), slab (KC = 256), row block (MC = 256)
-# and the auto-dispatch thresholds, plus degenerate ones
+# shapes either side of the IFMA tile (4 x 16), slab (KC = 256), row block (MC = 256),
+# the auto-dispatch thresholds and the loop kernel's thin-``b`` path (n < 8), plus
+# degenerate ones
 SHAPES = [
     (1, 1, 1), (3, 5, 7), (4, 1, 16), (4, 16, 16), (5, 17, 17), (15, 9, 15), (16, 8, 8), (17, 3, 9),
     (33, 255, 31), (12, 256, 48), (9, 257, 20), (257, 40, 18), (256, 11, 16), (7, 513, 33),
-    (2, 0, 3), (0, 4, 5), (6, 4, 0),
+    (30, 200, 1), (9, 70, 7), (2, 0, 3), (0, 4, 5), (6, 4, 0),
 ]
 
 
@@ -140,6 +141,9 @@ def test_ifma_detection_follows_numba_cpu_features(monkeypatch):
     monkeypatch.setattr(config, "CPU_FEATURES", "+avx2,+avx512f,+avx512ifma,+evex512")
     assert detect() is True
     monkeypatch.setattr(config, "CPU_FEATURES", "+avx2,+avx512f,+avx512ifma,-evex512")
+    assert detect() is False
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx2,+avx512f,+avx512ifma,+evex512")
+    monkeypatch.setattr(config, "DISABLE_JIT", True)
     assert detect() is False
 
 

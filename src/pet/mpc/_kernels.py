@@ -18,10 +18,27 @@ def matmul_u64(a, b, out):
     """``out[:] = a @ b`` modulo 2^64 for C-contiguous uint64 ``a`` (m, k), ``b`` (k, n).
 
     i-k-j loop order so the inner loop runs over contiguous rows of ``b`` and ``out``
-    (vectorized by LLVM); blocked over ``k`` to keep rows of ``b`` in cache.
+    (vectorized by LLVM); blocked over ``k`` to keep rows of ``b`` in cache. For fewer than
+    8 columns, dot products along ``k`` instead.
     """
     m, kk = a.shape
     n = b.shape[1]
+    if n < 8:
+        # thin ``b`` (matrix-vector products): dot products over contiguous rows of a copy of
+        # ``b.T``, vectorised over ``k`` (the i-k-j loop below would run scalar on n < 8)
+        bt = np.empty((n, kk), dtype=np.uint64)
+        for k in range(kk):
+            for j in range(n):
+                bt[j, k] = b[k, j]
+        for i in range(m):
+            arow = a[i]
+            for j in range(n):
+                brow = bt[j]
+                acc = numba.uint64(0)
+                for k in range(kk):
+                    acc += arow[k] * brow[k]
+                out[i, j] = acc
+        return out
     for i in range(m):
         for j in range(n):
             out[i, j] = 0

@@ -135,7 +135,9 @@ def corrections(spec, m0: dict, m1: dict, state: dict) -> dict:
     if kind == "matmul":
         a = m0["a"] + m1["a"]
         b = m0["b"] + m1["b"]
-        return {"c": matmul_u64(a, b) - m0["c"]}
+        c = matmul_u64(a, b)
+        c -= m0["c"]
+        return {"c": c}
     if kind == "trunc":
         rs, rm = np.empty_like(m0["rs"]), np.empty_like(m0["rm"])
         _kernels.trunc_corr(m0["r"].reshape(-1), m1["r"].reshape(-1), m0["rs"].reshape(-1), m0["rm"].reshape(-1),

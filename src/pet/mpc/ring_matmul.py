@@ -44,12 +44,14 @@ _NO_C = np.zeros((0, 0), dtype=np.uint64)
 def ifma_available() -> bool:
     """Whether numba compiles for a CPU with AVX-512 IFMA (``vpmadd52luq``) and 512-bit
     vectors: the host's features, or ``NUMBA_CPU_FEATURES`` if set (``NUMBA_ENABLE_AVX=0``
-    turns it off, as it does every AVX feature)."""
+    turns it off, as it does every AVX feature; so does ``NUMBA_DISABLE_JIT=1``)."""
     try:
         from numba.core import codegen, config
 
         feats = config.CPU_FEATURES if config.CPU_FEATURES is not None else codegen.get_host_cpu_features()
     except (ImportError, AttributeError):  # pragma: no cover - numba internals moved: stay on the portable paths
+        return False
+    if config.DISABLE_JIT:  # the kernel is made of LLVM intrinsics: it cannot run as Python
         return False
     flags = set(str(feats).split(","))
     return {"+avx512f", "+avx512ifma"} <= flags and "-evex512" not in flags
