@@ -1,5 +1,6 @@
 """ECDH-PSI against Python's set intersection (the oracle), with Hypothesis."""
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -120,7 +121,7 @@ def test_cardinality(ab):
 
 def test_pool_chunked_path_with_progress():
     """Several chunks, uneven sizes, two worker processes, progress callback."""
-    a = list(range(0, 3000))
+    a = list(range(3000))
     b = [str(i) for i in range(1000)] + list(range(2500, 4100))
     seen = {0: [], 1: []}
 
@@ -227,3 +228,29 @@ def test_digest_length_formula(n0, n1):
     pairs = n0 * n1 + n0 * (n0 - 1) // 2 + n1 * (n1 - 1) // 2
     assert Fraction(pairs, 2 ** (8 * ell)) <= Fraction(1, 2**40)  # false-match bound
     assert ell == 5 or Fraction(pairs, 2 ** (8 * (ell - 1))) > Fraction(1, 2**40)  # shortest such
+
+
+def test_match_digests_equals_set_intersection_in_digest_order():
+    from pet.psi.ecdh import match_digests
+
+    rng = np.random.default_rng(7)
+    for n_own, n_peer, ell in [(0, 0, 5), (1, 0, 5), (0, 3, 5), (500, 300, 5), (2000, 2000, 11)]:
+        pool = np.unique(rng.integers(0, 256, size=(3 * (n_own + n_peer) + 1, ell), dtype=np.uint8), axis=0)
+        rng.shuffle(pool)
+        own = pool[:n_own]
+        peer = np.concatenate([own[rng.random(n_own) < 0.4], pool[n_own:n_own + n_peer]])[:n_peer]
+        rng.shuffle(peer)
+        peer_set = {bytes(r) for r in peer}
+        want = sorted((bytes(r), i) for i, r in enumerate(own) if bytes(r) in peer_set)
+        got = match_digests(np.ascontiguousarray(own), np.ascontiguousarray(peer))
+        assert got.tolist() == [i for _, i in want]
+
+
+def test_match_digests_refuses_collisions():
+    from pet.psi.ecdh import match_digests
+
+    a, b, c = (np.full((1, 6), v, dtype=np.uint8) for v in (1, 2, 3))
+    for own, peer in [(np.concatenate([a, a]), b), (a, np.concatenate([c, c])),
+                      (np.concatenate([a, b, a]), np.concatenate([a, c]))]:
+        with pytest.raises(ProtocolError, match="collide"):
+            match_digests(own, peer)
