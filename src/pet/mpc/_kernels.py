@@ -397,6 +397,21 @@ def _vfinish(typingctx, p, q, r):
     return _u64x8(p, q, r), codegen
 
 
+@intrinsic
+def _vadd(typingctx, x, y):
+    def codegen(context, builder, sig, args):
+        return builder.add(args[0], args[1])
+    return _u64x8(x, y), codegen
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _vput(out, src, o, v, acc):
+    """``out[o:o+8] = v (+ src[o:o+8] if acc)``."""
+    if acc:
+        v = _vadd(v, _vload(src, o))
+    _vstore(out, o, v)
+
+
 def _ifma_intrinsic(llvm_name):
     @intrinsic
     def op(typingctx, acc, x, y):
@@ -421,29 +436,33 @@ def _ifma_pack(v):
 
 @numba.njit(cache=True, nogil=True)
 def _ifma_pack_b_rows(b, r0, r1, kk0, bp):
-    """Rows ``r0:r1`` of ``b`` into ``bp[:, kk0:kk0 + r1 - r0]`` (see ``_ifma_pack_b``)."""
+    """Rows ``r0:r1`` of the C-contiguous ``b`` into ``bp[:, kk0:kk0 + r1 - r0]`` (see
+    ``_ifma_pack_b``): each source row is read once, front to back."""
     n = b.shape[1]
+    bf = b.reshape(-1)
+    bpf = bp.reshape(-1)
+    kcap = bp.shape[1]
     full = n // IFMA_NR
-    for jb in range(full):
-        for r in range(r1 - r0):
-            src = b[r0 + r, jb * IFMA_NR:(jb + 1) * IFMA_NR]
-            dst = bp[jb, kk0 + r]
+    rest = n - full * IFMA_NR
+    for r in range(r1 - r0):
+        s = (r0 + r) * n
+        for jb in range(full):
+            d = (jb * kcap + kk0 + r) * (2 * IFMA_NR)
             for c in range(IFMA_NR):
-                lo, x = _ifma_pack(src[c])
-                dst[c] = lo
-                dst[IFMA_NR + c] = x
-    if full < bp.shape[0]:
-        rest = n - full * IFMA_NR
-        for r in range(r1 - r0):
-            dst = bp[full, kk0 + r]
+                lo, x = _ifma_pack(bf[s + c])
+                bpf[d + c] = lo
+                bpf[d + IFMA_NR + c] = x
+            s += IFMA_NR
+        if rest:
+            d = (full * kcap + kk0 + r) * (2 * IFMA_NR)
             for c in range(IFMA_NR):
                 if c < rest:
-                    lo, x = _ifma_pack(b[r0 + r, full * IFMA_NR + c])
+                    lo, x = _ifma_pack(bf[s + c])
                 else:
                     lo = numba.uint64(0)
                     x = numba.uint64(0)
-                dst[c] = lo
-                dst[IFMA_NR + c] = x
+                bpf[d + c] = lo
+                bpf[d + IFMA_NR + c] = x
 
 
 @numba.njit(cache=True, nogil=True)
@@ -460,20 +479,46 @@ def _ifma_pack_b(b1, b2, k0, k1, bp):
 
 @numba.njit(cache=True, nogil=True)
 def _ifma_pack_a_cols(a, i0, i1, c0, c1, kk0, ap):
-    """Columns ``c0:c1`` of rows ``i0:i1`` of ``a`` into ``ap[:, kk0:kk0 + c1 - c0]``."""
+    """Columns ``c0:c1`` of rows ``i0:i1`` of the C-contiguous ``a`` into
+    ``ap[:, kk0:kk0 + c1 - c0]`` (see ``_ifma_pack_a``)."""
+    ka = a.shape[1]
+    af = a.reshape(-1)
+    apf = ap.reshape(-1)
+    kcap = ap.shape[1]
+    width = c1 - c0
     for ib in range(ap.shape[0]):
-        for r in range(IFMA_MR):
-            i = i0 + ib * IFMA_MR + r
-            if i < i1:
-                src = a[i, c0:c1]
-                for kk in range(c1 - c0):
-                    lo, x = _ifma_pack(src[kk])
-                    ap[ib, kk0 + kk, r] = lo
-                    ap[ib, kk0 + kk, IFMA_MR + r] = x
-            else:
-                for kk in range(c1 - c0):
-                    ap[ib, kk0 + kk, r] = 0
-                    ap[ib, kk0 + kk, IFMA_MR + r] = 0
+        ibase = i0 + ib * IFMA_MR
+        d0 = (ib * kcap + kk0) * (2 * IFMA_MR)
+        if ibase + IFMA_MR <= i1:
+            s0 = ibase * ka + c0
+            s1 = s0 + ka
+            s2 = s1 + ka
+            s3 = s2 + ka
+            for kk in range(width):
+                d = d0 + kk * (2 * IFMA_MR)
+                lo, x = _ifma_pack(af[s0 + kk])
+                apf[d] = lo
+                apf[d + IFMA_MR] = x
+                lo, x = _ifma_pack(af[s1 + kk])
+                apf[d + 1] = lo
+                apf[d + IFMA_MR + 1] = x
+                lo, x = _ifma_pack(af[s2 + kk])
+                apf[d + 2] = lo
+                apf[d + IFMA_MR + 2] = x
+                lo, x = _ifma_pack(af[s3 + kk])
+                apf[d + 3] = lo
+                apf[d + IFMA_MR + 3] = x
+        else:
+            for kk in range(width):
+                d = d0 + kk * (2 * IFMA_MR)
+                for r in range(IFMA_MR):
+                    if ibase + r < i1:
+                        lo, x = _ifma_pack(af[(ibase + r) * ka + c0 + kk])
+                    else:
+                        lo = numba.uint64(0)
+                        x = numba.uint64(0)
+                    apf[d + r] = lo
+                    apf[d + IFMA_MR + r] = x
 
 
 @numba.njit(cache=True, nogil=True)
@@ -492,8 +537,9 @@ def _ifma_pack_a(a1, a2, i0, i1, k0, k1, ap):
 
 @numba.njit(cache=True, nogil=True)
 def matmul2_u64_ifma(a1, b1, a2, b2, c, out):
-    """``out[:] = a1 @ b1 + a2 @ b2 + c`` modulo 2^64 (C-contiguous uint64 2-D arrays;
-    ``a2``/``b2`` may have an empty inner dimension; ``c`` is (m, n), or (0, 0) for none).
+    """``out[:] = a1 @ b1 + a2 @ b2 + c`` modulo 2^64 (C-contiguous uint64 2-D arrays, all
+    of them; ``a2``/``b2`` may have an empty inner dimension; ``c`` is (m, n), or (0, 0)
+    for none).
 
     GotoBLAS-style: slabs of KC inner terms; ``[b1; b2]`` packed per slab into 16-column
     panels, ``[a1 | a2]`` per block of MC rows into 4-row tiles; a 4x16 register tile
@@ -513,6 +559,8 @@ def matmul2_u64_ifma(a1, b1, a2, b2, c, out):
     bp = np.empty((njb, min(IFMA_KC, kk_all), 2 * IFMA_NR), dtype=np.uint64)
     ap = np.empty(((min(IFMA_MC, m) + IFMA_MR - 1) // IFMA_MR, min(IFMA_KC, kk_all), 2 * IFMA_MR), dtype=np.uint64)
     tile = np.empty(IFMA_MR * IFMA_NR, dtype=np.uint64)
+    of = out.reshape(-1)
+    cf = c.reshape(-1)
     for k0 in range(0, kk_all, IFMA_KC):
         k1 = min(kk_all, k0 + IFMA_KC)
         kc = k1 - k0
@@ -557,6 +605,26 @@ def matmul2_u64_ifma(a1, b1, a2, b2, c, out):
                         p31 = _lo52(p31, x, bl1); q31 = _hi52(q31, x, bl1); r31 = _lo52(r31, y, by1)
                         bo += 2 * IFMA_NR
                         ao += 2 * IFMA_MR
+                    ibase = i0 + ib * IFMA_MR
+                    jbase = jb * IFMA_NR
+                    if ibase + IFMA_MR <= i1 and jbase + IFMA_NR <= n:
+                        # whole tile: straight into ``out`` (adding ``out`` or ``c``)
+                        acc = add_c or not first
+                        src = of if not first else cf
+                        o = ibase * n + jbase
+                        _vput(of, src, o, _vfinish(p00, q00, r00), acc)
+                        _vput(of, src, o + 8, _vfinish(p01, q01, r01), acc)
+                        o += n
+                        _vput(of, src, o, _vfinish(p10, q10, r10), acc)
+                        _vput(of, src, o + 8, _vfinish(p11, q11, r11), acc)
+                        o += n
+                        _vput(of, src, o, _vfinish(p20, q20, r20), acc)
+                        _vput(of, src, o + 8, _vfinish(p21, q21, r21), acc)
+                        o += n
+                        _vput(of, src, o, _vfinish(p30, q30, r30), acc)
+                        _vput(of, src, o + 8, _vfinish(p31, q31, r31), acc)
+                        continue
+                    # ragged edge: through a scratch tile, element by element
                     _vstore(tile, 0, _vfinish(p00, q00, r00))
                     _vstore(tile, 8, _vfinish(p01, q01, r01))
                     _vstore(tile, 16, _vfinish(p10, q10, r10))
@@ -565,16 +633,14 @@ def matmul2_u64_ifma(a1, b1, a2, b2, c, out):
                     _vstore(tile, 40, _vfinish(p21, q21, r21))
                     _vstore(tile, 48, _vfinish(p30, q30, r30))
                     _vstore(tile, 56, _vfinish(p31, q31, r31))
-                    ibase = i0 + ib * IFMA_MR
-                    jbase = jb * IFMA_NR
                     for r in range(min(IFMA_MR, i1 - ibase)):
                         i = ibase + r
                         for cc in range(min(IFMA_NR, n - jbase)):
                             j = jbase + cc
                             v = tile[r * IFMA_NR + cc]
                             if not first:
-                                v += out[i, j]
+                                v += of[i * n + j]
                             elif add_c:
-                                v += c[i, j]
-                            out[i, j] = v
+                                v += cf[i * n + j]
+                            of[i * n + j] = v
     return out
