@@ -179,6 +179,24 @@ def test_public_multipliers():
     np.testing.assert_allclose(out[4], x / 4, atol=2 * ULP)
 
 
+def test_small_public_factors_keep_relative_precision():
+    """Dividing by a public 1000 (or multiplying by 0.001) must not carry the 0.7% error of
+    encoding 0.001 with 16 fractional bits (66 / 2^16)."""
+    x = np.array([1e6, -2.5e5, 12345.678, 1.0, 0.0])
+
+    def prog(s):
+        a = s.share(x if s.party == 0 else None, owner=0)
+        return [s.reveal(a / 1000.0), s.reveal(a * 0.001), s.reveal(a * np.array([1e-3, 2e-4, 5e-4, 3e-3, 1e-3])),
+                s.reveal(a / np.array([1000.0, -700.0, 300.0, 1e4, 500.0]))]
+
+    out = both(prog)
+    np.testing.assert_allclose(out[0], x / 1000.0, rtol=2.0**-15, atol=2 * ULP)  # f significant bits
+    np.testing.assert_allclose(out[1], x * 0.001, rtol=2.0**-15, atol=2 * ULP)
+    # an array takes its extra bits from its largest element: 2e-4 keeps ~12 significant bits here
+    np.testing.assert_allclose(out[2], x * np.array([1e-3, 2e-4, 5e-4, 3e-3, 1e-3]), rtol=2.0**-12, atol=2 * ULP)
+    np.testing.assert_allclose(out[3], x / np.array([1000.0, -700.0, 300.0, 1e4, 500.0]), rtol=2.0**-11, atol=2 * ULP)
+
+
 def test_matmul_shape_errors():
     def prog(s):
         a = s.share(np.ones((2, 3)) if s.party == 0 else None, owner=0)
