@@ -1,6 +1,7 @@
 """reciprocal, divide, sqrt, exp, sigmoid against numpy, at the issue's precision targets."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -138,3 +139,29 @@ def test_results_rescale_back_to_f():
     prod, frac = both(prog)
     assert frac == F
     np.testing.assert_allclose(prod, 1.0, atol=1e-3)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_scalar_shares_wrap_without_overflow_warnings():
+    """Indexing one element gives 0-d shares (numpy scalars), whose wrap-around arithmetic
+    warns unless written as ufuncs; negation, comparison, reciprocal and division of such a
+    value must stay silent and correct."""
+    xs = np.linspace(-40.0, -1.0, 24)  # shares are random: many values, so some have bit 63 set
+
+    def prog(s):
+        a = s.share(xs if s.party == 0 else None, owner=0)
+        b = s.share(np.full(24, 2.5) if s.party == 1 else None, owner=1)
+        k = s.share(np.arange(1, 25) if s.party == 0 else None, owner=0)  # integer mode
+        out = []
+        for i in range(len(xs)):
+            ai, bi, ki = a[i:i + 1].sum(), b[i:i + 1].sum(), k[i:i + 1].sum()  # 0-d shares
+            values = [-ai, ai < bi, mpc.reciprocal(ai), mpc.divide(bi, ai), mpc.divide(bi, ki)]
+            out.append([float(np.reshape(s.reveal(v), -1)[0]) for v in values])
+        return np.array(out, dtype=np.float64)
+
+    out = both(prog)
+    np.testing.assert_allclose(out[:, 0], -xs, atol=2.0**-16)
+    np.testing.assert_array_equal(out[:, 1], 1.0)
+    np.testing.assert_allclose(out[:, 2], 1 / xs, rtol=1e-3)
+    np.testing.assert_allclose(out[:, 3], 2.5 / xs, rtol=1e-3)
+    np.testing.assert_allclose(out[:, 4], 2.5 / np.arange(1, 25), rtol=1e-3)

@@ -86,7 +86,7 @@ def add(x: Shared, y) -> Shared:
 
 def neg(x: Shared) -> Shared:
     """``-x`` (local)."""
-    return Shared(x.session, np.uint64(0) - x.share, x.frac)
+    return Shared(x.session, np.negative(x.share), x.frac)  # wraps mod 2^64, no scalar warning
 
 
 def sub(x: Shared, y) -> Shared:

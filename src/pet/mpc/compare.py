@@ -59,7 +59,7 @@ def equal(a, b) -> Shared:
     """``a == b`` as shared 0/1: ``1 - [d < 0] - [-d < 0]`` for ``d = a - b``, both signs
     in one batched MSB (8 rounds, twice the traffic of ``<``)."""
     d = _diff(a, b)
-    both = Shared(d.session, np.concatenate([d.share.ravel(), (np.uint64(0) - d.share).ravel()]), d.frac)
+    both = Shared(d.session, np.concatenate([d.share.ravel(), np.negative(d.share).ravel()]), d.frac)
     bits = sign_bit(both)
     n = d.size
     s = Shared(d.session, bits.share[:n] + bits.share[n:], 0).reshape(d.shape)

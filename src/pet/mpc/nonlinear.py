@@ -69,7 +69,7 @@ def _leading_one(session, x: np.ndarray, lo: int, hi: int, weights, *, with_sign
     """
     w = boolean.a2b(session, x)
     if with_sign:
-        sign_mask = _U(0) - (w >> _U(63))  # all ones where this share's bit 63 is set
+        sign_mask = np.negative(w >> _U(63))  # all ones where this share's bit 63 is set
         w = w ^ sign_mask
     m = boolean.prefix_or_down(session, w)
     h = m ^ (m >> _U(1))

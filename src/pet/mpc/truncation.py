@@ -48,10 +48,10 @@ def trunc_masked(session, xp: np.ndarray, shift: int, mat: dict) -> np.ndarray:
 
 def trunc_with(session, x: np.ndarray, shift: int, mat: dict) -> np.ndarray:
     """Steps 1-5 with the given ``trunc`` material; returns this party's share."""
-    xp = x + mat["r"].reshape(x.shape)
+    xp = np.reshape(x, -1) + mat["r"].reshape(-1)  # 1-d: 0-d shares wrap without scalar warnings
     if session.party == 0:
         xp += _OFFSET
-    return trunc_masked(session, xp, shift, mat)
+    return trunc_masked(session, xp.reshape(np.shape(x)), shift, mat)
 
 
 def trunc(session, x: np.ndarray, shift: int) -> np.ndarray:
