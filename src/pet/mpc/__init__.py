@@ -10,7 +10,7 @@ Module map (each depends only on the ones above it)::
     ring        encoding of reals/ints in Z_2^64, safe range   (pure functions)
     prg         AES-128-CTR pseudo-random generator            (pure)
     _kernels    numba kernels (Z_2^64 matmul, fused elementwise steps)
-    ring_matmul exact Z_2^64 matrix products (numba loop or float64-BLAS limbs)
+    ring_matmul exact Z_2^64 matrix products (AVX-512 IFMA kernel, float64-BLAS limbs or numba loop)
     correlated  recipes of correlated randomness, party-side source interface
     dealer      the dealer service (thread or ``pet dealer`` process)
     session     Session: peer channel, op-mismatch detection, share / reveal

@@ -17,7 +17,8 @@ Large inputs (bounded memory per item, :mod:`pet.psi.store`, :mod:`pet.psi.files
 rows of a file in a given order, both streaming.
 
 Item encoding (what matches what): :mod:`pet.psi.encoding`. Protocol, leakage and sizes:
-:mod:`pet.psi.ecdh`. The RFC 9380 map: :mod:`pet.psi.hash_to_curve`.
+:mod:`pet.psi.ecdh`. The RFC 9380 map: :mod:`pet.psi.hash_to_curve`. Batched X25519
+(one scalar, many points; vectorized, equal bytes to ``cryptography``'s): :mod:`pet.psi.x25519`.
 """
 
 from pet.psi.align import align
