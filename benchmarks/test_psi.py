@@ -11,7 +11,7 @@ benchmark-only extra ``bench = ["openmined.psi==2.0.6"]``; without it those case
 an explanation (they are not skipped).
 
 Reported per case (``extra_info``, and one printed line): ``wall_s`` (connect to result, the
-slower party), ``cpu_s`` (user+sys of both parties, including their worker processes),
+slower party), ``cpu_s`` (user+sys of both parties, including any child processes),
 ``bytes_per_item`` (bytes each party sent, divided by its set size; averaged), the
 intersection size, and for pet the CPU bound from the raw rates measured in the same run:
 ``4 n / x25519_rate + 2 n / hash_rate`` (4 scalar multiplications per item pair plus hashing
@@ -19,9 +19,10 @@ each item once) and ``cpu_over_bound``, where ``x25519_rate`` is ``cryptography`
 per-call X25519 (the rate the issue's bound is defined on); ``cpu_bound_batched_s`` and
 ``cpu_over_bound_batched`` are the same with the rate of pet's batched kernel
 (:mod:`pet.psi.x25519`, what pet actually runs for chunks of 1024+ points), and ``x25519_2threads_cpu_per_wall`` (process CPU
-time over wall time while two threads multiply: at most 1.0 means the call holds the GIL,
-hence pet's process pool). ``max_rss_mib_main`` is
-the peak resident memory of a party's main process (worker processes not included).
+time over wall time while two threads make ``cryptography`` calls: at most 1.0 means the
+call holds the GIL; pet's batched kernel does not, and pet runs it in threads).
+``max_rss_mib_main`` is the peak resident memory of a party's process (pet: threads
+included; openmined-psi is single-threaded).
 
 openmined-psi runs its reference flow: the server (party 0) builds the GCS setup message
 (fpr 2^-40) while the client (party 1) builds its request, then the server answers the

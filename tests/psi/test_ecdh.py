@@ -120,7 +120,7 @@ def test_cardinality(ab):
 
 
 def test_pool_chunked_path_with_progress():
-    """Several chunks, uneven sizes, two worker processes, progress callback."""
+    """Several chunks, uneven sizes, two worker threads, progress callback."""
     a = list(range(3000))
     b = [str(i) for i in range(1000)] + list(range(2500, 4100))
     seen = {0: [], 1: []}
@@ -139,6 +139,21 @@ def test_pool_chunked_path_with_progress():
     ell = digest_bytes(len(a), len(b))
     assert r0.stats.bytes_sent < 32 * len(a) + ell * len(b) + 4096
     assert r0.stats.bytes_sent >= 32 * len(a) + ell * len(b)
+
+
+def test_pool_with_the_batched_x25519_kernel():
+    """Chunks of >= BATCH_MIN points (the numba kernel) in two worker threads, the last
+    chunk of each side below it (the per-call path): equal to the set intersection."""
+    from pet.psi._kernels import BATCH_MIN
+
+    a = [f"k{i}" for i in range(3 * BATCH_MIN + 100)]
+    b = [f"k{i}" for i in range(2 * BATCH_MIN, 5 * BATCH_MIN + 7)]
+
+    def party(k, items):
+        return lambda ch: ecdh_psi(ch, items, party=k, workers=2, chunk_size=BATCH_MIN)
+
+    r0, r1 = run_parties(party(0, a), party(1, b), timeout=300)
+    check_against_oracle(a, b, r0, r1)
 
 
 def test_ro_suite():

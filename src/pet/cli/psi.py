@@ -55,7 +55,7 @@ def register(subparsers) -> None:
                    help="how long to wait for the peer to come (default 120)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                    help="receive timeout once connected (default 600)")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--workers", type=int, default=None, help="worker threads (default: all cores)")
     prog = p.add_mutually_exclusive_group()
     prog.add_argument("--progress", dest="progress", action="store_true", default=None,
                       help="always show a progress bar")

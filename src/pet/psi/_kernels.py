@@ -1,4 +1,4 @@
-"""The CPU-heavy steps of ECDH-PSI, as picklable top-level functions for worker processes.
+"""The CPU-heavy steps of ECDH-PSI, run by the worker threads of :mod:`pet.psi._parallel`.
 
 Scalar multiplication: chunks of at least :data:`BATCH_MIN` points go through the batched
 X25519 of :mod:`pet.psi.x25519` (about 2x the per-call rate); smaller ones call
@@ -6,8 +6,8 @@ X25519 of :mod:`pet.psi.x25519` (about 2x the per-call rate); smaller ones call
 batched kernel on a machine compiles it, ~20-40 s, then loads it from numba's cache).
 Both give identical bytes.
 
-Hashing is Python + gmpy2 and ``cryptography``'s X25519 holds the GIL (two threads take
-twice as long as one), so :mod:`pet.psi._parallel` runs these in a process pool.
+Hashing is Python + gmpy2 and holds the GIL; the batched X25519 releases it (numba
+``nogil``), so :mod:`pet.psi._parallel` runs these in a thread pool.
 
 Points travel as one ``bytes`` string of ``32 * n`` bytes (u-coordinates, little-endian).
 """

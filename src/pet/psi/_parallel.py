@@ -1,9 +1,14 @@
 """Chunked work on every core, with a bounded number of chunks in flight.
 
-``cryptography``'s X25519 holds the GIL (measured: two threads run no faster than one),
-so the heavy kernels of :mod:`pet.psi._kernels` run in a ``spawn`` process pool (``fork``
-is unsafe from a multi-threaded parent such as ``run_parties``). With ``workers == 1``
-everything runs inline in the calling thread, with no pool.
+The heavy kernels of :mod:`pet.psi._kernels` run in a thread pool: the batched X25519
+(:mod:`pet.psi.x25519`, most of the work) is compiled with ``nogil=True``, so threads run
+it in parallel; only hashing to the curve (Python + gmpy2, ~12 us per item with the NU
+suite) and the per-point ``cryptography`` calls for chunks under ``BATCH_MIN`` points hold
+the GIL. Measured against the earlier ``spawn`` process pool (``benchmarks/test_psi.py``,
+pet only, idle): 2^16 6.5 s vs 8.9 s wall, 2^18 23.5 s vs 26.4 s, 2^20 89 s vs 86 s -- and
+no worker processes, so no ``if __name__ == "__main__":`` guard is needed in scripts.
+The ``RO`` hash suite (~70 us of Python per item) is GIL-bound: one core per party.
+With ``workers == 1`` everything runs inline in the calling thread, with no pool.
 
 :class:`OrderedWindow` keeps at most ``limit`` chunks submitted but not yet collected,
 and returns results in submission order, so memory stays bounded by
@@ -12,13 +17,11 @@ and returns results in submission order, so memory stays bounded by
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ThreadPoolExecutor
 
-from pet.errors import InputError, PetError
+from pet.errors import InputError
 
 __all__ = ["available_cores", "resolve_workers", "Pool", "OrderedWindow", "Progress"]
 
@@ -40,7 +43,7 @@ def resolve_workers(workers, n_work: int, *, threshold: int = 20_000) -> int:
 
 
 class Pool:
-    """A process pool (``workers > 1``) or an inline executor (``workers == 1``)."""
+    """A thread pool (``workers > 1``) or an inline executor (``workers == 1``)."""
 
     def __init__(self, workers: int):
         self.workers = workers
@@ -48,9 +51,8 @@ class Pool:
         if workers > 1:
             from pet.psi._kernels import warm_up
 
-            warm_up()  # compile the batched X25519 kernel here once; workers load numba's cache
-            self._executor = ProcessPoolExecutor(max_workers=workers,
-                                                 mp_context=multiprocessing.get_context("spawn"))
+            warm_up()  # compile (or load) the batched X25519 kernel before the threads need it
+            self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pet-psi")
 
     def submit(self, fn, *args) -> Future:
         if self._executor is not None:
@@ -86,14 +88,7 @@ class OrderedWindow:
         self._pending.append(self._pool.submit(fn, *args))
 
     def pop(self):
-        try:
-            return self._pending.popleft().result()
-        except BrokenProcessPool as exc:
-            raise PetError(
-                "a PSI worker process died. Worker processes are started with 'spawn', which "
-                "re-imports the main script: guard its top level with "
-                "`if __name__ == \"__main__\":`, or pass workers=1"
-            ) from exc
+        return self._pending.popleft().result()
 
     def __len__(self) -> int:
         return len(self._pending)

@@ -38,7 +38,7 @@ parties hold identically, so ``indices[i]`` of party 0 and of party 1 are the sa
 
 Communication: ``32 + ell`` bytes per item in each direction (``32`` in the direction of a
 non-receiving party), plus one small header and per-chunk frame headers.
-Memory (main process; workers hold only their chunks). The items are held as an
+Memory (a party's process; worker threads hold only their chunks). The items are held as an
 :class:`~pet.psi.store.EncodedItems` store -- their canonical encodings back to back, no
 Python object per item -- read a chunk at a time by shuffled position. Per own item: the
 encoding (``1 +`` UTF-8 length for a str) ``+ 4`` bytes of offset unless all encodings have
@@ -341,7 +341,7 @@ def ecdh_psi(channel, items, *, party, reveal="both", dedupe: bool = False, hash
     dedupe : duplicates raise :class:`~pet.errors.InputError` unless True, which keeps the
         first occurrence of each item.
     hash_suite : ``"NU"`` (RFC 9380 encode_to_curve, default) or ``"RO"`` (hash_to_curve).
-    workers : processes for hashing and scalar multiplication (default: all cores for
+    workers : threads for hashing and scalar multiplication (default: all cores for
         20,000+ items, else inline).
     chunk_size : items per message and per work unit (bounded memory).
     progress : True for a tqdm bar, or a callable ``f(done, total)``.
