@@ -70,7 +70,7 @@ import numpy as np
 from pet.errors import InputError, PetTypeError, ProtocolError
 from pet.psi import _kernels
 from pet.psi._parallel import OrderedWindow, Pool, Progress, resolve_workers
-from pet.psi.encoding import find_duplicates, to_list
+from pet.psi.encoding import to_list
 from pet.psi.store import EncodedItems, store_from_values
 from pet.transport.channel import Channel, ChannelStats
 
@@ -143,28 +143,16 @@ def _check_options(suite, chunk_size, workers=None, progress=None) -> None:
         raise InputError(f"progress must be a bool or a callable(done, total), got {progress!r}")
 
 
-def drop_duplicates(encoded, *, dedupe: bool, name: str):
-    """``(encodings, positions)``: raise on duplicates unless ``dedupe``, which keeps first
-    occurrences; ``positions`` maps each kept encoding back to its input row.
-
-    ``encoded`` is a list of ``bytes`` or an :class:`~pet.psi.store.EncodedItems` store
-    (then the store restricted to first occurrences is returned)."""
-    if isinstance(encoded, EncodedItems):
-        dups = encoded.duplicates
-        first = None
-    else:
-        first, dups = find_duplicates(encoded)
-    if dups and not dedupe:
+def drop_duplicates(store: EncodedItems, *, dedupe: bool, name: str) -> tuple[EncodedItems, np.ndarray]:
+    """``(store, positions)``: raise on duplicates unless ``dedupe``, which keeps first
+    occurrences; ``positions`` maps each kept item back to its input row."""
+    if store.duplicates and not dedupe:
         raise InputError(
-            f"{name}: {dups} duplicate item(s) (rows repeating an earlier item); PSI needs "
+            f"{name}: {store.duplicates} duplicate item(s) (rows repeating an earlier item); PSI needs "
             "distinct items -- pass dedupe=True to keep the first occurrence of each"
         )
-    if isinstance(encoded, EncodedItems):
-        kept = encoded.deduplicated()
-        return kept, kept.positions
-    if not dups:
-        return encoded, np.arange(len(encoded), dtype=np.int64)
-    return [encoded[i] for i in first], np.asarray(first, dtype=np.int64)
+    kept = store.deduplicated()
+    return kept, kept.positions
 
 
 def prepare(items, *, dedupe: bool, name: str = "items") -> tuple[list | None, EncodedItems]:
