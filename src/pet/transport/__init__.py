@@ -7,6 +7,8 @@
 - :mod:`pet.transport.tls` -- :class:`~pet.transport.tls.TLSConfig` and
   :func:`~pet.transport.tls.make_test_pki` (throwaway CA and party certificates).
 - :func:`run_parties` -- run party functions in threads joined by in-memory channels.
+- :class:`Link` -- a shaped link (round trip, bandwidth) for WAN figures on one machine;
+  ``run_parties(..., link=Link(rtt=0.02, bandwidth=100e6))`` or ``Link(...).wrap(channel)``.
 - :mod:`pet.transport.codec` -- the frame format. Only None, bool, int, float, str, bytes,
   numeric/bool numpy arrays and lists/tuples/dicts of these cross the wire; never pickle.
 
@@ -17,6 +19,7 @@ receive (``None`` waits forever).
 
 from pet.transport import codec, tcp, tls
 from pet.transport.channel import DEFAULT_TIMEOUT, Channel, ChannelStats, LocalChannel, local_pair
+from pet.transport.link import Link, ShapedChannel
 from pet.transport.runner import run_parties
 from pet.transport.stream import StreamChannel
 from pet.transport.tls import TLSConfig, make_test_pki
@@ -27,6 +30,8 @@ __all__ = [
     "LocalChannel",
     "StreamChannel",
     "local_pair",
+    "Link",
+    "ShapedChannel",
     "run_parties",
     "tcp",
     "tls",

@@ -21,6 +21,7 @@ import time
 
 from pet.errors import InputError, PartyTimeout
 from pet.transport.channel import local_pair
+from pet.transport.link import Link
 
 __all__ = ["run_parties"]
 
@@ -28,7 +29,7 @@ __all__ = ["run_parties"]
 _GRACE = 5.0
 
 
-def run_parties(*fns, timeout: float | None = 300.0, channel_timeout=None, names=None) -> list:
+def run_parties(*fns, timeout: float | None = 300.0, channel_timeout=None, names=None, link=None) -> list:
     """Run ``fns[i](channel_i)`` in one thread each; return their results in order.
 
     Parameters
@@ -38,6 +39,8 @@ def run_parties(*fns, timeout: float | None = 300.0, channel_timeout=None, names
         :class:`~pet.errors.PartyTimeout` (``None``: no limit).
     channel_timeout : receive timeout of the in-memory channels (default: ``timeout``).
     names : party names for messages and thread names (default ``party0``, ``party1``...).
+    link : a :class:`~pet.transport.Link` that shapes every channel of the run (each end's
+        sends are delayed by the link's latency and bandwidth); ``None`` for none.
     """
     n = len(fns)
     if n < 2:
@@ -49,12 +52,16 @@ def run_parties(*fns, timeout: float | None = 300.0, channel_timeout=None, names
     if len(names) != n:
         raise InputError("run_parties: names must have one entry per function")
     ch_timeout = timeout if channel_timeout is None else channel_timeout
+    if link is not None and not isinstance(link, Link):
+        raise InputError(f"run_parties: link must be a pet.transport.Link or None, got {type(link).__name__}")
 
     ends: list[list] = [[None] * n for _ in range(n)]
     all_channels = []
     for i in range(n):
         for j in range(i + 1, n):
             a, b = local_pair(timeout=ch_timeout, names=(names[i], names[j]))
+            if link is not None:
+                a, b = link.wrap(a), link.wrap(b)
             ends[i][j], ends[j][i] = a, b
             all_channels += [a, b]
     args = [ends[i][1 - i] if n == 2 else ends[i] for i in range(n)]

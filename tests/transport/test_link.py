@@ -1,0 +1,127 @@
+"""The shaped link: the latency and the bandwidth are both felt, as the model says.
+
+Timing tests assert the model's lower bound exactly (a shaped message can never arrive
+early) and a generous upper bound (shaping adds little beyond the model), so a loaded
+machine cannot make them fail spuriously.
+"""
+
+import time
+
+import numpy as np
+import pytest
+
+from pet.errors import InputError, PeerDisconnected
+from pet.transport import Link, local_pair, run_parties, tcp
+
+SLACK = 1.5  # seconds of scheduling noise tolerated above the model
+
+
+def test_parse_and_validate():
+    link = Link.parse("rtt=20ms,bw=100mbit")
+    assert link == Link(rtt=0.02, bandwidth=100e6)
+    assert Link.parse("rtt=0.5s") == Link(rtt=0.5)
+    assert Link.parse("bw=1gbit").bandwidth == 1e9
+    for bad in ("rtt=fast", "lat=20ms", "bw=100furlongs", ""):
+        with pytest.raises(InputError):
+            Link.parse(bad)
+    with pytest.raises(InputError):
+        Link(rtt=-1)
+    with pytest.raises(InputError):
+        Link(rtt=0.01, bandwidth=0)
+
+
+def test_ping_pong_pays_one_round_trip_per_exchange():
+    link, n = Link(rtt=0.05), 6
+
+    def ping(ch):
+        t0 = time.monotonic()
+        for i in range(n):
+            ch.send(i)
+            assert ch.recv() == i
+        return time.monotonic() - t0
+
+    def pong(ch):
+        for _ in range(n):
+            ch.send(ch.recv())
+
+    elapsed, _ = run_parties(ping, pong, link=link, timeout=60)
+    assert elapsed >= n * link.rtt
+    assert elapsed < n * link.rtt + SLACK
+
+
+def test_bulk_transfer_pays_bandwidth_and_queues():
+    link = Link(rtt=0.02, bandwidth=100e6)
+    blocks = [np.arange(250_000, dtype=np.uint64) for _ in range(4)]  # 4 x 2 MB = 8 MB
+
+    def sender(ch):
+        t0 = time.monotonic()
+        for b in blocks:
+            ch.send(b)  # never blocks: the link queues them
+        queued = time.monotonic() - t0
+        ch.recv()
+        return queued, time.monotonic() - t0, ch.stats.bytes_sent
+
+    def receiver(ch):
+        got = [ch.recv() for _ in blocks]
+        ch.send("done")
+        return got
+
+    (queued, total, sent), got = run_parties(sender, receiver, link=link, timeout=60)
+    for a, b in zip(got, blocks):
+        np.testing.assert_array_equal(a, b)
+    model = link.transmit_seconds(sent) + link.rtt  # all four back to back, then the reply's trip
+    assert queued < model / 2
+    assert total >= model
+    assert total < model + SLACK
+
+
+def test_messages_sent_before_close_are_delivered_then_disconnect():
+    a, b = local_pair(timeout=10)
+    a = Link(rtt=0.1).wrap(a)
+    a.send("first")
+    a.send("second")
+    a.close()
+    assert b.recv() == "first"
+    assert b.recv() == "second"
+    with pytest.raises(PeerDisconnected):
+        b.recv()
+
+
+def test_counters_are_the_underlying_channels():
+    a, b = local_pair(timeout=10)
+    sa = Link(rtt=0.0).wrap(a)
+    sa.send(b"x" * 100)
+    b.recv()
+    assert sa.stats is a.stats
+    assert a.stats.messages_sent == 1 and a.stats.bytes_sent == b.stats.bytes_received
+
+
+def test_shaping_over_tcp(tmp_path):
+    link = Link(rtt=0.06)
+    port = tcp.free_port() if hasattr(tcp, "free_port") else None
+    import socket
+    import threading
+
+    if port is None:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+    out = {}
+
+    def server():
+        with link.wrap(tcp.listen("127.0.0.1", port, timeout=10)) as ch:
+            for _ in range(3):
+                ch.send(ch.recv())
+
+    t = threading.Thread(target=server)
+    t.start()
+    with link.wrap(tcp.connect("127.0.0.1", port, timeout=10, retry_for=10)) as ch:
+        t0 = time.monotonic()
+        for i in range(3):
+            ch.send(i)
+            assert ch.recv() == i
+        out["elapsed"] = time.monotonic() - t0
+    t.join(10)
+    assert out["elapsed"] >= 3 * link.rtt
+    assert out["elapsed"] < 3 * link.rtt + SLACK
