@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from pet.errors import InputError, ProtocolError
 from pet.jobs import StateStore, from_reference, job_status, parse_job, run_job
@@ -108,14 +109,132 @@ def test_failure_is_recorded_on_both_sides_and_resume_reruns_from_there(tmp_path
     assert sorted(t for p, t in calls if p == 0) == ["other", "second"]
 
 
-def test_a_task_one_side_did_not_finish_runs_again_on_both(tmp_path):
+def caught(fn):
+    """Run ``fn(channel)``; return its exception instead of raising (to check both sides)."""
+    def run(ch):
+        try:
+            return fn(ch)
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            return exc
+    return run
+
+
+def run_both_caught(spec0, spec1, tmp_path, calls, rerun0=False, rerun1=False):
+    return run_parties(
+        caught(lambda ch: run_job(spec0, 0, ch, state_path=tmp_path / "p0.sqlite", task_types=counting_types(calls),
+                                  rerun=rerun0, log=lambda s: None)),
+        caught(lambda ch: run_job(spec1, 1, ch, state_path=tmp_path / "p1.sqlite", task_types=counting_types(calls),
+                                  rerun=rerun1, log=lambda s: None)),
+        timeout=60)
+
+
+def test_a_task_one_side_finished_runs_again_only_with_that_sides_consent(tmp_path):
+    """Old behaviour: party 0 re-ran "first" because party 1 listed it as unfinished."""
     calls = []
     run_both(two_party_spec(), tmp_path, counting_types(calls), counting_types(calls))
     StateStore(tmp_path / "p1.sqlite").set("j", 1, "first", "INIT")  # party 1 lost that result
     calls.clear()
-    r0, r1 = run_both(two_party_spec(), tmp_path, counting_types(calls), counting_types(calls))
-    # "first" and its dependent "second" run on both sides; "other" does not
+    r0, r1 = run_both_caught(two_party_spec(), two_party_spec(), tmp_path, calls)
+    assert calls == []
+    assert isinstance(r0, ProtocolError) and isinstance(r1, ProtocolError)
+    assert "this party has already finished" in str(r0) and "--rerun" in str(r0)
+    assert "the peer has already finished" in str(r1) and "peer must pass --rerun" in str(r1)
+    assert "'first'" in str(r0) and "'second'" in str(r0)
+    # party 0 agrees to re-run "first" (and so its dependent "second"); "other" does not run
+    r0, r1 = run_both_caught(two_party_spec(), two_party_spec(), tmp_path, calls, rerun0=["first"])
+    assert r0.status == r1.status == "SUCCESS", (r0, r1)
     assert sorted(calls) == [(0, "first"), (0, "second"), (1, "first"), (1, "second")]
+
+
+def test_rerun_at_one_party_does_not_make_the_other_recompute(tmp_path):
+    calls = []
+    run_both(two_party_spec(), tmp_path, counting_types(calls), counting_types(calls))
+    calls.clear()
+    r0, r1 = run_both_caught(two_party_spec(), two_party_spec(), tmp_path, calls, rerun1=True)
+    assert calls == []
+    assert isinstance(r0, ProtocolError) and "this party has already finished" in str(r0)
+    assert isinstance(r1, ProtocolError) and "peer must pass --rerun" in str(r1)
+    r0, r1 = run_both_caught(two_party_spec(), two_party_spec(), tmp_path, calls, rerun0=True, rerun1=True)
+    assert r0.status == r1.status == "SUCCESS" and len(calls) == 6
+
+
+def test_a_peer_claiming_everything_unfinished_cannot_drive_a_recompute(tmp_path):
+    """A hostile peer with the right job file says it finished nothing: the honest party,
+    which finished every task, refuses before running (and revealing) anything again."""
+    spec = two_party_spec()
+    calls = []
+    run_both(spec, tmp_path, counting_types(calls), counting_types(calls))
+    calls.clear()
+    seen = []
+
+    def hostile(ch):
+        ch.exchange(["pet-job", 1, spec.digest()])
+        ch.exchange({"unfinished": ["first", "second", "other"], "rerun": ["first", "second", "other"]})
+        try:
+            seen.append(ch.exchange(["task", "first"]))
+        except Exception as exc:  # noqa: BLE001
+            seen.append(exc)
+
+    r0, _ = run_parties(
+        caught(lambda ch: run_job(spec, 0, ch, state_path=tmp_path / "p0.sqlite", task_types=counting_types(calls),
+                                  log=lambda s: None)),
+        hostile, timeout=30)
+    assert isinstance(r0, ProtocolError) and "already finished" in str(r0)
+    assert calls == [] and len(seen) == 1 and isinstance(seen[0], Exception)
+    assert StateStore(tmp_path / "p0.sqlite").status("j", 0) == "SUCCESS"
+
+
+@pytest.mark.parametrize("change", ["params", "party", "network", "depends"])
+def test_job_files_differing_anywhere_are_refused_at_both(tmp_path, change):
+    """Old behaviour: only names, types and dependencies were compared."""
+    base = {"job": "j", "network": {"address": "127.0.0.1:9300"}, "tasks": [
+        {"name": "first", "type": "add", "params": {"x": 1}},
+        {"name": "second", "type": "add", "party0": {"x": 10}, "party1": {"x": 20}}]}
+    other = json.loads(json.dumps(base))
+    if change == "params":
+        other["tasks"][0]["params"]["x"] = 2
+    elif change == "party":
+        other["tasks"][1]["party1"]["x"] = 21
+    elif change == "network":
+        other["network"]["dealer"] = "127.0.0.1:9301"
+    else:
+        other["tasks"][1]["depends"] = ["first"]
+    calls = []
+    r0, r1 = run_both_caught(parse_job(base), parse_job(other), tmp_path, calls)
+    assert calls == []
+    for r in (r0, r1):
+        assert isinstance(r, ProtocolError) and "job files differ" in str(r) and "identical job file" in str(r)
+
+
+def test_job_digest_ignores_formatting_and_key_order():
+    a = parse_job(yaml.safe_load("job: j\ntasks:\n  - {name: a, type: t, params: {x: 1, y: [1, 2]}}\n"))
+    b = parse_job(yaml.safe_load("# comment\njob: j\ntasks:\n  - type: t\n    params:\n      y: [1, 2]\n"
+                                 "      x: 1\n    name: a\n"))
+    assert a.digest() == b.digest()
+    c = parse_job(yaml.safe_load("job: j\nnetwork: {address: '127.0.0.1:9300'}\ntasks:\n  - {name: a, type: t, "
+                                 "params: {x: 1, y: [1, 2]}}\n"))
+    assert c.digest() == a.digest()  # the default address, as parsed
+    d = parse_job(yaml.safe_load("job: j\ntasks:\n  - {name: a, type: t, params: {x: 1, y: [2, 1]}}\n"))
+    assert d.digest() != a.digest()
+
+
+def test_states_of_an_edited_job_file_do_not_count_as_finished(tmp_path):
+    calls = []
+    run_both(two_party_spec(), tmp_path, counting_types(calls), counting_types(calls))
+    edited = job({"name": "first", "type": "add", "party0": {"x": 100}, "party1": {"x": 2}},
+                 {"name": "second", "type": "add", "depends": ["first"], "party0": {"x": 10}, "party1": {"x": 20}},
+                 {"name": "other", "type": "add", "party0": {"x": 5}, "party1": {"x": 5}})
+    with pytest.raises(InputError, match="different job file"):
+        run_job(edited, 0, None, state_path=tmp_path / "p0.sqlite", task_types=counting_types(calls))
+    calls.clear()
+    r0, r1 = run_both_caught(edited, edited, tmp_path, calls, rerun0=True, rerun1=True)
+    assert r0.status == "SUCCESS" and r0.results["first"] == {"sum": 102} and len(calls) == 6
+
+
+def test_rerun_names_must_be_tasks(tmp_path):
+    with pytest.raises(InputError, match="not in the job"):
+        run_job(two_party_spec(), 0, None, state_path=tmp_path / "s.sqlite", task_types=counting_types([]),
+                rerun=["nope"])
 
 
 def test_different_job_files_are_refused(tmp_path):
@@ -209,6 +328,13 @@ def test_pet_run_two_processes(tmp_path):
     assert "SUCCESS" in p0.stdout
     assert list(pd.read_csv(tmp_path / "a_out.csv")["id"]) == list(pd.read_csv(tmp_path / "b_out.csv")["id"])
     assert len(pd.read_csv(tmp_path / "a_out.csv")) == 50
+    # --rerun at party 1 alone: party 0 finished the task and refuses; both say why
+    p1 = subprocess.Popen(cmd(1) + ["--rerun"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+    p0 = subprocess.run(cmd(0), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    out1, err1 = p1.communicate(timeout=120)
+    assert p0.returncode != 0 and "already finished" in p0.stderr and "--rerun" in p0.stderr
+    assert p1.returncode != 0 and "peer must pass --rerun" in err1
 
 
 def test_mpc_tasks_through_the_runner_with_a_dealer(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -44,10 +46,12 @@ def test_goes_left_semantics():
 @settings(max_examples=25, deadline=None)
 @given(arr=arrays(np.uint64, st.tuples(st.integers(0, 5), st.integers(0, 5))),
        cut=arrays(np.float64, st.integers(0, 6), elements=st.floats(allow_nan=True, allow_infinity=True)),
-       key=st.one_of(st.none(), st.binary(min_size=32, max_size=32)))
-def test_model_file_round_trip(tmp_path_factory, arr, cut, key):
+       encrypt=st.booleans())
+def test_model_file_round_trip(tmp_path_factory, arr, cut, encrypt):
     path = tmp_path_factory.mktemp("m") / "x.model"
-    state = {"a": arr, "cut": cut, "flag": np.array([True, False]), "n": 3, "s": "x", "l": [1.5, "y"]}
+    key = os.urandom(32) if encrypt else None
+    state = {"a": arr, "cut": cut, "flag": np.array([True, False]), "n": 3, "s": "x", "l": [1.5, "y"],
+             "model_id": "m1", "party": 1}
     save_state(path, "classifier", state, key=key)
     kind, back = load_state(path, key=key)
     assert kind == "classifier" and back["n"] == 3 and back["s"] == "x" and back["l"] == [1.5, "y"]

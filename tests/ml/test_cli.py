@@ -3,6 +3,7 @@ on the PETML breast fixtures (CSV at the label party, Parquet at the other)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -52,13 +53,14 @@ def test_fit_and_predict_two_processes_over_mutual_tls(tmp_path):
                   "--tls-dir", str(pki))
     try:
         key = tmp_path / "key.hex"
-        key.write_text("11" * 32)
+        key.write_text(os.urandom(32).hex())
+        key.chmod(0o600)
         client, server = f"{FIXTURES}/breast_hetero_mini_client.csv", f"{FIXTURES}/breast_hetero_mini_server.parquet"
         m0, m1 = tmp_path / "client.model", tmp_path / "server.model"
         hp = ["--n-estimators", "3", "--max-depth", "3"]
         _pair("fit", ["--input", client, "--label", "y", "--model", str(m0), "--key-file", str(key), *hp],
               ["--input", server, "--model", str(m1), *hp], dealer_port, pki)
-        assert m0.read_bytes().startswith(b"PETXGB-AESGCM1") and m1.read_bytes().startswith(b"{")
+        assert m0.read_bytes().startswith(b"PETXGB-AESGCM2") and m1.read_bytes().startswith(b"{")
         pred = tmp_path / "pred.csv"
         outs = _pair("predict", ["--input", client, "--model", str(m0), "--key-file", str(key),
                                  "--output", str(pred)],

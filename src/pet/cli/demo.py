@@ -186,6 +186,9 @@ def _run_all(args) -> int:
 
 
 def run(args) -> int:
+    from pet.demo import require_demo_extras
+
+    require_demo_extras(_steps(args))  # plaintext comparisons: pip install 'pet[demo]'
     if args.party is not None:
         return _run_one(args)
     if args.listen or args.connect:

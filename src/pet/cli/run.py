@@ -5,7 +5,10 @@
     pet run --mission psi.yml --request psi@1.json --party party_a   # reference platform format
 
 Task states live in a SQLite file (``--state``, default ``pet-jobs.sqlite``); running the same
-job again resumes it: finished tasks are skipped unless ``--rerun``.
+job again resumes it: finished tasks are skipped. A party runs a task it has finished again
+only with its own ``--rerun`` (every task) or ``--rerun-task NAME`` (that task and its
+dependents); if the peer needs a task this party finished, both refuse and say who must pass
+``--rerun``. Both parties must run the identical job file (compared by digest at the start).
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ def register(subparsers) -> None:
     p.add_argument("--party", required=True, help="0 or 1 (or party_a / party_b)")
     p.add_argument("--address", help="override the job's network address HOST:PORT")
     p.add_argument("--state", default="pet-jobs.sqlite", help="SQLite file with task states")
-    p.add_argument("--rerun", action="store_true", help="run every task again")
+    p.add_argument("--rerun", action="store_true",
+                   help="run every task again (this party agrees to recompute and reveal again what it finished)")
+    p.add_argument("--rerun-task", action="append", default=[], metavar="NAME",
+                   help="agree to run this finished task and its dependents again (repeatable)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the peer")
     p.set_defaults(func=run)
 
@@ -35,6 +41,12 @@ def _party(text: str) -> int:
     if text not in mapping:
         raise InputError(f"--party must be 0, 1, party_a or party_b, got {text!r}")
     return mapping[text]
+
+
+def _rerun(args):
+    if args.rerun and args.rerun_task:
+        raise InputError("give either --rerun (every task) or --rerun-task NAME, not both")
+    return True if args.rerun else list(args.rerun_task)
 
 
 def run(args) -> int:
@@ -71,7 +83,7 @@ def run(args) -> int:
             return dealer_channels[-1]
     with channel:
         try:
-            result = run_job(spec, party, channel, state_path=args.state, rerun=args.rerun, dealer=dealer)
+            result = run_job(spec, party, channel, state_path=args.state, rerun=_rerun(args), dealer=dealer)
         finally:
             for d in dealer_channels if spec.dealer else ():
                 d.close()

@@ -11,7 +11,8 @@
 Each party's rows are first aligned with the peer's by ECDH-PSI on the id column
 (:func:`pet.psi.align`); every other column except the label is a feature. Training and
 prediction run in MPC (:mod:`pet.ml.booster`). Model files are written atomically and,
-with ``--key-file``, encrypted with AES-GCM. ``--tls-*`` secure both links with mutual TLS
+with ``--key-file`` (64+ hex digits of random key material: ``openssl rand -hex 32``),
+encrypted with AES-256-GCM under an HKDF-derived key, bound to the model id and party. ``--tls-*`` secure both links with mutual TLS
 (``pet dealer --tls-dir``). Predictions (``id`` + ``prediction`` and, for
 a classifier, ``probability``) are written by the label party only.
 """
@@ -40,7 +41,8 @@ def _common(p, fit: bool):
     p.add_argument("--id", required=True, help="id column aligned with the peer by PSI")
     p.add_argument("--model", required=True, help=("where to write" if fit else "where to read") +
                    " this party's model file")
-    p.add_argument("--key-file", help="AES key (16/24/32 raw bytes, or hex) to encrypt the model file at rest")
+    p.add_argument("--key-file", help="file with 64+ hex digits of random key material (openssl rand -hex 32) "
+                   "to encrypt the model file at rest (AES-256-GCM, key derived with HKDF-SHA256)")
     p.add_argument("--wait", type=float, default=120.0, metavar="SECONDS", help="wait for the peer (default 120)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS", help="receive timeout (default 600)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -77,21 +79,37 @@ def register(subparsers) -> None:
 
 
 def _key(path):
+    """The key material in ``--key-file``: 64 to 2048 hex digits (32 to 1024 bytes; whitespace
+    ignored), e.g. from ``openssl rand -hex 32``. A passphrase or raw bytes are refused;
+    the decoded bytes must also look random (:mod:`pet.ml.model_io`). Warns on stderr when
+    the file is readable by group or others."""
     if path is None:
         return None
-    raw = Path(path).read_bytes()
-    text = raw.strip()
+    import os
+    import stat
+
     try:
-        if len(text) in (32, 48, 64):
-            return bytes.fromhex(text.decode("ascii"))
+        raw = Path(path).read_bytes()
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise InputError(f"--key-file: cannot read {str(path)!r}: {exc.strerror}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        print(f"warning: --key-file {path} is accessible by group/others (mode {stat.S_IMODE(mode):o}); "
+              f"chmod 600 it", file=sys.stderr)
+    text = b"".join(raw.split())
+    try:
+        key = bytes.fromhex(text.decode("ascii"))
     except (ValueError, UnicodeDecodeError):
-        pass
-    if len(raw) in (16, 24, 32):
-        return raw
-    raise InputError("--key-file must hold 16/24/32 raw bytes or their hex")
+        key = None
+    if key is None or not 32 <= len(key) <= 1024:
+        raise InputError("--key-file must hold 64 to 2048 hex digits (32 or more random bytes), e.g. made by "
+                         "`openssl rand -hex 32 > model.key`; a passphrase is not a key")
+    from pet.ml.model_io import check_key_material
 
-
-
+    try:
+        return check_key_material(key)
+    except InputError as exc:
+        raise InputError(f"--key-file: {exc}") from None
 
 
 def run(args) -> int:
@@ -136,7 +154,7 @@ def run(args) -> int:
                 msg = f"wrote {args.model}"
             else:
                 from pet.ml.model_io import load_state
-                kind, _ = load_state(args.model, key=key)
+                kind, _ = load_state(args.model, key=key, party=args.party)
                 cls = VerticalXGBClassifier if kind == "classifier" else VerticalXGBRegressor
                 est = cls.load(args.model, session, key=key)
                 if est.is_label_party_ and args.output is None:

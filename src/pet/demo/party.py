@@ -13,6 +13,7 @@ import time
 import traceback
 
 from pet._io import atomic_output
+from pet.demo import require_demo_extras
 from pet.demo.steps import STEPS, StepContext
 from pet.errors import PetError, ProtocolError
 from pet.transport import tcp
@@ -31,6 +32,7 @@ def run_party(party: int, peer: str, *, dealer: str | None, tls_dir: str | None,
               steps=None, timeout: float = 120.0, workdir: str = "", log=print) -> dict:
     """Run ``steps`` (default: all) as ``party``; return (and write to ``report``) the outcomes."""
     names = list(steps or STEPS)
+    require_demo_extras(names)
     tls = tls_for(f"party{party}", tls_dir)
     host, port = tcp.parse_address(peer)
     if party == 0:

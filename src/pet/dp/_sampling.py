@@ -3,6 +3,14 @@
 Every random bit comes from :func:`secrets.randbelow` (the OS CSPRNG). All arithmetic is on
 Python integers and :class:`fractions.Fraction`, so there is no floating-point rounding to leak
 through (Mironov 2012): the samples follow the stated distributions exactly.
+
+Timing: the loops run a random number of times, and in the accepted trial that number depends
+on the value returned -- the geometric loop of :func:`sample_discrete_laplace` runs about
+``|y| / scale`` times, and the acceptance test of :func:`sample_discrete_gaussian` about
+``(|y| - sigma^2/t)^2 / (2 sigma^2)`` times -- so the running time reveals the noise's magnitude
+(not its sign). Rejected trials are independent of the accepted value. Not padded (that would
+change the distribution or still leak in Python); who can exploit it and how to avoid it:
+docs/dp.md, "Timing side channel of the samplers".
 """
 
 from __future__ import annotations

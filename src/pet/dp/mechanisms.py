@@ -25,6 +25,12 @@ Guarantees:
 Each mechanism takes ``record=``: any object with a ``compose(event)`` method (an accountant, or a
 :class:`~pet.dp.budget.ClaimRecorder` charging a claim); the event is recorded *before* the noisy
 value is returned, and if recording fails no value is released.
+
+Timing: the samplers' running time depends on the magnitude of the noise they return, so an
+observer who times a call *and* sees its output learns more than the DP guarantee allows. The
+sampling party knows the input anyway; this matters when someone the noise protects against is
+another party that can time the call and also gets the output (see
+:mod:`pet.dp._sampling` and docs/dp.md, "Timing side channel of the samplers").
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ that pair into this format (party names sorted: ``party_a`` -> 0, ``party_b`` ->
 
 from __future__ import annotations
 
+import base64
+import datetime
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -38,6 +41,9 @@ import yaml
 from pet.errors import InputError
 
 __all__ = ["TaskSpec", "JobSpec", "load_job", "parse_job", "from_reference", "REFERENCE_CLASSES"]
+
+#: Domain separation of :meth:`JobSpec.digest` (bump when the canonical form changes).
+_DIGEST_DOMAIN = b"pet.jobs.spec/v1\n"
 
 #: Reference operator classes -> pet task types, and how their parameters translate.
 REFERENCE_CLASSES = {
@@ -73,6 +79,27 @@ class JobSpec:
     tls_dir: str | None = None
     dealer: str | None = None
 
+    def canonical(self) -> dict:
+        """The whole job as parsed -- id, network settings (defaults filled in) and every task
+        with its common and per-party parameters and dependencies, in file order -- as plain
+        JSON values."""
+        return {
+            "job": self.job,
+            "network": {"address": self.address, "tls_dir": self.tls_dir, "dealer": self.dealer},
+            "tasks": [{"name": t.name, "type": t.type, "params": _canonical_value(t.params, t.name),
+                       "party0": _canonical_value(t.party_params[0], t.name),
+                       "party1": _canonical_value(t.party_params[1], t.name),
+                       "depends": list(t.depends)} for t in self.tasks],
+        }
+
+    def digest(self) -> str:
+        """SHA-256 (hex) of the canonical JSON of :meth:`canonical` (sorted keys, no spaces,
+        UTF-8). Two job files get the same digest exactly when they parse to the same job,
+        whatever their formatting, key order or comments."""
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=True)
+        return hashlib.sha256(_DIGEST_DOMAIN + text.encode("utf-8")).hexdigest()
+
     def order(self) -> list[TaskSpec]:
         """Tasks in dependency order; ties keep file order (identical on both parties)."""
         done: set[str] = set()
@@ -88,6 +115,30 @@ class JobSpec:
             done.add(first.name)
             pending.remove(first)
         return ordered
+
+
+def _canonical_value(value, task: str):
+    """``value`` (as YAML loaded it) as plain JSON values, for :meth:`JobSpec.digest`."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            text = key if isinstance(key, str) else json.dumps(_canonical_value(key, task))
+            if text in out:
+                raise InputError(f"task {task!r}: parameter key {text!r} appears twice (as text and as a number)")
+            out[text] = _canonical_value(item, task)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_canonical_value(v, task) for v in value]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return {"$date": value.isoformat()}
+    if isinstance(value, (bytes, bytearray)):
+        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, (set, frozenset)):
+        return {"$set": sorted(json.dumps(_canonical_value(v, task), sort_keys=True) for v in value)}
+    raise InputError(f"task {task!r}: parameters may hold only YAML scalars, lists and mappings, "
+                     f"got {type(value).__name__}")
 
 
 def _mapping(value, what: str) -> dict:
@@ -146,6 +197,7 @@ def parse_job(data: dict, *, source: str = "job") -> JobSpec:
     spec = JobSpec(job=job, tasks=tuple(tasks), address=str(network.get("address", "127.0.0.1:9300")),
                    tls_dir=network.get("tls_dir"), dealer=network.get("dealer"))
     spec.order()  # reject cycles now
+    spec.digest()  # and parameters that have no canonical JSON form
     return spec
 
 

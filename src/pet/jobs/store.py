@@ -5,6 +5,10 @@ States follow the reference platform: ``INIT -> RUNNING -> SUCCESS | FAILED``, a
 wins: any FAILED -> FAILED; any CANCELED -> CANCELED; all SUCCESS -> SUCCESS; otherwise
 RUNNING (or INIT when nothing started). A task left RUNNING by a killed process counts as not
 done and runs again. Every change is one transaction.
+
+The file also records, per job id and party, the digest of the job file the states belong to
+(:meth:`pet.jobs.JobSpec.digest`): finished states of one job file never count as finished
+for an edited one (:meth:`StateStore.register` refuses, or resets them when asked to).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import sqlite3
 import time
 from contextlib import closing
+
+from pet.errors import InputError
 
 __all__ = ["StateStore", "STATES", "job_status"]
 
@@ -28,7 +34,13 @@ CREATE TABLE IF NOT EXISTS task_state (
     error TEXT,
     result TEXT,
     PRIMARY KEY (job, party, task)
-)
+);
+CREATE TABLE IF NOT EXISTS job_digest (
+    job TEXT NOT NULL,
+    party INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (job, party)
+);
 """
 
 
@@ -51,16 +63,37 @@ class StateStore:
     def __init__(self, path):
         self.path = str(path)
         with closing(self._connect()) as db, db:
-            db.execute(_SCHEMA)
+            db.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
         db.execute("PRAGMA journal_mode=WAL")
         return db
 
-    def register(self, job: str, party: int, tasks) -> None:
-        """Make sure every task has a row (new ones start in INIT)."""
+    def register(self, job: str, party: int, tasks, digest: str | None = None, *,
+                 reset: bool = False) -> None:
+        """Make sure every task has a row (new ones start in INIT).
+
+        With ``digest`` (the job file's :meth:`~pet.jobs.JobSpec.digest`): if this file holds
+        states of ``job`` recorded for a different job file (or by a pet that recorded no
+        digest), raise :class:`~pet.errors.InputError` -- or, with ``reset=True``, set every
+        state of the job back to INIT (results dropped) and record the new digest.
+        """
         with closing(self._connect()) as db, db:
+            if digest is not None:
+                row = db.execute("SELECT digest FROM job_digest WHERE job=? AND party=?", (job, party)).fetchone()
+                has_states = db.execute("SELECT 1 FROM task_state WHERE job=? AND party=? LIMIT 1",
+                                        (job, party)).fetchone() is not None
+                if (row is None and has_states) or (row is not None and row[0] != digest):
+                    if not reset:
+                        raise InputError(
+                            f"state file {self.path!r} holds task states of job {job!r} from a different "
+                            f"job file (or from an older pet that recorded none): give the edited job a new "
+                            f"'job' id, or pass --rerun (rerun=True) to run every task again")
+                    db.execute("UPDATE task_state SET status='INIT', started=NULL, ended=NULL, error=NULL, "
+                               "result=NULL WHERE job=? AND party=?", (job, party))
+                db.execute("INSERT OR REPLACE INTO job_digest (job, party, digest) VALUES (?, ?, ?)",
+                           (job, party, digest))
             db.executemany(
                 "INSERT OR IGNORE INTO task_state (job, party, task, status) VALUES (?, ?, ?, 'INIT')",
                 [(job, party, t) for t in tasks],
@@ -69,7 +102,7 @@ class StateStore:
     def set(self, job: str, party: int, task: str, status: str, *, error: str | None = None,
             result: str | None = None) -> None:
         if status not in STATES:
-            raise ValueError(f"unknown task state {status!r}")
+            raise InputError(f"status must be one of {', '.join(STATES)}, got {status!r}")
         now = time.time()
         with closing(self._connect()) as db, db:
             if status == "RUNNING":
