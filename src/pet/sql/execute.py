@@ -5,7 +5,9 @@ Protocol (both parties, same order; ``n`` = joined rows, ``g`` = groups):
 
 1. **Local step.** Each party runs its pushed-down query (:mod:`pet.sql.local`) in DuckDB
    on its own tables: its WHERE conjuncts, projections and single-party expressions. The
-   parties exchange a status (ok / error class) so a failure stops both.
+   parties exchange a status so a failure stops both: ok, or a fixed ``[step, kind]``
+   category (:func:`pet.sql.errors.failure_status`) -- never the error text, which may
+   quote data; the failing party raises its full error locally.
 2. **Join.** Each party checks its join keys for duplicates; the two "has duplicates"
    bits are exchanged. Both unique: ECDH-PSI (:func:`pet.psi.align`, reveal to both) on
    the keys gives both parties their matching rows in one joint order, so row ``i`` of
@@ -49,7 +51,7 @@ import time
 import numpy as np
 
 from pet.errors import InputError, ProtocolError
-from pet.sql.errors import SqlError, SqlNotSupported
+from pet.sql.errors import SqlNotSupported, failure_status, peer_failure
 from pet.sql.values import Own, Pub, Sh, evaluate, logical_and, mul_fine, to_shared, trivial
 
 __all__ = ["run_join", "BIG"]
@@ -63,22 +65,28 @@ def _sync_ok(session, op: str) -> None:
     """Tell the peer this step succeeded; raise if the peer's step failed."""
     peer = session.exchange(f"sql.{op}", None)
     if peer is not None:
-        raise ProtocolError(f"the peer stopped the query: {str(peer)[:300]}")
+        raise peer_failure(peer)
 
 
 def _checked(session, op, fn):
-    """Run local ``fn``; on error tell the peer (a generic message) and re-raise."""
+    """Run local ``fn``; on error tell the peer only a fixed ``[step, kind]`` status
+    (:func:`pet.sql.errors.failure_status`, never the exception text, which may quote this
+    party's data) and re-raise the full error here."""
     try:
         out = fn()
     except Exception as exc:  # noqa: BLE001 - any local failure must reach the peer
-        msg = f"{type(exc).__name__}: {exc}" if isinstance(exc, (SqlError, InputError)) else type(exc).__name__
-        try:
-            session.exchange(f"sql.{op}", msg)
-        except Exception:  # noqa: BLE001
-            pass
+        tell_peer_failed(session, op, failure_status(op, exc))
         raise
     _sync_ok(session, op)
     return out
+
+
+def tell_peer_failed(session, op, status) -> None:
+    """Send the failure ``status`` in place of the ``op`` step's ok (the peer raises)."""
+    try:
+        session.exchange(f"sql.{op}", status)
+    except Exception:  # noqa: BLE001 - the peer may be gone; our own error is raised anyway
+        pass
 
 
 # -- step 1 and 2 ----------------------------------------------------------------------------
