@@ -39,8 +39,11 @@ intersection of join keys (and, with ``duplicate_keys="reveal_counts"``, the pee
 multiplicity of each intersecting key if the peer is the side with duplicates); the
 number of groups of a key owned by the peer (and, when the output goes to it, the
 maximal byte length of the peer's string keys, in 4-byte words); the result if it
-receives it. Nothing else: masks, group sizes, aggregates and HAVING outcomes stay
-secret until the reveal.
+receives it; if the peer's local step fails, that it failed and a coarse category
+(:func:`pet.sql.errors.failure_status`). Nothing else: masks, group sizes, aggregates and
+HAVING outcomes stay secret until the reveal. A row-level query never has a mask (a
+cross-party WHERE there is refused by the planner: opened in the joint order it would tell
+the receiver which of its own rows passed), nor ``min_group_size`` (refused by the query).
 """
 
 from __future__ import annotations

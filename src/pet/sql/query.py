@@ -2,15 +2,21 @@
 
 1. **Hello.** The parties exchange the SQL text, the options and their table schemas
    (names and types only). A different SQL text or option, or the same table name at both
-   parties, is a :class:`~pet.sql.errors.SqlMismatch` on both sides.
-2. **Plan** (:mod:`pet.sql.plan`), identical at both parties.
+   parties, is a :class:`~pet.sql.errors.SqlMismatch` on both sides. The peer's schema
+   must pass :func:`pet.sql.tables.check_schema` (type grammar, names) before any DDL,
+   else ProtocolError. A party that cannot load its tables sends only the status
+   ``["tables", kind]`` (:func:`pet.sql.errors.failure_status`).
+2. **Plan** (:mod:`pet.sql.plan`), identical at both parties; option checks
+   (``min_group_size`` needs groups). A party whose planning fails sends
+   ``["plan", kind]`` in place of the local step's ok, so the peer never waits.
 3. **Execute**: a query over one party's tables runs whole in that party's DuckDB and the
    result is sent to the receiver(s); a cross-party query runs
    :func:`pet.sql.execute.run_join`.
 4. **Finish** at the receiver(s): typed DataFrame, then ORDER BY / LIMIT / OFFSET.
 
 What each party learns: see :mod:`pet.sql.execute` (and docs/sql.md); in the hello, the
-peer's table names, column names and types.
+peer's table names, column names and types; if the peer fails, that it failed, at which
+step and a coarse kind (fixed vocabularies, never the error text).
 """
 
 from __future__ import annotations
