@@ -430,6 +430,8 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
         if isinstance(mask, Own):  # cannot happen for a cross-party conjunct, but be exact
             mask = Sh(to_shared(session, mask), "bool")
     if plan.row_level:
+        if min_group_size is not None and min_group_size > 1:  # refused by query() already
+            raise SqlNotSupported("min_group_size on a row-level query")
         return _row_output(session, plan, mask, col_leaf, n, receivers, info)
     groups = _build_groups(session, plan, rows)
     info["groups"] = groups.g if groups.kind != "none" else 1
@@ -599,10 +601,15 @@ def _key_values(session, plan, groups):
 
 
 def _row_output(session, plan, mask, col_leaf, n, receivers, info):
+    """Row-level output: every joined row, in the joint order. Never with a secret mask
+    (the planner refuses a cross-party WHERE here): opening it positionally would tell the
+    receiver which of its own rows passed."""
     from pet.sql.reveal import reveal_columns
 
+    if not isinstance(mask, Pub):  # both parties have the same plan: both refuse
+        raise SqlNotSupported("a condition over both parties' columns in a row-level query")
     outs = [evaluate(session, o, col_leaf, (n,)) for o in plan.outputs]
-    keep = mask if not isinstance(mask, Pub) else Pub(np.ones(n, dtype=bool), "bool")
+    keep = Pub(np.ones(n, dtype=bool), "bool")
     return reveal_columns(session, plan, outs, keep, receivers, g=n, suppressed=None, null_flag=None,
                           nullable=[False] * len(outs), info=info)
 
