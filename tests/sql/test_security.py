@@ -258,3 +258,38 @@ def test_duckdb_connections_have_no_external_access(tmp_path):
             con.execute("SET enable_external_access = true")
     con = connect_own({"users": str(csv), "sales": SALES})
     assert con.execute("SELECT count(*) FROM users JOIN sales USING (id)").fetchone()[0] == 4
+
+
+# -- the peer's error category is accurate, and a one-sided failure never hangs ------------
+
+def test_peer_that_cannot_load_its_tables_is_reported_as_such(tmp_path):
+    missing = str(tmp_path / "secret-users.csv")
+    r = outcomes("SELECT count(*) n FROM sales s JOIN users u ON s.id = u.id", T0, {"users": missing})
+    assert isinstance(r[1], SqlError) and "no such file" in str(r[1])
+    assert isinstance(r[0], ProtocolError) and "the peer failed while loading its tables" in str(r[0])
+    assert "secret-users" not in str(r[0])
+
+
+def test_planning_failure_at_one_party_stops_the_other(monkeypatch):
+    import importlib
+    import threading
+
+    q = importlib.import_module("pet.sql.query")
+    real, lock, calls = q.build_plan, threading.Lock(), []
+
+    def flaky(sql, schemas):
+        with lock:
+            calls.append(1)
+            first = len(calls) == 1
+        if first:
+            raise SqlError("this DuckDB cannot plan it: 'alice@example.com'")
+        return real(sql, schemas)
+
+    monkeypatch.setattr(q, "build_plan", flaky)
+    for sql in ("SELECT count(*) n FROM sales s JOIN users u ON s.id = u.id", "SELECT count(*) n FROM users"):
+        calls.clear()
+        r = outcomes(sql)
+        failed = [x for x in r if isinstance(x, SqlError) and "cannot plan" in str(x)]
+        told = [x for x in r if isinstance(x, ProtocolError) and "the peer failed while planning the query" in str(x)]
+        assert len(failed) == 1 and len(told) == 1, r
+        assert_no_user_data(told[0])

@@ -95,7 +95,7 @@ STEPS = {
 KINDS = {
     "sql": "an SQL error",
     "unsupported": "SQL outside the supported subset",
-    "input": "invalid input or values (e.g. NULL, non-finite or too large values entering MPC)",
+    "input": "invalid input or values",
     "internal": "an unexpected error",
 }
 
