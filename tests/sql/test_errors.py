@@ -101,7 +101,8 @@ def test_null_values_in_cross_party_columns_stop_both_parties():
     a2.loc[1, "x"] = np.nan
     r = both_outcomes(Q, Q, {"ta": a2}, {"tb": B})
     assert isinstance(r[0], InputError) and "NULL" in str(r[0])
-    assert isinstance(r[1], ProtocolError) and "peer stopped" in str(r[1])
+    assert isinstance(r[1], ProtocolError) and "peer failed while running its local part" in str(r[1])
+    assert "invalid input or values" in str(r[1]) and "NULL values in" not in str(r[1])
 
 
 def test_division_by_zero_in_pushed_down_reciprocal_is_an_error():

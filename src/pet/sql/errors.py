@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pet.errors import InputError, ProtocolError
 
-__all__ = ["SqlError", "SqlNotSupported", "SqlMismatch", "position_of"]
+__all__ = ["SqlError", "SqlNotSupported", "SqlMismatch", "position_of", "failure_status",
+           "peer_failure"]
 
 
 class SqlError(InputError):
@@ -74,3 +75,52 @@ def keyword_position(sql: str, keyword: str, after: int = 0) -> tuple[int | None
     if i < 0:
         return None, None
     return _line_col(sql, i)
+
+
+# -- what a party tells its peer when it fails ---------------------------------------------
+#
+# A local failure stops both parties, but the peer must not learn *why* in words: DuckDB's
+# messages quote data ("Could not convert string 'alice@example.com' to INT32"). The peer
+# gets a status from these two fixed vocabularies only -- the step that failed and a
+# coarse kind -- and the failing party raises its full error locally.
+
+#: step -> how the peer's error message describes it
+STEPS = {
+    "tables": "loading its tables",
+    "plan": "planning the query",
+    "local": "running its local part of the query",
+}
+
+#: kind -> how the peer's error message describes it
+KINDS = {
+    "sql": "an SQL error",
+    "unsupported": "SQL outside the supported subset",
+    "input": "invalid input or values",
+    "internal": "an unexpected error",
+}
+
+
+def failure_status(step: str, exc: BaseException) -> list:
+    """``[step, kind]``: all a party sends its peer about its own failure ``exc`` (never the
+    exception text)."""
+    if step not in STEPS:
+        raise ValueError(f"unknown step {step!r}")
+    if isinstance(exc, SqlNotSupported):
+        kind = "unsupported"
+    elif isinstance(exc, SqlError):
+        kind = "sql"
+    elif isinstance(exc, InputError):
+        kind = "input"
+    else:
+        kind = "internal"
+    return [step, kind]
+
+
+def peer_failure(status) -> ProtocolError:
+    """The error this party raises when the peer reports failure ``status``: a fixed
+    sentence, or 'malformed' if ``status`` is outside the vocabulary."""
+    if not (isinstance(status, list) and len(status) == 2 and status[0] in STEPS and status[1] in KINDS):
+        return ProtocolError("malformed failure status from the peer")
+    step, kind = status
+    return ProtocolError(f"the peer failed while {STEPS[step]} ({KINDS[kind]}); its error message stays "
+                         "with the peer (see its log)")

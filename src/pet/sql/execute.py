@@ -5,7 +5,9 @@ Protocol (both parties, same order; ``n`` = joined rows, ``g`` = groups):
 
 1. **Local step.** Each party runs its pushed-down query (:mod:`pet.sql.local`) in DuckDB
    on its own tables: its WHERE conjuncts, projections and single-party expressions. The
-   parties exchange a status (ok / error class) so a failure stops both.
+   parties exchange a status so a failure stops both: ok, or a fixed ``[step, kind]``
+   category (:func:`pet.sql.errors.failure_status`) -- never the error text, which may
+   quote data; the failing party raises its full error locally.
 2. **Join.** Each party checks its join keys for duplicates; the two "has duplicates"
    bits are exchanged. Both unique: ECDH-PSI (:func:`pet.psi.align`, reveal to both) on
    the keys gives both parties their matching rows in one joint order, so row ``i`` of
@@ -37,8 +39,11 @@ intersection of join keys (and, with ``duplicate_keys="reveal_counts"``, the pee
 multiplicity of each intersecting key if the peer is the side with duplicates); the
 number of groups of a key owned by the peer (and, when the output goes to it, the
 maximal byte length of the peer's string keys, in 4-byte words); the result if it
-receives it. Nothing else: masks, group sizes, aggregates and HAVING outcomes stay
-secret until the reveal.
+receives it; if the peer's local step fails, that it failed and a coarse category
+(:func:`pet.sql.errors.failure_status`). Nothing else: masks, group sizes, aggregates and
+HAVING outcomes stay secret until the reveal. A row-level query never has a mask (a
+cross-party WHERE there is refused by the planner: opened in the joint order it would tell
+the receiver which of its own rows passed), nor ``min_group_size`` (refused by the query).
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ import time
 import numpy as np
 
 from pet.errors import InputError, ProtocolError
-from pet.sql.errors import SqlError, SqlNotSupported
+from pet.sql.errors import SqlNotSupported, failure_status, peer_failure
 from pet.sql.values import Own, Pub, Sh, evaluate, logical_and, mul_fine, to_shared, trivial
 
 __all__ = ["run_join", "BIG"]
@@ -63,22 +68,28 @@ def _sync_ok(session, op: str) -> None:
     """Tell the peer this step succeeded; raise if the peer's step failed."""
     peer = session.exchange(f"sql.{op}", None)
     if peer is not None:
-        raise ProtocolError(f"the peer stopped the query: {str(peer)[:300]}")
+        raise peer_failure(peer)
 
 
 def _checked(session, op, fn):
-    """Run local ``fn``; on error tell the peer (a generic message) and re-raise."""
+    """Run local ``fn``; on error tell the peer only a fixed ``[step, kind]`` status
+    (:func:`pet.sql.errors.failure_status`, never the exception text, which may quote this
+    party's data) and re-raise the full error here."""
     try:
         out = fn()
     except Exception as exc:  # noqa: BLE001 - any local failure must reach the peer
-        msg = f"{type(exc).__name__}: {exc}" if isinstance(exc, (SqlError, InputError)) else type(exc).__name__
-        try:
-            session.exchange(f"sql.{op}", msg)
-        except Exception:  # noqa: BLE001
-            pass
+        tell_peer_failed(session, op, failure_status(op, exc))
         raise
     _sync_ok(session, op)
     return out
+
+
+def tell_peer_failed(session, op, status) -> None:
+    """Send the failure ``status`` in place of the ``op`` step's ok (the peer raises)."""
+    try:
+        session.exchange(f"sql.{op}", status)
+    except Exception:  # noqa: BLE001 - the peer may be gone; our own error is raised anyway
+        pass
 
 
 # -- step 1 and 2 ----------------------------------------------------------------------------
@@ -419,6 +430,8 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
         if isinstance(mask, Own):  # cannot happen for a cross-party conjunct, but be exact
             mask = Sh(to_shared(session, mask), "bool")
     if plan.row_level:
+        if min_group_size is not None and min_group_size > 1:  # refused by query() already
+            raise SqlNotSupported("min_group_size on a row-level query")
         return _row_output(session, plan, mask, col_leaf, n, receivers, info)
     groups = _build_groups(session, plan, rows)
     info["groups"] = groups.g if groups.kind != "none" else 1
@@ -588,10 +601,15 @@ def _key_values(session, plan, groups):
 
 
 def _row_output(session, plan, mask, col_leaf, n, receivers, info):
+    """Row-level output: every joined row, in the joint order. Never with a secret mask
+    (the planner refuses a cross-party WHERE here): opening it positionally would tell the
+    receiver which of its own rows passed."""
     from pet.sql.reveal import reveal_columns
 
+    if not isinstance(mask, Pub):  # both parties have the same plan: both refuse
+        raise SqlNotSupported("a condition over both parties' columns in a row-level query")
     outs = [evaluate(session, o, col_leaf, (n,)) for o in plan.outputs]
-    keep = mask if not isinstance(mask, Pub) else Pub(np.ones(n, dtype=bool), "bool")
+    keep = Pub(np.ones(n, dtype=bool), "bool")
     return reveal_columns(session, plan, outs, keep, receivers, g=n, suppressed=None, null_flag=None,
                           nullable=[False] * len(outs), info=info)
 

@@ -184,6 +184,88 @@ def _check_outer(select, sql):
             raise _unsupported("DISTINCT inside an aggregate", n, sql)
 
 
+# -- step 1b: the function allow-list ----------------------------------------------------
+#
+# Every function the query calls -- in the outer query, in derived tables, in pushed-down
+# parts -- must be on this list. What is not on it is refused before DuckDB sees the
+# query: error() (its message would carry data to the peer), table functions (read_csv,
+# read_parquet, glob, query_table...), settings and environment (current_setting, getenv,
+# version), sequences, and anything sqlglot does not know.
+
+#: sqlglot expression keys (typed functions) the query may use
+ALLOWED_FUNCTION_KEYS = frozenset("""
+and or xor not case if coalesce nullif nvl2 greatest least equalnull boolnot
+cast trycast try collate columns typeof
+sum count avg min max median mode stddev stddevpop stddevsamp variance variancepop quantile
+approxquantile approxdistinct percentilecont percentiledisc groupconcat arrayagg countif
+anyvalue first last argmax argmin corr covarpop covarsamp logicaland logicalor booland boolor
+bitwiseandagg bitwiseoragg bitwisexoragg kurtosis skewness regrslope regrintercept regrr2
+regrcount regravgx regravgy regrsxx regrsyy regrsxy
+rownumber rank denserank percentrank cumedist ntile lag lead firstvalue lastvalue nthvalue
+abs ceil floor round trunc sqrt cbrt ln log exp pow sign degrees radians pi sin cos tan cot
+asin acos atan atan2 sinh cosh tanh isnan isinf factorial rand safedivide negative
+lower upper length bytelength bitlength substring trim concat concatws left right replace
+reverse repeat pad initcap splitpart split strposition contains startswith endswith
+regexplike regexpextract regexpreplace regexpfullmatch regexpsplit regexpilike levenshtein
+jarowinklersimilarity md5 sha sha2 hex unhex ascii chr unicode translate soundex format
+date datetime time timestamp currentdate currenttime currenttimestamp datetrunc
+timestamptrunc datetimetrunc timetrunc extract year month day dayofweek dayofweekiso
+dayofmonth dayofyear week weekofyear quarter hour minute second dateadd datesub datediff
+datetimeadd datetimesub datetimediff timestampadd timestampsub timestampdiff timeadd timesub
+timediff timetostr strtotime strtodate strtounix todays makeinterval lastday dayname
+monthname unixtotime timetounix unixtostr datestrtodate timestrtotime timestrtodate
+tsordstodate tsordstotimestamp tsordsadd tsordsdiff datefromparts timestampfromparts
+array list struct structextract arraysize arraycontains unnest explode
+""".split())
+
+#: DuckDB function names (lower case) the query may call that sqlglot leaves untyped
+ALLOWED_FUNCTION_NAMES = frozenset("""
+strlen length_grapheme ltrim rtrim lpad rpad instr position prefix suffix ilike_escape
+like_escape string_split str_split regexp_full_match concat_ws printf to_base bin
+lower upper trim substr substring replace reverse repeat
+ifnull nullif coalesce greatest least
+epoch epoch_ms epoch_us epoch_ns date_part datepart date_diff datediff date_sub date_add
+date_trunc datetrunc make_date make_time make_timestamp to_timestamp century decade
+millennium isodow isoyear yearweek dayofweek weekday weekofyear today now
+current_localtimestamp current_localtime strftime strptime try_strptime age
+nextafter gcd lcm log2 log10 even round_even bit_count ceiling mod fmod power signbit
+isfinite divide add subtract multiply hash md5_number sha256 gamma lgamma
+len array_length list_value list_extract array_extract list_contains list_has list_sum
+list_min list_max list_avg list_count array_to_string struct_pack row
+bool_and bool_or arg_max arg_min max_by min_by product fsum sumkahan kahan_sum favg
+entropy histogram string_agg listagg any_value count_star approx_count_distinct bit_and
+bit_or bit_xor var_pop var_samp stddev_pop stddev_samp covar_pop covar_samp
+quantile_cont quantile_disc reservoir_quantile mad
+""".split())
+
+
+def _function_name(node) -> str:
+    exp = _exp()
+    if isinstance(node, (exp.Anonymous, exp.AnonymousAggFunc)):
+        return str(node.name)
+    try:
+        return node.sql("duckdb").split("(")[0].strip() or node.key
+    except Exception:  # noqa: BLE001 - only used for the message
+        return node.key
+
+
+def check_functions(tree, sql: str) -> None:
+    """Refuse (SqlNotSupported naming it) any function call not on the allow-list."""
+    exp = _exp()
+    for node in tree.walk():
+        if not isinstance(node, exp.Func):
+            continue
+        if isinstance(node, (exp.Anonymous, exp.AnonymousAggFunc)):
+            ok = str(node.name).lower() in ALLOWED_FUNCTION_NAMES
+        else:
+            ok = node.key in ALLOWED_FUNCTION_KEYS
+        if not ok:
+            name = _function_name(node)[:60].upper()
+            raise _unsupported(f"function {name}", node, sql,
+                               "only allow-listed functions may run (docs/sql.md); error(), table "
+                               "functions, file, setting and environment functions are refused")
+
+
 # -- step 2: bind with DuckDB on empty tables ----------------------------------------------
 
 def _bind(catalog, sql):
@@ -463,6 +545,7 @@ def build_plan(sql: str, schemas: list) -> Plan:
     """Plan ``sql`` over ``schemas = [schema_of_party0, schema_of_party1]``."""
     exp = _exp()
     tree = _parse(sql)
+    check_functions(tree, sql)
     _check_outer(tree, sql)
     owners = {}
     for p in (0, 1):
@@ -478,7 +561,11 @@ def build_plan(sql: str, schemas: list) -> Plan:
     src_owner = [_source_owner(s, owners, sql) for s in sources]
     out_names, out_types = _bind(catalog, sql)
     if len(set(src_owner)) == 1:
-        return Plan("local", sql, out_names, out_types, owner=src_owner[0])
+        # the owner runs the SQL as sqlglot regenerates it from the checked tree (not the
+        # original text), so a parser difference cannot hide a call from check_functions
+        local_sql = [None, None]
+        local_sql[src_owner[0]] = tree.sql("duckdb")
+        return Plan("local", sql, out_names, out_types, owner=src_owner[0], local_sql=local_sql)
     if len(sources) > 2:
         raise _unsupported(f"{len(sources)} tables across the two parties", tree.args["joins"][1], sql,
                            "join exactly one table (or derived table) of each party; combine one "
@@ -546,6 +633,15 @@ def build_plan(sql: str, schemas: list) -> Plan:
     has_agg = any(isinstance(n, exp.AggFunc) for e in q.expressions for n in e.walk())
     having = q.args.get("having")
     row_level = group is None and not has_agg and having is None
+    if row_level and mask is not None:
+        # opening the 0/1 mask of row-level output in the joint order would tell the
+        # receiver, for each of its own joined rows, whether the condition held
+        where = q.args.get("where")
+        raise _unsupported("a condition over both parties' columns in a row-level query (no GROUP BY or "
+                           "aggregates)", where if where is not None else None, sql,
+                           "the receiver would learn for each of its rows whether the condition held; "
+                           "aggregate (GROUP BY / COUNT / SUM ...), or move the condition into one "
+                           "party's columns")
     outputs = []
     for e in q.expressions:
         node = e.this if isinstance(e, exp.Alias) else e

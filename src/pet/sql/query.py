@@ -2,15 +2,21 @@
 
 1. **Hello.** The parties exchange the SQL text, the options and their table schemas
    (names and types only). A different SQL text or option, or the same table name at both
-   parties, is a :class:`~pet.sql.errors.SqlMismatch` on both sides.
-2. **Plan** (:mod:`pet.sql.plan`), identical at both parties.
+   parties, is a :class:`~pet.sql.errors.SqlMismatch` on both sides. The peer's schema
+   must pass :func:`pet.sql.tables.check_schema` (type grammar, names) before any DDL,
+   else ProtocolError. A party that cannot load its tables sends only the status
+   ``["tables", kind]`` (:func:`pet.sql.errors.failure_status`).
+2. **Plan** (:mod:`pet.sql.plan`), identical at both parties; option checks
+   (``min_group_size`` needs groups). A party whose planning fails sends
+   ``["plan", kind]`` in place of the local step's ok, so the peer never waits.
 3. **Execute**: a query over one party's tables runs whole in that party's DuckDB and the
    result is sent to the receiver(s); a cross-party query runs
    :func:`pet.sql.execute.run_join`.
 4. **Finish** at the receiver(s): typed DataFrame, then ORDER BY / LIMIT / OFFSET.
 
 What each party learns: see :mod:`pet.sql.execute` (and docs/sql.md); in the hello, the
-peer's table names, column names and types.
+peer's table names, column names and types; if the peer fails, that it failed, at which
+step and a coarse kind (fixed vocabularies, never the error text).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from pet.errors import InputError, PetError, PetTypeError, ProtocolError
-from pet.sql.errors import SqlError, SqlMismatch, SqlNotSupported
+from pet.sql.errors import SqlError, SqlMismatch, SqlNotSupported, failure_status, peer_failure
 from pet.sql.plan import build_plan, kind_of
 from pet.sql.tables import check_schema, connect_own, quote, schema_of
 
@@ -78,22 +84,22 @@ def _check_expected(expect, actual: dict, who: str) -> None:
 def _hello(session, sql, schema, reveal_to, min_group_size, duplicate_keys, error=None, expect=None):
     mine = {"proto": _PROTO, "v": _VERSION, "party": session.party, "sql": sql, "reveal_to": reveal_to,
             "min_group_size": min_group_size, "duplicate_keys": duplicate_keys, "schema": schema,
-            "expect": expect, "error": None if error is None else type(error).__name__}
+            "expect": expect, "error": None if error is None else failure_status("tables", error)}
     peer = session.exchange("sql.hello", mine)
     if error is not None:
         raise error
     if not isinstance(peer, dict) or peer.get("proto") != _PROTO:
-        raise ProtocolError(f"the peer is not running pet.sql (got {str(peer)[:80]!r})")
+        raise ProtocolError("the peer is not running pet.sql (its hello is not a pet.sql hello)")
     if peer.get("error") is not None:
-        raise ProtocolError(f"the peer could not load its tables ({str(peer.get('error'))[:60]})")
+        raise peer_failure(peer.get("error"))
     if peer.get("v") != _VERSION:
         raise SqlMismatch(f"pet.sql protocol version differs: ours {_VERSION}, peer {peer.get('v')!r}")
     if peer.get("sql") != sql:
         raise SqlMismatch("the two parties passed different SQL text")
     for key in ("reveal_to", "min_group_size", "duplicate_keys"):
         if peer.get(key) != mine[key]:
-            raise SqlMismatch(f"the parties disagree on {key}: ours {mine[key]!r}, peer {peer.get(key)!r}")
-    theirs = check_schema(peer.get("schema"), "the peer's tables")
+            raise SqlMismatch(f"the parties disagree on {key}: ours {mine[key]!r}, peer {str(peer.get(key))[:40]!r}")
+    theirs = check_schema(peer.get("schema"), "the peer's tables", peer=True)
     both = sorted(set(schema) & set(theirs))
     if both:
         raise SqlMismatch(f"table(s) {both} passed by both parties; each table belongs to one party")
@@ -145,13 +151,10 @@ def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicat
         error = exc
     theirs = _hello(session, sql, mine, reveal_to, min_group_size, duplicate_keys, error, expect)
     schemas = [mine, theirs] if me == 0 else [theirs, mine]
-    plan = build_plan(sql, schemas)
+    plan = _plan(session, sql, schemas, min_group_size)
     receivers = [0, 1] if reveal_to is None else [reveal_to]
     info = {"plan": plan.kind}
     if plan.kind == "local":
-        if min_group_size is not None and min_group_size > 1:
-            raise SqlNotSupported("min_group_size on a query over one party's tables",
-                                  hint="add HAVING COUNT(*) >= k to the query")
         cols = _run_local_plan(session, plan, con, receivers)
         if cols is None:
             return None
@@ -165,6 +168,38 @@ def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicat
     return _finish(plan, cols, info, ordered=False)
 
 
+def _plan(session, sql, schemas, min_group_size):
+    """:func:`build_plan` plus the option checks. Both parties plan on the same inputs, so
+    they normally fail alike; should only one fail (e.g. a different DuckDB version), it
+    sends the fixed status ``["plan", kind]`` in place of the ok of the next step (the
+    local step's status exchange, which every plan starts with), so the peer stops too
+    instead of waiting. No extra round."""
+    from pet.sql.execute import tell_peer_failed
+
+    try:
+        plan = build_plan(sql, schemas)
+        _check_plan_options(plan, min_group_size)
+    except Exception as exc:  # noqa: BLE001 - the peer must not wait for us
+        tell_peer_failed(session, "local", failure_status("plan", exc))
+        raise
+    return plan
+
+
+def _check_plan_options(plan, min_group_size) -> None:
+    """``min_group_size`` needs groups: refuse it on a query over one party's tables and on
+    a row-level join (no GROUP BY or aggregates), where every joined row would reach the
+    receiver whatever the option says."""
+    if min_group_size is None or min_group_size <= 1:
+        return
+    if plan.kind == "local":
+        raise SqlNotSupported("min_group_size on a query over one party's tables",
+                              hint="add HAVING COUNT(*) >= k to the query")
+    if plan.row_level:
+        raise SqlNotSupported(f"min_group_size={min_group_size} on a row-level query (no GROUP BY or "
+                              "aggregates)", hint="every joined row would be revealed; aggregate with "
+                              "GROUP BY, or leave out min_group_size")
+
+
 def _run_local_plan(session, plan, con, receivers):
     from pet.sql.execute import _checked
     from pet.sql.local import frame_from_wire, frame_to_wire, run_local_query
@@ -172,7 +207,7 @@ def _run_local_plan(session, plan, con, receivers):
     me = session.party
     df = None
     if me == plan.owner:
-        df = _checked(session, "local", lambda: run_local_query(con, plan.sql))
+        df = _checked(session, "local", lambda: run_local_query(con, plan.local_sql[plan.owner]))
     else:
         _checked(session, "local", lambda: None)
     other = 1 - plan.owner
