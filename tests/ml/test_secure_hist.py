@@ -58,8 +58,6 @@ def test_masked_matrix_received_by_the_other_party_is_uniform():
 
 
 def test_four_ary_argmax_matches_numpy_with_ties():
-    from pet.ml.split import argmax_onehot
-
     rng = np.random.default_rng(4)  # not-secret: test data
     cases = []
     for k, n in [(1, 3), (3, 4), (5, 2), (17, 2), (70, 3)]:
@@ -71,7 +69,8 @@ def test_four_ary_argmax_matches_numpy_with_ties():
         out = []
         for x in cases:
             a = s.share(x if s.party == 0 else None, owner=0)
-            oh, best = argmax_onehot(a, pad_value=-100.0)
+            t = mpc.tournament(a, axis=0, outputs=("one_hot", "value"), arity=4)
+            oh, best = t.one_hot, t.value
             out.append((s.reveal(oh), s.reveal(best)))
         return out
 

@@ -48,8 +48,8 @@ g, h, lambda and min_child_weight are divided by a public power of two, so that 
 ``H + lambda`` lies in the domain ``[2^-10, 2^17)`` of the MPC reciprocal.
 
 Cost per tree (``K`` candidates of both parties, ``n`` rows, depth ``D``): about 660 rounds
-at ``D = 5`` (argmax over ``K`` is ``12 ceil(log4 K)`` rounds per level, the reciprocal 32,
-comparisons 8; the argmax is a 4-ary tournament, :mod:`pet.ml.split`); the histogram step is one exchange of ring elements per
+at ``D = 5`` (argmax over ``K`` is at most ``12 ceil(log4 K) - 1`` rounds per level, the reciprocal 32,
+comparisons 8; the argmax is a 4-ary tournament, :func:`pet.mpc.tournament`); the histogram step is one exchange of ring elements per
 level (``n x max(2, 2^l)``) plus, per tree, one dense ``m_p x n x 2^D`` product at each party and at the dealer
 (the reusable-mask correction); everything else is elementwise on ``n x 2^l`` or
 ``K x 2^l`` elements.
@@ -66,8 +66,7 @@ from pet.errors import InputError, ProtocolError
 from pet.ml import _plain
 from pet.ml.binning import Binner, goes_left
 from pet.ml.secure_hist import BinCodes, PrivateMatrix, TreeProducts
-from pet.ml.split import argmax_onehot
-from pet.mpc import Shared, concatenate, reciprocal, sigmoid, where
+from pet.mpc import Shared, concatenate, reciprocal, sigmoid, tournament, where
 
 __all__ = ["train", "predict_margin", "OBJECTIVES"]
 
@@ -143,7 +142,8 @@ def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Sha
     ok = concatenate([HL, HR], axis=0) >= hmin
     valid = ok[:K] * ok[K:]
     masked = where(valid, chg, -1.0)
-    onehot, best = argmax_onehot(masked, pad_value=-2.0)  # (K, nodes), (nodes,)
+    best_of = tournament(masked, axis=0, outputs=("one_hot", "value"), arity=4)
+    onehot, best = best_of.one_hot, best_of.value  # (K, nodes), (nodes,)
     split = best > thr
     return onehot, split
 
