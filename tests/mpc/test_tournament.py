@@ -99,8 +99,8 @@ def test_bad_options_are_refused():
     def prog(s):
         a = s.share(np.zeros(4) if s.party == 0 else None, owner=0)
         errs = []
-        for kw in [dict(arity=5), dict(segments=[2, 3]), dict(segments=[4, 0]), dict(outputs="median"),
-                   dict(axis=1)]:
+        for kw in [{"arity": 5}, {"segments": [2, 3]}, {"segments": [4, 0]}, {"outputs": "median"},
+                   {"axis": 1}]:
             try:
                 mpc.tournament(a, **kw)
             except InputError as exc:

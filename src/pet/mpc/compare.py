@@ -15,7 +15,7 @@ import numpy as np
 from pet.errors import InputError, PetTypeError
 from pet.mpc import arithmetic
 from pet.mpc.boolean import msb
-from pet.mpc.shared import Shared, concatenate
+from pet.mpc.shared import Shared
 
 __all__ = ["less", "less_equal", "greater", "greater_equal", "equal", "sign_bit", "where",
            "maximum", "minimum", "relu", "argmax", "argmin", "max", "min"]
@@ -96,4 +96,4 @@ def relu(x: Shared) -> Shared:
 
 # argmax / max and friends live in pet.mpc.tournament (one implementation for every caller);
 # re-exported here, where they have always been importable from
-from pet.mpc.tournament import argmax, argmin, max, min  # noqa: E402,F401,A004
+from pet.mpc.tournament import argmax, argmin, max, min  # noqa: E402

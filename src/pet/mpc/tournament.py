@@ -28,7 +28,8 @@ segments and batch rows are processed together:
    ``s >= 3`` keeps ``sum_i w_i v_i`` (``s`` products). With the ``"index"`` output and
    no ``"one_hot"`` the position is selected along in the same round (positions are
    public on the first level, so there it is local: ``pos_0 + c`` or ``sum_i w_i pos_i``).
-   The last level skips this step when neither the value nor the index is requested.
+   The round is skipped when it has no product to do: on the last level without the
+   ``"value"`` output, unless a secret index is carried (level 2 on).
 
 ``"one_hot"`` then descends the tree: the top level's indicators are the weights of its
 members (no product); each lower level multiplies its indicators by the weight of their
@@ -74,8 +75,8 @@ class Tournament(NamedTuple):
 
 class _Groups:
     """The groups of one size ``s`` on one level: member positions ``pos`` (G, s) at this
-    level, destinations ``dest`` (G,) at the next, and positions inside the segment
-    ``local`` (G, s) (for the first level's public indices)."""
+    level and destinations ``dest`` (G,) at the next; ``c`` and ``w`` are filled by steps
+    1 and 2."""
 
     __slots__ = ("s", "pos", "dest", "c", "w")
 
