@@ -1,11 +1,10 @@
-"""Segmented secure argmax against numpy."""
+"""The graph's segmented secure argmax (pet.mpc.argmax with segments=) against numpy."""
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pet.graph.tournament import segmented_argmax
-from pet.mpc import Shared, run_local
+from pet.mpc import Shared, argmax, run_local
 
 
 def _secure(values, lengths):
@@ -13,7 +12,7 @@ def _secure(values, lengths):
 
     def prog(s):
         x = s.share(values if s.party == 0 else None, owner=0)
-        return s.reveal(segmented_argmax(s, Shared(s, x.share, 0), np.asarray(lengths)))
+        return s.reveal(argmax(Shared(s, x.share, 0), segments=np.asarray(lengths)))
 
     return run_local(prog, timeout=120)[0]
 

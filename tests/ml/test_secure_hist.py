@@ -7,7 +7,8 @@ import numpy as np
 
 import pet.mpc as mpc
 from pet.ml.binning import Binner
-from pet.ml.secure_hist import BinCodes, PrivateMatrix, TreeProducts
+from pet.ml.booster import _private_matrix
+from pet.ml.secure_hist import BinCodes
 
 
 def _data(seed, n=300, f=3):
@@ -27,12 +28,12 @@ def test_private_matrix_and_tree_products_equal_numpy():
 
     def prog(s):
         p = s.party
-        pms = [PrivateMatrix(s, q, codes[q] if q == p else None, Cs[q].shape[1], n) for q in (0, 1)]
+        pms = [_private_matrix(s, q, codes[q] if q == p else None, Cs[q].shape[1], n) for q in (0, 1)]
         y = s.share(Y if p == 1 else None, owner=1)
-        single = s.reveal(pms[0].left_sums(y))
-        tp = TreeProducts(pms, 6)
-        first = s.reveal(tp.left_sums(y[:, :2]))
-        rest = s.reveal(tp.left_sums(y[:, 2:]))
+        single = s.reveal(pms[0] @ y)
+        tp = mpc.PreparedProducts(pms, 6)
+        first = s.reveal(tp.matmul(y[:, :2]))
+        rest = s.reveal(tp.matmul(y[:, 2:]))
         return single, first, rest
 
     single, first, rest = mpc.run_local(prog)[0]
@@ -48,8 +49,8 @@ def test_masked_matrix_received_by_the_other_party_is_uniform():
     codes = BinCodes(b, X)
 
     def prog(s):
-        pm = PrivateMatrix(s, 0, codes if s.party == 0 else None, b.n_candidates, X.shape[0])
-        return None if s.party == 0 else pm._D
+        pm = _private_matrix(s, 0, codes if s.party == 0 else None, b.n_candidates, X.shape[0])
+        return None if s.party == 0 else pm._d
 
     D = mpc.run_local(prog)[1]
     # the 0/1 matrix is hidden: every bit position of D is balanced
@@ -58,8 +59,6 @@ def test_masked_matrix_received_by_the_other_party_is_uniform():
 
 
 def test_four_ary_argmax_matches_numpy_with_ties():
-    from pet.ml.split import argmax_onehot
-
     rng = np.random.default_rng(4)  # not-secret: test data
     cases = []
     for k, n in [(1, 3), (3, 4), (5, 2), (17, 2), (70, 3)]:
@@ -71,7 +70,8 @@ def test_four_ary_argmax_matches_numpy_with_ties():
         out = []
         for x in cases:
             a = s.share(x if s.party == 0 else None, owner=0)
-            oh, best = argmax_onehot(a, pad_value=-100.0)
+            t = mpc.tournament(a, axis=0, outputs=("one_hot", "value"), arity=4)
+            oh, best = t.one_hot, t.value
             out.append((s.reveal(oh), s.reveal(best)))
         return out
 

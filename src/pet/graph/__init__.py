@@ -9,8 +9,8 @@
   graph (deterministic; the reference the two-party version distributes).
 
 Module map: ``inputs`` (local validation) -> ``state`` (a party's view of a level,
-aggregation) -> ``tournament`` (segmented secure argmax) -> ``rounds`` (one batched round
-of secure moves) -> ``setup`` (joint checks, level 0) -> ``leiden`` (the algorithm);
+aggregation) -> ``rounds`` (one batched round of secure moves; the segmented secure argmax
+is :func:`pet.mpc.argmax` with ``segments=``) -> ``setup`` (joint checks, level 0) -> ``leiden`` (the algorithm);
 ``io`` (readers, atomic writer), ``plain`` (plaintext Leiden).
 """
 

@@ -12,7 +12,7 @@ positive constant ``2^gamma_bits * 2 m^2`` is the integer
 (``G(stay) = 0``; the empty community has ``w = K = 0``). Every term is a sum of the two
 parties' local shares, so the differences are shared without communication; the two
 products are one batched Beaver multiplication on exact integers (no truncation, so every
-run is bit-for-bit the same), and :func:`~pet.graph.tournament.segmented_argmax` picks the
+run is bit-for-bit the same), and :func:`pet.mpc.argmax` with ``segments=`` picks the
 first best candidate of every node (in local moving a node stays on ties and non-positive
 gains; in refinement it joins on non-negative gains: "stay" then scores -1).
 
@@ -26,7 +26,8 @@ Protocol of a round (both parties call :func:`batched_round` with the same publi
    round-local ids of its own private communities next to it;
 3. both build the same candidate layout (stay, [empty], public labels ascending, party 0's
    opaque, party 1's opaque) and their shares of ``2m``, ``k``, ``w`` and ``K`` terms;
-4. one Beaver product, then the segmented argmax (``9 * ceil(log2 longest)`` rounds);
+4. one Beaver product, then the segmented argmax (:func:`pet.mpc.argmax`, one segment per
+   node: ``9 * ceil(log2 longest)`` rounds);
 5. the winning positions are opened: a private node's only to its owner, a public node's
    to both. A public node moving to a private community makes that label public (a fresh
    public id, allocated in the same order on both sides).
@@ -46,8 +47,7 @@ import numpy as np
 
 from pet.errors import ProtocolError
 from pet.graph.state import LabelStore, LevelGraph
-from pet.graph.tournament import segmented_argmax
-from pet.mpc import Shared
+from pet.mpc import Shared, argmax
 
 __all__ = ["Context", "batched_round"]
 
@@ -246,7 +246,7 @@ def batched_round(ctx: Context, g: LevelGraph, lab: np.ndarray, store: LabelStor
         gains = prod[:n_cand] * np.uint64(1 << ctx.gamma_bits) - prod[n_cand:] * np.uint64(ctx.gamma_num)
         if move_on_zero and me == 0:
             gains[stay] -= np.uint64(1)  # stay scores 0 - 1: party 0 adds the public -1
-    best = segmented_argmax(s, Shared(s, gains, 0), lengths)
+    best = argmax(Shared(s, gains, 0), segments=lengths)
     ctx.stats["rounds"] += 1
 
     # 5. open the winners in one exchange: each party sends its shares of the peer's

@@ -12,9 +12,9 @@ the MPC rounds per tree are O(D), independent of the number of rows and features
 2. per level, for the left child of each pair of nodes (the right one by subtraction
    from the parent): ``[g*v, h*v]`` (v = shared 0/1 node membership vector) and the
    left-child sums of every split candidate of both parties,
-   ``C_p.T @ [g*v, h*v]`` (:class:`~pet.ml.secure_hist.PrivateMatrix`: the
-   party's private cumulative bin-indicator matrix times shared vectors, with a
-   matrix-triple mask reused across nodes and trees);
+   ``C_p.T @ [g*v, h*v]`` (:class:`pet.mpc.PrivateMatrix`: the party's private
+   cumulative bin-indicator matrix times shared vectors, with a matrix-triple mask reused
+   across nodes and trees; the owner's side from per-bin sums, :mod:`pet.ml.secure_hist`);
 3. gains in MPC: ``G_L^2/(H_L+lambda) + G_R^2/(H_R+lambda) - G^2/(H+lambda)`` (MPC
    reciprocal); candidates with ``H_L`` or ``H_R`` below ``min_child_weight`` get gain
    -1; one-hot of the best candidate per node by MPC argmax; the shared *split flag*
@@ -48,8 +48,8 @@ g, h, lambda and min_child_weight are divided by a public power of two, so that 
 ``H + lambda`` lies in the domain ``[2^-10, 2^17)`` of the MPC reciprocal.
 
 Cost per tree (``K`` candidates of both parties, ``n`` rows, depth ``D``): about 660 rounds
-at ``D = 5`` (argmax over ``K`` is ``12 ceil(log4 K)`` rounds per level, the reciprocal 32,
-comparisons 8; the argmax is a 4-ary tournament, :mod:`pet.ml.split`); the histogram step is one exchange of ring elements per
+at ``D = 5`` (argmax over ``K`` is at most ``12 ceil(log4 K) - 1`` rounds per level, the reciprocal 32,
+comparisons 8; the argmax is a 4-ary tournament, :func:`pet.mpc.tournament`); the histogram step is one exchange of ring elements per
 level (``n x max(2, 2^l)``) plus, per tree, one dense ``m_p x n x 2^D`` product at each party and at the dealer
 (the reusable-mask correction); everything else is elementwise on ``n x 2^l`` or
 ``K x 2^l`` elements.
@@ -65,9 +65,8 @@ import numpy as np
 from pet.errors import InputError, ProtocolError
 from pet.ml import _plain
 from pet.ml.binning import Binner, goes_left
-from pet.ml.secure_hist import BinCodes, PrivateMatrix, TreeProducts
-from pet.ml.split import argmax_onehot
-from pet.mpc import Shared, concatenate, reciprocal, sigmoid, where
+from pet.ml.secure_hist import BinCodes
+from pet.mpc import PreparedProducts, PrivateMatrix, Shared, concatenate, reciprocal, sigmoid, tournament, where
 
 __all__ = ["train", "predict_margin", "OBJECTIVES"]
 
@@ -108,6 +107,14 @@ def _ones(session, shape) -> Shared:
     return constant(session, np.ones(shape, dtype=np.int64), 0)
 
 
+def _private_matrix(session, owner: int, codes: BinCodes, m: int, n: int) -> PrivateMatrix:
+    """Party ``owner``'s candidate matrix ``C.T`` (m x n, public shape, integer) as a
+    :class:`pet.mpc.PrivateMatrix` whose owner multiplies through per-bin sums."""
+    mine = session.party == owner
+    return PrivateMatrix(session, codes.dense() if mine else None, owner, frac_bits=0, shape=(m, n),
+                         local_product=codes.left_sums if mine else None)
+
+
 def _handshake(session, info: dict) -> dict:
     """Exchange the public facts of the two parties; both must agree on ``info["params"]``."""
     peer = session.exchange("ml.xgb.hello", info)
@@ -143,7 +150,8 @@ def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Sha
     ok = concatenate([HL, HR], axis=0) >= hmin
     valid = ok[:K] * ok[K:]
     masked = where(valid, chg, -1.0)
-    onehot, best = argmax_onehot(masked, pad_value=-2.0)  # (K, nodes), (nodes,)
+    best_of = tournament(masked, axis=0, outputs=("one_hot", "value"), arity=4)
+    onehot, best = best_of.one_hot, best_of.value  # (K, nodes), (nodes,)
     split = best > thr
     return onehot, split
 
@@ -258,7 +266,7 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
 
     # -- private matrices (one-time masked transfer of each party's indicator) ------------
     codes = BinCodes(binner, X)
-    pms = [PrivateMatrix(session, p, codes if session.party == p else None, ms[p], n) for p in (0, 1)]
+    pms = [_private_matrix(session, p, codes, ms[p], n) for p in (0, 1)]
 
     D = max_depth
     n_inner = 2 ** D - 1
@@ -279,7 +287,7 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
         gh = concatenate([g.reshape(n, 1), h.reshape(n, 1)], axis=1)
         if S != 1.0:
             gh = _public_mul(gh, 1.0 / S)
-        products = TreeProducts(pms, 2 ** D)  # columns: 2 at the root, 2^d at level d >= 1
+        products = PreparedProducts(pms, 2 ** D)  # columns: 2 at the root, 2^d at level d >= 1
         V = None  # membership at the current level (None: root, all ones)
         hist = tot = None
         k = 0
@@ -292,7 +300,7 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
                 ghv = V[:, 0::2].reshape(n, nodes // 2, 1) * gh.reshape(n, 1, 2)
             L = ghv.shape[1]
             flat = ghv.reshape(n, 2 * L)
-            hL = products.left_sums(flat).reshape(K, L, 2)
+            hL = products.matmul(flat).reshape(K, L, 2)
             tL = flat.sum(axis=0).reshape(L, 2)
             if V is not None:
                 hist = _pair_children(session, hL, hist)

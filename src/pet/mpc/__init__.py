@@ -18,8 +18,10 @@ Module map (each depends only on the ones above it)::
     truncation  exact 1-round truncation
     arithmetic  add / mul (Beaver) / matmul (matrix triples)
     private_matrix  reusable-mask product: a party's fixed private matrix x shared vectors
+                (PrivateMatrix; PreparedProducts: column slices of one mask, both parties' matrices per round)
     boolean     AND on bit-packed words, A2B (Kogge-Stone adder), B2A, MSB
-    compare     < <= > >= ==, where, maximum, minimum, relu, argmax, max
+    compare     < <= > >= ==, where, maximum, minimum, relu
+    tournament  argmax / argmin / max / min: arity 2-4, segments, value / index / one-hot
     nonlinear   reciprocal, divide, sqrt, exp, sigmoid
     local       run_local: both parties and the dealer as threads
 
@@ -55,8 +57,10 @@ __all__ = [
 from pet.mpc.compare import (  # noqa: E402
     argmax, argmin, equal, greater, greater_equal, less, less_equal, max, maximum, min, minimum, relu, sign_bit, where,
 )
+from pet.mpc.tournament import Tournament, tournament  # noqa: E402
 from pet.mpc.nonlinear import divide, exp, reciprocal, sigmoid, sqrt  # noqa: E402
-from pet.mpc.private_matrix import PrivateMatrix  # noqa: E402
+from pet.mpc.private_matrix import PreparedProducts, PrivateMatrix  # noqa: E402
 
 __all__ += ["where", "maximum", "minimum", "argmax", "argmin", "max", "min", "relu", "sign_bit", "less", "less_equal",
-            "greater", "greater_equal", "equal", "reciprocal", "divide", "sqrt", "exp", "sigmoid", "PrivateMatrix"]
+            "greater", "greater_equal", "equal", "tournament", "Tournament", "reciprocal", "divide", "sqrt", "exp", "sigmoid", "PrivateMatrix",
+            "PreparedProducts"]

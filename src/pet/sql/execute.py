@@ -366,29 +366,13 @@ def _extremes(session, Hm, cols, signs, n, groups):
             X = Hm.s * shifted.reshape(n, 1)
         blocks.append(X)
     X = mpc.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
-    top = _tournament_max(session, X) - BIG  # (g * len(pending),)
+    top = mpc.max(X, axis=0) - BIG  # (g * len(pending),): one batched tournament, pet.mpc.tournament
     for j, i in enumerate(pending):
         r = top[j * g:(j + 1) * g]
         if signs[i] < 0:
             r = -r
         out[i] = Sh(r, cols[i].kind)
     return out
-
-
-def _tournament_max(session, X):
-    """Column-wise maximum of the shared (n x c) matrix: ``ceil(log2 n)`` levels, each one
-    batched comparison + selection over all columns (all groups at once)."""
-    import pet.mpc as mpc
-
-    while X.shape[0] > 1:
-        m = X.shape[0]
-        half = m // 2
-        a, b = X[0:2 * half:2], X[1:2 * half:2]
-        win = mpc.maximum(a, b)
-        if m % 2:
-            win = mpc.concatenate([win, X[m - 1:m]], axis=0)
-        X = win
-    return X[0]
 
 
 # -- the executor -----------------------------------------------------------------------------
