@@ -26,6 +26,7 @@ import numpy as np
 
 from pet.errors import InputError, PetTypeError, ProtocolError
 from pet.mpc import ring
+from pet.mpc.correlated import ReuseMul, ReuseSetup
 from pet.mpc.ring_matmul import matmul_u64
 from pet.mpc.shared import Shared
 from pet.mpc.truncation import trunc
@@ -72,7 +73,7 @@ class PrivateMatrix:
             self.frac = ring.check_frac_bits(int(hdr[2]))
         self.handle = session._counter
         m, n = self.shape
-        (mat,) = session.correlated([("reuse_setup", self.owner, m, n, self.handle)])
+        (mat,) = session.correlated([ReuseSetup(self.owner, m, n, self.handle)])
         if session.party == owner:
             session.send_to_peer(f"pm-mask{self.shape}", self._m - mat["A"])
         else:
@@ -95,7 +96,7 @@ class PrivateMatrix:
             raise InputError(f"PrivateMatrix of shape {self.shape} cannot multiply shape {v.shape}")
         t = 1 if v.ndim == 1 else v.shape[1]
         V = v.share.reshape(n, t)
-        (mat,) = session.correlated([("reuse_mul", self.handle, self.owner, m, n, t)])
+        (mat,) = session.correlated([ReuseMul(self.handle, self.owner, m, n, t)])
         op = f"pm-mul{(m, n, t)}"
         if session.party == self.owner:
             e = session.recv_from_peer(op)
