@@ -12,12 +12,22 @@ import time
 import numpy as np
 import pytest
 
-import pet.mpc as mpc
+from pet import mpc
 from pet.errors import InputError, PetError, ProtocolError
 from pet.mpc import dealer
 from pet.mpc.correlated import (
-    B2A, PROTOCOL_VERSION, AndTriple, CmpMask, DealerClient, MatmulTriple, ReuseMul, ReuseSetup, Triple, TruncPair,
-    as_spec, spec_from_wire,
+    B2A,
+    PROTOCOL_VERSION,
+    AndTriple,
+    CmpMask,
+    DealerClient,
+    MatmulTriple,
+    ReuseMul,
+    ReuseSetup,
+    Triple,
+    TruncPair,
+    as_spec,
+    spec_from_wire,
 )
 from pet.mpc.ring_matmul import matmul_u64
 from pet.transport import local_pair, run_parties, tcp

@@ -74,9 +74,27 @@ from pet.mpc.prg import PRG
 from pet.mpc.ring_matmul import matmul_u64
 
 __all__ = [
-    "Spec", "Triple", "MatmulTriple", "TruncPair", "AndTriple", "CmpMask", "B2A", "ReuseSetup", "ReuseMul",
-    "SPEC_KINDS", "as_spec", "typed_specs", "spec_from_wire", "CorrelatedSource", "DealerClient", "draw", "corrections",
-    "receiver", "check_session_id", "PROTOCOL_VERSION", "SESSION_ID_BYTES",
+    "B2A",
+    "PROTOCOL_VERSION",
+    "SESSION_ID_BYTES",
+    "SPEC_KINDS",
+    "AndTriple",
+    "CmpMask",
+    "CorrelatedSource",
+    "DealerClient",
+    "MatmulTriple",
+    "ReuseMul",
+    "ReuseSetup",
+    "Spec",
+    "Triple",
+    "TruncPair",
+    "as_spec",
+    "check_session_id",
+    "corrections",
+    "draw",
+    "receiver",
+    "spec_from_wire",
+    "typed_specs",
 ]
 
 #: Version of the dealer protocol: 2 = hello with the session id (spec wire form as in 1).
@@ -600,5 +618,5 @@ class DealerClient(CorrelatedSource):
             try:
                 self._drain()
                 self.channel.send(["close"])
-            except Exception:  # the dealer may already be gone; closing must not fail
+            except Exception:  # noqa: BLE001, S110 - the dealer may already be gone; closing must not fail
                 pass

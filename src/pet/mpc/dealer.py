@@ -38,7 +38,7 @@ from pet.errors import ChannelTimeout, InputError, PeerDisconnected, ProtocolErr
 from pet.mpc.correlated import PROTOCOL_VERSION, SESSION_ID_BYTES, spec_from_wire
 from pet.mpc.prg import PRG, new_seed
 
-__all__ = ["serve", "serve_listener", "DEFAULT_MAX_ELEMENTS", "HELLO_TIMEOUT"]
+__all__ = ["DEFAULT_MAX_ELEMENTS", "HELLO_TIMEOUT", "serve", "serve_listener"]
 
 #: Default bound on the ring elements one request (all its specs) makes the dealer hold:
 #: 2^27 elements = 1 GiB. Also bounds the reusable masks a session keeps.
@@ -106,11 +106,11 @@ def _refuse(channel, reason: str) -> None:
     """Tell a client why it is refused (best effort) and close its channel."""
     try:
         channel.send({"seed": b"", "error": reason})
-    except Exception:  # the client may be gone or not speak the protocol
+    except Exception:  # noqa: BLE001, S110 - the client may be gone or not speak the protocol
         pass
     try:
         channel.close()
-    except Exception:
+    except Exception:  # noqa: BLE001, S110 - best effort: the client may be gone
         pass
 
 
@@ -190,7 +190,7 @@ def _run_session(chans, *, max_elements: int) -> int:
         for ch in chans:
             try:
                 ch.send({"error": reason})
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - best effort: the client may be gone
                 pass
             ch.close()
         raise
@@ -284,7 +284,7 @@ class _Server:
                 if not str(exc).startswith("no peer connected"):
                     self.log(f"refused a connection: {exc}")
                 continue
-            except Exception as exc:  # a stranger's failed TLS or pet handshake, or the socket closed
+            except Exception as exc:  # noqa: BLE001 - a stranger's failed TLS or pet handshake, or the socket closed
                 if not self.stop:
                     self.log(f"refused a connection: {type(exc).__name__}: {str(exc)[:200]}")
                 continue
@@ -315,7 +315,7 @@ class _Server:
                     self.started += 1
                     number = self.started
                     self.last_progress = time.monotonic()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - one hostile client must not stop the dealer
             reason = str(exc)[:200] if isinstance(exc, ProtocolError) else type(exc).__name__
             self.log(f"refused a client: {type(exc).__name__}: {str(exc)[:200]}")
             _refuse(ch, reason if isinstance(exc, ProtocolError) else "malformed dealer hello")
@@ -330,7 +330,7 @@ class _Server:
             n = _run_session(pair, max_elements=self.max_elements)
             ok = True
             self.log(f"session {number} done ({n} requests)")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - one hostile client must not stop the dealer
             self.log(f"session {number} failed: {type(exc).__name__}: {str(exc)[:200]}")
         finally:
             for ch in pair:

@@ -16,7 +16,12 @@ import numpy as np
 
 from pet.errors import InputError, PetTypeError, ProtocolError
 from pet.mpc import ring
-from pet.mpc.correlated import SESSION_ID_BYTES, CorrelatedSource, DealerClient, typed_specs
+from pet.mpc.correlated import (
+    SESSION_ID_BYTES,
+    CorrelatedSource,
+    DealerClient,
+    typed_specs,
+)
 from pet.mpc.prg import PRG
 
 __all__ = ["Session"]
