@@ -12,6 +12,7 @@ from pet.mpc.correlated import DealerClient
 from pet.transport import run_parties
 
 U = np.uint64
+SID = bytes(range(16))  # a fixed session id for clients used without a Session
 SPECS = [
     ("triple", (5, 3)),
     ("matmul", 4, 6, 3),
@@ -27,7 +28,7 @@ SPECS = [
 def _material(specs, batch=True):
     def party(p):
         def body(chans):
-            client = DealerClient(chans[2], p)
+            client = DealerClient(chans[2], p, SID)
             if batch:
                 out = client.get(specs)
             else:
@@ -84,7 +85,7 @@ def test_batched_and_one_by_one_requests_agree_in_structure():
 def test_dealer_detects_parties_asking_for_different_material():
     def party(p):
         def body(chans):
-            client = DealerClient(chans[2], p)
+            client = DealerClient(chans[2], p, SID)
             return client.get([("triple", (3,) if p == 0 else (4,))])
         return body
 
@@ -94,7 +95,7 @@ def test_dealer_detects_parties_asking_for_different_material():
 
 def test_dealer_rejects_two_parties_with_the_same_id():
     def party(chans):
-        return DealerClient(chans[2], 0)
+        return DealerClient(chans[2], 0, SID)
 
     with pytest.raises(ProtocolError):
         run_parties(party, party, lambda ch: dealer.serve(ch[0], ch[1]), timeout=30)

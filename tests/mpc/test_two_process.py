@@ -114,23 +114,23 @@ def test_dealer_service_survives_a_bad_session():
     try:
         port = int(re.search(r":(\d+)\s*$", proc.stderr.readline()).group(1))
 
-        def client(party):
+        def client(party, sid):
             def body(_chans):
                 ch = tcp.connect("127.0.0.1", port, retry_for=30, timeout=30)
                 with ch:
-                    c = DealerClient(ch, party)
+                    c = DealerClient(ch, party, sid)
                     (m,) = c.get([("triple", (4,))])
                     out = dict(m) if party == 0 else {k: m[k] for k in ("a", "b", "c")}
                     c.close()
                     return out
             return body
 
-        # two clients claiming party 0: the dealer refuses that session...
+        # two clients claiming party 0 of one session: the dealer refuses the second...
         with pytest.raises(PetError):
-            run_parties(client(0), client(0), timeout=60)
-        assert "failed" in proc.stderr.readline()
-        # ...and serves the next one correctly
-        m0, m1 = run_parties(client(0), client(1), timeout=60)
+            run_parties(client(0, b"A" * 16), client(0, b"A" * 16), timeout=60)
+        assert "refused" in proc.stderr.readline()
+        # ...and serves the next session correctly
+        m0, m1 = run_parties(client(0, b"B" * 16), client(1, b"B" * 16), timeout=60)
         a, b = m0["a"] + m1["a"], m0["b"] + m1["b"]
         np.testing.assert_array_equal(m0["c"] + m1["c"], a * b)
         assert proc.poll() is None

@@ -1,12 +1,15 @@
 """``pet dealer``: serve correlated randomness (Beaver triples etc.) to two MPC parties.
 
-    pet dealer --listen 127.0.0.1:9100 [--sessions 1] [--tls-dir DIR]
+    pet dealer --listen 127.0.0.1:9100 [--sessions 1] [--max-elements N] [--tls-dir DIR]
 
 Both party processes connect to this address (``pet.transport.tcp.connect``) and pass
 the channel as ``Session(party, peer_channel, dealer=channel)``. The dealer is a third
 party trusted not to collude with either of them; it learns only the kinds and shapes of
 the operations, never inputs or results. Each session gets fresh seeds from
-``os.urandom``. With ``--sessions 0`` it serves sessions one after another until killed.
+``os.urandom``. The two connections of a session are paired by the session id both
+parties derive and present (never by arrival order), sessions run concurrently, and a
+malformed or oversized request fails only its own connection or session (one log line on
+stderr). With ``--sessions 0`` it serves until killed.
 """
 
 from __future__ import annotations
@@ -30,39 +33,34 @@ def register(subparsers) -> None:
     p.add_argument("--sessions", type=int, default=1, metavar="N",
                    help="number of two-party sessions to serve, 0 = until killed (default 1)")
     p.add_argument("--wait", type=float, default=300.0, metavar="SECONDS",
-                   help="how long to wait for each party to connect (default 300)")
+                   help="how long a party waits for the other party of its session, and how long a "
+                        "bounded dealer (--sessions N) waits for a session (default 300)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                    help="receive timeout once connected (default 600)")
+    p.add_argument("--max-elements", type=int, default=None, metavar="N",
+                   help="largest number of ring elements one request may make the dealer hold "
+                        "(default 2^27 = 134217728, 1 GiB)")
     add_tls_arguments(p, peer_name=False)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from pet.errors import InputError, PetError
+    from pet.errors import InputError
     from pet.mpc import dealer
     from pet.transport import tcp
 
     if args.sessions < 0:
         raise InputError("--sessions must be >= 0")
+    max_elements = dealer.DEFAULT_MAX_ELEMENTS if args.max_elements is None else args.max_elements
+    if max_elements < 1:
+        raise InputError("--max-elements must be >= 1")
     host, port = tcp.parse_address(args.listen)
     tls = tls_from_args(args, "dealer")
-    served = 0
     with tcp.Listener(host, port, tls=tls, timeout=args.timeout) as listener:
         print(f"pet dealer listening on {host}:{listener.port}", file=sys.stderr, flush=True)
-        while args.sessions == 0 or served < args.sessions:
-            a = listener.accept(accept_timeout=None if args.sessions == 0 else args.wait)
-            b = listener.accept(accept_timeout=args.wait)
-            served += 1
-            try:
-                n = dealer.serve(a, b)
-            except PetError as exc:
-                if args.sessions != 0:
-                    raise
-                # a long-running dealer reports a failed session and keeps serving
-                print(f"pet dealer: session {served} failed: {exc}", file=sys.stderr, flush=True)
-                continue
-            finally:
-                a.close()
-                b.close()
-            print(f"pet dealer: session {served} done ({n} requests)", file=sys.stderr, flush=True)
-    return 0
+        # accepts, pairs by session id, serves sessions in threads; a hostile client only
+        # fails its own connection (one stderr line each)
+        _, failed = dealer.serve_listener(listener, sessions=args.sessions, wait=args.wait,
+                                          hello_timeout=min(dealer.HELLO_TIMEOUT, args.wait),
+                                          max_elements=max_elements)
+    return 1 if failed else 0

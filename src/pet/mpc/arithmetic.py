@@ -24,6 +24,7 @@ import numpy as np
 
 from pet.errors import InputError, PetTypeError
 from pet.mpc import _kernels, ring
+from pet.mpc.correlated import MatmulTriple, Triple
 from pet.mpc.ring_matmul import matmul2_u64, matmul_u64
 from pet.mpc.shared import Shared
 from pet.mpc.truncation import trunc, trunc_masked, trunc_spec, trunc_with
@@ -108,7 +109,7 @@ def mul_specs(size: int, shift: int) -> list:
     """Dealer material of one elementwise product of ``size`` elements truncated by
     ``shift`` (``min`` of the operands' fractional bits) -- for
     ``session.source.prefetch``."""
-    specs = [("triple", (int(size),))]
+    specs = [Triple((int(size),))]
     if shift:
         specs.append(trunc_spec((int(size),), shift))
     return specs
@@ -116,7 +117,7 @@ def mul_specs(size: int, shift: int) -> list:
 
 def matmul_specs(m: int, k: int, n: int, shift: int) -> list:
     """Dealer material of one ``(m, k) @ (k, n)`` shared product truncated by ``shift``."""
-    specs = [("matmul", int(m), int(k), int(n))]
+    specs = [MatmulTriple(int(m), int(k), int(n))]
     if shift:
         specs.append(trunc_spec((int(m), int(n)), shift))
     return specs

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pet.mpc.correlated import B2A, AndTriple, CmpMask
+
 __all__ = ["and_words", "a2b", "b2a_bits", "msb", "msb_specs", "prefix_or_down"]
 
 _U = np.uint64
@@ -40,7 +42,7 @@ def and_words(session, x: np.ndarray, ys: list, mat: dict | None = None) -> list
     from pet.mpc import _kernels
 
     nb = len(ys)
-    t = mat if mat is not None else session.correlated([("and", x.shape, nb)])[0]
+    t = mat if mat is not None else session.correlated([AndTriple(x.shape, nb)])[0]
     shape = x.shape
     n = x.size
     mine = np.empty((nb + 1, n), dtype=np.uint64)
@@ -87,7 +89,7 @@ def b2a_bits(session, w: np.ndarray, bits, mat: dict | None = None, weights=None
     from pet.mpc import _kernels
 
     bits = tuple(int(b) for b in bits)
-    t = mat if mat is not None else session.correlated([("b2a", w.shape, bits)])[0]
+    t = mat if mat is not None else session.correlated([B2A(w.shape, bits)])[0]
     shape = w.shape
     flat = np.ascontiguousarray(w).reshape(-1)
     mine = flat ^ t["rho"].reshape(-1)
@@ -110,9 +112,9 @@ def b2a_bits(session, w: np.ndarray, bits, mat: dict | None = None, weights=None
 def msb_specs(n: int) -> list:
     """The correlated randomness :func:`msb` uses for ``n`` elements (one dealer request)."""
     N = max(64, -(-n // 64) * 64)
-    specs = [("cmpmask", (N,))]
-    specs += [("and", (N >> k,), 2) for k in range(1, 6)]
-    specs += [("and", (N >> 6,), 1), ("b2a", (N >> 6,), tuple(range(64)))]
+    specs = [CmpMask((N,))]
+    specs += [AndTriple((N >> k,), 2) for k in range(1, 6)]
+    specs += [AndTriple((N >> 6,), 1), B2A((N >> 6,), tuple(range(64)))]
     return specs
 
 
@@ -140,7 +142,7 @@ def msb(session, x: np.ndarray) -> np.ndarray:
     shape = x.shape
     n = x.size
     specs = msb_specs(n)
-    N = specs[0][1][0]
+    N = specs[0].shape[0]
     mats = session.correlated(specs)
     xf = np.zeros(N, dtype=np.uint64)
     xf[:n] = x.ravel()

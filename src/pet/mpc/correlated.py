@@ -1,14 +1,25 @@
-"""Correlated randomness: the recipes, and the party-side interface to their source.
+"""Correlated randomness: one typed *spec* per kind, and the party-side source interface.
 
-Every piece of correlated randomness is described by a *spec*, a tuple
-``(kind, *params)`` of ints and tuples. For each spec the two parties and the dealer run
-the same deterministic *recipe*:
+Every piece of correlated randomness is described by a small frozen dataclass (a *spec*:
+:class:`Triple`, :class:`MatmulTriple`, :class:`TruncPair`, :class:`AndTriple`,
+:class:`CmpMask`, :class:`B2A`, :class:`ReuseSetup`, :class:`ReuseMul`). Each spec knows
+
+* its parameters, validated on construction (:class:`~pet.errors.InputError`) and on
+  :meth:`Spec.from_wire` (:class:`~pet.errors.ProtocolError`);
+* :meth:`Spec.fields`: the fields a party draws, in drawing order, with their shapes;
+* :meth:`Spec.receiver`: the party that receives explicit corrections (or ``None``);
+* :meth:`Spec.corrections`: how the dealer computes them from both parties' fields;
+* :meth:`Spec.to_wire` / :meth:`Spec.from_wire`: its form on the wire;
+* :meth:`Spec.elements`: the ring elements it makes the dealer hold (for bounding).
+
+For each spec the two parties and the dealer run the same deterministic recipe:
 
 1. each party draws its own fields from its dealer PRG (a seed shared with the dealer
-   only), in a fixed order;
+   only), in the fixed order of :meth:`Spec.fields`;
 2. the dealer, replaying both seeds, draws the same fields for both parties, computes
    the correlated values (e.g. ``c = a * b``) and sends the receiving party only the
-   *correction* fields that replace the ones it did not draw.
+   *correction* fields that replace the ones it did not draw (the fields the other party
+   draws and it does not).
 
 This is seed compression: per Beaver triple the dealer sends one ring element, to one
 party. The receiving party is party 1 except for the reusable-mask product, where it is
@@ -18,13 +29,13 @@ Kinds (``shape`` is an array shape, fields in drawing order; "both" = both parti
 them, "p0" = party 0 draws it and party 1 receives it as correction):
 
 =================  ===========================================  =============================
-kind               fields                                       correlation
+kind (class)       fields                                       correlation
 =================  ===========================================  =============================
 ``triple``         both: a, b; p0: c                            c = a * b          (mod 2^64)
 ``matmul``         both: A (m,k), B (k,n); p0: C (m,n)          C = A @ B
 ``trunc``          both: r; p0: rs, rm                          rs = r >> s, rm = msb(r)
 ``and``            both: a, b (nb, *shape); p0: c (nb, *shape)  c = a & b         (XOR shares)
-``cmpmask``        both: r; p0: rb                             rb = r  (XOR shares of bits)
+``cmpmask``        both: r; p0: rb                              rb = r  (XOR shares of bits)
 ``b2a``            both: rho (XOR shares); p0: ra (..., nbits)  ra[..., j] = bit j of rho
 ``reuse_setup``    owner: A (m, n)  (owner knows A entirely)    -
 ``reuse_mul``      other: B (n, t); owner: S (m, t)             S_other = A @ B - S_owner
@@ -35,148 +46,432 @@ the kinds and shapes of the operations (not any value). What a party learns from
 dealer: its own uniformly random shares; every correction is masked by the other party's
 PRG fields, which it never sees.
 
-The party-side interface is :class:`CorrelatedSource`; :class:`DealerClient` implements
-it with a dealer reached over a channel. A dealer-free source (OT-based) can implement the
-same interface later.
+Wire form (dealer protocol version :data:`PROTOCOL_VERSION`): a spec is the list
+``[kind, *params]`` with shapes and bit lists as lists of ints, exactly the positional
+form of protocol version 1, so the requests cost the same bytes:
+``["triple", shape]``, ``["matmul", m, k, n]``, ``["trunc", shape, shift]``,
+``["and", shape, nb]``, ``["cmpmask", shape]``, ``["b2a", shape, bits]``,
+``["reuse_setup", owner, m, n, handle]``, ``["reuse_mul", handle, owner, m, n, t]``.
+Version 2 changed the hello (it carries the session id, see :class:`DealerClient`), not
+the spec form. The legacy tuple form ``(kind, *params)`` is accepted by :func:`as_spec`.
+
+The party-side interface is :class:`CorrelatedSource` (``get(list of specs) -> list of
+field dicts``); :class:`DealerClient` implements it with a dealer reached over a channel.
+A dealer-free source (OT-based) implements the same interface, per spec class.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from typing import ClassVar
+
 import numpy as np
 
-from pet.errors import ProtocolError
+from pet.errors import InputError, ProtocolError
 from pet.mpc import _kernels
 from pet.mpc.prg import PRG
 from pet.mpc.ring_matmul import matmul_u64
 
-__all__ = ["CorrelatedSource", "DealerClient", "draw", "corrections", "receiver", "PROTOCOL_VERSION"]
+__all__ = [
+    "B2A",
+    "PROTOCOL_VERSION",
+    "SESSION_ID_BYTES",
+    "SPEC_KINDS",
+    "AndTriple",
+    "CmpMask",
+    "CorrelatedSource",
+    "DealerClient",
+    "MatmulTriple",
+    "ReuseMul",
+    "ReuseSetup",
+    "Spec",
+    "Triple",
+    "TruncPair",
+    "as_spec",
+    "check_session_id",
+    "corrections",
+    "draw",
+    "receiver",
+    "spec_from_wire",
+    "typed_specs",
+]
 
-PROTOCOL_VERSION = 1
+#: Version of the dealer protocol: 2 = hello with the session id (spec wire form as in 1).
+PROTOCOL_VERSION = 2
+#: Length of the session id both parties present to the dealer.
+SESSION_ID_BYTES = 16
 
-_ONE = np.uint64(1)
-
-
-def _shape(t) -> tuple:
-    return tuple(int(s) for s in t)
-
-
-def receiver(spec) -> int | None:
-    """The party that receives explicit correction values for ``spec`` (``None``: none)."""
-    kind = spec[0]
-    if kind == "reuse_setup":
-        return None
-    if kind == "reuse_mul":
-        return 1 - int(spec[2])
-    return 1
-
-
-def draw(spec, prg: PRG, party: int) -> dict:
-    """The fields ``party`` draws from its dealer PRG for ``spec`` (see the table)."""
-    kind = spec[0]
-    out = {}
-    if kind == "triple":
-        shape = _shape(spec[1])
-        out["a"] = prg.words(shape)
-        out["b"] = prg.words(shape)
-        if party == 0:
-            out["c"] = prg.words(shape)
-    elif kind == "matmul":
-        m, k, n = (int(v) for v in spec[1:4])
-        out["a"] = prg.words((m, k))
-        out["b"] = prg.words((k, n))
-        if party == 0:
-            out["c"] = prg.words((m, n))
-    elif kind == "trunc":
-        shape = _shape(spec[1])
-        out["r"] = prg.words(shape)
-        if party == 0:
-            out["rs"] = prg.words(shape)
-            out["rm"] = prg.words(shape)
-    elif kind == "and":
-        shape, nb = _shape(spec[1]), int(spec[2])
-        out["a"] = prg.words(shape)
-        out["b"] = prg.words((nb,) + shape)
-        if party == 0:
-            out["c"] = prg.words((nb,) + shape)
-    elif kind == "cmpmask":
-        shape = _shape(spec[1])
-        out["r"] = prg.words(shape)
-        if party == 0:
-            out["rb"] = prg.words(shape)
-    elif kind == "b2a":
-        shape, nbits = _shape(spec[1]), len(spec[2])
-        out["rho"] = prg.words(shape)
-        if party == 0:
-            out["ra"] = prg.words(shape + (nbits,))
-    elif kind == "reuse_setup":
-        owner, m, n = (int(v) for v in spec[1:4])
-        if party == owner:
-            out["A"] = prg.words((m, n))
-    elif kind == "reuse_mul":
-        _, owner, m, n, t = (int(v) for v in spec[1:6])
-        if party == owner:
-            out["s"] = prg.words((m, t))
-        else:
-            out["b"] = prg.words((n, t))
-    else:
-        raise ProtocolError(f"unknown correlated-randomness kind {kind!r}")
-    return out
+#: Largest number of dimensions of a spec shape, and largest single dimension.
+_MAX_NDIM = 8
+_MAX_DIM = 1 << 40
+#: Largest reusable-matrix handle.
+_MAX_HANDLE = (1 << 63) - 1
 
 
-def corrections(spec, m0: dict, m1: dict, state: dict) -> dict:
-    """Dealer side: the correction fields for :func:`receiver` of ``spec``, given both
-    parties' drawn fields. ``state`` keeps reusable masks between specs."""
-    kind = spec[0]
-    if kind == "triple":
+# -- parameter checks (InputError; from_wire turns them into ProtocolError) -------------
+
+def _int(value, what: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{what} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if not lo <= value <= hi:
+        raise InputError(f"{what} must be in {lo}..{hi}")
+    return value
+
+
+def _shape(value, what: str) -> tuple:
+    if not isinstance(value, (tuple, list)):
+        raise InputError(f"{what} must be a tuple of ints, got {type(value).__name__}")
+    if len(value) > _MAX_NDIM:
+        raise InputError(f"{what} has more than {_MAX_NDIM} dimensions")
+    return tuple(_int(v, f"{what} dimension", 0, _MAX_DIM) for v in value)
+
+
+def _size(shape) -> int:
+    return math.prod(shape)
+
+
+class Spec:
+    """One piece of correlated randomness (abstract base of the frozen spec classes).
+
+    Subclasses set :attr:`kind`, list their parameters as dataclass fields in wire order,
+    and implement :meth:`fields`, :meth:`corrections` and (if not party 1)
+    :meth:`receiver`."""
+
+    kind: ClassVar[str] = ""
+
+    # -- the recipe ---------------------------------------------------------------------
+
+    def fields(self, party: int) -> tuple:
+        """``((name, shape), ...)``: the fields ``party`` draws from its dealer PRG, in
+        drawing order."""
+        raise NotImplementedError
+
+    def receiver(self) -> int | None:
+        """The party that receives explicit correction fields (``None``: none)."""
+        return 1
+
+    def correction_fields(self) -> tuple:
+        """``((name, shape), ...)`` the dealer sends :meth:`receiver`: the fields the other
+        party draws and the receiver does not."""
+        rec = self.receiver()
+        if rec is None:
+            return ()
+        own = {name for name, _ in self.fields(rec)}
+        return tuple((name, shape) for name, shape in self.fields(1 - rec) if name not in own)
+
+    def draw(self, prg: PRG, party: int) -> dict:
+        """The fields ``party`` draws from its dealer PRG, in order."""
+        return {name: prg.words(shape) for name, shape in self.fields(party)}
+
+    def corrections(self, m0: dict, m1: dict, state: dict) -> dict:
+        """Dealer side: the correction fields for :meth:`receiver`, given both parties'
+        drawn fields. ``state`` keeps reusable masks between specs of one session."""
+        raise NotImplementedError
+
+    def elements(self) -> int:
+        """Ring elements the dealer holds for this spec: both parties' fields and the
+        corrections (what a request is bounded by)."""
+        total = 0
+        for party in (0, 1):
+            total += sum(_size(shape) for _, shape in self.fields(party))
+        return total + sum(_size(shape) for _, shape in self.correction_fields())
+
+    # -- wire form ----------------------------------------------------------------------
+
+    def to_wire(self) -> list:
+        """``[kind, *params]`` with tuples as lists (see the module docstring)."""
+        out = [self.kind]
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out.append(list(v) if isinstance(v, tuple) else v)
+        return out
+
+    @classmethod
+    def from_wire(cls, params) -> Spec:
+        """The spec of this class from its wire parameters (the list after the kind);
+        :class:`~pet.errors.ProtocolError` for a wrong count, type or range."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        if not isinstance(params, (list, tuple)) or len(params) != len(names):
+            raise ProtocolError(f"correlated kind {cls.kind!r} takes {len(names)} parameters ({', '.join(names)})")
+        try:
+            return cls(*params)
+        except InputError as exc:
+            raise ProtocolError(f"correlated kind {cls.kind!r}: {exc}") from None
+
+    def check_correction(self, corr) -> dict:
+        """Party side: ``corr`` must hold exactly the correction fields, uint64 arrays of
+        their shapes (else :class:`~pet.errors.ProtocolError`)."""
+        expected = dict(self.correction_fields())
+        if not isinstance(corr, dict) or set(corr) != set(expected):
+            raise ProtocolError(f"dealer sent a malformed correction for {self.kind!r}")
+        for name, shape in expected.items():
+            v = corr[name]
+            if not isinstance(v, np.ndarray) or v.dtype != np.uint64 or v.shape != shape:
+                raise ProtocolError(f"dealer sent a malformed correction for {self.kind!r} (field {name!r})")
+        return corr
+
+
+def _frozen(cls):
+    return dataclasses.dataclass(frozen=True)(cls)
+
+
+@_frozen
+class Triple(Spec):
+    """Beaver triple ``c = a * b`` (mod 2^64), elementwise over ``shape``."""
+
+    shape: tuple
+    kind: ClassVar[str] = "triple"
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", _shape(self.shape, "triple shape"))
+
+    def fields(self, party):
+        s = self.shape
+        return (("a", s), ("b", s)) + ((("c", s),) if party == 0 else ())
+
+    def corrections(self, m0, m1, state):
         c = np.empty_like(m0["c"])
         _kernels.triple_corr(m0["a"].reshape(-1), m1["a"].reshape(-1), m0["b"].reshape(-1), m1["b"].reshape(-1),
                              m0["c"].reshape(-1), c.reshape(-1))
         return {"c": c}
-    if kind == "matmul":
-        a = m0["a"] + m1["a"]
-        b = m0["b"] + m1["b"]
-        c = matmul_u64(a, b)
+
+
+@_frozen
+class MatmulTriple(Spec):
+    """Matrix triple ``C = A @ B`` with ``A`` (m, k), ``B`` (k, n)."""
+
+    m: int
+    k: int
+    n: int
+    kind: ClassVar[str] = "matmul"
+
+    def __post_init__(self):
+        for name in ("m", "k", "n"):
+            object.__setattr__(self, name, _int(getattr(self, name), f"matmul {name}", 0, _MAX_DIM))
+
+    def fields(self, party):
+        out = (("a", (self.m, self.k)), ("b", (self.k, self.n)))
+        return out + ((("c", (self.m, self.n)),) if party == 0 else ())
+
+    def corrections(self, m0, m1, state):
+        c = matmul_u64(m0["a"] + m1["a"], m0["b"] + m1["b"])
         c -= m0["c"]
         return {"c": c}
-    if kind == "trunc":
+
+
+@_frozen
+class TruncPair(Spec):
+    """Truncation pair: ``r``, ``rs = r >> shift``, ``rm = msb(r)`` over ``shape``."""
+
+    shape: tuple
+    shift: int
+    kind: ClassVar[str] = "trunc"
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", _shape(self.shape, "trunc shape"))
+        object.__setattr__(self, "shift", _int(self.shift, "trunc shift", 0, 63))
+
+    def fields(self, party):
+        s = self.shape
+        return (("r", s),) + ((("rs", s), ("rm", s)) if party == 0 else ())
+
+    def corrections(self, m0, m1, state):
         rs, rm = np.empty_like(m0["rs"]), np.empty_like(m0["rm"])
         _kernels.trunc_corr(m0["r"].reshape(-1), m1["r"].reshape(-1), m0["rs"].reshape(-1), m0["rm"].reshape(-1),
-                            int(spec[2]), rs.reshape(-1), rm.reshape(-1))
+                            self.shift, rs.reshape(-1), rm.reshape(-1))
         return {"rs": rs, "rm": rm}
-    if kind == "and":
-        nb = m0["c"].shape[0]
+
+
+@_frozen
+class AndTriple(Spec):
+    """A family of ``nb`` AND triples sharing ``a``: ``c_j = a & b_j`` (XOR shares)."""
+
+    shape: tuple
+    nb: int
+    kind: ClassVar[str] = "and"
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", _shape(self.shape, "and shape"))
+        object.__setattr__(self, "nb", _int(self.nb, "and nb", 1, 1 << 16))
+
+    def fields(self, party):
+        s, w = self.shape, (self.nb,) + self.shape
+        return (("a", s), ("b", w)) + ((("c", w),) if party == 0 else ())
+
+    def corrections(self, m0, m1, state):
+        nb = self.nb
         c = np.empty_like(m0["c"])
         _kernels.and_corr(m0["a"].reshape(-1), m1["a"].reshape(-1), m0["b"].reshape(nb, -1), m1["b"].reshape(nb, -1),
                           m0["c"].reshape(nb, -1), c.reshape(nb, -1))
         return {"c": c}
-    if kind == "cmpmask":
+
+
+@_frozen
+class CmpMask(Spec):
+    """Comparison mask: arithmetic shares ``r`` and XOR shares ``rb`` of the same words."""
+
+    shape: tuple
+    kind: ClassVar[str] = "cmpmask"
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", _shape(self.shape, "cmpmask shape"))
+
+    def fields(self, party):
+        return (("r", self.shape),) + ((("rb", self.shape),) if party == 0 else ())
+
+    def corrections(self, m0, m1, state):
         return {"rb": (m0["r"] + m1["r"]) ^ m0["rb"]}
-    if kind == "b2a":
-        nb = len(spec[2])
+
+
+@_frozen
+class B2A(Spec):
+    """XOR-shared words ``rho`` and arithmetic shares ``ra[..., j]`` of bit ``bits[j]``."""
+
+    shape: tuple
+    bits: tuple
+    kind: ClassVar[str] = "b2a"
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", _shape(self.shape, "b2a shape"))
+        if not isinstance(self.bits, (tuple, list)) or not 1 <= len(self.bits) <= 64:
+            raise InputError("b2a bits must be a tuple of 1..64 bit positions")
+        object.__setattr__(self, "bits", tuple(_int(b, "b2a bit", 0, 63) for b in self.bits))
+
+    def fields(self, party):
+        return (("rho", self.shape),) + ((("ra", self.shape + (len(self.bits),)),) if party == 0 else ())
+
+    def corrections(self, m0, m1, state):
+        nb = len(self.bits)
         out = np.empty_like(m0["ra"])
-        _kernels.b2a_corr(m0["rho"].reshape(-1), m1["rho"].reshape(-1), np.array(spec[2], dtype=np.int64),
+        _kernels.b2a_corr(m0["rho"].reshape(-1), m1["rho"].reshape(-1), np.array(self.bits, dtype=np.int64),
                           m0["ra"].reshape(-1, nb), out.reshape(-1, nb))
         return {"ra": out}
-    if kind == "reuse_setup":
-        owner = int(spec[1])
-        state[("reuse", int(spec[4]))] = (m0 if owner == 0 else m1)["A"]
+
+
+@_frozen
+class ReuseSetup(Spec):
+    """Reusable mask ``A`` (m, n) known to ``owner`` and the dealer (kept under ``handle``
+    for later :class:`ReuseMul` specs of the same session)."""
+
+    owner: int
+    m: int
+    n: int
+    handle: int
+    kind: ClassVar[str] = "reuse_setup"
+
+    def __post_init__(self):
+        object.__setattr__(self, "owner", _int(self.owner, "reuse_setup owner", 0, 1))
+        for name in ("m", "n"):
+            object.__setattr__(self, name, _int(getattr(self, name), f"reuse_setup {name}", 0, _MAX_DIM))
+        object.__setattr__(self, "handle", _int(self.handle, "reuse_setup handle", 0, _MAX_HANDLE))
+
+    def receiver(self):
+        return None
+
+    def fields(self, party):
+        return (("A", (self.m, self.n)),) if party == self.owner else ()
+
+    def corrections(self, m0, m1, state):
+        state[("reuse", self.handle)] = (self.owner, (m0 if self.owner == 0 else m1)["A"])
         return {}
-    if kind == "reuse_mul":
-        handle, owner = int(spec[1]), int(spec[2])
-        A = state.get(("reuse", handle))
-        if A is None:
-            raise ProtocolError(f"reuse_mul refers to unknown private matrix {handle}")
-        mo, mx = (m0, m1) if owner == 0 else (m1, m0)
+
+
+@_frozen
+class ReuseMul(Spec):
+    """For the mask ``A`` of ``handle``: the other party's uniform ``b`` (n, t) and shares
+    ``s`` of ``A @ b`` (m, t) (the owner's drawn, the other's corrected)."""
+
+    handle: int
+    owner: int
+    m: int
+    n: int
+    t: int
+    kind: ClassVar[str] = "reuse_mul"
+
+    def __post_init__(self):
+        object.__setattr__(self, "handle", _int(self.handle, "reuse_mul handle", 0, _MAX_HANDLE))
+        object.__setattr__(self, "owner", _int(self.owner, "reuse_mul owner", 0, 1))
+        for name in ("m", "n", "t"):
+            object.__setattr__(self, name, _int(getattr(self, name), f"reuse_mul {name}", 0, _MAX_DIM))
+
+    def receiver(self):
+        return 1 - self.owner
+
+    def fields(self, party):
+        if party == self.owner:
+            return (("s", (self.m, self.t)),)
+        return (("b", (self.n, self.t)),)
+
+    def corrections(self, m0, m1, state):
+        entry = state.get(("reuse", self.handle))
+        if entry is None:
+            raise ProtocolError(f"reuse_mul refers to unknown private matrix {self.handle}")
+        owner, A = entry
+        if owner != self.owner or A.shape != (self.m, self.n):
+            raise ProtocolError(f"reuse_mul does not match the setup of private matrix {self.handle}")
+        mo, mx = (m0, m1) if self.owner == 0 else (m1, m0)
         return {"s": matmul_u64(A, mx["b"]) - mo["s"]}
-    raise ProtocolError(f"unknown correlated-randomness kind {kind!r}")
+
+
+#: kind -> spec class.
+SPEC_KINDS = {cls.kind: cls for cls in (Triple, MatmulTriple, TruncPair, AndTriple, CmpMask, B2A, ReuseSetup,
+                                        ReuseMul)}
+
+
+def spec_from_wire(obj) -> Spec:
+    """A spec from its wire form ``[kind, *params]``; :class:`~pet.errors.ProtocolError`
+    for an unknown kind or bad parameters."""
+    if not isinstance(obj, (list, tuple)) or not obj or not isinstance(obj[0], str):
+        raise ProtocolError("a correlated-randomness spec must be a list [kind, *params]")
+    cls = SPEC_KINDS.get(obj[0])
+    if cls is None:
+        raise ProtocolError(f"unknown correlated-randomness kind {obj[0][:40]!r}")
+    return cls.from_wire(list(obj[1:]))
+
+
+def as_spec(obj) -> Spec:
+    """``obj`` as a typed spec: a :class:`Spec` unchanged, or the legacy positional tuple
+    ``(kind, *params)`` (same form as the wire) converted; :class:`~pet.errors.InputError`
+    if it is neither."""
+    if isinstance(obj, Spec):
+        return obj
+    try:
+        return spec_from_wire(obj)
+    except ProtocolError as exc:
+        raise InputError(f"not a correlated-randomness spec: {exc}") from None
+
+
+# -- module-level helpers (the recipe of any spec, typed or legacy) ---------------------
+
+def receiver(spec) -> int | None:
+    """The party that receives explicit correction values for ``spec`` (``None``: none)."""
+    return as_spec(spec).receiver()
+
+
+def draw(spec, prg: PRG, party: int) -> dict:
+    """The fields ``party`` draws from its dealer PRG for ``spec``."""
+    return as_spec(spec).draw(prg, party)
+
+
+def corrections(spec, m0: dict, m1: dict, state: dict) -> dict:
+    """Dealer side: the correction fields of ``spec`` given both parties' fields."""
+    return as_spec(spec).corrections(m0, m1, state)
 
 
 class CorrelatedSource:
     """Party-side interface: ``get(specs) -> list[dict]``, one dict of fields per spec.
 
-    Both parties call ``get`` with the same specs in the same order. ``close()`` ends
-    the session with the source.
+    ``specs`` is a list of :class:`Spec` objects (legacy tuples are converted by
+    :meth:`pet.mpc.Session.correlated`). Both parties call ``get`` with the same specs in
+    the same order. :meth:`bind_session` gives the source the session id both parties
+    derived (a :class:`~pet.mpc.Session` calls it once, right after its hello);
+    ``close()`` ends the session with the source.
     """
+
+    def bind_session(self, session_id: bytes) -> None:  # pragma: no cover - interface
+        """The session id both parties share (:data:`SESSION_ID_BYTES` bytes)."""
 
     def get(self, specs: list) -> list:  # pragma: no cover - interface
         raise NotImplementedError
@@ -185,9 +480,12 @@ class CorrelatedSource:
         pass
 
 
-def _wire(spec):
-    """A spec as plain lists/ints, the form that crosses the wire."""
-    return [list(v) if isinstance(v, (tuple, list)) else v for v in spec]
+def typed_specs(specs) -> list:
+    """``specs`` as a list of typed specs (legacy ``(kind, *params)`` tuples converted by
+    :func:`as_spec`)."""
+    if not isinstance(specs, (list, tuple)):
+        raise InputError("specs must be a list of correlated-randomness specs")
+    return [as_spec(s) for s in specs]
 
 
 class _Material(dict):
@@ -203,36 +501,73 @@ class _Material(dict):
         return dict.__getitem__(self, key)
 
 
+def check_session_id(session_id) -> bytes:
+    """``session_id`` as bytes of length :data:`SESSION_ID_BYTES` (else InputError)."""
+    if not isinstance(session_id, (bytes, bytearray)) or len(session_id) != SESSION_ID_BYTES:
+        raise InputError(f"session_id must be {SESSION_ID_BYTES} bytes")
+    return bytes(session_id)
+
+
 class DealerClient(CorrelatedSource):
     """Correlated randomness from a dealer (``pet.mpc.dealer``) over ``channel``.
 
-    Handshake: send ``{"hello": "pet.mpc.dealer", "version", "party"}``, receive
-    ``{"seed": 16 bytes}``. Then for each ``get(specs)``: send ``["get", specs]``; if this
-    party receives corrections for some spec, one list with a dict per spec arrives; it is
-    read lazily (on first access to a corrected field, or at the next request), in order.
-    Party 0 normally sends and never waits (its material is all PRG-derived).
-    :meth:`prefetch` moves the dealer work of known future operations offline.
+    Handshake (once the session id is known: ``session_id=`` here, or
+    :meth:`bind_session` from the :class:`~pet.mpc.Session`): send ``{"hello":
+    "pet.mpc.dealer", "version": 2, "party", "session": 16 bytes}``, receive ``{"seed": 16
+    bytes}`` (or ``{"seed": b"", "error": text}``). The dealer pairs the two hellos that
+    carry the same session id, so it never mixes up two sessions. Then for each
+    ``get(specs)``: send ``["get", [spec.to_wire() ...]]``; if this party receives
+    corrections for some spec, one list with a dict per spec arrives; it is read lazily
+    (on first access to a corrected field, or at the next request), in order, and checked
+    against the spec (field names, dtype, shapes). Party 0 normally sends and never waits
+    (its material is all PRG-derived). :meth:`prefetch` moves the dealer work of known
+    future operations offline.
     """
 
-    def __init__(self, channel, party: int):
+    def __init__(self, channel, party: int, session_id: bytes | None = None):
+        if party not in (0, 1) or isinstance(party, bool):
+            raise InputError(f"party must be 0 or 1, got {party!r}")
         self.channel = channel
         self.party = int(party)
-        channel.send({"hello": "pet.mpc.dealer", "version": PROTOCOL_VERSION, "party": self.party})
-        reply = channel.recv()
-        if not isinstance(reply, dict) or "seed" not in reply:
-            raise ProtocolError(f"unexpected dealer handshake reply: {reply!r:.200}")
-        if "error" in reply:
-            raise ProtocolError(f"dealer refused the session: {reply['error']}")
-        self._prg = PRG(bytes(reply["seed"]))
+        self.session_id: bytes | None = None
+        self._prg: PRG | None = None
         self._pending: list = []
         self._ready: list = []
         self._closed = False
+        if session_id is not None:
+            self.bind_session(session_id)
+
+    def bind_session(self, session_id: bytes) -> None:
+        """Open the dealer session for ``session_id`` (the handshake); a second call with
+        the same id does nothing."""
+        session_id = check_session_id(session_id)
+        if self.session_id is not None:
+            if session_id != self.session_id:
+                raise InputError("this DealerClient is already bound to another session")
+            return
+        self.channel.send({"hello": "pet.mpc.dealer", "version": PROTOCOL_VERSION, "party": self.party,
+                           "session": session_id})
+        reply = self.channel.recv()
+        if not isinstance(reply, dict) or "seed" not in reply:
+            raise ProtocolError("unexpected dealer handshake reply")
+        if "error" in reply:
+            raise ProtocolError(f"dealer refused the session: {str(reply['error'])[:300]}")
+        seed = reply["seed"]
+        if not isinstance(seed, bytes) or len(seed) != 16:
+            raise ProtocolError("dealer sent a malformed seed")
+        self._prg = PRG(seed)
+        self.session_id = session_id
+
+    def _check_bound(self) -> None:
+        if self._prg is None:
+            raise InputError("DealerClient has no session id yet: pass session_id=, or pass the client to "
+                             "pet.mpc.Session(..., dealer=client), which binds it")
 
     def prefetch(self, specs: list) -> None:
         """Request material for ``specs`` now (offline phase); a later :meth:`get` with the
         same specs returns it without contacting the dealer. Both parties must prefetch
         the same specs in the same order. :meth:`wait` blocks until it has arrived."""
-        specs = [tuple(s) for s in specs]
+        specs = typed_specs(specs)
         self._ready.append((specs, self._request(specs)))
 
     def wait(self) -> None:
@@ -240,44 +575,48 @@ class DealerClient(CorrelatedSource):
         self._drain()
 
     def get(self, specs: list) -> list:
-        specs = [tuple(s) for s in specs]
+        specs = typed_specs(specs)
         if self._ready and self._ready[0][0] == specs:
             return self._ready.pop(0)[1]
         return self._request(specs)
 
     def _request(self, specs: list) -> list:
-        self.channel.send(["get", [_wire(s) for s in specs]])
+        self._check_bound()
+        self.channel.send(["get", [s.to_wire() for s in specs]])
         mats = []
         for s in specs:
-            m = _Material(draw(s, self._prg, self.party))
+            m = _Material(s.draw(self._prg, self.party))
             m._client = None
             mats.append(m)
-        if any(receiver(s) == self.party for s in specs):
+        if any(s.receiver() == self.party for s in specs):
             for m in mats:
                 m._client = self
-            self._pending.append(mats)
+            self._pending.append((specs, mats))
         return mats
 
     def _drain(self) -> None:
         """Receive every outstanding correction message, in request order."""
         while self._pending:
-            mats = self._pending.pop(0)
+            specs, mats = self._pending.pop(0)
             corr = self.channel.recv()
             if isinstance(corr, dict) and "error" in corr:
-                raise ProtocolError(f"dealer: {corr['error']}")
+                raise ProtocolError(f"dealer: {str(corr['error'])[:300]}")
             if not isinstance(corr, list) or len(corr) != len(mats):
                 raise ProtocolError("dealer sent a malformed correction message")
-            for m, c in zip(mats, corr):
-                if not isinstance(c, dict):
+            for s, m, c in zip(specs, mats, corr):
+                if s.receiver() == self.party:
+                    m.update(s.check_correction(c))
+                elif not (isinstance(c, dict) and not c):
                     raise ProtocolError("dealer sent a malformed correction message")
-                m.update(c)
                 m._client = None
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            if self._prg is None:
+                return
             try:
                 self._drain()
                 self.channel.send(["close"])
-            except Exception:  # the dealer may already be gone; closing must not fail
+            except Exception:  # noqa: BLE001, S110 - the dealer may already be gone; closing must not fail
                 pass

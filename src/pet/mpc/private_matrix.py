@@ -41,6 +41,7 @@ import numpy as np
 
 from pet.errors import InputError, PetTypeError, ProtocolError
 from pet.mpc import ring
+from pet.mpc.correlated import ReuseMul, ReuseSetup
 from pet.mpc.ring_matmul import matmul2_u64, matmul_u64
 from pet.mpc.shared import Shared
 from pet.mpc.truncation import trunc
@@ -93,7 +94,7 @@ class PrivateMatrix:
             self._exchange_header(mine)
         self.handle = session._counter
         m, n = self.shape
-        (mat,) = session.correlated([("reuse_setup", self.owner, m, n, self.handle)])
+        (mat,) = session.correlated([ReuseSetup(self.owner, m, n, self.handle)])
         if mine:
             session.send_to_peer(f"pm-mask{self.shape}", encoded - mat["A"])
             self._m = None if local_product is not None else encoded
@@ -161,7 +162,7 @@ class PrivateMatrix:
         session = self.session
         m, n = self.shape
         V = v.share.reshape(n, t)
-        (mat,) = session.correlated([("reuse_mul", self.handle, self.owner, m, n, t)])
+        (mat,) = session.correlated([ReuseMul(self.handle, self.owner, m, n, t)])
         op = f"pm-mul{(m, n, t)}"
         if session.party == self.owner:
             e = session.recv_from_peer(op)
@@ -202,7 +203,7 @@ class PreparedProducts:
         self.pms, self.session, self.columns, self.used = pms, session, int(columns), 0
         self.frac = pms[0].frac
         me = session.party
-        mats = session.correlated([("reuse_mul", pm.handle, pm.owner, pm.shape[0], pm.shape[1], self.columns)
+        mats = session.correlated([ReuseMul(pm.handle, pm.owner, pm.shape[0], pm.shape[1], self.columns)
                                    for pm in pms])
         self._s_own = [mat["s"] if pm.owner == me else None for pm, mat in zip(pms, mats)]
         self._b = [np.ascontiguousarray(mat["b"]) if pm.owner != me else None for pm, mat in zip(pms, mats)]

@@ -9,16 +9,33 @@ shape or order), so a mismatch is an error, never a garbage result.
 
 from __future__ import annotations
 
+import hashlib
+import os
+
 import numpy as np
 
 from pet.errors import InputError, PetTypeError, ProtocolError
 from pet.mpc import ring
-from pet.mpc.correlated import CorrelatedSource, DealerClient
+from pet.mpc.correlated import (
+    SESSION_ID_BYTES,
+    CorrelatedSource,
+    DealerClient,
+    typed_specs,
+)
 from pet.mpc.prg import PRG
 
 __all__ = ["Session"]
 
 _HELLO = "pet.mpc.session"
+_SESSION_ID_LABEL = b"pet.mpc.session-id/v1"
+
+
+def derive_session_id(nonce0: bytes, nonce1: bytes) -> bytes:
+    """The session id both parties compute from the two hello nonces (party 0's first):
+    the first 16 bytes of SHA-256 over a label and both nonces. Each party contributes a
+    fresh random nonce, so the id is fresh if either party is honest; only the two
+    parties (and whoever reads their channel, so use TLS) know it."""
+    return hashlib.sha256(_SESSION_ID_LABEL + bytes(nonce0) + bytes(nonce1)).digest()[:SESSION_ID_BYTES]
 
 
 class Session:
@@ -35,7 +52,10 @@ class Session:
         0 makes every value an integer).
 
     On creation the parties exchange one hello message and check that they are parties 0
-    and 1 with the same ``frac_bits`` (else :class:`~pet.errors.ProtocolError`).
+    and 1 with the same ``frac_bits`` (else :class:`~pet.errors.ProtocolError`). Each hello
+    carries a fresh 16-byte nonce from ``os.urandom``; both parties derive
+    :attr:`session_id` from the two nonces (:func:`derive_session_id`) and present it to
+    the dealer, which pairs the two parties' dealer connections by it.
     """
 
     def __init__(self, party, channel, *, dealer=None, frac_bits: int = 16):
@@ -49,21 +69,28 @@ class Session:
         self._prg = PRG()  # private randomness (share masks), never shared with anyone
         self._counter = 0
         self.rounds = 0
-        peer = channel.exchange([_HELLO, self.party, self.frac_bits])
-        if not (isinstance(peer, list) and len(peer) == 3 and peer[0] == _HELLO):
-            raise ProtocolError(f"the peer did not open a pet.mpc session (got {str(peer)[:100]})")
+        nonce = os.urandom(SESSION_ID_BYTES)
+        peer = channel.exchange([_HELLO, self.party, self.frac_bits, nonce])
+        if not (isinstance(peer, list) and len(peer) == 4 and peer[0] == _HELLO):
+            raise ProtocolError("the peer did not open a pet.mpc session (or speaks another version of it)")
         if peer[1] != 1 - self.party:
             raise ProtocolError(f"both sides claim to be party {self.party}")
         if peer[2] != self.frac_bits:
-            raise ProtocolError(f"frac_bits differ: this party {self.frac_bits}, peer {peer[2]}")
+            raise ProtocolError(f"frac_bits differ: this party {self.frac_bits}, peer {str(peer[2])[:20]}")
+        if not isinstance(peer[3], bytes) or len(peer[3]) != SESSION_ID_BYTES:
+            raise ProtocolError("the peer's session hello carries a malformed nonce")
+        nonces = (nonce, peer[3]) if self.party == 0 else (peer[3], nonce)
+        self.session_id = derive_session_id(*nonces)
         if dealer is None:
             self.source = None
         elif isinstance(dealer, CorrelatedSource):
             self.source = dealer
         elif hasattr(dealer, "send") and hasattr(dealer, "recv"):
-            self.source = DealerClient(dealer, self.party)
+            self.source = DealerClient(dealer, self.party, self.session_id)
         else:
             raise PetTypeError("dealer must be a Channel to the dealer or a CorrelatedSource")
+        if isinstance(dealer, CorrelatedSource):
+            self.source.bind_session(self.session_id)
 
     # -- context manager ---------------------------------------------------------------
 
@@ -115,10 +142,12 @@ class Session:
         return self._check(tag, self.channel.recv())
 
     def correlated(self, specs: list) -> list:
-        """Correlated randomness for ``specs`` from the dealer (see :mod:`.correlated`)."""
+        """Correlated randomness for ``specs`` from the source (see :mod:`.correlated`):
+        a list of typed specs (:class:`~pet.mpc.correlated.Spec`); the legacy positional
+        tuples ``(kind, *params)`` are still accepted and converted."""
         if self.source is None:
             raise InputError("this operation needs correlated randomness: create the Session with dealer=...")
-        return self.source.get(specs)
+        return self.source.get(typed_specs(specs))
 
     def private_words(self, shape) -> np.ndarray:
         """Fresh uniform uint64 words from this party's private PRG."""

@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from pet.mpc.correlated import TruncPair
+
 __all__ = ["trunc", "trunc_spec", "trunc_with", "trunc_masked"]
 
 _OFFSET = np.uint64(1 << 62)
 _SIXTY_THREE = np.uint64(63)
 
 
-def trunc_spec(shape, shift: int):
-    return ("trunc", tuple(int(v) for v in shape), int(shift))
+def trunc_spec(shape, shift: int) -> TruncPair:
+    """The correlated randomness of one truncation of ``shape`` by ``shift`` bits."""
+    return TruncPair(tuple(int(v) for v in shape), int(shift))
 
 
 def trunc_masked(session, xp: np.ndarray, shift: int, mat: dict) -> np.ndarray:
