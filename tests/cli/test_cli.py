@@ -4,10 +4,7 @@ import subprocess
 import sys
 
 import pet
-
-
-def run(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "pet", *args], capture_output=True, text=True, timeout=timeout)
+from tests.helpers import run_pet as run
 
 
 def test_version_and_help():

@@ -1,6 +1,5 @@
 """The demo's steps give what plaintext pandas computes on the union of the demo tables."""
 
-import socket
 import threading
 
 import pandas as pd
@@ -9,12 +8,7 @@ from pet.demo.data import customer_tables
 from pet.demo.party import run_party
 from pet.mpc import dealer
 from pet.transport import tcp
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import free_port
 
 
 def test_demo_steps_against_pandas(tmp_path):

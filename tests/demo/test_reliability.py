@@ -10,7 +10,6 @@ several times in a row so the kill always lands while work remains.
 import json
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,16 +18,11 @@ import time
 import pytest
 
 from pet.transport import make_test_pki
+from tests.helpers import free_port
 
 TIMEOUT = 15  # the processes' --timeout
 REPEATS = {"psi": 12, "mpc": 6, "xgb": 2, "sql": 4, "leiden": 2}  # enough work left after the kill
 CASES = [(stage, victim) for stage in REPEATS for victim in ("party0", "party1", "dealer")]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.parametrize("stage,victim", CASES)

@@ -1,7 +1,6 @@
 """Every example runs, as its users would run it, and prints what plaintext computes."""
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,14 +9,9 @@ import numpy as np
 import pandas as pd
 
 from pet.data import reference_path
+from tests.helpers import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_together(*commands, timeout=180):

@@ -1,24 +1,12 @@
 """``pet leiden`` end to end: two party processes and a dealer over loopback TCP."""
 
-import socket
-import subprocess
-import sys
-
 import igraph as ig
 import pandas as pd
 
+from tests.helpers import free_port
+from tests.helpers import pet_process as pet
+
 from .conftest import DATA
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pet(*args):
-    return subprocess.Popen([sys.executable, "-m", "pet", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def run_three(args0, args1, timeout=300, dealer_args=()):

@@ -7,27 +7,7 @@ from pet.graph import leiden
 from pet.mpc import Session
 from pet.mpc import dealer as _dealer
 from pet.transport import run_parties
-
-
-class Recorder:
-    """A channel proxy recording every message this side receives."""
-
-    def __init__(self, channel):
-        self._ch = channel
-        self.received = []
-
-    def __getattr__(self, name):
-        return getattr(self._ch, name)
-
-    def recv(self, *a, **k):
-        msg = self._ch.recv(*a, **k)
-        self.received.append(msg)
-        return msg
-
-    def exchange(self, obj, *a, **k):
-        msg = self._ch.exchange(obj, *a, **k)
-        self.received.append(msg)
-        return msg
+from tests.helpers import RecordingChannel as Recorder
 
 
 def _view_of_party1(inputs):

@@ -16,6 +16,7 @@ from pet.jobs import StateStore, from_reference, job_status, parse_job, run_job
 from pet.transport import run_parties
 
 from pet.data import reference_path
+from tests.helpers import free_port
 
 PLATFORM = reference_path("PrivacyGo-PETPlatform")
 
@@ -303,12 +304,7 @@ def test_pet_run_two_processes(tmp_path):
     b = pd.DataFrame({"id": range(50, 200)})
     a.to_csv(tmp_path / "a.csv", index=False)
     b.to_csv(tmp_path / "b.csv", index=False)
-    import socket
-
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_port()
     (tmp_path / "job.yaml").write_text(textwrap.dedent(f"""
         job: cli-test
         network: {{address: "127.0.0.1:{port}"}}

@@ -4,27 +4,15 @@ on the PETML breast fixtures (CSV at the label party, Parquet at the other)."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 
 from pet.data import reference_path
+from tests.helpers import free_port as _free_port
+from tests.helpers import pet_process as _pet
 
 FIXTURES = reference_path("PETML")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pet(*args):
-    return subprocess.Popen([sys.executable, "-m", "pet", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
 
 
 def _tls(pki, name, peer):

@@ -8,44 +8,7 @@ import numpy as np
 import pet.mpc as mpc
 from pet.mpc import dealer
 from pet.transport import run_parties
-
-
-class Recorder:
-    """Channel proxy that keeps every uint64 array this party receives."""
-
-    def __init__(self, channel):
-        self._ch = channel
-        self.arrays = []
-
-    def _keep(self, obj):
-        if isinstance(obj, np.ndarray) and obj.dtype == np.uint64:
-            self.arrays.append(obj.copy())
-        elif isinstance(obj, (list, tuple)):
-            for v in obj:
-                self._keep(v)
-        elif isinstance(obj, dict):
-            for v in obj.values():
-                self._keep(v)
-        return obj
-
-    def send(self, obj):
-        self._ch.send(obj)
-
-    def recv(self, *a, **k):
-        return self._keep(self._ch.recv(*a, **k))
-
-    def exchange(self, obj, *a, **k):
-        return self._keep(self._ch.exchange(obj, *a, **k))
-
-    def close(self):
-        self._ch.close()
-
-    @property
-    def stats(self):
-        return self._ch.stats
-
-    def bytes(self):
-        return np.concatenate([a.ravel() for a in self.arrays]).view(np.uint8)
+from tests.helpers import RecordingChannel as Recorder
 
 
 def party1_view(secret0: np.ndarray):
@@ -76,7 +39,7 @@ def party1_view(secret0: np.ndarray):
         return body
 
     run_parties(p(0), p(1), lambda chans: dealer.serve(chans[0], chans[1]), timeout=120)
-    return rec["peer"].bytes(), rec["dealer"].bytes()
+    return rec["peer"].received_bytes(), rec["dealer"].received_bytes()
 
 
 def _chi2_uniform(data: np.ndarray) -> float:

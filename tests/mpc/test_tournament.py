@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import pet.mpc as mpc
 from pet.errors import InputError
+from tests.helpers import RecordingChannel
 
 from .conftest import both
 
@@ -154,31 +155,6 @@ def _stated_cost(lens, arity, batch, outputs):
     return rounds, nbytes
 
 
-class _Recorder:
-    """Wraps a session's peer channel: counts the ndarray payload bytes this party sends."""
-
-    def __init__(self, channel):
-        self.channel, self.payload, self.stats = channel, 0, channel.stats
-
-    def _count(self, msg):
-        if isinstance(msg, np.ndarray):
-            self.payload += msg.nbytes
-        elif isinstance(msg, (list, tuple)):
-            for m in msg:
-                self._count(m)
-
-    def exchange(self, msg):
-        self._count(msg)
-        return self.channel.exchange(msg)
-
-    def send(self, msg):
-        self._count(msg)
-        return self.channel.send(msg)
-
-    def recv(self):
-        return self.channel.recv()
-
-
 MODES = [
     # (lens, arity, batch, outputs, the docstring's figure for the simple cases)
     ([8], 2, 1, ("value",), (27, 3 * MSB64 + MUL * (4 + 2 + 1))),
@@ -204,11 +180,11 @@ def test_rounds_and_bytes_are_as_documented(lens, arity, batch, outputs, figure)
 
     def prog(s):
         a = s.share(x if s.party == 0 else None, owner=0)
-        s.channel = rec = _Recorder(s.channel)
+        s.channel = rec = RecordingChannel(s.channel)
         before, rounds = rec.stats.snapshot(), s.rounds
         mpc.tournament(a, outputs=outputs, arity=arity, segments=lens)
         diff = rec.stats - before
-        return s.rounds - rounds, rec.payload, diff.bytes_sent, diff.messages_sent
+        return s.rounds - rounds, rec.payload_sent, diff.bytes_sent, diff.messages_sent
 
     for rounds, payload, sent, messages in mpc.run_local(prog, timeout=300):
         assert (rounds, payload) == stated

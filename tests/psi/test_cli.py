@@ -1,25 +1,15 @@
 """``pet psi`` end to end: two OS processes over loopback TCP (plain and mutual TLS)."""
 
-import socket
-import subprocess
-import sys
-
 import pandas as pd
 
 from pet.data import reference_path
+from tests.helpers import free_port, pet_process
 
 DATA = reference_path()  # shipped copy of the reference fixtures
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def pet(*args):
-    return subprocess.Popen([sys.executable, "-m", "pet", "psi", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return pet_process("psi", *args)
 
 
 def both(args0, args1, timeout=120):

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
+from tests.helpers import free_port as _port
+from tests.helpers import pet_process as _pet
 from tests.sql.helpers import assert_same, oracle
 
 SQL = ("SELECT u.region, COUNT(*) AS n, SUM(s.amount * u.weight) AS total, MAX(s.amount - u.weight) AS top "
        "FROM sales s JOIN users u ON s.uid = u.uid WHERE s.amount > 1 GROUP BY u.region")
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pet(*args):
-    return subprocess.Popen([sys.executable, "-m", "pet", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
 
 
 @pytest.mark.parametrize("tls", [False, True])

@@ -12,6 +12,7 @@ import pytest
 
 from pet.errors import InputError, PeerDisconnected
 from pet.transport import Link, local_pair, run_parties, tcp
+from tests.helpers import free_port
 
 SLACK = 1.5  # seconds of scheduling noise tolerated above the model
 
@@ -98,15 +99,9 @@ def test_counters_are_the_underlying_channels():
 
 def test_shaping_over_tcp(tmp_path):
     link = Link(rtt=0.06)
-    port = tcp.free_port() if hasattr(tcp, "free_port") else None
-    import socket
+    port = free_port()
     import threading
 
-    if port is None:
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
     out = {}
 
     def server():

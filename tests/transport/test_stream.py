@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from pet.errors import (ChannelClosed, ChannelTimeout, FrameTooLarge, PeerDisconnected, ProtocolError)
 from pet.transport import StreamChannel, codec, tcp
+from tests.helpers import free_port
 
 from .test_codec import same, values
 
@@ -206,10 +207,7 @@ def test_200_mb_array_over_loopback_tcp_both_directions_at_once():
 
 
 def test_connect_retries_until_the_listener_appears():
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_port()
     box = {}
 
     def late_listener():
@@ -226,10 +224,7 @@ def test_connect_retries_until_the_listener_appears():
 
 
 def test_connect_gives_up_with_a_clear_message():
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_port()
     from pet.errors import TransportError
 
     with pytest.raises(TransportError, match="could not connect"):
