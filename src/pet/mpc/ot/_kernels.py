@@ -281,7 +281,7 @@ def bitprod_recv(ht, lo, npad, n, rbits, widths, weights, corr, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def bitprod_local(words, positions, weights, party0, out):
+def bitprod_local(words, positions, weights, out):
     """``out[q, e] = sum_p weights[q, p] * bit_p(words[e])``: this party's own bits'
     part of the arithmetic shares, ``x0 ^ x1 = x0 + x1 - 2 x0 x1``."""
     one = np.uint64(1)
