@@ -113,6 +113,23 @@ def tweak_xor2(y, out, counter, hi, m):
 
 
 @numba.njit(cache=True, nogil=True)
+def tweak_xor_block(y, z, n, counter, hi, start, m):
+    """``z[i] = y[i] ^ (counter + (start + i) mod m, hi)`` for ``i < n``."""
+    for i in range(n):
+        kk = (start + i) % m
+        z[i, 0] = y[i, 0] ^ (counter + np.uint64(kk))
+        z[i, 1] = y[i, 1] ^ hi
+
+
+@numba.njit(cache=True, nogil=True)
+def xor_block_out(o, y, n, out, start):
+    """``out[start + i] = o[i] ^ y[i]`` for ``i < n`` (the TCCR output)."""
+    for i in range(n):
+        out[start + i, 0] = o[i, 0] ^ y[i, 0]
+        out[start + i, 1] = o[i, 1] ^ y[i, 1]
+
+
+@numba.njit(cache=True, nogil=True)
 def xor_into(a, b):
     """``a ^= b`` on (m, 2) arrays."""
     for k in range(a.shape[0]):

@@ -25,6 +25,8 @@ from pet.mpc.ot import _kernels
 
 __all__ = ["SeedStreams", "TCCRHash"]
 
+_BLOCK = 16384  # 128-bit blocks hashed per pass (256 KiB: stays in L2)
+
 
 class SeedStreams:
     """``len(keys)`` AES-128-CTR keystreams, read as rows of uint64 words."""
@@ -32,12 +34,16 @@ class SeedStreams:
     def __init__(self, keys: list):
         self._enc = [Cipher(algorithms.AES(bytes(k)), modes.CTR(b"\x00" * 16)).encryptor() for k in keys]
         self._zeros = np.zeros(0, dtype=np.uint8)
+        self._out = None
 
     def rows(self, words: int) -> np.ndarray:
         """The next ``words`` uint64 words of every stream: array (len(keys), words), a
-        view of rows padded by two words (``update_into`` wants 15 spare bytes)."""
+        view of rows padded by two words (``update_into`` wants 15 spare bytes). The
+        buffer is reused by the next call."""
         n = len(self._enc)
-        out = np.empty((n, words + 2), dtype=np.uint64)
+        if self._out is None or self._out.shape[1] != words + 2:
+            self._out = np.empty((n, words + 2), dtype=np.uint64)
+        out = self._out
         nbytes = 8 * words
         if self._zeros.size < nbytes:
             self._zeros = np.zeros(nbytes, dtype=np.uint8)
@@ -59,25 +65,30 @@ class TCCRHash:
         key = tccr_key(session_id, direction)
         self._enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
         self._hi = np.uint64(int.from_bytes(session_id[:8], "little"))
-        self._buf = np.empty(0, dtype=np.uint64)
-
-    def _pi(self, x: np.ndarray, out: np.ndarray) -> None:
-        n = x.size * 8
-        if self._buf.size * 8 < n + 16:
-            self._buf = np.empty(n // 8 + 2, dtype=np.uint64)
-        self._enc.update_into(memoryview(x).cast("B"), memoryview(self._buf).cast("B")[:n + 15])
-        out.reshape(-1)[:] = self._buf[:n // 8]
+        self._y = self._z = self._o = np.empty((0, 2), dtype=np.uint64)
 
     def hash(self, x: np.ndarray, counter: int, halves: int = 1) -> np.ndarray:
         """``H(x[k], counter + k mod m)`` for ``x`` of shape (halves * m, 2): with
-        ``halves = 2`` both halves use the tweaks of OTs ``counter .. counter + m``."""
+        ``halves = 2`` both halves use the tweaks of OTs ``counter .. counter + m``.
+        Works through ``x`` in cache-sized blocks."""
         x = np.ascontiguousarray(x)
-        y = np.empty_like(x)
-        self._pi(x, y)
-        z = np.empty_like(x)
-        m = x.shape[0] // halves
-        _kernels.tweak_xor2(y, z, np.uint64(counter), self._hi, m)
+        total = x.shape[0]
+        m = total // halves
         out = np.empty_like(x)
-        self._pi(z, out)
-        _kernels.xor_into(out, y)
+        B = _BLOCK
+        if self._y.shape[0] < B + 1:
+            self._y = np.empty((B + 1, 2), dtype=np.uint64)
+            self._z = np.empty((B + 1, 2), dtype=np.uint64)
+            self._o = np.empty((B + 1, 2), dtype=np.uint64)
+        y, z, o = self._y, self._z, self._o
+        yb, ob = memoryview(y).cast("B"), memoryview(o).cast("B")
+        xb = memoryview(x).cast("B")
+        zb = memoryview(z).cast("B")
+        ctr = np.uint64(counter)
+        for start in range(0, total, B):
+            n = min(B, total - start)
+            self._enc.update_into(xb[16 * start:16 * (start + n)], yb[:16 * n + 15])
+            _kernels.tweak_xor_block(y, z, n, ctr, self._hi, start, m)
+            self._enc.update_into(zb[:16 * n], ob[:16 * n + 15])
+            _kernels.xor_block_out(o, y, n, out, start)
         return out

@@ -43,8 +43,8 @@ from pet.mpc.ot.base import KAPPA, base_ots
 
 __all__ = ["OTEngine", "DEFAULT_CHUNK"]
 
-#: OTs per direction per message (a multiple of 64): 2^18 OTs = 4 MiB of ``u`` each way.
-DEFAULT_CHUNK = 1 << 18
+#: OTs per direction per message (a multiple of 64): 2^16 OTs = 1 MiB of ``u`` each way (cache-sized work).
+DEFAULT_CHUNK = 1 << 16
 
 
 def _pack_bits(bits) -> tuple:
