@@ -95,24 +95,6 @@ def sender_q(g, u, s_bits):
 
 
 @numba.njit(cache=True, nogil=True)
-def tweak_xor(y, out, counter, hi):
-    """TCCR step: ``out[k] = y[k] ^ (counter + k, hi)`` (the 128-bit tweak of OT ``k``)."""
-    for k in range(y.shape[0]):
-        out[k, 0] = y[k, 0] ^ (counter + np.uint64(k))
-        out[k, 1] = y[k, 1] ^ hi
-
-
-@numba.njit(cache=True, nogil=True)
-def tweak_xor2(y, out, counter, hi, m):
-    """:func:`tweak_xor` for ``y`` holding two halves of ``m`` OTs (q, then q ^ s) that
-    share their tweaks."""
-    for k in range(y.shape[0]):
-        kk = k % m
-        out[k, 0] = y[k, 0] ^ (counter + np.uint64(kk))
-        out[k, 1] = y[k, 1] ^ hi
-
-
-@numba.njit(cache=True, nogil=True)
 def tweak_xor_block(y, z, n, counter, hi, start, m):
     """``z[i] = y[i] ^ (counter + (start + i) mod m, hi)`` for ``i < n``."""
     for i in range(n):
@@ -127,14 +109,6 @@ def xor_block_out(o, y, n, out, start):
     for i in range(n):
         out[start + i, 0] = o[i, 0] ^ y[i, 0]
         out[start + i, 1] = o[i, 1] ^ y[i, 1]
-
-
-@numba.njit(cache=True, nogil=True)
-def xor_into(a, b):
-    """``a ^= b`` on (m, 2) arrays."""
-    for k in range(a.shape[0]):
-        a[k, 0] ^= b[k, 0]
-        a[k, 1] ^= b[k, 1]
 
 
 @numba.njit(cache=True, nogil=True)
