@@ -1,0 +1,285 @@
+"""numba kernels of the OT engine: plain loops, no validation, no randomness.
+
+Bit conventions: a packed bit vector is a uint64 array, bit ``k`` of the vector is bit
+``k % 64`` of word ``k // 64`` (little-endian words, least significant bit first), so a
+uint64 array's memory read as bytes with ``bitorder="little"`` is the same vector.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_BLOCKS = 32  # 64x64 blocks transposed together (the inner loop over blocks vectorises)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _transpose_blocks(buf, nb):
+    """Transpose ``nb`` 64x64 bit blocks in place: ``buf[i, b]`` is row ``i`` of block ``b``
+    (bit ``c`` = column ``c``); afterwards row ``c`` holds the former column ``c``."""
+    j = 32
+    m = np.uint64(0x00000000FFFFFFFF)
+    while j != 0:
+        sj = np.uint64(j)
+        k = 0
+        while k < 64:
+            for i in range(k, k + j):
+                for b in range(nb):
+                    lo = buf[i, b]
+                    hi = buf[i + j, b]
+                    t = ((lo >> sj) ^ hi) & m
+                    buf[i + j, b] = hi ^ t
+                    buf[i, b] = lo ^ (t << sj)
+            k += 2 * j
+        j >>= 1
+        m = m ^ (m << np.uint64(j))
+
+
+@numba.njit(cache=True, nogil=True)
+def transpose_rows_to_ots(rows, out):
+    """``rows``: (128, W) -- row ``j`` is a packed vector over ``64 W`` OTs. ``out``:
+    (64 W, 2) -- OT ``k``'s 128 bits (bit ``j`` = bit ``j % 64`` of ``out[k, j // 64]``)."""
+    W = rows.shape[1]
+    buf = np.empty((64, _BLOCKS), dtype=np.uint64)
+    for h in range(2):
+        w0 = 0
+        while w0 < W:
+            nb = min(_BLOCKS, W - w0)
+            for i in range(64):
+                for b in range(nb):
+                    buf[i, b] = rows[64 * h + i, w0 + b]
+            _transpose_blocks(buf, nb)
+            for b in range(nb):
+                base = 64 * (w0 + b)
+                for i in range(64):
+                    out[base + i, h] = buf[i, b]
+            w0 += nb
+
+
+@numba.njit(cache=True, nogil=True)
+def transpose_ots_to_rows(ots, rows, nrows):
+    """Inverse of :func:`transpose_rows_to_ots` for the first ``nrows`` rows (1..128):
+    ``ots`` (64 W, 2) -> ``rows`` (nrows, W)."""
+    W = ots.shape[0] // 64
+    buf = np.empty((64, _BLOCKS), dtype=np.uint64)
+    for h in range((nrows + 63) // 64):
+        w0 = 0
+        while w0 < W:
+            nb = min(_BLOCKS, W - w0)
+            for b in range(nb):
+                base = 64 * (w0 + b)
+                for i in range(64):
+                    buf[i, b] = ots[base + i, h]
+            _transpose_blocks(buf, nb)
+            for i in range(min(64, nrows - 64 * h)):
+                for b in range(nb):
+                    rows[64 * h + i, w0 + b] = buf[i, b]
+            w0 += nb
+
+
+@numba.njit(cache=True, nogil=True)
+def receiver_u(t0, t1, choice, u):
+    """IKNP receiver: ``u[j] = t0[j] ^ t1[j] ^ choice`` for the 128 rows."""
+    for j in range(t0.shape[0]):
+        for w in range(t0.shape[1]):
+            u[j, w] = t0[j, w] ^ t1[j, w] ^ choice[w]
+
+
+@numba.njit(cache=True, nogil=True)
+def sender_q(g, u, s_bits):
+    """IKNP sender, in place: ``g[j] ^= u[j]`` where base choice bit ``s_j`` is 1."""
+    for j in range(g.shape[0]):
+        if s_bits[j]:
+            for w in range(g.shape[1]):
+                g[j, w] ^= u[j, w]
+
+
+@numba.njit(cache=True, nogil=True)
+def tweak_xor_block(y, z, n, counter, hi, start, m):
+    """``z[i] = y[i] ^ (counter + (start + i) mod m, hi)`` for ``i < n``."""
+    for i in range(n):
+        kk = (start + i) % m
+        z[i, 0] = y[i, 0] ^ (counter + np.uint64(kk))
+        z[i, 1] = y[i, 1] ^ hi
+
+
+@numba.njit(cache=True, nogil=True)
+def xor_block_out(o, y, n, out, start):
+    """``out[start + i] = o[i] ^ y[i]`` for ``i < n`` (the TCCR output)."""
+    for i in range(n):
+        out[start + i, 0] = o[i, 0] ^ y[i, 0]
+        out[start + i, 1] = o[i, 1] ^ y[i, 1]
+
+
+@numba.njit(cache=True, nogil=True)
+def both_inputs(q, s0, s1, out):
+    """``out[:m] = q``, ``out[m:] = q ^ s`` (the sender's two hash inputs per OT)."""
+    m = q.shape[0]
+    for k in range(m):
+        out[k, 0] = q[k, 0]
+        out[k, 1] = q[k, 1]
+        out[m + k, 0] = q[k, 0] ^ s0
+        out[m + k, 1] = q[k, 1] ^ s1
+
+
+# -- Gilboa products: OT 64 e + i carries bit i of element e, message width 64 - i ---------
+
+
+@numba.njit(cache=True, nogil=True)
+def gilboa_send(h0, h1, a, corr, share):
+    """Sender of ``len(a)`` Gilboa products: for OT ``(e, i)`` with ``x0 = h0[64e+i, 0]``
+    the correction ``(x0 + a[e] - h1[64e+i, 0]) mod 2^(64-i)`` is appended to the bit
+    stream ``corr`` (64 - i bits); ``share[e] = -sum_i 2^i x0``."""
+    full = np.uint64(0xFFFFFFFFFFFFFFFF)
+    cur = np.uint64(0)
+    pos = 0
+    nw = 0
+    for e in range(a.shape[0]):
+        ae = a[e]
+        acc = np.uint64(0)
+        for i in range(64):
+            k = 64 * e + i
+            x0 = h0[k, 0]
+            acc += x0 << np.uint64(i)
+            w = 64 - i
+            v = (x0 + ae - h1[k, 0]) & (full >> np.uint64(i))
+            cur |= v << np.uint64(pos)
+            if pos + w >= 64:
+                corr[nw] = cur
+                nw += 1
+                cur = (v >> np.uint64(64 - pos)) if pos > 0 else np.uint64(0)
+                pos = pos + w - 64
+            else:
+                pos += w
+        share[e] = np.uint64(0) - acc
+    if pos > 0:
+        corr[nw] = cur
+
+
+@numba.njit(cache=True, nogil=True)
+def gilboa_recv(ht, b, corr, share):
+    """Receiver of Gilboa products with choice bits ``b`` (bit ``i`` of ``b[e]``):
+    ``y = ht[64e+i, 0] + b_i * d`` with ``d`` read from ``corr`` (64 - i bits);
+    ``share[e] = sum_i 2^i y``."""
+    full = np.uint64(0xFFFFFFFFFFFFFFFF)
+    one = np.uint64(1)
+    nw = 0
+    pos = 0
+    for e in range(b.shape[0]):
+        be = b[e]
+        acc = np.uint64(0)
+        for i in range(64):
+            w = 64 - i
+            v = corr[nw] >> np.uint64(pos)
+            if pos + w > 64:
+                v |= corr[nw + 1] << np.uint64(64 - pos)
+            if pos + w >= 64:
+                nw += 1
+                pos = pos + w - 64
+            else:
+                pos += w
+            v &= full >> np.uint64(i)
+            y = ht[64 * e + i, 0] + ((be >> np.uint64(i)) & one) * v
+            acc += y << np.uint64(i)
+        share[e] = acc
+
+
+# -- bit products: OT p * n + e carries bit positions[p] of element e (position-major) -----
+
+
+@numba.njit(cache=True, nogil=True)
+def gather_bits(words, positions, npad, out):
+    """Position-major packed bits: bit ``p * npad + e`` of ``out`` = bit
+    ``positions[p]`` of ``words[e]`` (``npad`` a multiple of 64, ``out`` zeroed)."""
+    one = np.uint64(1)
+    n = words.shape[0]
+    for p in range(positions.shape[0]):
+        sh = np.uint64(positions[p])
+        base = p * npad
+        for e in range(n):
+            k = base + e
+            out[k >> 6] |= ((words[e] >> sh) & one) << np.uint64(k & 63)
+
+
+@numba.njit(cache=True, nogil=True)
+def bitprod_send(h0, h1, lo, npad, n, sbits, widths, weights, corr, out):
+    """Sender of bit products for OTs ``lo .. lo + len(h0)`` (position-major): for OT
+    ``(p, e)`` with sender bit ``s``, append ``(x0 + s - h1) mod 2^w_p`` (``w_p`` bits) to
+    ``corr`` and add ``-weights[:, p] * x0`` to ``out[:, e]`` (padding OTs skipped)."""
+    one = np.uint64(1)
+    full = np.uint64(0xFFFFFFFFFFFFFFFF)
+    cur = np.uint64(0)
+    pos = 0
+    nw = 0
+    K = weights.shape[0]
+    for kk in range(h0.shape[0]):
+        k = lo + kk
+        p = k // npad
+        e = k - p * npad
+        if e >= n:
+            continue
+        w = widths[p]
+        if w == 0:
+            continue
+        x0 = h0[kk, 0]
+        s = (sbits[k >> 6] >> np.uint64(k & 63)) & one
+        v = (x0 + s - h1[kk, 0]) & (full >> np.uint64(64 - w))
+        for q in range(K):
+            out[q, e] -= weights[q, p] * x0
+        cur |= v << np.uint64(pos)
+        if pos + w >= 64:
+            corr[nw] = cur
+            nw += 1
+            cur = (v >> np.uint64(64 - pos)) if pos > 0 else np.uint64(0)
+            pos = pos + w - 64
+        else:
+            pos += w
+    if pos > 0:
+        corr[nw] = cur
+
+
+@numba.njit(cache=True, nogil=True)
+def bitprod_recv(ht, lo, npad, n, rbits, widths, weights, corr, out):
+    """Receiver of bit products: ``y = ht + r * d mod 2^w_p``; ``out[:, e] +=
+    weights[:, p] * y``."""
+    one = np.uint64(1)
+    full = np.uint64(0xFFFFFFFFFFFFFFFF)
+    pos = 0
+    nw = 0
+    K = weights.shape[0]
+    for kk in range(ht.shape[0]):
+        k = lo + kk
+        p = k // npad
+        e = k - p * npad
+        if e >= n:
+            continue
+        w = widths[p]
+        if w == 0:
+            continue
+        v = corr[nw] >> np.uint64(pos)
+        if pos + w > 64:
+            v |= corr[nw + 1] << np.uint64(64 - pos)
+        if pos + w >= 64:
+            nw += 1
+            pos = pos + w - 64
+        else:
+            pos += w
+        v &= full >> np.uint64(64 - w)
+        r = (rbits[k >> 6] >> np.uint64(k & 63)) & one
+        y = ht[kk, 0] + r * v
+        for q in range(K):
+            out[q, e] += weights[q, p] * y
+
+
+@numba.njit(cache=True, nogil=True)
+def bitprod_local(words, positions, weights, out):
+    """``out[q, e] = sum_p weights[q, p] * bit_p(words[e])``: this party's own bits'
+    part of the arithmetic shares, ``x0 ^ x1 = x0 + x1 - 2 x0 x1``."""
+    one = np.uint64(1)
+    for e in range(words.shape[0]):
+        we = words[e]
+        for q in range(weights.shape[0]):
+            acc = np.uint64(0)
+            for p in range(positions.shape[0]):
+                acc += weights[q, p] * ((we >> np.uint64(positions[p])) & one)
+            out[q, e] = acc
