@@ -240,30 +240,26 @@ def batched_round(ctx: Context, g: LevelGraph, lab: np.ndarray, store: LabelStor
         kk = k[slot_u]
 
         # 4. products, gains, argmax
-        x = Shared(s, np.concatenate([np.full(n_cand, ctx.m2, dtype=np.int64), kk]).view(np.uint64), 0)
-        y = Shared(s, np.concatenate([dw, dK]).view(np.uint64), 0)
-        prod = (x * y).share
-        gains = prod[:n_cand] * np.uint64(1 << ctx.gamma_bits) - prod[n_cand:] * np.uint64(ctx.gamma_num)
-        if move_on_zero and me == 0:
-            gains[stay] -= np.uint64(1)  # stay scores 0 - 1: party 0 adds the public -1
-    best = argmax(Shared(s, gains, 0), segments=lengths)
+        # every factor is a sum of the two parties' local terms: additive shares as they are
+        x = Shared.from_shares(s, np.concatenate([np.full(n_cand, ctx.m2, dtype=np.int64), kk]), 0)
+        y = Shared.from_shares(s, np.concatenate([dw, dK]), 0)
+        prod = x * y
+        gains = prod[:n_cand] * (1 << ctx.gamma_bits) - prod[n_cand:] * ctx.gamma_num
+        if move_on_zero:
+            gains = gains - stay.astype(np.int64)  # stay scores 0 - 1 (a public -1)
+    best = argmax(gains, segments=lengths)
     ctx.stats["rounds"] += 1
 
     # 5. open the winners in one exchange: each party sends its shares of the peer's
     #    private slots and of the public slots (a private slot's index goes to its owner only)
     own_sl = slice(base[me], base[me] + n_own)
-    peer_sl = slice(base[1 - me], base[1 - me] + n_peer)
-    sh = best.share
-    got = s.exchange("graph.winners", [sh[peer_sl], sh[pub_base:]])
-    if not (isinstance(got, list) and len(got) == 2):
-        raise ProtocolError("graph round: malformed winners message")
-    got_own = np.asarray(got[0], dtype=np.uint64)
-    got_pub = np.asarray(got[1], dtype=np.uint64)
-    if got_own.shape != (n_own,) or got_pub.shape != (n_pubs,):
-        raise ProtocolError("graph round: winners message of the wrong size")
+    to = np.full(n_slots, -1, dtype=np.int64)  # public slots: both
+    to[own_sl] = me
+    to[base[1 - me]:base[1 - me] + n_peer] = 1 - me
+    got = s.reveal_split(best, to)  # own slots, then public slots (own slots come first)
     win = np.full(n_slots, -1, dtype=np.int64)
-    win[own_sl] = (sh[own_sl] + got_own).view(np.int64)
-    win[pub_base:] = (sh[pub_base:] + got_pub).view(np.int64)
+    win[own_sl] = got[:n_own]
+    win[pub_base:] = got[n_own:]
     lim = lengths[own_sl]
     if np.any((win[own_sl] < 0) | (win[own_sl] >= lim)) or np.any((win[pub_base:] < 0) | (win[pub_base:] >= lengths[pub_base:])):
         raise ProtocolError("graph round: opened winner out of range")

@@ -66,9 +66,11 @@ from pet.errors import InputError, ProtocolError
 from pet.ml import _plain
 from pet.ml.binning import Binner, goes_left
 from pet.ml.secure_hist import BinCodes
-from pet.mpc import PreparedProducts, PrivateMatrix, Shared, concatenate, reciprocal, sigmoid, tournament, where
+from pet.mpc import (
+    PreparedProducts, PrivateMatrix, Shared, concatenate, constant, diag, reciprocal, sigmoid, stack, tournament, where,
+)
 
-__all__ = ["train", "predict_margin", "OBJECTIVES"]
+__all__ = ["train", "predict_margin", "candidate_matrix", "OBJECTIVES"]
 
 OBJECTIVES = ("binary:logistic", "reg:squarederror")
 #: fractional bits of gradients, sums, gains and leaf weights
@@ -80,8 +82,7 @@ _H_LIMIT = 2.0 ** 16
 def _public_mul(x: Shared, c: float) -> Shared:
     """``x * c`` for a public real ``c`` (local product with ``round(c 2^F)``, one
     truncation round); independent of the session's default ``frac_bits``."""
-    k = int(round(float(c) * 2.0 ** F))
-    return Shared(x.session, x.share * np.uint64(k % (1 << 64)), x.frac + F).rescale(x.frac)
+    return x.scaled(int(round(float(c) * 2.0 ** F)), shift=F).rescale(x.frac)
 
 
 def _at(x: Shared, frac: int) -> Shared:
@@ -90,24 +91,14 @@ def _at(x: Shared, frac: int) -> Shared:
 
 def _interleave(session, left: Shared, right: Shared) -> Shared:
     """Columns ``l0, r0, l1, r1, ...`` (children of node k at 2k, 2k+1) along the last axis."""
-    sh = np.stack([left.share, right.share], axis=-1)
-    return Shared(session, sh.reshape(left.shape[:-1] + (-1,)), left.frac)
-
-
-def _diag(s: Shared) -> Shared:
-    """The shared diagonal matrix of a shared vector (local)."""
-    k = s.shape[0]
-    out = np.zeros((k, k), dtype=np.uint64)
-    out[np.arange(k), np.arange(k)] = s.share
-    return Shared(s.session, out, s.frac)
+    return stack([left, right], axis=-1).reshape(left.shape[:-1] + (-1,))
 
 
 def _ones(session, shape) -> Shared:
-    from pet.mpc import constant
     return constant(session, np.ones(shape, dtype=np.int64), 0)
 
 
-def _private_matrix(session, owner: int, codes: BinCodes, m: int, n: int) -> PrivateMatrix:
+def candidate_matrix(session, owner: int, codes: BinCodes, m: int, n: int) -> PrivateMatrix:
     """Party ``owner``'s candidate matrix ``C.T`` (m x n, public shape, integer) as a
     :class:`pet.mpc.PrivateMatrix` whose owner multiplies through per-bin sums."""
     mine = session.party == owner
@@ -158,18 +149,15 @@ def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Sha
 
 def _reveal_choice(session, onehot: Shared, m0: int):
     """Open each party's own segment of the best-candidate one-hot to that party only
-    (one exchange round: each party sends its share of the *other's* segment).
+    (:meth:`pet.mpc.Session.reveal_split`, one round: each party sends its share of the
+    *other's* segment).
 
     Party p learns, per node, which of its candidates won, or that none did (so the
     other party's did): the owner of every node and its own winning candidates, nothing
     about the other party's. Returns ``(owner per node, {node: own candidate index})``."""
     me = session.party
-    rows = [slice(0, m0), slice(m0, None)]
-    got = session.exchange(f"ml.xgb.choice{onehot.shape}", onehot[rows[1 - me]].share)
-    seg = onehot[rows[me]].share
-    if not isinstance(got, np.ndarray) or got.shape != seg.shape:
-        raise ProtocolError("malformed split-choice message")
-    mine = (seg + np.asarray(got, dtype=np.uint64)).view(np.int64)
+    to = (np.arange(onehot.shape[0]) >= m0).astype(np.int64)  # candidate rows: party 0's, then 1's
+    mine = session.reveal_split(onehot, to, axis=0)
     won = mine.sum(axis=0)
     if not (np.all((mine == 0) | (mine == 1)) and np.all((won == 0) | (won == 1))):
         raise ProtocolError("the revealed split choice is not one-hot")
@@ -182,20 +170,10 @@ def _reveal_choice(session, onehot: Shared, m0: int):
 
 def _share_right(session, owner: np.ndarray, left_own: np.ndarray, n: int) -> Shared:
     """Shares of ``q = 1 - goes_left`` (n x nodes); each party shares the columns of its
-    own nodes (``left_own``: n x #own nodes, bool), both in one exchange round. Same
-    protocol as :meth:`pet.mpc.Session.share`: the owner keeps a uniform mask from its
-    private PRG as its share and sends ``q - mask``; the other party sees uniform words."""
-    me = session.party
-    mine = np.flatnonzero(owner == me)
-    theirs = np.flatnonzero(owner != me)
-    mask = session.private_words((n, mine.size))
-    got = session.exchange(f"ml.xgb.q{(n, owner.size)}", (1 - left_own.astype(np.uint64)) - mask)
-    if not isinstance(got, np.ndarray) or got.shape != (n, theirs.size):
-        raise ProtocolError("malformed membership-share message")
-    q = np.empty((n, owner.size), dtype=np.uint64)
-    q[:, mine] = mask
-    q[:, theirs] = got
-    return Shared(session, q, 0)
+    own nodes (``left_own``: n x #own nodes, bool), both in one exchange round
+    (:meth:`pet.mpc.Session.share_split`: the other party sees uniform words)."""
+    q_own = 1 - np.asarray(left_own, dtype=np.int64).reshape(n, -1)
+    return session.share_split(q_own, np.asarray(owner, dtype=np.int64), axis=1)
 
 
 def _descend(session, V: Shared | None, R: Shared, n: int):
@@ -262,11 +240,11 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
     else:
         yv = session.share((y - base_margin) / scale if is_label else None, owner=label_party,
                            frac_bits=F)
-        margin = Shared(session, np.zeros(n, dtype=np.uint64), F)
+        margin = constant(session, np.zeros(n, dtype=np.int64), F)
 
     # -- private matrices (one-time masked transfer of each party's indicator) ------------
     codes = BinCodes(binner, X)
-    pms = [_private_matrix(session, p, codes, ms[p], n) for p in (0, 1)]
+    pms = [candidate_matrix(session, p, codes, ms[p], n) for p in (0, 1)]
 
     D = max_depth
     n_inner = 2 ** D - 1
@@ -282,8 +260,7 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
             h = p - p * p
         else:
             g = margin - yv
-            h = Shared(session, np.full(n, np.uint64(1 << F)) if session.party == 0
-                       else np.zeros(n, dtype=np.uint64), F)
+            h = constant(session, np.ones(n, dtype=np.int64), F)
         gh = concatenate([g.reshape(n, 1), h.reshape(n, 1)], axis=1)
         if S != 1.0:
             gh = _public_mul(gh, 1.0 / S)
@@ -313,7 +290,7 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
             cand = np.array([mine[int(j)] for j in own_nodes], dtype=np.int64)
             left_own = binner.indicator(X, cand).astype(bool) if cand.size else np.zeros((n, 0), bool)
             Q = _share_right(session, owner, left_own, n)
-            R = Q @ _diag(split)  # = Q * s per column; a matrix triple opens only Q - A
+            R = Q @ diag(split)  # = Q * s per column; a matrix triple opens only Q - A
             V = _descend(session, V, R, n)
             owners[t, k:k + nodes] = owner
             own_cand[t, k + own_nodes] = cand
@@ -355,8 +332,7 @@ def _pair_children(session, left: Shared, parent: Shared) -> Shared:
     """Histograms of all children from the left ones (K, L, 2) and the parents (K, L, 2):
     right = parent - left; children ordered ``l0, r0, l1, r1, ...`` on axis 1."""
     right = parent - left
-    sh = np.stack([left.share, right.share], axis=2)  # (K, L, 2 children, 2 stats)
-    return Shared(session, sh.reshape(left.shape[0], -1, left.shape[2]), left.frac)
+    return stack([left, right], axis=2).reshape(left.shape[0], -1, left.shape[2])  # (K, L, 2 children, 2 stats)
 
 
 def predict_margin(session, state: dict, X: np.ndarray):
@@ -377,14 +353,14 @@ def predict_margin(session, state: dict, X: np.ndarray):
     left = goes_left(X, state["feature"].reshape(-1)[mine], state["cut"].reshape(-1)[mine],
                      state["default_left"].reshape(-1)[mine])
     Q = _share_right(session, owner, left, n)  # (n, T * n_inner)
-    s = Shared(session, state["split_share"].reshape(-1), 0)
+    s = Shared.from_shares(session, state["split_share"].reshape(-1), 0)
     R = (Q * s.reshape(1, -1)).reshape(n, T, n_inner)
     V = None
     k = 0
     for d in range(D):
         V = _descend(session, V, R[:, :, k:k + 2 ** d], n)
         k += 2 ** d
-    w = Shared(session, state["leaf_share"], state["frac"])
+    w = Shared.from_shares(session, state["leaf_share"], state["frac"])
     total = V.reshape(n, T * 2 ** D) @ w.reshape(T * 2 ** D)
     out = session.reveal(total, to=state["label_party"])
     if out is None:

@@ -40,7 +40,7 @@ Example::
 from pet.mpc.arithmetic import constant, matmul, mul, rescale
 from pet.mpc.local import run_local
 from pet.mpc.session import Session
-from pet.mpc.shared import Shared, concatenate, stack
+from pet.mpc.shared import Shared, concatenate, diag, stack
 
 __all__ = [
     "Session",
@@ -48,6 +48,7 @@ __all__ = [
     "run_local",
     "concatenate",
     "stack",
+    "diag",
     "constant",
     "mul",
     "matmul",
