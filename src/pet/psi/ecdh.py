@@ -68,6 +68,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pet.errors import InputError, PetTypeError, ProtocolError
+from pet._random import secure_permutation
 from pet.psi import _kernels
 from pet.psi._parallel import OrderedWindow, Pool, Progress, resolve_workers
 from pet.psi.encoding import to_list
@@ -174,14 +175,6 @@ def _take(encoded, idx: np.ndarray) -> list[bytes]:
     if isinstance(encoded, EncodedItems):
         return encoded.take(idx)
     return [encoded[i] for i in idx.tolist()]
-
-
-def secure_permutation(n: int) -> np.ndarray:
-    """A uniformly random permutation of ``range(n)`` from the OS CSPRNG."""
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    keys = np.frombuffer(secrets.token_bytes(8 * n), dtype=np.uint64)
-    return np.argsort(keys, kind="stable").astype(np.int64)
 
 
 def _check_header(mine: dict, peer) -> dict:
