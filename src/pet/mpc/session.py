@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pet._validate import NOT_GIVEN, check_party, check_receiver
 from pet.errors import InputError, PetTypeError, ProtocolError
 from pet.mpc import ring
 from pet.mpc.correlated import CorrelatedSource, DealerClient
@@ -140,8 +141,7 @@ class Session:
         """
         from pet.mpc.shared import Shared
 
-        if owner not in (0, 1) or isinstance(owner, bool):
-            raise InputError(f"owner must be 0 or 1, got {owner!r}")
+        owner = check_party(owner, "owner")
         if self.party == owner:
             if x is None:
                 raise InputError(f"party {owner} owns the input: pass the array, not None")
@@ -176,8 +176,10 @@ class Session:
 
         return PrivateMatrix(self, matrix, owner, frac_bits=frac_bits)
 
-    def reveal(self, s, to: int | None = None):
+    def reveal(self, s, to: int | None = NOT_GIVEN, *, reveal_to: int | None = NOT_GIVEN):
         """Open shared ``s`` to both parties (``to=None``) or only to party ``to``.
+        ``reveal_to=`` is the same argument under the receiver spelling shared by every
+        package (``pet.psi``, ``pet.sql``); pass one of the two.
 
         Returns the decoded numpy array (int64 for integer values, float64 for fixed
         point); the party that does not receive gets ``None``. One round: both send 8
@@ -190,8 +192,10 @@ class Session:
 
         if not isinstance(s, Shared) or s.session is not self:
             raise PetTypeError("reveal expects a Shared value of this session")
-        if to is not None and (to not in (0, 1) or isinstance(to, bool)):
-            raise InputError(f"to must be None, 0 or 1, got {to!r}")
+        if to is not NOT_GIVEN and reveal_to is not NOT_GIVEN:
+            raise InputError("pass to= or reveal_to=, not both")
+        to = check_receiver(reveal_to, "reveal_to") if reveal_to is not NOT_GIVEN else \
+            check_receiver(None if to is NOT_GIVEN else to, "to")
         op = f"reveal{s.shape}->{to}"
         if to is None:
             other = self.exchange(op, s.share)
