@@ -7,7 +7,7 @@ import numpy as np
 
 import pet.mpc as mpc
 from pet.ml.binning import Binner
-from pet.ml.booster import _private_matrix
+from pet.ml.booster import candidate_matrix
 from pet.ml.secure_hist import BinCodes
 
 
@@ -28,7 +28,7 @@ def test_private_matrix_and_tree_products_equal_numpy():
 
     def prog(s):
         p = s.party
-        pms = [_private_matrix(s, q, codes[q] if q == p else None, Cs[q].shape[1], n) for q in (0, 1)]
+        pms = [candidate_matrix(s, q, codes[q] if q == p else None, Cs[q].shape[1], n) for q in (0, 1)]
         y = s.share(Y if p == 1 else None, owner=1)
         single = s.reveal(pms[0] @ y)
         tp = mpc.PreparedProducts(pms, 6)
@@ -49,7 +49,7 @@ def test_masked_matrix_received_by_the_other_party_is_uniform():
     codes = BinCodes(b, X)
 
     def prog(s):
-        pm = _private_matrix(s, 0, codes if s.party == 0 else None, b.n_candidates, X.shape[0])
+        pm = candidate_matrix(s, 0, codes if s.party == 0 else None, b.n_candidates, X.shape[0])
         return None if s.party == 0 else pm._d
 
     D = mpc.run_local(prog)[1]

@@ -79,7 +79,7 @@ def test_toy_lists(f0, f1, expected):
 def test_keep_index_and_reveal():
     d0 = pd.DataFrame({"id": ["a", "b", "c"]}, index=[10, 20, 30])
     d1 = pd.DataFrame({"id": ["c", "a"]})
-    r0, r1 = run_align(d0, "id", d1, "id", keep_index=True, reveal=0)
+    r0, r1 = run_align(d0, "id", d1, "id", keep_index=True, reveal_to=0)
     assert r1 is None
     assert sorted(r0.index) == [10, 30]
 

@@ -213,7 +213,7 @@ def test_reveal_one_side_and_no_header(tmp_path):
     p0.write_text("x,1\ny,2\nz,3\n")
     p1.write_text("q,9\nz,8\nx,7\n")
     o0, o1 = tmp_path / "o0.csv", tmp_path / "o1.csv"
-    n0, n1 = run_align_file(p0, p1, "0", "0", o0, o1, reveal=1, header=False, batch_rows=2)
+    n0, n1 = run_align_file(p0, p1, "0", "0", o0, o1, reveal_to=1, header=False, batch_rows=2)
     assert n0 is None and not o0.exists()
     assert sorted(o1.read_text().split()) == ["x,7", "z,8"] and n1 == 2
 

@@ -43,6 +43,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from pet._validate import check_int
 from pet.errors import InputError, PetTypeError, ProtocolError
 from pet.graph.inputs import check_resolution, prepare_input
 from pet.graph.rounds import Context, batched_round
@@ -60,11 +61,7 @@ def _public(value):
 
 
 def _check_int(name, value, lo):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise PetTypeError(f"{name} must be an int, got {value!r}")
-    if int(value) < lo:
-        raise InputError(f"{name} must be >= {lo}, got {value}")
-    return int(value)
+    return check_int(value, name, lo=lo)
 
 
 def leiden(session, nodes, edges, *, resolution=1.0, seed=0, n_iterations=2, n_groups=8,

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pet._random import secure_permutation
 from pet.errors import ProtocolError
 from pet.graph.state import LabelStore, LevelGraph
 from pet.mpc import Shared, argmax
@@ -115,53 +116,85 @@ def _own_lists(g, lab, nodes, restrict, excluded):
     return slot[keep], L[keep], w[keep], wC
 
 
-def batched_round(ctx: Context, g: LevelGraph, lab: np.ndarray, store: LabelStore,
-                  own_nodes: np.ndarray, pub_nodes: np.ndarray, *, allow_empty: bool,
-                  restrict=None, excluded=None, move_on_zero: bool = False):
-    """Decide and apply the moves of one batch; see the module docstring.
+@dataclass
+class _Lists:
+    """Step 1: this party's candidate lists for its own private batch nodes (``p*``) and
+    for the public batch nodes (``q*``), see :func:`_own_lists`."""
 
-    ``own_nodes``: this party's private nodes in the batch; ``pub_nodes``: public nodes in
-    the batch (identical on both sides). ``restrict``: only neighbours with the same
-    ``restrict`` value as the moving node are candidates (refinement). ``excluded``: labels
-    that may not be chosen this round. Updates ``lab`` and ``store`` in place and returns
-    ``(own_moved, pub_moved)``, the moved nodes (known node indices). A node moves when
-    its best gain is positive, or non-negative with ``move_on_zero`` (refinement: "stay"
-    then scores -1 instead of 0).
-    """
-    s = ctx.session
-    me = ctx.party
-    own_nodes = np.asarray(own_nodes, dtype=np.int64)
-    pub_nodes = np.asarray(pub_nodes, dtype=np.int64)
-    if own_nodes.size > 1:
-        # the peer sees this party's private slots in a fresh secret order (argsort of
-        # words from the session's private AES-CTR PRG), so it cannot link slots to nodes
-        # by their position; results do not depend on the order (moves applied by node)
-        own_nodes = own_nodes[np.argsort(s.private_words(own_nodes.size), kind="stable")]
-    e = 1 if allow_empty else 0
+    ps: np.ndarray
+    pL: np.ndarray
+    pw: np.ndarray
+    pwC: np.ndarray
+    p_n: np.ndarray
+    p_cur: np.ndarray
+    qs: np.ndarray
+    qL: np.ndarray
+    qw: np.ndarray
+    qwC: np.ndarray
+    q_pub: np.ndarray
+    q_rid: np.ndarray
 
-    # 1. own candidate lists
+
+@dataclass
+class _Peer:
+    """Step 2: the peer's public structure (its private nodes' candidate counts, current
+    and candidate public labels; its lists for the public nodes)."""
+
+    n: np.ndarray
+    cur: np.ndarray
+    desc: np.ndarray
+    qs_pub: np.ndarray
+    qL_pub: np.ndarray
+    qs_op: np.ndarray
+    rid: np.ndarray
+
+
+@dataclass
+class _Layout:
+    """Step 3: the common candidate layout, one segment per slot (own private nodes, the
+    peer's, public nodes; in party order), with this party's weights and known labels."""
+
+    base: dict
+    n_own: int
+    n_peer: int
+    n_slots: int
+    pub_base: int
+    slot: np.ndarray
+    key: np.ndarray
+    w: np.ndarray
+    labs: np.ndarray
+    lengths: np.ndarray
+
+
+def _list_candidates(g, lab, own_nodes, pub_nodes, restrict, excluded) -> _Lists:
+    """Step 1: own candidate lists (local)."""
     ps, pL, pw, pwC = _own_lists(g, lab, own_nodes, restrict, excluded)
     p_n = np.bincount(ps, minlength=own_nodes.size).astype(np.int64)
-    p_cur = lab[own_nodes]
-    p_desc = np.where(pL >= 0, pL, -1)
     qs, qL, qw, qwC = _own_lists(g, lab, pub_nodes, restrict, excluded)
     q_pub = qL >= 0
     priv_labels = np.unique(qL[~q_pub])[::-1]  # ascending private index
     rid_of = {int(v): i for i, v in enumerate(priv_labels.tolist())}
     q_rid = np.array([rid_of[int(v)] for v in qL[~q_pub].tolist()], dtype=np.int64)
+    return _Lists(ps, pL, pw, pwC, p_n, lab[own_nodes], qs, qL, qw, qwC, q_pub, q_rid)
 
-    # 2. one exchange of the public structure
-    mine = [p_n, np.where(p_cur >= 0, p_cur, -1), p_desc,
-            qs[q_pub], qL[q_pub], qs[~q_pub], q_rid, np.int64(pub_nodes.size)]
+
+def _exchange_structure(s, li: _Lists, n_pub: int) -> _Peer:
+    """Step 2: one exchange of the public structure of both parties' lists."""
+    mine = [li.p_n, np.where(li.p_cur >= 0, li.p_cur, -1), np.where(li.pL >= 0, li.pL, -1),
+            li.qs[li.q_pub], li.qL[li.q_pub], li.qs[~li.q_pub], li.q_rid, np.int64(n_pub)]
     peer = s.exchange("graph.round", mine)
     if not (isinstance(peer, list) and len(peer) == 8):
         raise ProtocolError("graph round: malformed message from the peer")
     r_n, r_cur, r_desc, r_qs_pub, r_qL_pub, r_qs_op, r_rid, r_npub = (np.asarray(x, dtype=np.int64) for x in peer)
-    if int(r_npub) != pub_nodes.size:
+    if int(r_npub) != n_pub:
         raise ProtocolError("graph round: the parties disagree on the public batch")
+    return _Peer(r_n, r_cur, r_desc, r_qs_pub, r_qL_pub, r_qs_op, r_rid)
 
-    # 3. the common layout: records (slot, key) with this party's (w, label)
-    n_own, n_peer, n_pubs = own_nodes.size, r_n.size, pub_nodes.size
+
+def _build_layout(me: int, li: _Lists, peer: _Peer, n_own: int, n_pubs: int, e: int) -> _Layout:
+    """Step 3: the common layout, records (slot, key) with this party's (w, label), merged
+    per (slot, key) (local; both parties get the same slots and keys)."""
+    n_peer = peer.n.size
     base = {me: 0, 1 - me: n_own} if me == 0 else {1 - me: 0, me: n_peer}
     n_slots = n_own + n_peer + n_pubs
     pub_base = n_own + n_peer
@@ -180,18 +213,22 @@ def batched_round(ctx: Context, g: LevelGraph, lab: np.ndarray, store: LabelStor
     if e:
         add(slots_all, zeros + 1, zeros, nones)  # the empty community
     # own private nodes: position within the slot orders the opaque entries
+    ps, pL, p_n = li.ps, li.pL, li.p_n
     pos = np.arange(ps.size, dtype=np.int64) - np.repeat(np.cumsum(p_n) - p_n, p_n)
-    add(base[me] + ps, np.where(pL >= 0, 2 + pL, 2 + _BIGP + pos), pw, pL)
+    add(base[me] + ps, np.where(pL >= 0, 2 + pL, 2 + _BIGP + pos), li.pw, pL)
     # the peer's private nodes
+    r_n, r_desc = peer.n, peer.desc
     r_slot = np.repeat(np.arange(n_peer, dtype=np.int64), r_n)
     r_pos = np.arange(r_desc.size, dtype=np.int64) - np.repeat(np.cumsum(r_n) - r_n, r_n)
     add(base[1 - me] + r_slot, np.where(r_desc >= 0, 2 + r_desc, 2 + _BIGP + r_pos), np.zeros(r_desc.size),
         np.where(r_desc >= 0, r_desc, _NONE))
     # public nodes: both parties' lists
+    qs, qL, qw, q_pub = li.qs, li.qL, li.qw, li.q_pub
     add(pub_base + qs[q_pub], 2 + qL[q_pub], qw[q_pub], qL[q_pub])
-    add(pub_base + qs[~q_pub], 2 + _BIGP * (1 + me) + q_rid, qw[~q_pub], qL[~q_pub])
-    add(pub_base + r_qs_pub, 2 + r_qL_pub, np.zeros(r_qs_pub.size), r_qL_pub)
-    add(pub_base + r_qs_op, 2 + _BIGP * (2 - me) + r_rid, np.zeros(r_qs_op.size), np.full(r_qs_op.size, _NONE))
+    add(pub_base + qs[~q_pub], 2 + _BIGP * (1 + me) + li.q_rid, qw[~q_pub], qL[~q_pub])
+    add(pub_base + peer.qs_pub, 2 + peer.qL_pub, np.zeros(peer.qs_pub.size), peer.qL_pub)
+    add(pub_base + peer.qs_op, 2 + _BIGP * (2 - me) + peer.rid, np.zeros(peer.qs_op.size),
+        np.full(peer.qs_op.size, _NONE))
     slot = np.concatenate(rec_slot)
     key = np.concatenate(rec_key)
     w = np.concatenate(rec_w)
@@ -205,12 +242,15 @@ def batched_round(ctx: Context, g: LevelGraph, lab: np.ndarray, store: LabelStor
     labs_u = np.maximum.reduceat(labs, starts) if starts.size else labs  # a known label beats _NONE
     slot_u, key_u = slot[starts], key[starts]
     lengths = np.bincount(slot_u, minlength=n_slots).astype(np.int64)
-    n_cand = slot_u.size
-    ctx.stats["slots"] += n_slots
-    ctx.stats["candidates"] += n_cand
-    if n_slots == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return _Layout(base, n_own, n_peer, n_slots, pub_base, slot_u, key_u, w_u, labs_u, lengths)
 
+
+def _best_moves(ctx: Context, g, lab, store, li: _Lists, peer: _Peer, lay: _Layout,
+                own_nodes, pub_nodes, move_on_zero: bool):
+    """Step 4: this party's shares of ``2m``, ``k``, ``w`` and ``K`` terms per candidate,
+    one Beaver product, the gains and the segmented argmax (shared winning positions)."""
+    s, me = ctx.session, ctx.party
+    base, n_own, n_peer, pub_base, n_slots = lay.base, lay.n_own, lay.n_peer, lay.pub_base, lay.n_slots
     # this party's per-slot shares: current community, degree, weight into it
     slot_node = np.full(n_slots, -1, dtype=np.int64)
     slot_node[base[me]:base[me] + n_own] = own_nodes
@@ -218,12 +258,12 @@ def batched_round(ctx: Context, g: LevelGraph, lab: np.ndarray, store: LabelStor
     cur = np.full(n_slots, _NONE, dtype=np.int64)
     known = slot_node >= 0
     cur[known] = lab[slot_node[known]]
-    cur[base[1 - me]:base[1 - me] + n_peer] = np.where(r_cur >= 0, r_cur, _NONE)
+    cur[base[1 - me]:base[1 - me] + n_peer] = np.where(peer.cur >= 0, peer.cur, _NONE)
     k = np.zeros(n_slots, dtype=np.int64)
     k[known] = g.deg[slot_node[known]]
     wC = np.zeros(n_slots, dtype=np.int64)
-    wC[base[me]:base[me] + n_own] = pwC
-    wC[pub_base:] = qwC
+    wC[base[me]:base[me] + n_own] = li.pwC
+    wC[pub_base:] = li.qwC
 
     def Kof(labels):
         out = np.zeros(labels.size, dtype=np.int64)
@@ -231,45 +271,51 @@ def batched_round(ctx: Context, g: LevelGraph, lab: np.ndarray, store: LabelStor
         out[ok] = store.K(labels[ok])
         return out
 
-    stay = key_u == 0
+    slot_u = lay.slot
+    n_cand = slot_u.size
+    stay = lay.key == 0
     with np.errstate(over="ignore"):
-        dw = w_u - wC[slot_u]
-        dK = Kof(labs_u) - Kof(cur)[slot_u] + k[slot_u]
+        dw = lay.w - wC[slot_u]
+        dK = Kof(lay.labs) - Kof(cur)[slot_u] + k[slot_u]
         dw[stay] = 0
         dK[stay] = 0
         kk = k[slot_u]
+        # every factor is a sum of the two parties' local terms: additive shares as they are
+        x = Shared.from_shares(s, np.concatenate([np.full(n_cand, ctx.m2, dtype=np.int64), kk]), 0)
+        y = Shared.from_shares(s, np.concatenate([dw, dK]), 0)
+        prod = x * y
+        gains = prod[:n_cand] * (1 << ctx.gamma_bits) - prod[n_cand:] * ctx.gamma_num
+        if move_on_zero:
+            gains = gains - stay.astype(np.int64)  # stay scores 0 - 1 (a public -1)
+    return argmax(gains, segments=lay.lengths)
 
-        # 4. products, gains, argmax
-        x = Shared(s, np.concatenate([np.full(n_cand, ctx.m2, dtype=np.int64), kk]).view(np.uint64), 0)
-        y = Shared(s, np.concatenate([dw, dK]).view(np.uint64), 0)
-        prod = (x * y).share
-        gains = prod[:n_cand] * np.uint64(1 << ctx.gamma_bits) - prod[n_cand:] * np.uint64(ctx.gamma_num)
-        if move_on_zero and me == 0:
-            gains[stay] -= np.uint64(1)  # stay scores 0 - 1: party 0 adds the public -1
-    best = argmax(Shared(s, gains, 0), segments=lengths)
-    ctx.stats["rounds"] += 1
 
-    # 5. open the winners in one exchange: each party sends its shares of the peer's
-    #    private slots and of the public slots (a private slot's index goes to its owner only)
+def _open_winners(s, best, lay: _Layout) -> np.ndarray:
+    """Step 5: open the winning positions in one round, a private slot's only to its owner
+    and the public slots to both; -1 for the peer's slots. Checked to be in range."""
+    me = s.party
+    base, n_own, pub_base = lay.base, lay.n_own, lay.pub_base
     own_sl = slice(base[me], base[me] + n_own)
-    peer_sl = slice(base[1 - me], base[1 - me] + n_peer)
-    sh = best.share
-    got = s.exchange("graph.winners", [sh[peer_sl], sh[pub_base:]])
-    if not (isinstance(got, list) and len(got) == 2):
-        raise ProtocolError("graph round: malformed winners message")
-    got_own = np.asarray(got[0], dtype=np.uint64)
-    got_pub = np.asarray(got[1], dtype=np.uint64)
-    if got_own.shape != (n_own,) or got_pub.shape != (n_pubs,):
-        raise ProtocolError("graph round: winners message of the wrong size")
-    win = np.full(n_slots, -1, dtype=np.int64)
-    win[own_sl] = (sh[own_sl] + got_own).view(np.int64)
-    win[pub_base:] = (sh[pub_base:] + got_pub).view(np.int64)
-    lim = lengths[own_sl]
-    if np.any((win[own_sl] < 0) | (win[own_sl] >= lim)) or np.any((win[pub_base:] < 0) | (win[pub_base:] >= lengths[pub_base:])):
+    to = np.full(lay.n_slots, -1, dtype=np.int64)  # public slots: both
+    to[own_sl] = me
+    to[base[1 - me]:base[1 - me] + lay.n_peer] = 1 - me
+    got = s.reveal_split(best, to)  # own slots, then public slots (own slots come first)
+    win = np.full(lay.n_slots, -1, dtype=np.int64)
+    win[own_sl] = got[:n_own]
+    win[pub_base:] = got[n_own:]
+    lengths = lay.lengths
+    if np.any((win[own_sl] < 0) | (win[own_sl] >= lengths[own_sl])) or \
+            np.any((win[pub_base:] < 0) | (win[pub_base:] >= lengths[pub_base:])):
         raise ProtocolError("graph round: opened winner out of range")
-    seg_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    return win
 
-    # 6. apply: promotions and fresh public labels first (same order on both sides)
+
+def _apply_moves(me: int, g, lab, store, lay: _Layout, win, own_nodes, pub_nodes):
+    """Step 6: apply the moves: promotions and fresh public labels first (same order on
+    both sides), then this party's own nodes by node index; update ``K`` and counts."""
+    base, n_own, pub_base = lay.base, lay.n_own, lay.pub_base
+    key_u, labs_u = lay.key, lay.labs
+    seg_start = np.concatenate([[0], np.cumsum(lay.lengths)[:-1]]).astype(np.int64)
     moves_node, moves_new = [], []
     pub_win = win[pub_base:]
     promoted = {}
@@ -328,3 +374,39 @@ def batched_round(ctx: Context, g: LevelGraph, lab: np.ndarray, store: LabelStor
     np.add.at(store.cnt_priv, -1 - pn[pn < 0], 1)
     lab[nodes] = new
     return nodes[~is_pub], nodes[is_pub]
+
+
+def batched_round(ctx: Context, g: LevelGraph, lab: np.ndarray, store: LabelStore,
+                  own_nodes: np.ndarray, pub_nodes: np.ndarray, *, allow_empty: bool,
+                  restrict=None, excluded=None, move_on_zero: bool = False):
+    """Decide and apply the moves of one batch; see the module docstring (one function
+    per step: :func:`_list_candidates`, :func:`_exchange_structure`, :func:`_build_layout`,
+    :func:`_best_moves`, :func:`_open_winners`, :func:`_apply_moves`).
+
+    ``own_nodes``: this party's private nodes in the batch; ``pub_nodes``: public nodes in
+    the batch (identical on both sides). ``restrict``: only neighbours with the same
+    ``restrict`` value as the moving node are candidates (refinement). ``excluded``: labels
+    that may not be chosen this round. Updates ``lab`` and ``store`` in place and returns
+    ``(own_moved, pub_moved)``, the moved nodes (known node indices). A node moves when
+    its best gain is positive, or non-negative with ``move_on_zero`` (refinement: "stay"
+    then scores -1 instead of 0).
+    """
+    s = ctx.session
+    own_nodes = np.asarray(own_nodes, dtype=np.int64)
+    pub_nodes = np.asarray(pub_nodes, dtype=np.int64)
+    if own_nodes.size > 1:
+        # the peer sees this party's private slots in a fresh secret order (OS CSPRNG),
+        # so it cannot link slots to nodes by their position; results do not depend on
+        # the order (moves are applied by node)
+        own_nodes = own_nodes[secure_permutation(own_nodes.size)]
+    li = _list_candidates(g, lab, own_nodes, pub_nodes, restrict, excluded)
+    peer = _exchange_structure(s, li, pub_nodes.size)
+    lay = _build_layout(ctx.party, li, peer, own_nodes.size, pub_nodes.size, 1 if allow_empty else 0)
+    ctx.stats["slots"] += lay.n_slots
+    ctx.stats["candidates"] += lay.slot.size
+    if lay.n_slots == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    best = _best_moves(ctx, g, lab, store, li, peer, lay, own_nodes, pub_nodes, move_on_zero)
+    ctx.stats["rounds"] += 1
+    win = _open_winners(s, best, lay)
+    return _apply_moves(ctx.party, g, lab, store, lay, win, own_nodes, pub_nodes)

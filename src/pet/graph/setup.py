@@ -155,7 +155,7 @@ def joint_setup(session, local: LocalInput | None, local_error, *, resolution, p
     key_to_idx = {(own_keys[i], local.cross_foreign[i]): i for i in range(len(own_keys))}
     w_canon = np.array([cross_w[key_to_idx[mine[i]]] for i in order], dtype=np.int64)
     if w_canon.size:
-        neg = session.reveal(compare.less(Shared(session, w_canon.view(np.uint64), 0), 0))
+        neg = session.reveal(compare.less(Shared.from_shares(session, w_canon, 0), 0))
         if np.any(neg):
             i = int(np.flatnonzero(neg)[0])
             a, b = pairs[order[i]]

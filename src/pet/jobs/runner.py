@@ -37,6 +37,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
+from pet._validate import check_party
 from pet.errors import InputError, PetError, ProtocolError
 from pet.jobs.spec import JobSpec
 from pet.jobs.store import StateStore
@@ -179,8 +180,7 @@ def run_job(spec: JobSpec, party: int, channel, *, state_path, task_types: dict 
     first use). Raises nothing for a task failure (the result's ``status`` says FAILED, with
     the error); raises for a protocol mismatch.
     """
-    if party not in (0, 1):
-        raise InputError(f"party must be 0 or 1, got {party!r}")
+    party = check_party(party)
     if task_types is None:
         from pet.jobs.tasks import TASK_TYPES as task_types
     order = spec.order()

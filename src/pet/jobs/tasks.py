@@ -61,6 +61,7 @@ def _param(params: dict, *names, required=True, default=None):
 
 def psi_task(ctx) -> dict:
     from pet.psi import align
+    from pet.psi.ecdh import check_reveal
 
     params = ctx.params
     source = _param(params, "input", "inputs.data")
@@ -69,8 +70,9 @@ def psi_task(ctx) -> dict:
     reveal = _param(params, "reveal", required=False, default="both")
     if isinstance(reveal, str) and reveal.isdigit():
         reveal = int(reveal)
+    mode = check_reveal(reveal)  # the job file keeps the reference layout's "reveal" ("both"/0/1)
     df = read_table(source, what=f"task {ctx.task}: input")
-    rows = align(ctx.channel, df, column, party=ctx.party, reveal=reveal,
+    rows = align(ctx.channel, df, column, party=ctx.party, reveal_to=None if mode == "both" else int(mode),
                  dedupe=bool(_param(params, "dedupe", required=False, default=False)))
     if rows is None:
         return {"rows_in": len(df), "learned": "set sizes only"}

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -66,9 +67,11 @@ from pet.errors import InputError, ProtocolError
 from pet.ml import _plain
 from pet.ml.binning import Binner, goes_left
 from pet.ml.secure_hist import BinCodes
-from pet.mpc import PreparedProducts, PrivateMatrix, Shared, concatenate, reciprocal, sigmoid, tournament, where
+from pet.mpc import (
+    PreparedProducts, PrivateMatrix, Shared, concatenate, constant, diag, reciprocal, sigmoid, stack, tournament, where,
+)
 
-__all__ = ["train", "predict_margin", "OBJECTIVES"]
+__all__ = ["train", "predict_margin", "candidate_matrix", "OBJECTIVES"]
 
 OBJECTIVES = ("binary:logistic", "reg:squarederror")
 #: fractional bits of gradients, sums, gains and leaf weights
@@ -80,8 +83,7 @@ _H_LIMIT = 2.0 ** 16
 def _public_mul(x: Shared, c: float) -> Shared:
     """``x * c`` for a public real ``c`` (local product with ``round(c 2^F)``, one
     truncation round); independent of the session's default ``frac_bits``."""
-    k = int(round(float(c) * 2.0 ** F))
-    return Shared(x.session, x.share * np.uint64(k % (1 << 64)), x.frac + F).rescale(x.frac)
+    return x.scaled(int(round(float(c) * 2.0 ** F)), shift=F).rescale(x.frac)
 
 
 def _at(x: Shared, frac: int) -> Shared:
@@ -90,24 +92,14 @@ def _at(x: Shared, frac: int) -> Shared:
 
 def _interleave(session, left: Shared, right: Shared) -> Shared:
     """Columns ``l0, r0, l1, r1, ...`` (children of node k at 2k, 2k+1) along the last axis."""
-    sh = np.stack([left.share, right.share], axis=-1)
-    return Shared(session, sh.reshape(left.shape[:-1] + (-1,)), left.frac)
-
-
-def _diag(s: Shared) -> Shared:
-    """The shared diagonal matrix of a shared vector (local)."""
-    k = s.shape[0]
-    out = np.zeros((k, k), dtype=np.uint64)
-    out[np.arange(k), np.arange(k)] = s.share
-    return Shared(s.session, out, s.frac)
+    return stack([left, right], axis=-1).reshape(left.shape[:-1] + (-1,))
 
 
 def _ones(session, shape) -> Shared:
-    from pet.mpc import constant
     return constant(session, np.ones(shape, dtype=np.int64), 0)
 
 
-def _private_matrix(session, owner: int, codes: BinCodes, m: int, n: int) -> PrivateMatrix:
+def candidate_matrix(session, owner: int, codes: BinCodes, m: int, n: int) -> PrivateMatrix:
     """Party ``owner``'s candidate matrix ``C.T`` (m x n, public shape, integer) as a
     :class:`pet.mpc.PrivateMatrix` whose owner multiplies through per-bin sums."""
     mine = session.party == owner
@@ -158,18 +150,15 @@ def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Sha
 
 def _reveal_choice(session, onehot: Shared, m0: int):
     """Open each party's own segment of the best-candidate one-hot to that party only
-    (one exchange round: each party sends its share of the *other's* segment).
+    (:meth:`pet.mpc.Session.reveal_split`, one round: each party sends its share of the
+    *other's* segment).
 
     Party p learns, per node, which of its candidates won, or that none did (so the
     other party's did): the owner of every node and its own winning candidates, nothing
     about the other party's. Returns ``(owner per node, {node: own candidate index})``."""
     me = session.party
-    rows = [slice(0, m0), slice(m0, None)]
-    got = session.exchange(f"ml.xgb.choice{onehot.shape}", onehot[rows[1 - me]].share)
-    seg = onehot[rows[me]].share
-    if not isinstance(got, np.ndarray) or got.shape != seg.shape:
-        raise ProtocolError("malformed split-choice message")
-    mine = (seg + np.asarray(got, dtype=np.uint64)).view(np.int64)
+    to = (np.arange(onehot.shape[0]) >= m0).astype(np.int64)  # candidate rows: party 0's, then 1's
+    mine = session.reveal_split(onehot, to, axis=0)
     won = mine.sum(axis=0)
     if not (np.all((mine == 0) | (mine == 1)) and np.all((won == 0) | (won == 1))):
         raise ProtocolError("the revealed split choice is not one-hot")
@@ -182,20 +171,10 @@ def _reveal_choice(session, onehot: Shared, m0: int):
 
 def _share_right(session, owner: np.ndarray, left_own: np.ndarray, n: int) -> Shared:
     """Shares of ``q = 1 - goes_left`` (n x nodes); each party shares the columns of its
-    own nodes (``left_own``: n x #own nodes, bool), both in one exchange round. Same
-    protocol as :meth:`pet.mpc.Session.share`: the owner keeps a uniform mask from its
-    private PRG as its share and sends ``q - mask``; the other party sees uniform words."""
-    me = session.party
-    mine = np.flatnonzero(owner == me)
-    theirs = np.flatnonzero(owner != me)
-    mask = session.private_words((n, mine.size))
-    got = session.exchange(f"ml.xgb.q{(n, owner.size)}", (1 - left_own.astype(np.uint64)) - mask)
-    if not isinstance(got, np.ndarray) or got.shape != (n, theirs.size):
-        raise ProtocolError("malformed membership-share message")
-    q = np.empty((n, owner.size), dtype=np.uint64)
-    q[:, mine] = mask
-    q[:, theirs] = got
-    return Shared(session, q, 0)
+    own nodes (``left_own``: n x #own nodes, bool), both in one exchange round
+    (:meth:`pet.mpc.Session.share_split`: the other party sees uniform words)."""
+    q_own = 1 - np.asarray(left_own, dtype=np.int64).reshape(n, -1)
+    return session.share_split(q_own, np.asarray(owner, dtype=np.int64), axis=1)
 
 
 def _descend(session, V: Shared | None, R: Shared, n: int):
@@ -211,127 +190,134 @@ def _scale_power(n: int, hmax: float, lam: float) -> float:
     return float(2.0 ** max(0, math.ceil(math.log2(need)))) if need > 1 else 1.0
 
 
-def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_depth: int,
-          learning_rate: float, reg_lambda: float, gamma: float, min_child_weight: float,
-          max_bin: int, base_score, callback=None) -> dict:
-    """Train on this party's columns ``X`` (and ``y`` at the label party); returns this
-    party's model state (see :mod:`pet.ml.model_io` for its fields)."""
-    n = X.shape[0]
-    binner = Binner(max_bin).fit(X)
-    params = {"objective": objective, "n_estimators": n_estimators, "max_depth": max_depth,
-              "learning_rate": learning_rate, "reg_lambda": reg_lambda, "gamma": gamma,
-              "min_child_weight": min_child_weight, "max_bin": max_bin}
+@dataclass
+class _Setup:
+    """What both parties agreed on and the label party's private scaling (see :func:`_agree`
+    and :func:`_prepare_targets`)."""
+
+    label_party: int
+    model_id: str
+    ms: list  # candidates per party
+    logistic: bool
+    S: float  # public power of two dividing g and h
+    lam: float
+    hmin: float
+    base_margin: float = 0.0
+    scale: float = 1.0
+
+    @property
+    def K(self) -> int:
+        return self.ms[0] + self.ms[1]
+
+
+def _agree(session, binner, params: dict, n: int, has_label: bool, objective: str) -> _Setup:
+    """Setup: exchange the public facts (parameters, rows, candidate counts, who has the
+    label, party 0's model id) in one round and derive the public scaling."""
     model_id = os.urandom(16).hex()  # public tag agreed below (party 0's), not a secret
-    info = {"params": params, "n_rows": n, "m": binner.n_candidates, "has_label": y is not None,
+    info = {"params": params, "n_rows": n, "m": binner.n_candidates, "has_label": has_label,
             "model_id": model_id}
     peer = _handshake(session, info)
-    if info["has_label"] == bool(peer["has_label"]):
+    if has_label == bool(peer["has_label"]):
         raise InputError("exactly one party must pass y to fit (the label party); "
-                         f"{'both' if y is not None else 'neither'} did")
-    label_party = session.party if y is not None else 1 - session.party
+                         f"{'both' if has_label else 'neither'} did")
+    label_party = session.party if has_label else 1 - session.party
     if session.party == 1:
         model_id = peer["model_id"]
     ms = [binner.n_candidates, int(peer["m"])] if session.party == 0 else [int(peer["m"]), binner.n_candidates]
-    m0, K = ms[0], ms[0] + ms[1]
-    if K == 0:
+    if ms[0] + ms[1] == 0:
         raise InputError("no split candidates: every feature of both parties is constant")
     logistic = objective == "binary:logistic"
+    S = _scale_power(n, 0.25 if logistic else 1.0, params["reg_lambda"])
+    lam = params["reg_lambda"] / S
+    hmin = max(params["min_child_weight"], _plain.HESS_EPS) / S
+    return _Setup(label_party, model_id, ms, logistic, S, lam, hmin)
 
-    # -- label party's private preparation ----------------------------------------------
-    is_label = session.party == label_party
-    base_margin, scale = 0.0, 1.0
+
+def _prepare_targets(session, setup: _Setup, y, n: int, base_score, gamma: float):
+    """Label party's private preparation, then shares of the split threshold, the targets
+    and the initial margins (``session.share`` from the label party: 3 rounds)."""
+    is_label = session.party == setup.label_party
     if is_label:
         y = np.asarray(y, dtype=np.float64)
-        if logistic:
+        if setup.logistic:
             p0 = float(np.mean(y)) if base_score is None else float(base_score)
             p0 = min(max(p0, 1e-6), 1 - 1e-6)
-            base_margin = math.log(p0 / (1 - p0))
+            setup.base_margin = math.log(p0 / (1 - p0))
         else:
-            base_margin = float(np.mean(y)) if base_score is None else float(base_score)
-            scale = float(np.max(np.abs(y - base_margin))) or 1.0
-    hmax = 0.25 if logistic else 1.0
-    S = _scale_power(n, hmax, reg_lambda)
-    lam, hmin = reg_lambda / S, max(min_child_weight, _plain.HESS_EPS) / S
-    thr_value = np.array([max(gamma, _plain.KRT_EPS) / (scale * scale * S)])
-    thr = session.share(thr_value if is_label else None, owner=label_party, frac_bits=2 * F)
-
-    if logistic:
-        yv = session.share(y.astype(np.int64) if is_label else None, owner=label_party)
-        margin = session.share(np.full(n, base_margin) if is_label else None, owner=label_party,
-                               frac_bits=F)
+            setup.base_margin = float(np.mean(y)) if base_score is None else float(base_score)
+            setup.scale = float(np.max(np.abs(y - setup.base_margin))) or 1.0
+    owner = setup.label_party
+    thr_value = np.array([max(gamma, _plain.KRT_EPS) / (setup.scale * setup.scale * setup.S)])
+    thr = session.share(thr_value if is_label else None, owner=owner, frac_bits=2 * F)
+    if setup.logistic:
+        yv = session.share(y.astype(np.int64) if is_label else None, owner=owner)
+        margin = session.share(np.full(n, setup.base_margin) if is_label else None, owner=owner, frac_bits=F)
     else:
-        yv = session.share((y - base_margin) / scale if is_label else None, owner=label_party,
+        yv = session.share((y - setup.base_margin) / setup.scale if is_label else None, owner=owner,
                            frac_bits=F)
-        margin = Shared(session, np.zeros(n, dtype=np.uint64), F)
+        margin = constant(session, np.zeros(n, dtype=np.int64), F)
+    return thr, yv, margin
 
-    # -- private matrices (one-time masked transfer of each party's indicator) ------------
-    codes = BinCodes(binner, X)
-    pms = [_private_matrix(session, p, codes, ms[p], n) for p in (0, 1)]
 
-    D = max_depth
-    n_inner = 2 ** D - 1
-    owners = np.zeros((n_estimators, n_inner), dtype=np.int8)
-    own_cand = np.full((n_estimators, n_inner), -1, dtype=np.int64)
-    split_sh = np.zeros((n_estimators, n_inner), dtype=np.uint64)
-    leaf_sh = np.zeros((n_estimators, 2 ** D), dtype=np.uint64)
+def _gradients(session, setup: _Setup, margin: Shared, yv: Shared, n: int) -> Shared:
+    """Step 1: the shared (n, 2) gradients and hessians, divided by the public ``S``."""
+    if setup.logistic:
+        p = _at(sigmoid(margin), F)
+        g = p - yv
+        h = p - p * p
+    else:
+        g = margin - yv
+        h = constant(session, np.ones(n, dtype=np.int64), F)
+    gh = concatenate([g.reshape(n, 1), h.reshape(n, 1)], axis=1)
+    return _public_mul(gh, 1.0 / setup.S) if setup.S != 1.0 else gh
 
-    for t in range(n_estimators):
-        if logistic:
-            p = _at(sigmoid(margin), F)
-            g = p - yv
-            h = p - p * p
-        else:
-            g = margin - yv
-            h = Shared(session, np.full(n, np.uint64(1 << F)) if session.party == 0
-                       else np.zeros(n, dtype=np.uint64), F)
-        gh = concatenate([g.reshape(n, 1), h.reshape(n, 1)], axis=1)
-        if S != 1.0:
-            gh = _public_mul(gh, 1.0 / S)
-        products = PreparedProducts(pms, 2 ** D)  # columns: 2 at the root, 2^d at level d >= 1
-        V = None  # membership at the current level (None: root, all ones)
-        hist = tot = None
-        k = 0
-        for d in range(D):
-            nodes = 2 ** d
-            # left children (or the root) get fresh histograms; right ones by subtraction
-            if V is None:
-                ghv = gh.reshape(n, 1, 2)
-            else:
-                ghv = V[:, 0::2].reshape(n, nodes // 2, 1) * gh.reshape(n, 1, 2)
-            L = ghv.shape[1]
-            flat = ghv.reshape(n, 2 * L)
-            hL = products.matmul(flat).reshape(K, L, 2)
-            tL = flat.sum(axis=0).reshape(L, 2)
-            if V is not None:
-                hist = _pair_children(session, hL, hist)
-                tot = _pair_children(session, tL.reshape(1, L, 2), tot.reshape(1, L, 2)).reshape(nodes, 2)
-            else:
-                hist, tot = hL, tL
-            onehot, split = _gains(session, hist, tot, lam, hmin, thr)
-            owner, mine = _reveal_choice(session, onehot, m0)
-            own_nodes = np.flatnonzero(owner == session.party)
-            cand = np.array([mine[int(j)] for j in own_nodes], dtype=np.int64)
-            left_own = binner.indicator(X, cand).astype(bool) if cand.size else np.zeros((n, 0), bool)
-            Q = _share_right(session, owner, left_own, n)
-            R = Q @ _diag(split)  # = Q * s per column; a matrix triple opens only Q - A
-            V = _descend(session, V, R, n)
-            owners[t, k:k + nodes] = owner
-            own_cand[t, k + own_nodes] = cand
-            split_sh[t, k:k + nodes] = split.share
-            k += nodes
-        # leaves
-        nodes = 2 ** D
+
+def _level_histograms(session, products, gh: Shared, V, hist, tot, n: int, K: int, nodes: int):
+    """Step 2: per-candidate left sums and per-node totals of every node of the level:
+    fresh histograms for the left children (or the root), the right ones by subtraction."""
+    if V is None:
+        ghv = gh.reshape(n, 1, 2)
+    else:
         ghv = V[:, 0::2].reshape(n, nodes // 2, 1) * gh.reshape(n, 1, 2)
-        tL = ghv.sum(axis=0).reshape(1, nodes // 2, 2)
-        tot = _pair_children(session, tL, tot.reshape(1, nodes // 2, 2)).reshape(nodes, 2)
-        G, H = tot[:, 0], tot[:, 1]
-        w = _public_mul(_at(G * reciprocal(H + lam), F), -learning_rate)
-        leaf_sh[t] = w.share
-        margin = margin + V @ w  # sum over leaves of v_leaf * w_leaf
-        if callback is not None:
-            callback(t + 1, n_estimators)
+    L = ghv.shape[1]
+    flat = ghv.reshape(n, 2 * L)
+    hL = products.matmul(flat).reshape(K, L, 2)
+    tL = flat.sum(axis=0).reshape(L, 2)
+    if V is None:
+        return hL, tL
+    hist = _pair_children(session, hL, hist)
+    tot = _pair_children(session, tL.reshape(1, L, 2), tot.reshape(1, L, 2)).reshape(nodes, 2)
+    return hist, tot
 
-    # keep only this party's own splits (feature, threshold, default direction)
+
+def _split_level(session, binner, X, setup: _Setup, hist, tot, thr, V, n: int):
+    """Steps 3-5 for one level: gains and the best candidate (3), its owner opened to both
+    and the candidate to its owner (4), the owners' shared directions and the children's
+    membership (5). Returns ``(V, owner, own_nodes, cand, split)``."""
+    onehot, split = _gains(session, hist, tot, setup.lam, setup.hmin, thr)
+    owner, mine = _reveal_choice(session, onehot, setup.ms[0])
+    own_nodes = np.flatnonzero(owner == session.party)
+    cand = np.array([mine[int(j)] for j in own_nodes], dtype=np.int64)
+    left_own = binner.indicator(X, cand).astype(bool) if cand.size else np.zeros((n, 0), bool)
+    Q = _share_right(session, owner, left_own, n)
+    R = Q @ diag(split)  # = Q * s per column; a matrix triple opens only Q - A
+    return _descend(session, V, R, n), owner, own_nodes, cand, split
+
+
+def _leaf_weights(session, setup: _Setup, V: Shared, gh: Shared, tot: Shared, n: int, D: int,
+                  learning_rate: float) -> Shared:
+    """Step 6: the leaves' totals (left ones summed, right ones by subtraction) and weights
+    ``-learning_rate * G / (H + lambda)`` (shared)."""
+    nodes = 2 ** D
+    ghv = V[:, 0::2].reshape(n, nodes // 2, 1) * gh.reshape(n, 1, 2)
+    tL = ghv.sum(axis=0).reshape(1, nodes // 2, 2)
+    tot = _pair_children(session, tL, tot.reshape(1, nodes // 2, 2)).reshape(nodes, 2)
+    G, H = tot[:, 0], tot[:, 1]
+    return _public_mul(_at(G * reciprocal(H + setup.lam), F), -learning_rate)
+
+
+def _own_splits(binner, own_cand: np.ndarray):
+    """This party's own splits (feature, threshold, default direction) of every tree."""
     feat = np.full(own_cand.shape, -1, dtype=np.int64)
     cut = np.full(own_cand.shape, np.nan)
     dleft = np.zeros(own_cand.shape, dtype=bool)
@@ -339,15 +325,63 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
     feat[sel] = binner.feature[own_cand[sel]]
     cut[sel] = binner.cut[own_cand[sel]]
     dleft[sel] = binner.default_left[own_cand[sel]]
+    return feat, cut, dleft
+
+
+def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_depth: int,
+          learning_rate: float, reg_lambda: float, gamma: float, min_child_weight: float,
+          max_bin: int, base_score, callback=None) -> dict:
+    """Train on this party's columns ``X`` (and ``y`` at the label party); returns this
+    party's model state (see :mod:`pet.ml.model_io` for its fields). The steps of the
+    module docstring: :func:`_gradients` (1), :func:`_level_histograms` (2),
+    :func:`_split_level` (3-5), :func:`_leaf_weights` (6)."""
+    n = X.shape[0]
+    binner = Binner(max_bin).fit(X)
+    params = {"objective": objective, "n_estimators": n_estimators, "max_depth": max_depth,
+              "learning_rate": learning_rate, "reg_lambda": reg_lambda, "gamma": gamma,
+              "min_child_weight": min_child_weight, "max_bin": max_bin}
+    setup = _agree(session, binner, params, n, y is not None, objective)
+    thr, yv, margin = _prepare_targets(session, setup, y, n, base_score, gamma)
+    # private matrices (one-time masked transfer of each party's indicator)
+    codes = BinCodes(binner, X)
+    pms = [candidate_matrix(session, p, codes, setup.ms[p], n) for p in (0, 1)]
+
+    D = max_depth
+    n_inner = 2 ** D - 1
+    owners = np.zeros((n_estimators, n_inner), dtype=np.int8)
+    own_cand = np.full((n_estimators, n_inner), -1, dtype=np.int64)
+    split_sh = np.zeros((n_estimators, n_inner), dtype=np.uint64)
+    leaf_sh = np.zeros((n_estimators, 2 ** D), dtype=np.uint64)
+    for t in range(n_estimators):
+        gh = _gradients(session, setup, margin, yv, n)
+        products = PreparedProducts(pms, 2 ** D)  # columns: 2 at the root, 2^d at level d >= 1
+        V = None  # membership at the current level (None: root, all ones)
+        hist = tot = None
+        k = 0
+        for d in range(D):
+            nodes = 2 ** d
+            hist, tot = _level_histograms(session, products, gh, V, hist, tot, n, setup.K, nodes)
+            V, owner, own_nodes, cand, split = _split_level(session, binner, X, setup, hist, tot, thr, V, n)
+            owners[t, k:k + nodes] = owner
+            own_cand[t, k + own_nodes] = cand
+            split_sh[t, k:k + nodes] = split.share
+            k += nodes
+        w = _leaf_weights(session, setup, V, gh, tot, n, D, learning_rate)
+        leaf_sh[t] = w.share
+        margin = margin + V @ w  # sum over leaves of v_leaf * w_leaf
+        if callback is not None:
+            callback(t + 1, n_estimators)
+
+    feat, cut, dleft = _own_splits(binner, own_cand)
     state = {
-        "model_id": model_id, "party": session.party, "label_party": label_party,
+        "model_id": setup.model_id, "party": session.party, "label_party": setup.label_party,
         "params": params, "n_features": X.shape[1], "owner": owners, "feature": feat,
         "cut": cut, "default_left": dleft, "split_share": split_sh, "leaf_share": leaf_sh,
         "frac": F,
     }
-    if is_label:
-        state["base_margin"] = base_margin
-        state["scale"] = scale
+    if session.party == setup.label_party:
+        state["base_margin"] = setup.base_margin
+        state["scale"] = setup.scale
     return state
 
 
@@ -355,8 +389,7 @@ def _pair_children(session, left: Shared, parent: Shared) -> Shared:
     """Histograms of all children from the left ones (K, L, 2) and the parents (K, L, 2):
     right = parent - left; children ordered ``l0, r0, l1, r1, ...`` on axis 1."""
     right = parent - left
-    sh = np.stack([left.share, right.share], axis=2)  # (K, L, 2 children, 2 stats)
-    return Shared(session, sh.reshape(left.shape[0], -1, left.shape[2]), left.frac)
+    return stack([left, right], axis=2).reshape(left.shape[0], -1, left.shape[2])  # (K, L, 2 children, 2 stats)
 
 
 def predict_margin(session, state: dict, X: np.ndarray):
@@ -377,14 +410,14 @@ def predict_margin(session, state: dict, X: np.ndarray):
     left = goes_left(X, state["feature"].reshape(-1)[mine], state["cut"].reshape(-1)[mine],
                      state["default_left"].reshape(-1)[mine])
     Q = _share_right(session, owner, left, n)  # (n, T * n_inner)
-    s = Shared(session, state["split_share"].reshape(-1), 0)
+    s = Shared.from_shares(session, state["split_share"].reshape(-1), 0)
     R = (Q * s.reshape(1, -1)).reshape(n, T, n_inner)
     V = None
     k = 0
     for d in range(D):
         V = _descend(session, V, R[:, :, k:k + 2 ** d], n)
         k += 2 ** d
-    w = Shared(session, state["leaf_share"], state["frac"])
+    w = Shared.from_shares(session, state["leaf_share"], state["frac"])
     total = V.reshape(n, T * 2 ** D) @ w.reshape(T * 2 ** D)
     out = session.reveal(total, to=state["label_party"])
     if out is None:

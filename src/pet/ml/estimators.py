@@ -10,32 +10,24 @@ and what each party learns are in :mod:`pet.ml.booster`.
 from __future__ import annotations
 
 import sys
-from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from pet.errors import InputError, PetTypeError
 from pet.ml import booster, model_io
+from pet._validate import check_int, check_real
 from pet.ml.binning import as_float_matrix
 
 __all__ = ["VerticalXGBClassifier", "VerticalXGBRegressor"]
 
 
 def _check_int(name, value, lo, hi=None):
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise InputError(f"{name} must be an int, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        raise InputError(f"{name} must be in [{lo}, {hi if hi is not None else 'inf'}], got {value}")
-    return int(value)
+    return check_int(value, name, lo=lo, hi=hi)
 
 
 def _check_real(name, value, lo, *, open_lo=False):
-    if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value):
-        raise InputError(f"{name} must be a finite number, got {value!r}")
-    if value < lo or (open_lo and value == lo):
-        raise InputError(f"{name} must be {'>' if open_lo else '>='} {lo}, got {value}")
-    return float(value)
+    return check_real(value, name, lo=lo, open_lo=open_lo)
 
 
 class _VerticalXGB(BaseEstimator):

@@ -30,7 +30,7 @@ class BinCodes:
     missing bin is added. ``C.T @ Y`` = per-candidate sums of per-bin sums."""
 
     def __init__(self, binner, X: np.ndarray):
-        offs, prefix, miss_bin, dls = [], [], [], []
+        offs, prefix, miss_bin = [], [], []
         codes = np.empty(X.shape, dtype=np.int64)
         off = 0
         for f in range(binner.n_features):

@@ -5,7 +5,10 @@ truncation pairs, AND triples, random bits) from a dealer trusted not to collude
 either party (:mod:`pet.mpc.dealer`, behind the :class:`~pet.mpc.correlated.CorrelatedSource`
 interface so a dealer-free source can replace it).
 
-Module map (each depends only on the ones above it)::
+Module map (module-level imports point only to modules above; one cycle is deliberate:
+``Shared``'s operator methods import ``arithmetic`` / ``compare`` / ``nonlinear`` inside the
+method, at call time, and those construct ``Shared`` -- so ``shared`` alone loads nothing
+below it)::
 
     ring        encoding of reals/ints in Z_2^64, safe range   (pure functions)
     prg         AES-128-CTR pseudo-random generator            (pure)
@@ -13,8 +16,10 @@ Module map (each depends only on the ones above it)::
     ring_matmul exact Z_2^64 matrix products (AVX-512 IFMA kernel, float64-BLAS limbs or numba loop)
     correlated  recipes of correlated randomness, party-side source interface
     dealer      the dealer service (thread or ``pet dealer`` process)
-    session     Session: peer channel, op-mismatch detection, share / reveal
-    shared      Shared: the numpy-like secret array
+    session     Session: peer channel, op-mismatch detection, share / reveal,
+                reveal_split (each slice to its owner) / share_split (each party's own slices)
+    shared      Shared: the numpy-like secret array; message-free constructors for
+                applications (from_shares, known_to, scaled) and diag
     truncation  exact 1-round truncation
     arithmetic  add / mul (Beaver) / matmul (matrix triples)
     private_matrix  reusable-mask product: a party's fixed private matrix x shared vectors
@@ -40,7 +45,7 @@ Example::
 from pet.mpc.arithmetic import constant, matmul, mul, rescale
 from pet.mpc.local import run_local
 from pet.mpc.session import Session
-from pet.mpc.shared import Shared, concatenate, stack
+from pet.mpc.shared import Shared, concatenate, diag, stack
 
 __all__ = [
     "Session",
@@ -48,6 +53,7 @@ __all__ = [
     "run_local",
     "concatenate",
     "stack",
+    "diag",
     "constant",
     "mul",
     "matmul",

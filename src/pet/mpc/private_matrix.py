@@ -39,6 +39,7 @@ import threading
 
 import numpy as np
 
+from pet._validate import check_party
 from pet.errors import InputError, PetTypeError, ProtocolError
 from pet.mpc import ring
 from pet.mpc.correlated import ReuseMul, ReuseSetup
@@ -64,10 +65,9 @@ class PrivateMatrix:
 
     def __init__(self, session, matrix, owner: int, *, frac_bits: int | None = None, shape=None,
                  local_product=None):
-        if owner not in (0, 1) or isinstance(owner, bool):
-            raise InputError(f"owner must be 0 or 1, got {owner!r}")
+        owner = check_party(owner, "owner")
         self.session = session
-        self.owner = int(owner)
+        self.owner = owner
         mine = session.party == owner
         if local_product is not None and not (mine and callable(local_product)):
             raise InputError("local_product must be a callable, passed by the owner of the matrix only")

@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from pet._validate import NOT_GIVEN, check_party, check_receiver
 from pet.errors import InputError, PetTypeError, ProtocolError
 from pet.mpc import ring
 from pet.mpc.correlated import (
@@ -169,8 +170,7 @@ class Session:
         """
         from pet.mpc.shared import Shared
 
-        if owner not in (0, 1) or isinstance(owner, bool):
-            raise InputError(f"owner must be 0 or 1, got {owner!r}")
+        owner = check_party(owner, "owner")
         if self.party == owner:
             if x is None:
                 raise InputError(f"party {owner} owns the input: pass the array, not None")
@@ -205,8 +205,10 @@ class Session:
 
         return PrivateMatrix(self, matrix, owner, frac_bits=frac_bits)
 
-    def reveal(self, s, to: int | None = None):
+    def reveal(self, s, to: int | None = NOT_GIVEN, *, reveal_to: int | None = NOT_GIVEN):
         """Open shared ``s`` to both parties (``to=None``) or only to party ``to``.
+        ``reveal_to=`` is the same argument under the receiver spelling shared by every
+        package (``pet.psi``, ``pet.sql``); pass one of the two.
 
         Returns the decoded numpy array (int64 for integer values, float64 for fixed
         point); the party that does not receive gets ``None``. One round: both send 8
@@ -219,8 +221,10 @@ class Session:
 
         if not isinstance(s, Shared) or s.session is not self:
             raise PetTypeError("reveal expects a Shared value of this session")
-        if to is not None and (to not in (0, 1) or isinstance(to, bool)):
-            raise InputError(f"to must be None, 0 or 1, got {to!r}")
+        if to is not NOT_GIVEN and reveal_to is not NOT_GIVEN:
+            raise InputError("pass to= or reveal_to=, not both")
+        to = check_receiver(reveal_to, "reveal_to") if reveal_to is not NOT_GIVEN else \
+            check_receiver(None if to is NOT_GIVEN else to, "to")
         op = f"reveal{s.shape}->{to}"
         if to is None:
             other = self.exchange(op, s.share)
@@ -236,3 +240,98 @@ class Session:
             raise ProtocolError("malformed reveal message")
         total = s.share + np.asarray(other, dtype=np.uint64).reshape(s.shape)
         return ring.decode(total, s.frac)
+
+    # -- per-slice sharing and opening (each slice to or from its own party) -------------
+
+    @staticmethod
+    def _slice_owners(owners, length: int | None, name: str, *, both: bool) -> np.ndarray:
+        arr = np.asarray(owners)
+        if arr.ndim != 1 or arr.dtype.kind not in "iu" or (length is not None and arr.shape[0] != length):
+            raise InputError(f"{name} must be a 1-D integer array with one entry per slice"
+                             + (f" ({length})" if length is not None else ""))
+        allowed = (-1, 0, 1) if both else (0, 1)
+        if arr.size and not np.all(np.isin(arr, allowed)):
+            raise InputError(f"{name} entries must be {'-1 (both), ' if both else ''}0 or 1")
+        return arr.astype(np.int64)
+
+    @staticmethod
+    def _digest(shape, axis: int, owners: np.ndarray) -> str:
+        """8 hex digits naming (shape, axis, owners) in an operation tag, so two parties
+        that disagree on any of them get a ProtocolError (short: tags travel every round)."""
+        import hashlib
+
+        h = hashlib.blake2b(f"{tuple(shape)}/{axis}/".encode(), digest_size=4)
+        h.update(np.ascontiguousarray(owners, dtype=np.int64).tobytes())
+        return h.hexdigest()
+
+    def reveal_split(self, s, to, *, axis: int = 0):
+        """Open each slice of shared ``s`` along ``axis`` to the party named by the public
+        array ``to`` (one entry per slice: 0 or 1 opens it to that party only, -1 to both).
+
+        Returns the decoded slices this party receives (``to == party`` or ``-1``), in
+        index order, stacked along ``axis`` (int64 for integer values, float64 for fixed
+        point). One round: each party sends, in one message, its shares of the slices the
+        peer receives (8 bytes per element). A party learns the slices it receives and
+        nothing about the others. Both parties must pass the same ``to``: the operation
+        tag carries a digest of it, so a disagreement is a ProtocolError, not a garbage
+        result.
+        """
+        from pet.mpc.shared import Shared
+
+        if not isinstance(s, Shared) or s.session is not self:
+            raise PetTypeError("reveal_split expects a Shared value of this session")
+        if s.ndim == 0:
+            raise InputError("reveal_split needs an array with at least one axis")
+        axis = int(axis) % s.ndim
+        to = self._slice_owners(to, s.shape[axis], "to", both=True)
+        mine = np.flatnonzero((to == self.party) | (to == -1))
+        theirs = np.flatnonzero((to == 1 - self.party) | (to == -1))
+        got = self.exchange(f"rsplit:{self._digest(s.shape, axis, to)}",
+                            np.ascontiguousarray(np.take(s.share, theirs, axis=axis)))
+        own = np.take(s.share, mine, axis=axis)
+        if not isinstance(got, np.ndarray) or got.shape != own.shape:
+            raise ProtocolError("malformed reveal_split message")
+        return ring.decode(own + np.asarray(got, dtype=np.uint64), s.frac)
+
+    def share_split(self, x, owners, *, axis: int = 0, frac_bits: int = 0):
+        """Secret-share an array whose slices along ``axis`` belong to different parties:
+        ``owners`` (public, one entry per slice, 0 or 1) names each slice's owner, and each
+        party passes ``x``, the stack of its own slices in index order (possibly empty along
+        ``axis``). ``frac_bits`` (default 0: integers) is public and the same for all slices.
+
+        Returns the Shared array of all slices. Protocol as :meth:`share`, for both owners
+        at once (1 round): each party keeps a uniform mask from its private PRG as its
+        share of its own slices and sends ``encode(x) - mask`` (8 bytes per element); it
+        receives uniform words for the peer's slices. Each party learns the shape and
+        nothing else. The operation tag carries a digest of ``owners``.
+        """
+        from pet.mpc.shared import Shared
+
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise PetTypeError(f"x must be a numeric array, got dtype {arr.dtype}")
+        if arr.ndim == 0:
+            raise InputError("share_split needs an array with at least one axis")
+        axis = int(axis) % arr.ndim
+        f = ring.check_frac_bits(frac_bits)
+        owners = self._slice_owners(owners, None, "owners", both=False)
+        mine = np.flatnonzero(owners == self.party)
+        theirs = np.flatnonzero(owners != self.party)
+        if arr.shape[axis] != mine.size:
+            raise InputError(f"x has {arr.shape[axis]} slices along axis {axis}; this party owns {mine.size}")
+        enc = ring.encode(arr, f)
+        mask = self.private_words(enc.shape)
+        shape = list(arr.shape)
+        shape[axis] = owners.size
+        got = self.exchange(f"ssplit:{self._digest(shape, axis, owners)}", enc - mask)
+        shape[axis] = theirs.size
+        if not isinstance(got, np.ndarray) or got.shape != tuple(shape):
+            raise ProtocolError("malformed share_split message")
+        shape[axis] = owners.size
+        out = np.empty(tuple(shape), dtype=np.uint64)
+        idx = [slice(None)] * arr.ndim
+        idx[axis] = mine
+        out[tuple(idx)] = mask
+        idx[axis] = theirs
+        out[tuple(idx)] = np.asarray(got, dtype=np.uint64)
+        return Shared(self, out, f)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pet.errors import PetTypeError
+from pet.errors import InputError, PetTypeError
 
-__all__ = ["Shared", "concatenate", "stack"]
+__all__ = ["Shared", "concatenate", "stack", "diag"]
 
 
 class Shared:
@@ -25,6 +25,79 @@ class Shared:
         self.session = session
         self.share = np.asarray(share, dtype=np.uint64)
         self.frac = int(frac)
+
+    # -- constructors without messages (the only ones applications use) ----------------
+
+    @classmethod
+    def from_shares(cls, session, share, frac: int = 0) -> "Shared":
+        """A secret whose two additive shares the parties already hold: this party passes
+        its share ``share`` (integers of any sign, reduced modulo 2^64, or uint64 ring
+        words) with ``frac`` fractional bits; the secret is the sum of both parties'
+        shares. No message.
+
+        For values that are by construction a sum of the two parties' local
+        contributions (a graph's cross-edge weight split between its endpoints' owners,
+        sums of local terms) and for shares stored earlier (a model file's ``.share``
+        arrays). What each party learns: nothing (it holds only its own share).
+        """
+        from pet.mpc import ring
+
+        return cls(session, ring.to_ring(np.asarray(share)), _check_frac(frac))
+
+    @classmethod
+    def known_to(cls, session, value, owner: int, *, frac_bits: int, shape=None) -> "Shared":
+        """A value party ``owner`` knows entirely, as a sharing without any message: the
+        owner's share is ``encode(value, frac_bits)``, the other party's is zero.
+
+        The owner passes ``value``; the other party passes ``None`` and the (public)
+        ``shape``. ``frac_bits`` is required: the other party cannot infer it from a dtype.
+        Cheaper than :meth:`Session.share` (no round) when the value is only an operand of
+        protocols that mask what they open (products, comparisons, truncation): neither
+        party learns anything it did not know (the owner knows the value, the other holds
+        zeros). Its shares are not uniformly random, so do not hand them to anyone as
+        they are; open results with :meth:`Session.reveal` as usual.
+        """
+        from pet.mpc import ring
+        from pet._validate import check_party
+
+        owner = check_party(owner, "owner")
+        f = ring.check_frac_bits(frac_bits)
+        if session.party == owner:
+            if value is None:
+                raise InputError(f"party {owner} owns the value: pass it, not None")
+            enc = ring.encode(np.asarray(value), f)
+            if shape is not None and tuple(shape) != enc.shape:
+                raise InputError(f"shape {tuple(shape)} does not match the value's shape {enc.shape}")
+            return cls(session, enc, f)
+        if value is not None:
+            raise InputError(f"party {session.party} does not own this value: pass None (owner={owner})")
+        if shape is None:
+            raise InputError("the party that does not own the value must pass its shape=")
+        return cls(session, np.zeros(tuple(shape), dtype=np.uint64), f)
+
+    def scaled(self, k=1, *, shift: int = 0) -> "Shared":
+        """The value ``self * k / 2^shift`` for a public integer (array) ``k``, local and
+        exact: each party multiplies its share by ``k`` modulo 2^64 and the result keeps
+        ``self.frac + shift`` fractional bits (nothing is truncated; follow with
+        :meth:`rescale` to return to fewer bits, one round).
+
+        ``x.scaled(k, shift=F).rescale(x.frac)`` multiplies by the public real
+        ``k / 2^F`` at a chosen precision ``F`` (independent of the session's
+        ``frac_bits``); ``x.scaled(shift=s)`` divides by ``2^s`` by reinterpretation.
+        The intermediate may carry up to 63 fractional bits (more than
+        :data:`pet.mpc.ring.MAX_FRAC_BITS`): rescale it before any other operation. No
+        message; the caller keeps ``|value * k| * 2^frac`` below 2^62.
+        """
+        from pet.mpc import ring
+
+        if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) or not 0 <= shift <= 63 - self.frac:
+            raise InputError(f"shift must be an int in [0, {63 - self.frac}] for a value with "
+                             f"{self.frac} fractional bits, got {shift!r}")
+        kk = np.asarray(k)
+        if kk.dtype.kind not in "biu":
+            raise PetTypeError(f"k must be a public integer (array), got dtype {kk.dtype}")
+        words = self.share if (kk.ndim == 0 and int(kk) == 1) else self.share * ring.to_ring(kk)
+        return Shared(self.session, words, self.frac + int(shift))
 
     # -- array protocol ----------------------------------------------------------------
 
@@ -164,6 +237,12 @@ class Shared:
         return arithmetic.rescale(self, frac)
 
 
+def _check_frac(frac) -> int:
+    from pet.mpc import ring
+
+    return ring.check_frac_bits(frac)
+
+
 def _check_same_session(items):
     sess = items[0].session
     for s in items:
@@ -198,3 +277,14 @@ def stack(items, axis: int = 0) -> Shared:
     sess = _check_same_session(items)
     items, top = _common_frac(items)
     return Shared(sess, np.stack([s.share for s in items], axis=axis), top)
+
+
+def diag(s: Shared) -> Shared:
+    """The shared ``k x k`` diagonal matrix of a shared vector of length ``k`` (local, like
+    ``numpy.diag``): off-diagonal shares are zero on both sides."""
+    if not isinstance(s, Shared) or s.ndim != 1:
+        raise PetTypeError("diag expects a 1-D Shared vector")
+    k = s.shape[0]
+    out = np.zeros((k, k), dtype=np.uint64)
+    out[np.arange(k), np.arange(k)] = s.share
+    return Shared(s.session, out, s.frac)

@@ -16,14 +16,8 @@ other columns.
 from __future__ import annotations
 
 from pet.errors import InputError, PetTypeError
-from pet.psi.ecdh import (
-    _check_channel,
-    _check_mode,
-    _check_options,
-    _check_party,
-    drop_duplicates,
-    run_protocol,
-)
+from pet._validate import NOT_GIVEN, check_party
+from pet.psi.ecdh import check_channel, check_options, check_reveal, drop_duplicates, run_protocol
 from pet.psi.encoding import to_list
 from pet.psi.store import store_from_columns
 
@@ -44,7 +38,7 @@ def _key_columns(df, on) -> list[str]:
     return on
 
 
-def align(channel, df, on, *, party, reveal="both", dedupe: bool = False, keep_index: bool = False,
+def align(channel, df, on, *, party, reveal_to=NOT_GIVEN, reveal=NOT_GIVEN, dedupe: bool = False, keep_index: bool = False,
           hash_suite: str = "NU", workers=None, chunk_size: int = 1 << 14, progress=None):
     """The rows of ``df`` whose key is in the intersection with the peer's keys, in the
     joint order shared with the peer.
@@ -56,7 +50,8 @@ def align(channel, df, on, *, party, reveal="both", dedupe: bool = False, keep_i
     on : a column name, or a list of names for a composite key (paired with the peer's key
         columns by position).
     party : 0 or 1.
-    reveal : ``"both"`` (default), ``0`` or ``1``; the party that does not learn gets None.
+    reveal_to : ``None`` (both, default), ``0`` or ``1``; the party that does not learn gets None.
+    reveal : deprecated spelling of ``reveal_to`` (``"both"``, 0 or 1; DeprecationWarning).
     dedupe : duplicate keys raise :class:`~pet.errors.InputError` unless True (keep first).
     keep_index : keep ``df``'s index labels (default: a fresh 0..k-1 index).
     hash_suite, workers, chunk_size, progress : as :func:`~pet.psi.ecdh_psi`.
@@ -67,10 +62,10 @@ def align(channel, df, on, *, party, reveal="both", dedupe: bool = False, keep_i
     """
     import pandas as pd
 
-    _check_channel(channel)
-    party = _check_party(party)
-    mode = _check_mode(reveal)
-    _check_options(hash_suite, chunk_size, workers, progress)
+    check_channel(channel)
+    party = check_party(party)
+    mode = check_reveal(reveal, reveal_to, deprecated_reveal=True)
+    check_options(hash_suite, chunk_size, workers, progress)
     if not isinstance(df, pd.DataFrame):
         raise PetTypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     cols = _key_columns(df, on)

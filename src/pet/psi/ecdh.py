@@ -63,11 +63,14 @@ from __future__ import annotations
 
 import math
 import secrets
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from pet.errors import InputError, PetTypeError, ProtocolError
+from pet._random import secure_permutation
+from pet._validate import NOT_GIVEN, check_party, check_receiver
 from pet.psi import _kernels
 from pet.psi._parallel import OrderedWindow, Pool, Progress, resolve_workers
 from pet.psi.encoding import to_list
@@ -116,24 +119,40 @@ class PsiResult:
         return self.size or 0
 
 
-def _check_party(party) -> int:
-    if isinstance(party, bool) or party not in (0, 1):
-        raise InputError(f"party must be 0 or 1, got {party!r}")
-    return int(party)
+def check_reveal(reveal=NOT_GIVEN, reveal_to=NOT_GIVEN, *, deprecated_reveal: bool = False) -> str:
+    """The internal mode string (``"both"``, ``"0"``, ``"1"``) of who learns a PSI result.
 
-
-def _check_mode(reveal) -> str:
+    ``reveal_to`` (None: both, 0 or 1) is the spelling shared with :mod:`pet.mpc` and
+    :mod:`pet.sql`; ``reveal`` (``"both"``, 0 or 1) is :func:`ecdh_psi`'s fixed spelling,
+    accepted silently there and with a DeprecationWarning where ``deprecated_reveal``.
+    """
+    if reveal is not NOT_GIVEN and reveal_to is not NOT_GIVEN:
+        raise InputError("pass reveal_to= or reveal=, not both")
+    if reveal_to is not NOT_GIVEN:
+        to = check_receiver(reveal_to, "reveal_to")
+        return "both" if to is None else str(to)
+    if reveal is NOT_GIVEN:
+        return "both"
+    if deprecated_reveal:
+        warnings.warn("reveal= is deprecated here: pass reveal_to= (None for both parties, 0 or 1)",
+                      DeprecationWarning, stacklevel=3)
     if isinstance(reveal, bool) or reveal not in ("both", 0, 1):
         raise InputError(f"reveal must be 'both', 0 or 1, got {reveal!r}")
     return str(reveal)
 
 
-def _check_channel(channel) -> None:
+#: former private name (``pet.cli.psi`` imports it); use :func:`check_reveal`
+_check_mode = check_reveal
+
+
+def check_channel(channel) -> None:
+    """PetTypeError unless ``channel`` is a :class:`pet.transport.Channel`."""
     if not isinstance(channel, Channel):
         raise PetTypeError(f"channel must be a pet.transport.Channel, got {type(channel).__name__}")
 
 
-def _check_options(suite, chunk_size, workers=None, progress=None) -> None:
+def check_options(suite, chunk_size, workers=None, progress=None) -> None:
+    """Validate the hashing/batching options shared by the PSI entry points."""
     if suite not in ("NU", "RO"):
         raise InputError(f"hash_suite must be 'NU' or 'RO', got {suite!r}")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < _MIN_CHUNK:
@@ -174,14 +193,6 @@ def _take(encoded, idx: np.ndarray) -> list[bytes]:
     if isinstance(encoded, EncodedItems):
         return encoded.take(idx)
     return [encoded[i] for i in idx.tolist()]
-
-
-def secure_permutation(n: int) -> np.ndarray:
-    """A uniformly random permutation of ``range(n)`` from the OS CSPRNG."""
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    keys = np.frombuffer(secrets.token_bytes(8 * n), dtype=np.uint64)
-    return np.argsort(keys, kind="stable").astype(np.int64)
 
 
 def _check_header(mine: dict, peer) -> dict:
@@ -310,7 +321,7 @@ def match_digests(own: np.ndarray, peer: np.ndarray) -> np.ndarray:
     return np.minimum(first, second).astype(np.int64)
 
 
-def ecdh_psi(channel, items, *, party, reveal="both", dedupe: bool = False, hash_suite: str = "NU",
+def ecdh_psi(channel, items, *, party, reveal=NOT_GIVEN, reveal_to=NOT_GIVEN, dedupe: bool = False, hash_suite: str = "NU",
              workers=None, chunk_size: int = 1 << 14, progress=None) -> PsiResult:
     """Private set intersection of this party's ``items`` with the peer's.
 
@@ -325,7 +336,9 @@ def ecdh_psi(channel, items, *, party, reveal="both", dedupe: bool = False, hash
         (:func:`~pet.psi.encode_chunks`, :func:`~pet.psi.encode_file`) for large inputs.
         Encoding: :mod:`pet.psi.encoding` (``123`` and ``"123"`` do not match).
     party : 0 or 1.
-    reveal : ``"both"`` (default), ``0`` or ``1`` -- who learns the intersection.
+    reveal_to : ``None`` (both, default), ``0`` or ``1`` -- who learns the intersection
+        (the receiver spelling shared by every package).
+    reveal : the same as ``"both"``, ``0`` or ``1`` (the original spelling, kept).
     dedupe : duplicates raise :class:`~pet.errors.InputError` unless True, which keeps the
         first occurrence of each item.
     hash_suite : ``"NU"`` (RFC 9380 encode_to_curve, default) or ``"RO"`` (hash_to_curve).
@@ -339,10 +352,10 @@ def ecdh_psi(channel, items, *, party, reveal="both", dedupe: bool = False, hash
     :class:`PsiResult`. A party that does not learn the intersection gets
     ``items = indices = size = None`` and only ``peer_size``.
     """
-    _check_channel(channel)
-    party = _check_party(party)
-    mode = _check_mode(reveal)
-    _check_options(hash_suite, chunk_size, workers, progress)
+    check_channel(channel)
+    party = check_party(party)
+    mode = check_reveal(reveal, reveal_to)
+    check_options(hash_suite, chunk_size, workers, progress)
     values, store = prepare(items, dedupe=dedupe)
     before = channel.stats.snapshot()
     out = run_protocol(channel, store, party=party, op="psi", mode=mode, suite=hash_suite,
@@ -367,9 +380,9 @@ def psi_cardinality(channel, items, *, party, dedupe: bool = False, hash_suite: 
     digests of the peer's items in a fresh random order, so neither can tell which of its
     items matched. Each party learns the intersection size and the peer's set size.
     """
-    _check_channel(channel)
-    party = _check_party(party)
-    _check_options(hash_suite, chunk_size, workers, progress)
+    check_channel(channel)
+    party = check_party(party)
+    check_options(hash_suite, chunk_size, workers, progress)
     _, store = prepare(items, dedupe=dedupe)
     out = run_protocol(channel, store, party=party, op="cardinality", mode="cardinality",
                        suite=hash_suite, workers=workers, chunk_size=chunk_size, progress=progress)

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from pet._io import atomic_output, is_parquet
+from pet._validate import NOT_GIVEN, check_party
 from pet.errors import InputError, PetTypeError
 from pet.psi.store import DEFAULT_BATCH, EncodedItems, StoreBuilder
 
@@ -222,13 +223,13 @@ def _values(series) -> list:
     return to_list(series, str(series.name))
 
 
-def align_file(channel, path, on, output, *, party, reveal="both", dedupe: bool = False, header: bool = True,
+def align_file(channel, path, on, output, *, party, reveal_to=NOT_GIVEN, reveal=NOT_GIVEN, dedupe: bool = False, header: bool = True,
                as_text: bool = True, batch_rows: int = DEFAULT_BATCH, hash_suite: str = "NU", workers=None,
                chunk_size: int = 1 << 14, progress=None) -> int | None:
     """:func:`~pet.psi.align` for a CSV/Parquet file, streamed: write the rows of ``path``
     whose key is in the intersection to ``output``, in the joint order, with all columns.
 
-    Keys as :func:`encode_file` (``as_text``); ``reveal``, ``dedupe``, ``hash_suite``,
+    Keys as :func:`encode_file` (``as_text``); ``reveal_to`` (``reveal``: deprecated), ``dedupe``, ``hash_suite``,
     ``workers``, ``chunk_size``, ``progress`` as :func:`~pet.psi.align`. Returns the number
     of rows written, or None (and writes nothing) for a party that does not learn the
     intersection. Leakage: as :func:`~pet.psi.align` (the peer's row count; the
@@ -237,12 +238,12 @@ def align_file(channel, path, on, output, *, party, reveal="both", dedupe: bool 
     Missing keys raise :class:`~pet.errors.InputError` while reading, duplicate keys (unless
     ``dedupe``) after: both before anything is sent to the peer.
     """
-    from pet.psi.ecdh import _check_channel, _check_mode, _check_options, _check_party
+    from pet.psi.ecdh import check_channel, check_options, check_reveal
 
-    _check_channel(channel)
-    party = _check_party(party)
-    mode = _check_mode(reveal)
-    _check_options(hash_suite, chunk_size, workers, progress)
+    check_channel(channel)
+    party = check_party(party)
+    mode = check_reveal(reveal, reveal_to, deprecated_reveal=True)
+    check_options(hash_suite, chunk_size, workers, progress)
     columns = [on] if isinstance(on, str) else list(on)
     store = encode_file(path, columns, header=header, as_text=as_text, batch_rows=batch_rows)
     return align_store(channel, store, path, output, party=party, mode=mode, arity=len(columns), dedupe=dedupe,

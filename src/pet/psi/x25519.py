@@ -28,6 +28,8 @@ import numpy as np
 
 from pet.psi._x25519_kernels import LANES, fe_mul, fe_sq, ladder_step
 
+from pet.errors import InputError  # noqa: E402 - after the kernel imports
+
 __all__ = ["LANES", "clamp", "scalarmult"]
 
 _BITS = (26, 25) * 5
@@ -37,7 +39,7 @@ _OFFSETS = (0, 26, 51, 77, 102, 128, 153, 179, 204, 230)
 def clamp(scalar: bytes) -> np.ndarray:
     """RFC 7748 ``decodeScalar25519`` as 255 little-endian bits (uint8 0/1)."""
     if not isinstance(scalar, (bytes, bytearray)) or len(scalar) != 32:
-        raise ValueError("an X25519 scalar is 32 bytes")
+        raise InputError("scalar: an X25519 scalar is 32 bytes")
     k = bytearray(scalar)
     k[0] &= 248
     k[31] &= 127
@@ -185,12 +187,12 @@ def scalarmult(scalar: bytes, points) -> tuple[np.ndarray, np.ndarray]:
     bits = clamp(scalar)
     if isinstance(points, (bytes, bytearray, memoryview)):
         if len(points) % 32:
-            raise ValueError(f"points must be 32-byte u-coordinates, got {len(points)} bytes")
+            raise InputError(f"points must be 32-byte u-coordinates, got {len(points)} bytes")
         u = np.frombuffer(points, dtype=np.uint8).reshape(-1, 32)
     else:
         u = np.asarray(points)
         if u.dtype != np.uint8 or u.ndim != 2 or u.shape[1] != 32:
-            raise ValueError(f"points must be a uint8 array of shape (n, 32), got {u.dtype} {u.shape}")
+            raise InputError(f"points must be a uint8 array of shape (n, 32), got {u.dtype} {u.shape}")
     u = np.ascontiguousarray(u)
     out = np.empty(u.shape, dtype=np.uint8)
     zero = np.zeros(u.shape[0], dtype=np.bool_)
