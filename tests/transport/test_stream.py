@@ -243,12 +243,30 @@ def test_listener_reports_a_peer_that_never_comes():
 
 
 def test_non_pet_peer_is_reported_at_connect_time():
+    # the listener skips the stranger (it keeps waiting for the real peer) and names it when
+    # its wait ends; the connecting side of a non-pet server gets a ProtocolError at once
     with tcp.Listener("127.0.0.1", 0) as listener:
         raw = socket.create_connection(("127.0.0.1", listener.port))
         raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        with pytest.raises(ProtocolError, match="magic"):
-            listener.accept(accept_timeout=5)
+        with pytest.raises(ChannelTimeout, match="magic"):
+            listener.accept(accept_timeout=2)
         raw.close()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def http_server():
+        conn, _ = server.accept()
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" + bytes(20))
+        conn.recv(100)
+        conn.close()
+
+    thread = threading.Thread(target=http_server)
+    thread.start()
+    with pytest.raises(ProtocolError, match="magic"):
+        tcp.connect("127.0.0.1", server.getsockname()[1], retry_for=5)
+    thread.join(10)
+    server.close()
 
 
 # -- a few bytes must not commit gigabytes (issue 13, item 5) ------------------------------

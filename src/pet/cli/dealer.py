@@ -7,6 +7,9 @@ the channel as ``Session(party, peer_channel, dealer=channel)``. The dealer is a
 party trusted not to collude with either of them; it learns only the kinds and shapes of
 the operations, never inputs or results. Each session gets fresh seeds from
 ``os.urandom``. With ``--sessions 0`` it serves sessions one after another until killed.
+With TLS, each connecting party must present a certificate naming ``party0`` or ``party1``
+(the channel's ``peer_name``); without TLS only a loopback ``--listen`` address is allowed,
+unless ``--insecure``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pet.cli._net import add_tls_arguments, tls_from_args
+from pet.cli._net import add_tls_arguments, refuse_plaintext, tls_from_args
 
 __all__ = ["register", "run"]
 
@@ -45,9 +48,10 @@ def run(args) -> int:
     if args.sessions < 0:
         raise InputError("--sessions must be >= 0")
     host, port = tcp.parse_address(args.listen)
-    tls = tls_from_args(args, "dealer")
+    tls = tls_from_args(args, "dealer", peer_name=("party0", "party1"))
+    refuse_plaintext(args, tls, host, "dealer", "listen on")
     served = 0
-    with tcp.Listener(host, port, tls=tls, timeout=args.timeout) as listener:
+    with tcp.Listener(host, port, tls=tls, timeout=args.timeout, insecure=args.insecure) as listener:
         print(f"pet dealer listening on {host}:{listener.port}", file=sys.stderr, flush=True)
         while args.sessions == 0 or served < args.sessions:
             a = listener.accept(accept_timeout=None if args.sessions == 0 else args.wait)
