@@ -252,3 +252,17 @@ def test_insecure_lets_a_command_listen_on_every_interface(tmp_path):
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_model_key_file_readable_by_others_warns(tmp_path):
+    import os
+
+    from pet.cli.xgb import _key
+
+    path = tmp_path / "model.key"
+    path.write_bytes(bytes(range(32)).hex().encode())
+    os.chmod(path, 0o600)
+    assert _key(path) == bytes(range(32))
+    os.chmod(path, 0o644)
+    with pytest.warns(UserWarning, match="--key-file"):
+        assert _key(path) == bytes(range(32))

@@ -304,3 +304,42 @@ def test_insecure_allows_plaintext_on_every_interface_and_loopback_is_always_fin
     assert tcp.is_loopback("127.0.0.1") and tcp.is_loopback("127.8.9.10") and tcp.is_loopback("::1")
     assert tcp.is_loopback("localhost") and tcp.is_loopback("::ffff:127.0.0.1")
     assert not any(tcp.is_loopback(h) for h in ("0.0.0.0", "", "::", "10.0.0.1", "no-such-host.invalid"))
+
+
+# -- key files (issue 13, item 8) -----------------------------------------------------------------
+
+
+def test_key_files_are_0600_even_over_a_readable_file_or_a_symlink(tmp_path):
+    import os
+    import stat
+
+    victim = tmp_path / "elsewhere.txt"
+    victim.write_text("not a key")
+    (tmp_path / "party0.key").write_text("old")
+    os.chmod(tmp_path / "party0.key", 0o644)
+    os.symlink(victim, tmp_path / "party1.key")
+    old_umask = os.umask(0)
+    try:
+        make_test_pki(tmp_path, names=("party0", "party1"))
+    finally:
+        os.umask(old_umask)
+    for name in ("party0", "party1"):
+        path = tmp_path / f"{name}.key"
+        assert not path.is_symlink()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert b"PRIVATE KEY" in path.read_bytes()
+    assert victim.read_text() == "not a key"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_loading_a_group_readable_key_warns(tmp_path):
+    import os
+    import warnings
+
+    cfgs = make_test_pki(tmp_path, names=("party0", "party1"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TLSConfig.from_dir(tmp_path, "party0")  # 0600: silent
+    os.chmod(cfgs["party0"].key, 0o640)
+    with pytest.warns(UserWarning, match="chmod 600"):
+        TLSConfig.from_dir(tmp_path, "party0")

@@ -76,8 +76,14 @@ def register(subparsers) -> None:
 
 
 def _key(path):
+    """The model key from ``--key-file``; warns when the file is readable by group/others."""
     if path is None:
         return None
+    from pet.transport.tls import check_key_file_mode
+
+    if not Path(path).is_file():
+        raise InputError(f"--key-file: no such file {str(path)!r}")
+    check_key_file_mode(path, "--key-file")
     raw = Path(path).read_bytes()
     text = raw.strip()
     try:
