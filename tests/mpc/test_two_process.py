@@ -82,14 +82,16 @@ def test_two_parties_and_dealer_in_three_processes(tmp_path, use_tls):
         with tcp.Listener("127.0.0.1", 0, tls=tls, timeout=120) as listener:
             tls_arg = f", tls=TLSConfig(cert=r'{tmp_path}/party1.pem', key=r'{tmp_path}/party1.key', " \
                       f"ca=r'{tmp_path}/ca.pem')" if use_tls else ""
-            code = PARTY1.format(peer_port=listener.port, dealer_port=dealer_port, tls1=tls_arg, tlsd=tls_arg)
+            tlsd_arg = tls_arg[:-1] + ", peer_name='dealer')" if use_tls else ""  # roles are pinned
+            code = PARTY1.format(peer_port=listener.port, dealer_port=dealer_port, tls1=tls_arg, tlsd=tlsd_arg)
             if use_tls:
                 code = "from pet.transport.tls import TLSConfig\n" + code
             child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
             try:
                 peer = listener.accept(accept_timeout=120)
-                dch = tcp.connect("127.0.0.1", dealer_port, retry_for=60, timeout=120, tls=tls)
+                dch = tcp.connect("127.0.0.1", dealer_port, retry_for=60, timeout=120,
+                                  tls=tls.for_dealer() if tls else None)
                 with peer, dch, mpc.Session(0, peer, dealer=dch) as s:
                     out = _program(s)
                 stdout, stderr = child.communicate(timeout=180)

@@ -238,9 +238,156 @@ def test_listener_reports_a_peer_that_never_comes():
 
 
 def test_non_pet_peer_is_reported_at_connect_time():
+    # the listener skips the stranger (it keeps waiting for the real peer) and names it when
+    # its wait ends; the connecting side of a non-pet server gets a ProtocolError at once
     with tcp.Listener("127.0.0.1", 0) as listener:
         raw = socket.create_connection(("127.0.0.1", listener.port))
         raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        with pytest.raises(ProtocolError, match="magic"):
-            listener.accept(accept_timeout=5)
+        with pytest.raises(ChannelTimeout, match="magic"):
+            listener.accept(accept_timeout=2)
         raw.close()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def http_server():
+        conn, _ = server.accept()
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" + bytes(20))
+        conn.recv(100)
+        conn.close()
+
+    thread = threading.Thread(target=http_server)
+    thread.start()
+    with pytest.raises(ProtocolError, match="magic"):
+        tcp.connect("127.0.0.1", server.getsockname()[1], retry_for=5)
+    thread.join(10)
+    server.close()
+
+
+# -- a few bytes must not commit gigabytes (issue 13, item 5) ------------------------------
+
+_BIG = 256 << 20
+
+
+def _bytes_header(n):
+    return b"b" + struct.pack("<Q", n)
+
+
+def _array_header(shape, code=5):  # code 5 = uint8
+    return b"a" + bytes([code, len(shape)]) + b"".join(struct.pack("<Q", n) for n in shape)
+
+
+@pytest.mark.parametrize("header", [_bytes_header(_BIG), _array_header((_BIG,)), _array_header((1 << 14, 1 << 14))],
+                         ids=["bytes", "array", "2d-array"])
+def test_announcing_256_mib_allocates_only_what_arrives(raw_pair, header):
+    """A 30-byte frame head announcing a 256 MiB value, then 1 MiB of body, then silence:
+    the receiver holds about what arrived, not what was announced."""
+    channel, peer = raw_pair
+    channel.timeout = 1.0
+    sender = threading.Thread(target=peer.sendall, args=(prefix(len(header), _BIG) + header + bytes(1 << 20),),
+                              daemon=True)
+    tracemalloc.start()
+    try:
+        sender.start()
+        with pytest.raises(ChannelTimeout, match="middle of a message"):
+            channel.recv()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        sender.join(5)
+    assert peak < 16 << 20, peak
+    assert channel.closed
+
+
+def test_body_arriving_in_pieces_still_decodes_exactly():
+    """Values larger than the first allocation step grow their buffer as data arrives."""
+    a, b = socket.socketpair()
+    sender, receiver = StreamChannel(a, timeout=20), StreamChannel(b, timeout=20)
+    value = {"x": np.arange(3_000_001, dtype=np.int64).reshape(1, -1), "b": bytes(range(256)) * 40_000,
+             "s": np.float32(2.5), "e": np.zeros((0, 7)), "t": (b"", b"abc")}
+    thread = threading.Thread(target=sender.send, args=(value,))
+    thread.start()
+    got = receiver.recv()
+    thread.join()
+    assert same(got, value)
+    assert got["x"].flags.writeable and got["x"].flags.c_contiguous
+    sender.close(), receiver.close()
+
+
+_ODD_SHAPES = {
+    "zero next to 2**64-1": (0, (1 << 64) - 1),
+    "2**64-1 next to zero": ((1 << 64) - 1, 0),
+    "negative as int64": (1 << 63, 0),
+    "product overflows int64": (1 << 32, 1 << 32, 0),
+    "product overflows with itemsize": (0, 1 << 62, 4),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_ODD_SHAPES))
+def test_odd_array_shapes_are_protocol_errors(raw_pair, case):
+    channel, peer = raw_pair
+    header = _array_header(_ODD_SHAPES[case], code=4)  # int64
+    frame = prefix(len(header), 0) + header
+    with pytest.raises(ProtocolError):
+        codec.decode(frame)
+    peer.sendall(frame)
+    start = time.monotonic()
+    with pytest.raises(ProtocolError):
+        channel.recv()
+    assert time.monotonic() - start < 2
+    assert channel.closed
+
+
+def test_odd_shape_through_a_local_pair_is_a_protocol_error():
+    from pet.transport import local_pair
+
+    header = _array_header((0, (1 << 64) - 1))
+    a, b = local_pair(timeout=5)
+    a._outbox.put(bytearray(prefix(len(header), 0) + header))
+    with pytest.raises(ProtocolError):
+        b.recv()
+
+
+def test_receive_limit_can_be_lowered_per_channel_and_restored():
+    a, b = socket.socketpair()
+    sender, receiver = StreamChannel(a, timeout=5), StreamChannel(b, timeout=5)
+    with receiver.recv_limit(4096):
+        sender.send(bytes(100))
+        assert receiver.recv() == bytes(100)
+    sender.send(bytes(10_000))  # the limit is back to max_frame_size
+    assert receiver.recv() == bytes(10_000)
+    receiver.max_recv_frame_size = 4096
+    sender.send(bytes(10_000))
+    with pytest.raises(FrameTooLarge):
+        receiver.recv()
+    assert receiver.closed
+    sender.close()
+    with pytest.raises(Exception, match="max_recv_frame_size"):
+        receiver.max_recv_frame_size = 3
+
+
+def test_interleaved_reader_allocates_only_what_arrives():
+    """The TLS exchange path (one thread, non-blocking) reads frames with the same
+    grow-as-it-arrives buffers."""
+    from types import SimpleNamespace
+
+    from pet.transport.stream import _IncomingFrame
+
+    header = _bytes_header(_BIG)
+    data = prefix(len(header), _BIG) + header + bytes(1 << 20)
+    reader = _IncomingFrame(SimpleNamespace(max_recv_frame_size=codec.DEFAULT_MAX_FRAME_SIZE,
+                                            max_depth=codec.DEFAULT_MAX_DEPTH))
+    tracemalloc.start()
+    try:
+        pos = 0
+        while pos < len(data):
+            with reader.view() as view:
+                n = min(view.nbytes, len(data) - pos, 65536)
+                view[:n] = data[pos:pos + n]
+            reader.advance(n)
+            pos += n
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not reader.done
+    assert peak < 16 << 20, peak

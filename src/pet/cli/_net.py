@@ -1,5 +1,6 @@
 """Network options shared by every ``pet`` command that talks to a peer or the dealer:
-TLS material, and opening the peer and dealer channels.
+TLS material with pinned roles, the ``--insecure`` escape hatch, and opening the peer and
+dealer channels.
 
 Two ways to give this party's TLS material (mutual TLS either way):
 
@@ -9,48 +10,93 @@ Two ways to give this party's TLS material (mutual TLS either way):
     ``party0``, ``party1`` or ``dealer``;
 ``--tls-cert F --tls-key F --tls-ca F``
     explicit files, all three.
+
+Roles are pinned: party ``p`` requires the name ``party{1-p}`` in the peer's certificate
+(``--tls-peer-name`` to change it) and ``dealer`` in the dealer's (``--tls-dealer-name``);
+``pet dealer`` requires ``party0`` or ``party1``. Without TLS, a command refuses any
+non-loopback address unless ``--insecure`` is given.
 """
 
 from __future__ import annotations
 
 from pet.errors import InputError
 
-__all__ = ["add_tls_arguments", "tls_from_args", "open_peer", "open_dealer"]
+__all__ = ["add_tls_arguments", "tls_from_args", "dealer_tls", "refuse_plaintext", "open_peer", "open_dealer"]
+
+_USE_TLS = "use mutual TLS (--tls-dir DIR, or --tls-cert/--tls-key/--tls-ca)"
 
 
-def add_tls_arguments(parser, *, peer_name: bool = True):
-    """Add ``--tls-dir``, ``--tls-cert``, ``--tls-key``, ``--tls-ca`` (and ``--tls-peer-name``)."""
+def add_tls_arguments(parser, *, peer_name: bool = True, dealer_name: bool | None = None):
+    """Add ``--tls-dir``, ``--tls-cert``, ``--tls-key``, ``--tls-ca``, ``--insecure`` and (for
+    a party) ``--tls-peer-name`` and ``--tls-dealer-name``. ``dealer_name`` defaults to
+    ``peer_name``."""
     group = parser.add_argument_group(
-        "TLS (mutual): --tls-dir, or all of --tls-cert, --tls-key and --tls-ca; none for plain TCP")
+        "TLS (mutual, roles pinned): --tls-dir, or all of --tls-cert, --tls-key and --tls-ca; "
+        "without them only loopback addresses are allowed (or --insecure)")
     group.add_argument("--tls-dir", metavar="DIR",
                        help="ca.pem and <name>.pem/.key for this party (party0, party1 or dealer)")
     group.add_argument("--tls-cert", metavar="FILE", help="this party's certificate (PEM)")
-    group.add_argument("--tls-key", metavar="FILE", help="this party's private key (PEM)")
+    group.add_argument("--tls-key", metavar="FILE", help="this party's private key (PEM, mode 0600)")
     group.add_argument("--tls-ca", metavar="FILE", help="CA certificate(s) that signed the peer's certificate (PEM)")
     if peer_name:
-        group.add_argument("--tls-peer-name", metavar="NAME", help="name the peer's certificate must carry")
+        group.add_argument("--tls-peer-name", metavar="NAME",
+                           help="name the peer's certificate must carry (default party<1-P> for --party P)")
+    if peer_name if dealer_name is None else dealer_name:
+        group.add_argument("--tls-dealer-name", metavar="NAME",
+                           help="name the dealer's certificate must carry (default dealer)")
+    group.add_argument("--insecure", action="store_true",
+                       help="allow plain TCP (no TLS) on a non-loopback address: only on a trusted network")
     return group
 
 
-def tls_from_args(args, own_name: str, *, peer_name: str | None = None):
-    """The :class:`~pet.transport.tls.TLSConfig` the options describe, or None (plain TCP)."""
-    from pet.transport.tls import TLSConfig
+def tls_from_args(args, own_name: str, *, peer_name=None):
+    """The :class:`~pet.transport.tls.TLSConfig` the options describe, or None (plain TCP).
+
+    The peer is pinned to ``peer_name`` if given, else ``--tls-peer-name``, else what the
+    role ``own_name`` expects (``party0`` -> ``party1``, ``party1`` -> ``party0``, ``dealer``
+    -> ``party0``/``party1``); for any other ``own_name``, to what this side's own
+    certificate's role expects.
+    """
+    from pet.transport.tls import ROLE_PEERS, TLSConfig
 
     explicit = (getattr(args, "tls_cert", None), getattr(args, "tls_key", None), getattr(args, "tls_ca", None))
     directory = getattr(args, "tls_dir", None)
     if peer_name is None:
         peer_name = getattr(args, "tls_peer_name", None)
+    names_given = [flag for flag, value in (("--tls-peer-name", getattr(args, "tls_peer_name", None)),
+                                            ("--tls-dealer-name", getattr(args, "tls_dealer_name", None)))
+                   if value]
     if any(explicit):
         if directory:
             raise InputError("give either --tls-dir or --tls-cert/--tls-key/--tls-ca, not both")
         if not all(explicit):
             raise InputError("TLS needs all three of --tls-cert, --tls-key and --tls-ca")
+        if peer_name is None and own_name in ROLE_PEERS:
+            peer_name = ROLE_PEERS[own_name]
         return TLSConfig(*explicit, peer_name=peer_name)
     if directory:
         return TLSConfig.from_dir(directory, own_name, peer_name=peer_name)
-    if peer_name:
-        raise InputError("--tls-peer-name needs --tls-dir or --tls-cert/--tls-key/--tls-ca")
+    if names_given:
+        raise InputError(f"{' and '.join(names_given)} needs --tls-dir or --tls-cert/--tls-key/--tls-ca")
     return None
+
+
+def dealer_tls(args, tls):
+    """The party's TLS config for its dealer link: the same material, pinned to
+    ``--tls-dealer-name`` (default ``dealer``); None without TLS."""
+    if tls is None:
+        return None
+    return tls.for_dealer(getattr(args, "tls_dealer_name", None) or "dealer")
+
+
+def refuse_plaintext(args, tls, host: str, command: str, what: str, *, use_tls: str = _USE_TLS) -> None:
+    """Raise :class:`~pet.errors.InputError` naming the TLS flags when ``host`` is not
+    loopback, there is no TLS and ``--insecure`` was not given."""
+    from pet.transport.tcp import is_loopback
+
+    if tls is None and not getattr(args, "insecure", False) and not is_loopback(host):
+        raise InputError(f"pet {command}: refusing plain TCP to {what} {host!r} (not a loopback address): "
+                         f"{use_tls}, or pass --insecure if this network is trusted")
 
 
 def open_peer(args, tls, command: str):
@@ -60,17 +106,33 @@ def open_peer(args, tls, command: str):
 
     from pet.transport import tcp
 
+    insecure = bool(getattr(args, "insecure", False))
     if args.listen:
         host, port = tcp.parse_address(args.listen)
+        refuse_plaintext(args, tls, host, command, "listen on")
         print(f"pet {command}: party {args.party} waiting for the peer on {host}:{port} ...", file=sys.stderr)
-        return tcp.listen(host, port, tls=tls, timeout=args.timeout, accept_timeout=args.wait)
+        return tcp.listen(host, port, tls=tls, timeout=args.timeout, accept_timeout=args.wait, insecure=insecure)
     host, port = tcp.parse_address(args.connect)
-    return tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.wait)
+    refuse_plaintext(args, tls, host, command, "connect to")
+    return tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.wait, insecure=insecure)
 
 
-def open_dealer(args, tls):
-    """The channel to ``pet dealer`` at ``args.dealer`` (same TLS material as for the peer)."""
+def open_dealer(args, tls, command: str = "dealer link"):
+    """The channel to ``pet dealer`` at ``args.dealer``: ``tls`` is this party's config for
+    the peer link; the dealer link uses the same material pinned to the dealer's name."""
     from pet.transport import tcp
 
     host, port = tcp.parse_address(args.dealer)
-    return tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.wait)
+    refuse_plaintext(args, tls, host, command, "connect to the dealer at")
+    return tcp.connect(host, port, tls=dealer_tls(args, tls), timeout=args.timeout, retry_for=args.wait,
+                       insecure=bool(getattr(args, "insecure", False)))
+
+
+def check_addresses(args, tls, command: str) -> None:
+    """Refuse plaintext to non-loopback peer/dealer addresses before any work is done."""
+    from pet.transport import tcp
+
+    for attr, what in (("listen", "listen on"), ("connect", "connect to"), ("dealer", "connect to the dealer at")):
+        value = getattr(args, attr, None)
+        if value:
+            refuse_plaintext(args, tls, tcp.parse_address(value)[0], command, what)

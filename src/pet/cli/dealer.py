@@ -10,6 +10,9 @@ the operations, never inputs or results. Each session gets fresh seeds from
 parties derive and present (never by arrival order), sessions run concurrently, and a
 malformed or oversized request fails only its own connection or session (one log line on
 stderr). With ``--sessions 0`` it serves until killed.
+With TLS, each connecting party must present a certificate naming ``party0`` or ``party1``
+(the channel's ``peer_name``); without TLS only a loopback ``--listen`` address is allowed,
+unless ``--insecure``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pet.cli._net import add_tls_arguments, tls_from_args
+from pet.cli._net import add_tls_arguments, refuse_plaintext, tls_from_args
 
 __all__ = ["register", "run"]
 
@@ -55,8 +58,9 @@ def run(args) -> int:
     if max_elements < 1:
         raise InputError("--max-elements must be >= 1")
     host, port = tcp.parse_address(args.listen)
-    tls = tls_from_args(args, "dealer")
-    with tcp.Listener(host, port, tls=tls, timeout=args.timeout) as listener:
+    tls = tls_from_args(args, "dealer", peer_name=("party0", "party1"))
+    refuse_plaintext(args, tls, host, "dealer", "listen on")
+    with tcp.Listener(host, port, tls=tls, timeout=args.timeout, insecure=args.insecure) as listener:
         print(f"pet dealer listening on {host}:{listener.port}", file=sys.stderr, flush=True)
         # accepts, pairs by session id, serves sessions in threads; a hostile client only
         # fails its own connection (one stderr line each)

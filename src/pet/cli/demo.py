@@ -6,10 +6,12 @@ TLS, runs every step, and ends with a summary table: what ran, the result, secon
 exchanged and what each party learned. It exits non-zero if anything failed.
 
 Run one side only, for two terminals or two hosts (give both the same --tls-dir, made with
-``python -c "import pet.transport as t; t.make_test_pki('certs')"``, or none for plain TCP)::
+``python -c "import pet.transport as t; t.make_test_pki('certs')"``; roles are pinned: the
+peer must present party<1-P>, the dealer ``dealer``). Without --tls-dir only loopback
+addresses are allowed, unless --insecure::
 
-    pet demo --party 0 --listen 0.0.0.0:9400 [--dealer HOST:PORT] [--tls-dir certs]
-    pet demo --party 1 --connect HOST0:9400 [--dealer HOST:PORT] [--tls-dir certs]
+    pet demo --party 0 --listen 0.0.0.0:9400 [--dealer HOST:PORT] --tls-dir certs
+    pet demo --party 1 --connect HOST0:9400 [--dealer HOST:PORT] --tls-dir certs
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def register(subparsers) -> None:
     side.add_argument("--connect", metavar="HOST:PORT", help="party 1: address of party 0")
     p.add_argument("--dealer", metavar="HOST:PORT", help="address of a running `pet dealer` (MPC steps)")
     p.add_argument("--tls-dir", metavar="DIR", help="mutual TLS with ca.pem and party<N>.pem/.key from DIR")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow plain TCP (no --tls-dir) on a non-loopback address: trusted networks only")
     p.add_argument("--steps", help="comma-separated subset of steps to run (default: all)")
     p.add_argument("--report", metavar="FILE", help="write this party's outcomes as JSON")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for a peer (default 180)")
@@ -68,9 +72,12 @@ def _run_one(args) -> int:
     if args.party == 1 and not args.connect:
         print("pet demo: --party 1 needs --connect HOST:PORT", file=sys.stderr)
         return 2
+    from pet.cli._net import check_addresses
+
+    check_addresses(args, args.tls_dir, "demo")
     outcome = run_party(args.party, args.listen or args.connect, dealer=args.dealer, tls_dir=args.tls_dir,
                         report=args.report, steps=_steps(args), timeout=args.timeout,
-                        log=lambda line: print(line, flush=True))
+                        log=lambda line: print(line, flush=True), insecure=args.insecure)
     if args.report is None:
         _print_table([outcome] if args.party == 0 else [None, outcome])
     return 0 if outcome["ok"] else 1

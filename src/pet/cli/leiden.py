@@ -23,7 +23,7 @@ import argparse
 import sys
 import time
 
-from pet.cli._net import add_tls_arguments, open_dealer, open_peer, tls_from_args
+from pet.cli._net import add_tls_arguments, check_addresses, open_dealer, open_peer, tls_from_args
 from pet.errors import InputError
 
 __all__ = ["register", "run"]
@@ -69,11 +69,12 @@ def run(args) -> int:
     from pet.graph.io import write_communities
     from pet.mpc import Session
 
+    tls = tls_from_args(args, f"party{args.party}")  # peer pinned to party<1-P>, dealer to "dealer"
+    check_addresses(args, tls, "leiden")
     nodes, edges = _inputs(args)
-    tls = tls_from_args(args, f"party{args.party}")
     channel = open_peer(args, tls, "leiden")
     start = time.perf_counter()
-    with channel, open_dealer(args, tls) as dealer:
+    with channel, open_dealer(args, tls, "leiden") as dealer:
         with Session(args.party, channel, dealer=dealer) as session:
             result = leiden(session, nodes, edges, resolution=args.resolution, seed=args.seed,
                             n_iterations=args.n_iterations)

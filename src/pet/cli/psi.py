@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from pet.cli._net import add_tls_arguments, open_peer, tls_from_args
+from pet.cli._net import add_tls_arguments, check_addresses, open_peer, tls_from_args
 from pet.errors import InputError
 
 __all__ = ["register", "run"]
@@ -61,7 +61,7 @@ def register(subparsers) -> None:
                       help="always show a progress bar")
     prog.add_argument("--no-progress", dest="progress", action="store_false",
                       help=f"never show one (default: shown above {PROGRESS_THRESHOLD:,} rows)")
-    add_tls_arguments(p)
+    add_tls_arguments(p, dealer_name=False)
     p.set_defaults(func=run)
 
 
@@ -74,6 +74,7 @@ def run(args) -> int:
     if args.output is None and not args.cardinality:
         raise InputError("--output is required (unless --cardinality)")
     tls = tls_from_args(args, f"party{args.party}")
+    check_addresses(args, tls, "psi")
     header = not args.no_header
     store = encode_file(args.input, args.column, header=header)  # missing keys fail here, before connecting
     n_rows = store.n_rows

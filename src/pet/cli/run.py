@@ -9,6 +9,10 @@ job again resumes it: finished tasks are skipped. A party runs a task it has fin
 only with its own ``--rerun`` (every task) or ``--rerun-task NAME`` (that task and its
 dependents); if the peer needs a task this party finished, both refuse and say who must pass
 ``--rerun``. Both parties must run the identical job file (compared by digest at the start).
+
+With the job's ``network.tls_dir``, both links use mutual TLS with pinned roles: party P
+requires ``party<1-P>`` in the peer's certificate and ``dealer`` in the dealer's. Without it,
+only loopback addresses are allowed unless ``--insecure``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ def register(subparsers) -> None:
     p.add_argument("--rerun-task", action="append", default=[], metavar="NAME",
                    help="agree to run this finished task and its dependents again (repeatable)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the peer")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow plain TCP (no network.tls_dir) to a non-loopback address: trusted networks only")
     p.set_defaults(func=run)
 
 
@@ -50,6 +56,7 @@ def _rerun(args):
 
 
 def run(args) -> int:
+    from pet.cli._net import refuse_plaintext
     from pet.jobs import from_reference, load_job, run_job
     from pet.transport import tcp
     from pet.transport.tls import TLSConfig
@@ -67,19 +74,27 @@ def run(args) -> int:
     host, port = tcp.parse_address(address)
     tls = None
     if spec.tls_dir:
-        tls = TLSConfig.from_dir(spec.tls_dir, f"party{party}")
+        tls = TLSConfig.from_dir(spec.tls_dir, f"party{party}")  # the peer must be party<1-P>
+    use_tls = "use mutual TLS (network.tls_dir in the job file)"
+    refuse_plaintext(args, tls, host, "run", "listen on" if party == 0 else "connect to", use_tls=use_tls)
+    if spec.dealer:
+        refuse_plaintext(args, tls, tcp.parse_address(spec.dealer)[0], "run", "connect to the dealer at",
+                         use_tls=use_tls)
     if party == 0:
-        channel = tcp.listen(host, port, tls=tls, timeout=args.timeout, accept_timeout=args.timeout)
+        channel = tcp.listen(host, port, tls=tls, timeout=args.timeout, accept_timeout=args.timeout,
+                             insecure=args.insecure)
     else:
-        channel = tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.timeout)
+        channel = tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.timeout,
+                              insecure=args.insecure)
     dealer = None
     if spec.dealer:
         d_host, d_port = tcp.parse_address(spec.dealer)
         dealer_channels = []
 
         def dealer():
-            dealer_channels.append(tcp.connect(d_host, d_port, tls=tls, timeout=args.timeout,
-                                               retry_for=args.timeout))
+            dealer_channels.append(tcp.connect(d_host, d_port, tls=tls.for_dealer() if tls else None,
+                                               timeout=args.timeout, retry_for=args.timeout,
+                                               insecure=args.insecure))
             return dealer_channels[-1]
     with channel:
         try:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from pet._io import write_table
-from pet.cli._net import add_tls_arguments, open_dealer, open_peer, tls_from_args
+from pet.cli._net import add_tls_arguments, check_addresses, open_dealer, open_peer, tls_from_args
 from pet.errors import InputError
 
 __all__ = ["register", "run"]
@@ -91,10 +91,11 @@ def run(args) -> int:
     receives = reveal_to in (None, args.party)
     if receives and not args.output:
         raise InputError("--output is required at a party that receives the result")
-    tls = tls_from_args(args, f"party{args.party}")
+    tls = tls_from_args(args, f"party{args.party}")  # peer pinned to party<1-P>, dealer to "dealer"
+    check_addresses(args, tls, "sql")
     channel = open_peer(args, tls, "sql")
     start = time.perf_counter()
-    with channel, open_dealer(args, tls) as dealer:
+    with channel, open_dealer(args, tls, "sql") as dealer:
         with Session(args.party, channel, dealer=dealer) as session:
             result = query(session, sql, tables, reveal_to=reveal_to, min_group_size=args.min_group_size,
                            duplicate_keys=args.duplicate_keys)

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from pet._io import read_table, write_table
-from pet.cli._net import add_tls_arguments, open_dealer, open_peer, tls_from_args
+from pet.cli._net import add_tls_arguments, check_addresses, open_dealer, open_peer, tls_from_args
 from pet.errors import InputError
 
 __all__ = ["register", "run"]
@@ -46,8 +46,7 @@ def _common(p, fit: bool):
     p.add_argument("--wait", type=float, default=120.0, metavar="SECONDS", help="wait for the peer (default 120)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS", help="receive timeout (default 600)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    tls = add_tls_arguments(p)
-    tls.add_argument("--tls-dealer-name", metavar="NAME", help="name the dealer's certificate must carry")
+    add_tls_arguments(p)
 
 
 def register(subparsers) -> None:
@@ -119,17 +118,17 @@ def run(args) -> int:
 
     key = _key(args.key_file)
     own = f"party{args.party}"
-    tls_peer = tls_from_args(args, own, peer_name=args.tls_peer_name)
-    tls_dealer = tls_from_args(args, own, peer_name=args.tls_dealer_name)
+    tls = tls_from_args(args, own)  # peer pinned to --tls-peer-name, dealer to --tls-dealer-name
+    check_addresses(args, tls, "xgb")
     df = read_table(args.input, what="--input")
     if args.id not in df.columns:
         raise InputError(f"--id {args.id!r} is not a column of {args.input} ({list(df.columns)})")
     label = getattr(args, "label", None)
     if label is not None and label not in df.columns:
         raise InputError(f"--label {label!r} is not a column of {args.input}")
-    channel = open_peer(args, tls_peer, "xgb")
+    channel = open_peer(args, tls, "xgb")
     start = time.perf_counter()
-    with channel, open_dealer(args, tls_dealer) as dealer:
+    with channel, open_dealer(args, tls, "xgb") as dealer:
         rows = align(channel, df, args.id, party=args.party)
         features = rows.drop(columns=[c for c in (args.id, label) if c is not None])
         with Session(args.party, channel, dealer=dealer) as session:

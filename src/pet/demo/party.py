@@ -23,22 +23,27 @@ __all__ = ["run_party", "tls_for"]
 
 
 def tls_for(name: str, tls_dir: str | None) -> TLSConfig | None:
+    """``name``'s TLS files in ``tls_dir``, the peer pinned to the other party (use
+    ``.for_dealer()`` for the dealer link); None without a directory."""
     if not tls_dir:
         return None
     return TLSConfig.from_dir(tls_dir, name)
 
 
 def run_party(party: int, peer: str, *, dealer: str | None, tls_dir: str | None, report: str | None,
-              steps=None, timeout: float = 120.0, workdir: str = "", log=print) -> dict:
-    """Run ``steps`` (default: all) as ``party``; return (and write to ``report``) the outcomes."""
+              steps=None, timeout: float = 120.0, workdir: str = "", log=print, insecure: bool = False) -> dict:
+    """Run ``steps`` (default: all) as ``party``; return (and write to ``report``) the outcomes.
+
+    With ``tls_dir`` the peer must present ``party<1-P>`` and the dealer ``dealer``; without
+    it, non-loopback addresses are refused unless ``insecure``."""
     names = list(steps or STEPS)
     require_demo_extras(names)
     tls = tls_for(f"party{party}", tls_dir)
     host, port = tcp.parse_address(peer)
     if party == 0:
-        channel = tcp.listen(host, port, tls=tls, timeout=timeout, accept_timeout=timeout)
+        channel = tcp.listen(host, port, tls=tls, timeout=timeout, accept_timeout=timeout, insecure=insecure)
     else:
-        channel = tcp.connect(host, port, tls=tls, timeout=timeout, retry_for=timeout)
+        channel = tcp.connect(host, port, tls=tls, timeout=timeout, retry_for=timeout, insecure=insecure)
     dealer_channels = []
     sessions = []
 
@@ -50,7 +55,8 @@ def run_party(party: int, peer: str, *, dealer: str | None, tls_dir: str | None,
             if dealer is None:
                 raise ProtocolError("this step needs the dealer, but no --dealer address was given")
             d_host, d_port = tcp.parse_address(dealer)
-            d_channel = tcp.connect(d_host, d_port, tls=tls, timeout=timeout, retry_for=timeout)
+            d_channel = tcp.connect(d_host, d_port, tls=tls.for_dealer() if tls else None, timeout=timeout,
+                                    retry_for=timeout, insecure=insecure)
             dealer_channels.append(d_channel)
             sessions.append(Session(party, channel, dealer=d_channel))
         return sessions[0]

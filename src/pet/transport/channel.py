@@ -12,6 +12,7 @@ other's must use :meth:`Channel.exchange`: with real sockets, two simultaneous l
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from dataclasses import dataclass, fields
@@ -75,6 +76,15 @@ class Channel:
     name : str
         Used in error messages ("channel 'party0->party1' timed out after 5.0 s").
 
+    A protocol that knows how large the peer's messages can be should lower the receive
+    limit below ``max_frame_size`` -- for good with :attr:`max_recv_frame_size`, or for a
+    few messages with ``with channel.recv_limit(n): ...`` -- so a lying peer is refused at
+    the 20-byte frame prefix.
+
+    :attr:`peer_name` is the name the peer proved with its TLS certificate (one of the
+    pinned names, see :class:`~pet.transport.tls.TLSConfig`); ``None`` for plain TCP and
+    in-memory channels, whose peer is not authenticated.
+
     Subclasses implement ``_send_frame(frame)``, ``_recv_value(timeout)`` and ``_close()``.
     """
 
@@ -86,6 +96,7 @@ class Channel:
         if not isinstance(max_depth, int) or max_depth < 1:
             raise InputError(f"max_depth must be a positive int, got {max_depth!r}")
         self.max_frame_size = max_frame_size
+        self._recv_limit: int | None = None
         self.max_depth = max_depth
         self.name = name
         self.stats = ChannelStats()
@@ -93,11 +104,40 @@ class Channel:
         self._send_lock = threading.Lock()
         self._recv_lock = threading.Lock()
 
+    #: The name the peer's TLS certificate carries (checked against the pinned names), or
+    #: None when the peer is not authenticated (plain TCP, in-memory).
+    peer_name: str | None = None
+
     # -- public API ----------------------------------------------------------------------
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def max_recv_frame_size(self) -> int:
+        """Largest incoming frame accepted (bytes): ``max_frame_size`` unless lowered.
+        Assign an int (>= 64) to lower it, ``None`` to go back to ``max_frame_size``."""
+        limit = self.max_frame_size
+        return limit if self._recv_limit is None else min(limit, self._recv_limit)
+
+    @max_recv_frame_size.setter
+    def max_recv_frame_size(self, value: int | None) -> None:
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 64):
+            raise InputError(f"max_recv_frame_size must be an int >= 64 or None, got {value!r}")
+        self._recv_limit = value
+
+    @contextlib.contextmanager
+    def recv_limit(self, nbytes: int):
+        """Within the ``with`` block, refuse incoming frames above ``nbytes`` (prefix, header
+        and body) with :class:`~pet.errors.FrameTooLarge`; the previous limit comes back
+        afterwards. For protocol steps whose message sizes are known in advance."""
+        previous = self._recv_limit
+        self.max_recv_frame_size = nbytes if previous is None else min(nbytes, previous)
+        try:
+            yield self
+        finally:
+            self._recv_limit = previous
 
     def send(self, obj) -> None:
         """Send one message. Raises :class:`~pet.errors.PetTypeError` for a value the wire
@@ -259,7 +299,7 @@ class LocalChannel(Channel):
             self._peer_closed = True
             raise PeerDisconnected(f"{self.name}: the peer closed the channel")
         # a bytearray, so arrays decode as writable views without a second copy
-        value = codec.decode(memoryview(item), max_frame_size=self.max_frame_size, max_depth=self.max_depth)
+        value = codec.decode(memoryview(item), max_frame_size=self.max_recv_frame_size, max_depth=self.max_depth)
         return value, len(item)
 
     def _close(self):

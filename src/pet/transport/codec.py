@@ -278,10 +278,7 @@ def decode_header(header: bytes | memoryview, *, max_depth: int = DEFAULT_MAX_DE
                 raise ProtocolError(f"bad array rank {ndim} in frame header")
             shape = tuple(_U64.unpack(take(8))[0] for _ in range(ndim))
             dtype = _DTYPES[code]
-            count = 1
-            for n in shape:
-                count *= n
-            slot = _Slot("a", dtype, shape, count * dtype.itemsize, scalar=tag == 0x41)
+            slot = _Slot("a", dtype, shape, _array_nbytes(shape, dtype), scalar=tag == 0x41)
             slots.append(slot)
             return slot
         if tag in (0x6C, 0x74):
@@ -315,16 +312,98 @@ def decode_header(header: bytes | memoryview, *, max_depth: int = DEFAULT_MAX_DE
     return value, slots
 
 
-def allocate(slots) -> list:
-    """Allocate receive buffers for the header's slots; returns writable objects whose
-    memoryviews can be ``recv_into``-ed, in body order."""
-    out = []
-    for slot in slots:
-        if slot.kind == "a":
-            out.append(np.empty(slot.shape, dtype=slot.dtype))
+def _array_nbytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    """Bytes of an array of ``shape``; :class:`~pet.errors.ProtocolError` for a shape numpy
+    cannot represent (a dimension or a size beyond ``2**63 - 1``, even next to a zero)."""
+    nonzero = 1
+    for n in shape:
+        if n > _I64_MAX:
+            raise ProtocolError(f"array dimension {n} in frame header exceeds 2**63 - 1")
+        if n:
+            nonzero *= n
+    if nonzero * dtype.itemsize > _I64_MAX:
+        raise ProtocolError(f"array shape {shape} of {dtype} in frame header is too large to represent")
+    return 0 if 0 in shape else nonzero * dtype.itemsize
+
+
+def _as_array(raw: np.ndarray, slot: "_Slot") -> np.ndarray:
+    """View the received bytes ``raw`` (1-D uint8) as the slot's array."""
+    try:
+        if not slot.nbytes:
+            return np.empty(slot.shape, dtype=slot.dtype)
+        return raw.view(slot.dtype).reshape(slot.shape)
+    except (ValueError, TypeError, OverflowError, MemoryError) as exc:
+        raise ProtocolError(f"cannot build an array of shape {slot.shape} from the frame: {exc}") from None
+
+
+#: The body of a frame is received into buffers that grow as the data arrives: the first
+#: allocation for a value is at most this many bytes, and each later step at most doubles
+#: it, so a peer announcing a huge value commits only about twice what it actually sent.
+BODY_STEP = 4 << 20
+
+
+class BodyReader:
+    """Receives the body of a frame into buffers that grow with the data that arrived.
+
+    Call :meth:`view` for the next writable piece, fill some of it, release the view, then
+    :meth:`advance` by the number of bytes written; :attr:`buffers` holds the finished
+    values (numpy arrays and ``bytes``) in body order once :attr:`done`.
+    """
+
+    def __init__(self, slots, *, step: int = BODY_STEP):
+        self.slots = list(slots)
+        self.step = step
+        self.buffers: list = []
+        self._index = 0
+        self._buf = None
+        self._got = 0
+        self._next_slot()
+
+    @property
+    def done(self) -> bool:
+        return self._index >= len(self.slots)
+
+    def view(self) -> memoryview:
+        """The writable space left in the current buffer (release it before :meth:`advance`)."""
+        return memoryview(self._buf[self._got:])
+
+    def advance(self, n: int) -> None:
+        self._got += n
+        if self._got < len(self._buf):
+            return
+        slot = self.slots[self._index]
+        if self._got < slot.nbytes:
+            self._buf = _grow(self._buf, min(slot.nbytes, 2 * len(self._buf)))
+            return
+        self._finish(self._buf)
+        self._index += 1
+        self._next_slot()
+
+    def _next_slot(self) -> None:
+        while not self.done and not self.slots[self._index].nbytes:
+            self._finish(np.empty(0, dtype=np.uint8))
+            self._index += 1
+        if not self.done:
+            self._buf = np.empty(min(self.slots[self._index].nbytes, self.step), dtype=np.uint8)
+            self._got = 0
         else:
-            out.append(bytearray(slot.nbytes))
-    return out
+            self._buf = None
+
+    def _finish(self, raw: np.ndarray) -> None:
+        slot = self.slots[self._index]
+        self.buffers.append(_as_array(raw, slot) if slot.kind == "a" else raw.tobytes())
+
+
+def _grow(buf: np.ndarray, size: int) -> np.ndarray:
+    """``buf`` enlarged to ``size`` bytes: in place (realloc) when nothing else refers to it,
+    by a copy otherwise."""
+    try:
+        buf.resize(size)
+        return buf
+    except ValueError:
+        bigger = np.empty(size, dtype=np.uint8)
+        bigger[:len(buf)] = buf
+        return bigger
 
 
 def fill(value, slots, buffers):
@@ -338,8 +417,7 @@ def fill(value, slots, buffers):
             buf = lookup[id(v)]
             if v.kind == "b":
                 return bytes(buf) if not isinstance(buf, bytes) else buf
-            arr = buf
-            return arr[()] if v.scalar else arr
+            return buf[()] if v.scalar else buf
         if isinstance(v, list):
             return [sub(x) for x in v]
         if isinstance(v, tuple):
@@ -349,17 +427,6 @@ def fill(value, slots, buffers):
         return v
 
     return sub(value)
-
-
-def body_views(buffers) -> list[memoryview]:
-    """Flat writable byte views of allocated buffers (for ``recv_into``)."""
-    views = []
-    for buf in buffers:
-        if isinstance(buf, np.ndarray):
-            views.append(memoryview(buf.reshape(-1).view(np.uint8)) if buf.size else memoryview(bytearray()))
-        else:
-            views.append(memoryview(buf))
-    return views
 
 
 def decode(frame: bytes | bytearray | memoryview, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
@@ -385,7 +452,7 @@ def decode(frame: bytes | bytearray | memoryview, *, max_frame_size: int = DEFAU
         chunk = view[pos:pos + slot.nbytes]
         pos += slot.nbytes
         if slot.kind == "a":
-            arr = np.frombuffer(chunk, dtype=slot.dtype).reshape(slot.shape)
+            arr = _as_array(np.frombuffer(chunk, dtype=np.uint8), slot)
             buffers.append(arr if not view.readonly else arr.copy())
         else:
             buffers.append(bytes(chunk))

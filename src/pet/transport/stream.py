@@ -2,8 +2,10 @@
 
 Sending hands the kernel the frame head and then a ``memoryview`` of each array buffer
 (``sendall``; no join, no copy). Receiving reads the 20-byte prefix, checks the announced
-size against ``max_frame_size`` *before* allocating, parses the header, allocates the arrays
-and ``recv_into``\\ s straight into them.
+size against the channel's receive limit (``max_frame_size``, or a lower
+``max_recv_frame_size``) *before* allocating, parses the header, and ``recv_into``\\ s the
+body straight into numpy buffers that grow in bounded steps as the bytes arrive (at most
+about twice what the peer actually sent is ever allocated, whatever the header announced).
 
 A malformed frame, a TLS failure, or a timeout in the middle of a frame leaves the byte
 stream at an unknown position, so the channel closes itself before raising. A timeout
@@ -131,11 +133,11 @@ class StreamChannel(Channel):
                         if not outgoing[0].nbytes:
                             outgoing.pop(0)
                 if not incoming.done:
-                    view = incoming.view()
-                    try:
-                        n = sock.recv_into(view, view.nbytes)
-                    except would_block:
-                        n = None
+                    with incoming.view() as view:
+                        try:
+                            n = sock.recv_into(view, view.nbytes)
+                        except would_block:
+                            n = None
                     if n == 0:
                         raise PeerDisconnected(f"{self.name}: the peer closed the connection "
                                                f"{'in the middle of a message' if incoming.started else ''}".rstrip())
@@ -177,18 +179,20 @@ class StreamChannel(Channel):
         if got == 0:  # clean timeout before the first byte is reported by _recv_into
             raise self._timeout_error(timeout)
         try:
-            header_len, body_len = codec.parse_prefix(self._prefix, max_frame_size=self.max_frame_size)
+            header_len, body_len = codec.parse_prefix(self._prefix, max_frame_size=self.max_recv_frame_size)
             header = self._recv_header(header_len, timeout)
             value, slots = codec.decode_header(header, max_depth=self.max_depth)
             codec.check_body(slots, body_len)
-            buffers = codec.allocate(slots)
-            for piece in codec.body_views(buffers):
-                if piece.nbytes:
+            body = codec.BodyReader(slots)  # buffers grow with the data that actually arrives
+            while not body.done:
+                with body.view() as piece:
                     self._recv_into(piece, timeout, started=True)
+                    n = piece.nbytes
+                body.advance(n)
         except PetError:
             self._abort()
             raise
-        return codec.fill(value, slots, buffers), codec.PREFIX.size + header_len + body_len
+        return codec.fill(value, slots, body.buffers), codec.PREFIX.size + header_len + body_len
 
     def _recv_header(self, header_len: int, timeout) -> bytearray:
         """Read the header in pieces of at most 1 MiB, so a lying length prefix costs only
@@ -276,7 +280,8 @@ class StreamChannel(Channel):
 class _IncomingFrame:
     """Incremental reader of one frame for :meth:`StreamChannel._interleaved`: hands out the
     next buffer to fill and checks prefix and header as they complete (the header is read
-    in 1 MiB pieces; the body is allocated only once the header is valid)."""
+    in 1 MiB pieces; the body goes into buffers that grow with the data that arrived, see
+    :class:`~pet.transport.codec.BodyReader`)."""
 
     def __init__(self, channel: StreamChannel):
         self.channel = channel
@@ -284,44 +289,50 @@ class _IncomingFrame:
         self.stage = "prefix"
         self.header_parts: list[bytearray] = []
         self.header_left = self.body_len = 0
-        self.pieces: list[memoryview] = [memoryview(self.prefix)]
+        self.piece: bytearray | None = self.prefix
         self.got = 0
         self.started = False
         self.done = False
         self.nbytes = 0
-        self.tree = self.slots = self.buffers = None
+        self.tree = self.slots = self.body = None
 
     def view(self) -> memoryview:
-        return self.pieces[0][self.got:]
+        """The next place to write received bytes into (release it before :meth:`advance`)."""
+        if self.stage == "body":
+            return self.body.view()
+        return memoryview(self.piece)[self.got:]
 
     def advance(self, n: int) -> None:
         self.started = True
         self.nbytes += n
-        self.got += n
-        if self.got < self.pieces[0].nbytes:
+        if self.stage == "body":
+            self.body.advance(n)
+            self.done = self.body.done
             return
-        self.pieces.pop(0)
+        self.got += n
+        if self.got < len(self.piece):
+            return
         self.got = 0
-        while not self.pieces and not self.done:
+        self.piece = None
+        while self.piece is None and not self.done:
             if self.stage == "prefix":
-                header_len, self.body_len = codec.parse_prefix(self.prefix,
-                                                               max_frame_size=self.channel.max_frame_size)
+                header_len, self.body_len = codec.parse_prefix(
+                    self.prefix, max_frame_size=self.channel.max_recv_frame_size)
                 self.header_left = header_len
                 self.stage = "header"
             elif self.stage == "header" and self.header_left:
                 part = bytearray(min(self.header_left, _HEADER_CHUNK))
                 self.header_left -= len(part)
                 self.header_parts.append(part)
-                self.pieces = [memoryview(part)]
-            elif self.stage == "header":
+                self.piece = part
+            else:
                 header = b"".join(self.header_parts)
                 self.tree, self.slots = codec.decode_header(header, max_depth=self.channel.max_depth)
                 codec.check_body(self.slots, self.body_len)
-                self.buffers = codec.allocate(self.slots)
-                self.pieces = [v for v in codec.body_views(self.buffers) if v.nbytes]
+                self.body = codec.BodyReader(self.slots)
                 self.stage = "body"
-            else:
-                self.done = True
+                self.done = self.body.done
+                return
 
     def value(self):
-        return codec.fill(self.tree, self.slots, self.buffers)
+        return codec.fill(self.tree, self.slots, self.body.buffers)
