@@ -32,7 +32,6 @@ import time
 
 import numpy as np
 import pandas as pd
-
 from conftest import pick
 
 SCALE = float(os.environ.get("PET_LEIDEN_BENCH_SCALE", pick("0.1", "1")))
@@ -116,7 +115,7 @@ def _run(paths):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in (0, 1)]
     outs = [p.communicate(timeout=3600) for p in procs]
     dealer.communicate(timeout=60)
-    for p, (o, e) in zip(procs, outs):
+    for p, (_, e) in zip(procs, outs):
         if p.returncode != 0:
             raise RuntimeError(f"party failed: {e[-3000:]}")
     return [json.loads(o.strip().splitlines()[-1]) for o, _ in outs]

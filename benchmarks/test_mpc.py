@@ -27,13 +27,12 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import pick
 
 import pet.mpc as mpc
 from pet.mpc import dealer as _dealer
 from pet.mpc import ring_matmul
 from pet.transport import local_pair, tcp
-
-from conftest import pick
 
 SIZES = pick([10_000, 100_000], [10_000, 1_000_000])
 MATMUL = pick([128, 512], [512, 1000])

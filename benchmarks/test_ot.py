@@ -17,12 +17,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from conftest import pick
 
 from pet.mpc.ot import OTEngine, RandomOT
 from pet.mpc.ot import correlations as corr
 from pet.transport import run_parties
-
-from conftest import pick
 
 N = pick(100_000, 1_000_000)
 

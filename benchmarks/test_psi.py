@@ -43,7 +43,6 @@ import threading
 import time
 
 import pytest
-
 from conftest import pick
 
 LOG2 = [int(x) for x in os.environ.get("PET_PSI_BENCH_LOG2", pick("12,14", "16,18,20")).split(",") if x.strip()]
@@ -142,7 +141,7 @@ def _run_two(code: str, n: int, tmp_path) -> tuple[dict, dict, float]:
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in (0, 1)]
     outs = [p.communicate(timeout=7200) for p in procs]
     total = time.perf_counter() - t0
-    for p, (out, err) in zip(procs, outs):
+    for p, (_, err) in zip(procs, outs):
         if p.returncode != 0:
             raise RuntimeError(f"party failed (exit {p.returncode}):\n{err[-3000:]}")
     r0, r1 = (json.loads(out.strip().splitlines()[-1]) for out, _ in outs)

@@ -27,7 +27,6 @@ import textwrap
 import time
 
 import pytest
-
 from conftest import pick
 
 ROWS = [int(x) for x in os.environ.get("PET_SQL_BENCH_ROWS", pick("10000", "100000,1000000")).split(",")
@@ -96,7 +95,7 @@ def _run_pet(n: int) -> list[dict]:
         for p in parties + [dealer]:
             if p.poll() is None:
                 p.kill()
-    for p, (out, err) in zip(parties, outs):
+    for p, (_, err) in zip(parties, outs):
         if p.returncode != 0:
             raise RuntimeError(f"party failed:\n{err[-3000:]}")
     return [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]

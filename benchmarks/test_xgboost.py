@@ -16,7 +16,6 @@ import socket
 import time
 
 import numpy as np
-
 from conftest import pick
 
 ROWS = int(os.environ.get("PET_BENCH_XGB_ROWS", pick("10000", "100000")))

@@ -18,7 +18,7 @@ def run_together(*commands, timeout=180):
     procs = [subprocess.Popen([sys.executable, *cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for cmd in commands]
     outs = [p.communicate(timeout=timeout) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err
     return [out for out, _ in outs]
 
@@ -63,7 +63,7 @@ def test_sql_triple_matches_duckdb():
     namespace = {}
     for name in ("sql_party0", "sql_party1"):  # the example's own tables and query, run in the clear
         source = (EXAMPLES / f"{name}.py").read_text()
-        exec(source.split("parser = argparse")[0] + source[source.index("sales = ") if "sales = " in source
+        exec(source.split("parser = argparse")[0] + source[source.index("sales = ") if "sales = " in source  # noqa: S102 - the example's own lines
                                                           else source.index("users = "):].split("\nwith ")[0],
              namespace)
     con = duckdb.connect()

@@ -11,11 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from pet.data import reference_path
 from pet.errors import InputError, ProtocolError
 from pet.jobs import StateStore, from_reference, job_status, parse_job, run_job
 from pet.transport import run_parties
-
-from pet.data import reference_path
 from tests.helpers import free_port
 
 PLATFORM = reference_path("PrivacyGo-PETPlatform")
@@ -283,7 +282,9 @@ def test_psi_and_dp_tasks_through_the_runner(tmp_path):
          "params": {"party": 0, "input": str(tmp_path / "a_out.csv"), "ledger": str(tmp_path / "budget.sqlite"),
                     "block": "2026-11", "block_epsilon": 1.0, "epsilon": 0.6}},
     ]})
-    runner = lambda p: (lambda ch: run_job(spec, p, ch, state_path=tmp_path / f"s{p}.sqlite", log=lambda s: None))
+    def runner(p):
+        return lambda ch: run_job(spec, p, ch, state_path=tmp_path / f"s{p}.sqlite", log=lambda s: None)
+
     r0, r1 = run_parties(runner(0), runner(1), timeout=120)
     assert r0.status == "SUCCESS", r0.error
     out0, out1 = pd.read_csv(tmp_path / "a_out.csv"), pd.read_parquet(tmp_path / "b_out.parquet")
@@ -315,7 +316,9 @@ def test_pet_run_two_processes(tmp_path):
             party0: {{input: a.csv, output: a_out.csv}}
             party1: {{input: b.csv, output: b_out.csv}}
     """))
-    cmd = lambda p: [sys.executable, "-m", "pet", "run", "job.yaml", "--party", str(p), "--state", f"s{p}.sqlite"]
+    def cmd(p):
+        return [sys.executable, "-m", "pet", "run", "job.yaml", "--party", str(p), "--state", f"s{p}.sqlite"]
+
     p1 = subprocess.Popen(cmd(1), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     p0 = subprocess.run(cmd(0), cwd=tmp_path, capture_output=True, text=True, timeout=120)
     out1, err1 = p1.communicate(timeout=120)

@@ -7,7 +7,6 @@ import pytest
 import pet.mpc as mpc
 from pet.errors import InputError, PetTypeError, ProtocolError
 from pet.mpc import Shared
-
 from tests.mpc.conftest import both
 
 

@@ -7,8 +7,8 @@ import pytest
 import pet.mpc as mpc
 from pet.errors import ProtocolError
 from pet.mpc import dealer
-from pet.mpc.ring_matmul import matmul_u64
 from pet.mpc.correlated import DealerClient
+from pet.mpc.ring_matmul import matmul_u64
 from pet.transport import run_parties
 
 U = np.uint64

@@ -74,8 +74,9 @@ def test_two_parties_and_dealer_in_three_processes(tmp_path, use_tls):
         from pet.transport.tls import TLSConfig, make_test_pki
 
         make_test_pki(tmp_path)
-        cfg = lambda name: TLSConfig(cert=tmp_path / f"{name}.pem", key=tmp_path / f"{name}.key",
-                                     ca=tmp_path / "ca.pem")
+        def cfg(name):
+            return TLSConfig(cert=tmp_path / f"{name}.pem", key=tmp_path / f"{name}.key", ca=tmp_path / "ca.pem")
+
         tls = cfg("party0")
     dealer, dealer_port = _start_dealer(("--tls-dir", str(tmp_path)) if use_tls else ())
     try:

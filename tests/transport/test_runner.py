@@ -69,7 +69,7 @@ def test_three_parties_get_a_mesh_of_channels():
     def make(i):
         def fn(chans):
             assert chans[i] is None
-            for j, ch in enumerate(chans):
+            for ch in chans:
                 if ch is not None:
                     ch.send(i)
             return sorted(ch.recv() for ch in chans if ch is not None)

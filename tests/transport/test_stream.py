@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pet.errors import (ChannelClosed, ChannelTimeout, FrameTooLarge, PeerDisconnected, ProtocolError)
+from pet.errors import ChannelClosed, ChannelTimeout, FrameTooLarge, PeerDisconnected, ProtocolError
 from pet.transport import StreamChannel, codec, tcp
 from tests.helpers import free_port
 

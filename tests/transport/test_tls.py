@@ -109,7 +109,7 @@ def test_large_simultaneous_exchange_over_tls(pki):
         for size in (70_000, 3_000_000, 25_000_000):
             a = np.arange(size, dtype=np.uint64)
             b = {"x": a[::-1].copy(), "tag": "b", "small": np.zeros(0)}
-            thread = threading.Thread(target=lambda: out.__setitem__("s", server.exchange(b)))
+            thread = threading.Thread(target=lambda b=b: out.__setitem__("s", server.exchange(b)))
             thread.start()
             got = client.exchange({"x": a, "tag": "a", "small": np.zeros(0)})
             thread.join(60)

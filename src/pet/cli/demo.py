@@ -115,8 +115,8 @@ def _print_table(reports) -> None:
     steps0 = {s["step"]: s for s in (r0 or {}).get("steps", [])}
     steps1 = {s["step"]: s for s in (r1 or {}).get("steps", [])}
     names = list(dict.fromkeys([*steps0, *steps1]))
-    wrap = lambda text, indent: textwrap.fill(text, 100, initial_indent=indent,
-                                              subsequent_indent=" " * len(indent))
+    def wrap(text, indent):
+        return textwrap.fill(text, 100, initial_indent=indent, subsequent_indent=" " * len(indent))
     print("\nSummary")
     print(f"{'step':<8} {'ok':<4} {'seconds':>8} {'peer bytes':>12} {'dealer bytes':>13}")
     print("=" * 100)

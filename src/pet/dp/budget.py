@@ -29,8 +29,9 @@ across them.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -422,7 +423,7 @@ class ClaimRecorder:
         self.claim_id = claim_id
         self.delta = delta
 
-    def compose(self, event: Any) -> "ClaimRecorder":
+    def compose(self, event: Any) -> ClaimRecorder:
         from pet.dp.events import EpsilonDeltaEvent
         from pet.dp.rdp import RDPAccountant
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Union
 
 from pet.errors import InputError
 
@@ -67,7 +66,7 @@ class PoissonSampledEvent:
     """``event`` run on a Poisson subsample: each record kept independently w.p. ``sampling_rate``."""
 
     sampling_rate: float
-    event: "Event"
+    event: Event
 
     def __post_init__(self) -> None:
         try:
@@ -129,7 +128,7 @@ class ComposedEvent:
 class SelfComposedEvent:
     """``event`` composed with itself ``count`` times."""
 
-    event: "Event"
+    event: Event
     count: int
 
     def __post_init__(self) -> None:
@@ -139,9 +138,10 @@ class SelfComposedEvent:
             raise InputError(f"count must be an int >= 0, got {self.count!r}")
 
 
-Event = Union[
-    GaussianEvent, LaplaceEvent, PoissonSampledEvent, EpsilonDeltaEvent, ZCDPEvent, ComposedEvent, SelfComposedEvent
-]
+Event = (
+    GaussianEvent | LaplaceEvent | PoissonSampledEvent | EpsilonDeltaEvent | ZCDPEvent | ComposedEvent
+    | SelfComposedEvent
+)
 _EVENT_TYPES = (
     GaussianEvent,
     LaplaceEvent,

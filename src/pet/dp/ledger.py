@@ -23,11 +23,15 @@ import json
 import os
 import sqlite3
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from pet.dp.budget import Block, Claim, allocate as _allocate, consume as _consume, release as _release
+from pet.dp.budget import Block, Claim
+from pet.dp.budget import allocate as _allocate
+from pet.dp.budget import consume as _consume
+from pet.dp.budget import release as _release
 from pet.errors import BudgetError, InputError
 
 __all__ = ["BudgetLedger"]
@@ -135,13 +139,13 @@ class BudgetLedger:
                 self.conn.execute("ROLLBACK")
             return False
 
-    def _tx(self) -> "_Tx":
+    def _tx(self) -> _Tx:
         return BudgetLedger._Tx(self._conn)
 
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> "BudgetLedger":
+    def __enter__(self) -> BudgetLedger:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -40,10 +40,10 @@ class _PMF:
         self.h, self.offset, self.probs, self.inf_mass = h, offset, probs, inf_mass
 
     @classmethod
-    def identity(cls, h: float) -> "_PMF":
+    def identity(cls, h: float) -> _PMF:
         return cls(h, 0, np.ones(1), 0.0)
 
-    def truncate(self, tail: float) -> "_PMF":
+    def truncate(self, tail: float) -> _PMF:
         p = self.probs
         c = np.cumsum(p)
         lo = int(np.searchsorted(c, tail, side="right"))  # first index whose cumulative > tail
@@ -56,7 +56,7 @@ class _PMF:
         inf = self.inf_mass + float(p[hi:].sum())  # upper tail goes to infinity: pessimistic
         return _PMF(self.h, self.offset + lo, new, min(inf, 1.0))
 
-    def compose(self, other: "_PMF", tail: float) -> "_PMF":
+    def compose(self, other: _PMF, tail: float) -> _PMF:
         if len(self.probs) == 1 or len(other.probs) == 1:
             probs = np.convolve(self.probs, other.probs)
         else:
@@ -64,7 +64,7 @@ class _PMF:
         inf = 1.0 - (1.0 - self.inf_mass) * (1.0 - other.inf_mass)
         return _PMF(self.h, self.offset + other.offset, probs, inf).truncate(tail)
 
-    def self_compose(self, count: int, tail: float) -> "_PMF":
+    def self_compose(self, count: int, tail: float) -> _PMF:
         result = _PMF.identity(self.h)
         base = self
         while count:

@@ -44,7 +44,8 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 

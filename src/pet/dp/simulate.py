@@ -25,14 +25,14 @@ import csv
 import math
 import os
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
+from pet._io import atomic_output
 from pet.dp.budget import Block, Claim, consume
 from pet.dp.schedulers import DPF, FCFS, RoundRobin
-from pet._io import atomic_output
 from pet.errors import InputError
 
 __all__ = ["SIM_ORDERS", "SimResult", "simulate", "sweep", "write_csv", "plot_sweep", "POLICIES", "PAPER_GRIDS"]

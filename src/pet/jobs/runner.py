@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import json
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from pet._validate import check_party
 from pet.errors import InputError, PetError, ProtocolError

@@ -76,7 +76,7 @@ class Binner:
     default_left: np.ndarray | None = None
     n_features: int = 0
 
-    def fit(self, X: np.ndarray) -> "Binner":
+    def fit(self, X: np.ndarray) -> Binner:
         feats, cuts, dls = [], [], []
         for f in range(X.shape[1]):
             col = X[:, f]

@@ -68,7 +68,17 @@ from pet.ml import _plain
 from pet.ml.binning import Binner, goes_left
 from pet.ml.secure_hist import BinCodes
 from pet.mpc import (
-    PreparedProducts, PrivateMatrix, Shared, concatenate, constant, diag, reciprocal, sigmoid, stack, tournament, where,
+    PreparedProducts,
+    PrivateMatrix,
+    Shared,
+    concatenate,
+    constant,
+    diag,
+    reciprocal,
+    sigmoid,
+    stack,
+    tournament,
+    where,
 )
 
 __all__ = ["train", "predict_margin", "candidate_matrix", "OBJECTIVES"]

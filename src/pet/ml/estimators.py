@@ -14,9 +14,9 @@ import sys
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
+from pet._validate import check_int, check_real
 from pet.errors import InputError, PetTypeError
 from pet.ml import booster, model_io
-from pet._validate import check_int, check_real
 from pet.ml.binning import as_float_matrix
 
 __all__ = ["VerticalXGBClassifier", "VerticalXGBRegressor"]

@@ -61,11 +61,24 @@ __all__ = [
 ]
 
 from pet.mpc.compare import (  # noqa: E402
-    argmax, argmin, equal, greater, greater_equal, less, less_equal, max, maximum, min, minimum, relu, sign_bit, where,
+    argmax,
+    argmin,
+    equal,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    max,
+    maximum,
+    min,
+    minimum,
+    relu,
+    sign_bit,
+    where,
 )
-from pet.mpc.tournament import Tournament, tournament  # noqa: E402
 from pet.mpc.nonlinear import divide, exp, reciprocal, sigmoid, sqrt  # noqa: E402
 from pet.mpc.private_matrix import PreparedProducts, PrivateMatrix  # noqa: E402
+from pet.mpc.tournament import Tournament, tournament  # noqa: E402
 
 __all__ += ["where", "maximum", "minimum", "argmax", "argmin", "max", "min", "relu", "sign_bit", "less", "less_equal",
             "greater", "greater_equal", "equal", "tournament", "Tournament", "reciprocal", "divide", "sqrt", "exp", "sigmoid", "PrivateMatrix",

@@ -29,7 +29,7 @@ class Shared:
     # -- constructors without messages (the only ones applications use) ----------------
 
     @classmethod
-    def from_shares(cls, session, share, frac: int = 0) -> "Shared":
+    def from_shares(cls, session, share, frac: int = 0) -> Shared:
         """A secret whose two additive shares the parties already hold: this party passes
         its share ``share`` (integers of any sign, reduced modulo 2^64, or uint64 ring
         words) with ``frac`` fractional bits; the secret is the sum of both parties'
@@ -45,7 +45,7 @@ class Shared:
         return cls(session, ring.to_ring(np.asarray(share)), _check_frac(frac))
 
     @classmethod
-    def known_to(cls, session, value, owner: int, *, frac_bits: int, shape=None) -> "Shared":
+    def known_to(cls, session, value, owner: int, *, frac_bits: int, shape=None) -> Shared:
         """A value party ``owner`` knows entirely, as a sharing without any message: the
         owner's share is ``encode(value, frac_bits)``, the other party's is zero.
 
@@ -57,8 +57,8 @@ class Shared:
         zeros). Its shares are not uniformly random, so do not hand them to anyone as
         they are; open results with :meth:`Session.reveal` as usual.
         """
-        from pet.mpc import ring
         from pet._validate import check_party
+        from pet.mpc import ring
 
         owner = check_party(owner, "owner")
         f = ring.check_frac_bits(frac_bits)
@@ -75,7 +75,7 @@ class Shared:
             raise InputError("the party that does not own the value must pass its shape=")
         return cls(session, np.zeros(tuple(shape), dtype=np.uint64), f)
 
-    def scaled(self, k=1, *, shift: int = 0) -> "Shared":
+    def scaled(self, k=1, *, shift: int = 0) -> Shared:
         """The value ``self * k / 2^shift`` for a public integer (array) ``k``, local and
         exact: each party multiplies its share by ``k`` modulo 2^64 and the result keeps
         ``self.frac + shift`` fractional bits (nothing is truncated; follow with
@@ -123,38 +123,38 @@ class Shared:
     def __bool__(self):
         raise PetTypeError("the truth value of a Shared array is secret: reveal it first")
 
-    def _new(self, share, frac=None) -> "Shared":
+    def _new(self, share, frac=None) -> Shared:
         return Shared(self.session, share, self.frac if frac is None else frac)
 
-    def __getitem__(self, idx) -> "Shared":
+    def __getitem__(self, idx) -> Shared:
         if isinstance(idx, Shared) or (isinstance(idx, tuple) and any(isinstance(i, Shared) for i in idx)):
             raise PetTypeError("indexing by a secret index is not supported; use a one-hot product")
         return self._new(np.ascontiguousarray(self.share[idx]))
 
-    def reshape(self, *shape) -> "Shared":
+    def reshape(self, *shape) -> Shared:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return self._new(self.share.reshape(shape))
 
-    def ravel(self) -> "Shared":
+    def ravel(self) -> Shared:
         return self._new(np.ascontiguousarray(self.share.ravel()))
 
     flatten = ravel
 
-    def transpose(self, *axes) -> "Shared":
+    def transpose(self, *axes) -> Shared:
         return self._new(np.ascontiguousarray(self.share.transpose(*axes)))
 
     @property
-    def T(self) -> "Shared":
+    def T(self) -> Shared:
         return self.transpose()
 
-    def swapaxes(self, a, b) -> "Shared":
+    def swapaxes(self, a, b) -> Shared:
         return self._new(np.ascontiguousarray(self.share.swapaxes(a, b)))
 
-    def copy(self) -> "Shared":
+    def copy(self) -> Shared:
         return self._new(self.share.copy())
 
-    def sum(self, axis=None, keepdims=False) -> "Shared":
+    def sum(self, axis=None, keepdims=False) -> Shared:
         """Sum along ``axis`` (local, exact modulo 2^64)."""
         return self._new(np.asarray(self.share.sum(axis=axis, keepdims=keepdims, dtype=np.uint64)))
 
@@ -230,7 +230,7 @@ class Shared:
 
     __hash__ = None
 
-    def rescale(self, frac: int) -> "Shared":
+    def rescale(self, frac: int) -> Shared:
         """The same value with ``frac`` fractional bits (down: exact truncation, 1 round;
         up: local multiply by ``2^(frac - self.frac)``)."""
         from pet.mpc import arithmetic

@@ -15,8 +15,8 @@ other columns.
 
 from __future__ import annotations
 
-from pet.errors import InputError, PetTypeError
 from pet._validate import NOT_GIVEN, check_party
+from pet.errors import InputError, PetTypeError
 from pet.psi.ecdh import check_channel, check_options, check_reveal, drop_duplicates, run_protocol
 from pet.psi.encoding import to_list
 from pet.psi.store import store_from_columns

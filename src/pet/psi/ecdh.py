@@ -68,9 +68,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pet.errors import InputError, PetTypeError, ProtocolError
 from pet._random import secure_permutation
 from pet._validate import NOT_GIVEN, check_party, check_receiver
+from pet.errors import InputError, PetTypeError, ProtocolError
 from pet.psi import _kernels
 from pet.psi._parallel import OrderedWindow, Pool, Progress, resolve_workers
 from pet.psi.encoding import to_list

@@ -26,9 +26,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from pet.psi._x25519_kernels import LANES, fe_mul, fe_sq, ladder_step
-
 from pet.errors import InputError  # noqa: E402 - after the kernel imports
+from pet.psi._x25519_kernels import LANES, fe_mul, fe_sq, ladder_step
 
 __all__ = ["LANES", "clamp", "scalarmult"]
 

@@ -88,7 +88,7 @@ def tell_peer_failed(session, op, status) -> None:
     """Send the failure ``status`` in place of the ``op`` step's ok (the peer raises)."""
     try:
         session.exchange(f"sql.{op}", status)
-    except Exception:  # noqa: BLE001 - the peer may be gone; our own error is raised anyway
+    except Exception:  # noqa: BLE001, S110 - the peer may be gone; our own error is raised anyway
         pass
 
 

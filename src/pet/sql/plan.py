@@ -585,8 +585,8 @@ def build_plan(sql: str, schemas: list) -> Plan:
         if isinstance(s, exp.Subquery) and not s.alias:
             raise _unsupported("derived table without an alias", s, sql)
 
-    from sqlglot.optimizer.qualify import qualify
     from sqlglot.errors import OptimizeError
+    from sqlglot.optimizer.qualify import qualify
 
     qschema = {t: {c: ty for c, ty in cols} for t, cols in all_schemas.items()}
     try:

@@ -89,7 +89,6 @@ def _keep_operand(session, keep, g):
 
 def _total(session, v, receivers):
     """Sum of a 0/1 value, opened to the receivers (None elsewhere)."""
-    me = session.party
     one = receivers[0] if len(receivers) == 1 else None
     if isinstance(v, Pub):
         return int(np.sum(v.v))

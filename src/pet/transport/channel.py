@@ -43,11 +43,11 @@ class ChannelStats:
     messages_sent: int = 0
     messages_received: int = 0
 
-    def snapshot(self) -> "ChannelStats":
+    def snapshot(self) -> ChannelStats:
         """A frozen copy, e.g. to measure one protocol: ``after - before``."""
         return ChannelStats(**{f.name: getattr(self, f.name) for f in fields(self)})
 
-    def __sub__(self, other: "ChannelStats") -> "ChannelStats":
+    def __sub__(self, other: ChannelStats) -> ChannelStats:
         return ChannelStats(**{f.name: getattr(self, f.name) - getattr(other, f.name) for f in fields(self)})
 
     @property

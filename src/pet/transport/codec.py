@@ -326,7 +326,7 @@ def _array_nbytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
     return 0 if 0 in shape else nonzero * dtype.itemsize
 
 
-def _as_array(raw: np.ndarray, slot: "_Slot") -> np.ndarray:
+def _as_array(raw: np.ndarray, slot: _Slot) -> np.ndarray:
     """View the received bytes ``raw`` (1-D uint8) as the slot's array."""
     try:
         if not slot.nbytes:

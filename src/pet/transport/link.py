@@ -65,7 +65,7 @@ class Link:
             raise InputError(f"Link bandwidth must be None or bits per second >= 1000, got {self.bandwidth!r}")
 
     @classmethod
-    def parse(cls, text: str) -> "Link":
+    def parse(cls, text: str) -> Link:
         """A link from ``"rtt=20ms,bw=100mbit"`` (units: s/ms/us; bit/kbit/mbit/gbit)."""
         if not isinstance(text, str) or not text.strip():
             raise InputError("a link is written like rtt=20ms,bw=100mbit")
@@ -93,7 +93,7 @@ class Link:
         """Seconds to put ``nbytes`` on the wire at this bandwidth."""
         return 0.0 if self.bandwidth is None else 8.0 * nbytes / self.bandwidth
 
-    def wrap(self, channel: Channel) -> "ShapedChannel":
+    def wrap(self, channel: Channel) -> ShapedChannel:
         """``channel`` with what it sends shaped by this link."""
         return ShapedChannel(channel, self)
 
@@ -191,5 +191,5 @@ class ShapedChannel(Channel):
                 break
         try:
             self.inner.close()
-        except Exception:  # noqa: BLE001 - closing must not fail
+        except Exception:  # noqa: BLE001, S110 - closing must not fail
             pass

@@ -213,7 +213,7 @@ class StreamChannel(Channel):
         while got < need:
             try:
                 n = self._sock.recv_into(view[got:], need - got)
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 if not started and got == 0:
                     return 0
                 self._abort()

@@ -149,7 +149,7 @@ def _wrap(sock: socket.socket, tls: TLSConfig | None, *, server: bool, name: str
                 pass
             reason = getattr(exc, "reason", None) or str(exc)
             raise TLSError(f"{name}: TLS handshake failed: {reason}") from None
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             sock.close()
             raise ChannelTimeout(f"{name}: TLS handshake timed out after {handshake_timeout:g} s") from None
         except OSError as exc:
@@ -253,7 +253,7 @@ class Listener:
                 continue
             try:
                 sock, addr = self._sock.accept()
-            except (BlockingIOError, InterruptedError, socket.timeout):
+            except (TimeoutError, BlockingIOError, InterruptedError):
                 continue
             except OSError as exc:
                 raise TransportError(f"accepting on {self.host}:{self.port} failed: {exc}") from None

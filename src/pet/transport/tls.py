@@ -169,7 +169,7 @@ class TLSConfig:
         object.__setattr__(self, "peer_name", names[0] if len(names) == 1 else names)
 
     @classmethod
-    def from_dir(cls, directory, name: str, *, peer_name=None) -> "TLSConfig":
+    def from_dir(cls, directory, name: str, *, peer_name=None) -> TLSConfig:
         """The files :func:`make_test_pki` writes for ``name``: ``directory/<name>.pem``,
         ``directory/<name>.key`` and ``directory/ca.pem``. The peer is pinned to
         ``peer_name``, by default to what the role ``name`` expects: ``party0`` -> ``party1``,
@@ -179,11 +179,11 @@ class TLSConfig:
             peer_name = ROLE_PEERS[name]
         return cls(cert=d / f"{name}.pem", key=d / f"{name}.key", ca=d / "ca.pem", peer_name=peer_name)
 
-    def for_peer(self, peer_name) -> "TLSConfig":
+    def for_peer(self, peer_name) -> TLSConfig:
         """The same material, accepting only ``peer_name`` (a name or a collection)."""
         return dataclasses.replace(self, peer_name=peer_name)
 
-    def for_dealer(self, name: str = "dealer") -> "TLSConfig":
+    def for_dealer(self, name: str = "dealer") -> TLSConfig:
         """The same material for a party's link to the dealer: the peer must be ``name``."""
         return self.for_peer(name)
 

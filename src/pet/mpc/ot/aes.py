@@ -63,7 +63,7 @@ class TCCRHash:
 
     def __init__(self, session_id: bytes, direction: int):
         key = tccr_key(session_id, direction)
-        self._enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+        self._enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()  # noqa: S305 - fixed-key AES as a permutation (TCCR hash), not for secrecy
         self._hi = np.uint64(int.from_bytes(session_id[:8], "little"))
         self._y = self._z = self._o = np.empty((0, 2), dtype=np.uint64)
 
