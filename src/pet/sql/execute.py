@@ -612,6 +612,7 @@ def _average_plain(session, total, count, exists, shape):
     2^27 into the domain ``[2^-10, 2^17)`` of :func:`pet.mpc.divide` (relative error
     about 1e-4; ``|avg| < 2^20``)."""
     from pet.mpc import Shared, divide
+    from pet.sql.numbers import divide_shift
     from pet.sql.values import div_public
 
     me = session.party
@@ -637,12 +638,13 @@ def _average_plain(session, total, count, exists, shape):
         elif exists is None:
             c = c + (c == 0)
     f = session.frac_bits
-    scaled = Shared(session, c.share << np.uint64(f - 10), f) if f >= 10 else c.rescale(f) * (2.0 ** -10)
+    sh = 10 if count.num is None else divide_shift(2 ** count.num.k - 1)
+    scaled = Shared(session, c.share << np.uint64(f - sh), f) if f >= sh else c.rescale(f) * (2.0 ** -sh)
     tot = to_shared(session, total, shape)
-    if tot.frac == 0:
+    if tot.frac != f:
         tot = tot.rescale(f)
-    q = divide(tot, scaled)  # = avg * 2^10
-    return Sh(Shared(session, q.share, q.frac + 10).rescale(f), "float")
+    q = divide(tot, scaled)  # = avg * 2^sh
+    return Sh(Shared(session, q.share, q.frac + sh).rescale(f) if sh else q, "float")
 
 
 def _key_values(session, plan, groups, col_nums=None):

@@ -148,7 +148,7 @@ def _trunc_to(n: Num, f: int) -> Num:
     """``n`` re-held with ``f <= n.frac`` fractional bits (one truncation: +1 ulp)."""
     if f >= n.frac:
         return n
-    return Num(n.k, f, n.err + _ulp(f), n.dec)
+    return Num(n.k, f, n.err + _ulp(f), n.dec, n.approx)
 
 
 def to_float(n: Num) -> Num:
@@ -253,14 +253,20 @@ def sum_of(row: Num, n: int, what: str) -> tuple[Num, int]:
         raise _refuse(what, k, f"a sum over {n} rows exceeding the 64-bit ring")
     f = min(row.frac, WIDTH - k)
     r = _trunc_to(row, f)
-    return Num(k, f, r.err * max(n, 1), row.dec), f
+    return Num(k, f, r.err * max(n, 1), row.dec, row.approx), f
 
 
 def count_of(n: int) -> Num:
     return Num(max(1, int(math.ceil(math.log2(n + 1)))), 0, 0.0)
 
 
-def avg_of(row: Num, total: Num, count_kind: str, session_frac: int, what: str) -> Num:
+def divide_shift(n: int) -> int:
+    """AVG under a secret count divides by ``count * 2^-s``, which must lie in
+    pet.mpc.divide's domain ``[2^-10, 2^17)`` for counts ``1..n``."""
+    return max(0, count_of(n).k - 17)
+
+
+def avg_of(row: Num, total: Num, count_kind: str, session_frac: int, what: str, n: int = 1) -> Num:
     """AVG = SUM / COUNT: the row's bound. The division (pet.sql.execute._average_plain)
     runs on the sum brought to ``prep`` fractional bits: a public count multiplies by a
     24-bit reciprocal in 12-bit limbs (``|x| < 2^(46 - f)``), an owned count by a
@@ -270,14 +276,17 @@ def avg_of(row: Num, total: Num, count_kind: str, session_frac: int, what: str) 
     (documented, not held to the 1e-6 criterion)."""
     ks = to_float(total).k if total.dec is not None else total.k
     fs = total.frac if total.dec is None else to_float(total).frac
+    kr = to_float(row).k
     if count_kind == "pub":
         prep = min(fs, 46 - ks) if fs else min(session_frac, 46 - ks)
         rel, approx = 2.0 ** -22, False
     elif count_kind == "own":
-        prep = min(fs if fs else session_frac, WIDTH - 17 - ks)
+        # x * hi: the raw product is about avg * 2^(f + 16); x * lo: below sum * 2^(f + 15)
+        prep = min(fs if fs else session_frac, WIDTH - 16 - kr, WIDTH - 15 - ks)
         rel, approx = 2.0 ** -20, True
     else:
-        prep = session_frac if ks <= 19 else -1
+        # pet.mpc.divide at the session's f: |quotient| = |avg| * 2^s < 2^30
+        prep = session_frac if (kr + divide_shift(n) <= 29 and ks + session_frac <= WIDTH) else -1
         rel, approx = 1e-4, True
     if prep < 1:
         raise _refuse(what, ks, "an average whose sum is too large to divide in the 64-bit ring")
@@ -290,9 +299,9 @@ def avg_of(row: Num, total: Num, count_kind: str, session_frac: int, what: str) 
 
 def extremes_rep(nums) -> tuple[int, int]:
     """(common frac, sentinel class) of a batch of MIN/MAX columns: ``B = 2^(K+1)`` with
-    ``K`` the largest class, every column at ``f = min(fracs, WIDTH - K - 2)``."""
+    ``K`` the largest class, every column at ``f = min(max frac, WIDTH - K - 2)``."""
     K = max(n.k for n in nums)
-    f = min(min(n.frac for n in nums), WIDTH - K - 2)
+    f = min(max(n.frac for n in nums), WIDTH - K - 2)
     return f, K + 1
 
 

@@ -242,7 +242,7 @@ def precheck(plan, col_nums, n) -> list:
             agg_nums.append(N.check(N.sum_of(row, n, what)[0], what))
         elif a.func == "avg":
             total = N.sum_of(row, n, what)[0]
-            agg_nums.append(N.check(N.avg_of(row, total, _count_kind(plan), 16, what), what))
+            agg_nums.append(N.check(N.avg_of(row, total, _count_kind(plan), 16, what, n), what))
         else:
             agg_nums.append(N.extreme_of(row, what))
     ext = [agg_nums[j] for j, a in enumerate(plan.aggs) if a.func in ("min", "max") and agg_nums[j] is not None]

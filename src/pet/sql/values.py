@@ -435,7 +435,7 @@ def _eval_num(session, op, vals, shape, what):
         kind = "bool" if op == "not" else "float" if op == "tofloat" else x.kind
         num = N.Num(1, 0, 0.0) if op == "not" else N.rule(op, x.num, None, what)[0]
         if session is None:
-            return Pub(None, kind, num)
+            return Sh(None, kind, num)
         if op == "tofloat" and x.num.dec is not None and isinstance(x, Sh):
             return Sh(_to_float_sh(session, x.s, x.num), "float", num)
         if isinstance(x, Sh):
@@ -485,7 +485,7 @@ def _eval_num(session, op, vals, shape, what):
     if x.num.approx or y.num.approx:
         num = _approx(num)
     if session is None:
-        return Pub(None, kind, num)
+        return Sh(None, kind, num)
     if isinstance(x, Pub) and isinstance(y, Pub):
         return Pub(_local(op, x.v, y.v), kind, num)
     owners = {v.party for v in (x, y) if isinstance(v, Own)}
@@ -600,7 +600,7 @@ def _case_num(session, vals, shape, what):
             raise SqlNotSupported("CASE choosing strings by a condition over both parties' values")
         num, (fa, fb) = N.rule("case", val.num, result.num, what)
         if session is None:
-            result = Pub(None, kind, num)
+            result = Sh(None, kind, num)
             continue
         vs = [cond, val, result]
         owners = {v.party for v in vs if isinstance(v, Own)}
