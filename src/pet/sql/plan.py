@@ -92,6 +92,7 @@ class Plan:
     order: list = field(default_factory=list)    # (output index, descending, nulls_first)
     limit: int | None = None
     offset: int = 0
+    alias_tables: dict = field(default_factory=dict)  # alias -> base table name (for declared bounds)
 
 
 _AGGS = {"Sum": "sum", "Count": "count", "Avg": "avg", "Min": "min", "Max": "max"}
@@ -678,6 +679,7 @@ def build_plan(sql: str, schemas: list) -> Plan:
     plan = Plan("join", sql, out_names, out_types, local_sql=local_sql, n_join_keys=len(pairs),
                 columns=b.columns, mask=mask, group_keys=b.group_keys, aggs=b.aggs, having=having_ir,
                 outputs=outputs, row_level=row_level)
+    plan.alias_tables = {_alias_of(s): s.name.lower() for s in qsources if isinstance(s, exp.Table)}
     _order_limit(plan, q, sql)
     _check_mpc_kinds(plan, sql)
     return plan
