@@ -122,3 +122,53 @@ def test_mpc_mul_check_range():
         return None
     r = mpc.run_local(prog, timeout=60)
     assert all(m is not None and "2^" in m for m in r)
+
+
+def test_decimal_sums_are_exact_to_the_cent(tmp_path):
+    import duckdb
+    from decimal import Decimal
+
+    n = 3000
+    prices = [f"{(k * 7919) % 100000}.{(k * 31) % 100:02d}" for k in range(n)]
+    path = str(tmp_path / "a.parquet")
+    con = duckdb.connect()
+    con.execute("create table a as select unnest(?::BIGINT[]) id, unnest(?::VARCHAR[])::DECIMAL(18,2) price",
+                [list(range(n)), prices])
+    con.execute(f"copy a to '{path}' (format parquet)")
+    i = np.arange(n)
+    b = pd.DataFrame({"id": i, "g": i % 3, "w": (i % 5) * 1.0})
+    sql = ("select b.g, sum(a.price) s, min(a.price) mn, max(a.price) mx from ta a join tb b on a.id = b.id "
+           "where a.price > 0 group by b.g order by b.g")
+    exact, lo, hi = {}, {}, {}
+    for k, p in enumerate(prices):
+        d = Decimal(p)
+        if d > 0:
+            g = k % 3
+            exact[g] = exact.get(g, Decimal(0)) + d
+            lo[g] = min(lo.get(g, d), d)
+            hi[g] = max(hi.get(g, d), d)
+    for got in run_both(sql, {"ta": path}, {"tb": b}):
+        for g, s, mn, mx in zip(got["g"], got["s"], got["mn"], got["mx"]):
+            assert repr(float(s)) == str(exact[g]).rstrip("0").rstrip(".") or Decimal(repr(float(s))) == exact[g]
+            assert Decimal(repr(float(mn))) == lo[g] and Decimal(repr(float(mx))) == hi[g]
+    sql2 = "select b.g, sum(a.price * b.w) sw from ta a join tb b on a.id = b.id group by b.g order by b.g"
+    con.register("tb", b)
+    con.execute(f"create view ta as select * from read_parquet('{path}')")
+    want2 = con.execute(sql2).df()
+    got2 = run_both(sql2, {"ta": path}, {"tb": b}, reveal_to=0)[0]
+    np.testing.assert_allclose(got2["sw"].to_numpy(float), want2["sw"].to_numpy(float), rtol=1e-6)
+
+
+def test_benchmark_query_still_plans_and_matches():
+    """benchmarks/test_sql.py's query and data generator, at 2,000 rows per side."""
+    n = 2000
+    i = np.arange(n, dtype=np.int64)
+    sales = pd.DataFrame({"id": i, "amount": ((i * 7919) % 10000) / 100.0})
+    ids = i + n // 2
+    users = pd.DataFrame({"id": ids, "w": ((ids * 104729) % 1000) / 100.0, "g": ids % 10})
+    sql = ("SELECT u.g, SUM(s.amount * u.w) AS total, AVG(s.amount + u.w) AS mean, "
+           "MAX(s.amount - u.w) AS top FROM sales s JOIN users u ON s.id = u.id GROUP BY u.g")
+    want = oracle(sql, {"sales": sales}, {"users": users}).sort_values("g").reset_index(drop=True)
+    got = run_both(sql, {"sales": sales}, {"users": users}, reveal_to=0)[0].sort_values("g").reset_index(drop=True)
+    for c in ("total", "mean", "top"):
+        np.testing.assert_allclose(got[c].to_numpy(float), want[c].to_numpy(float), rtol=1e-6)
