@@ -150,7 +150,7 @@ def mul_raw(session, x: np.ndarray, y: np.ndarray, shift: int = 0) -> np.ndarray
     return trunc_masked(session, z, shift, tm).reshape(shape)
 
 
-def mul(x: Shared, y) -> Shared:
+def mul(x: Shared, y, *, check_range: bool = False, bounds=None) -> Shared:
     """Elementwise ``x * y`` with numpy broadcasting.
 
     Shared * Shared: Beaver (1 round) plus a truncation round when both are fixed point.
@@ -158,8 +158,17 @@ def mul(x: Shared, y) -> Shared:
     truncation round (exact truncation is interactive); a public factor below 1 in
     magnitude is encoded with up to ``f`` extra fractional bits (see :func:`_extra_bits`),
     so dividing by a public constant is accurate to ``f`` significant bits of ``1/c``.
+
+    Range: the raw product ``|x| 2^fx * |y| 2^fy`` (both operands' fractional bits, before
+    truncation) must stay below ``2^62``; with ``f = 16`` on both sides that is
+    ``|x * y| < 2^30`` (about 1.07e9). Outside it the result **wraps silently** (the
+    parties cannot see the values). ``check_range=True`` with ``bounds=(bx, by)`` (known
+    or declared bounds ``|x| <= bx``, ``|y| <= by``; ``by`` defaults to ``max |y|`` for a
+    public ``y``) raises :class:`~pet.errors.PrecisionError` instead, before any message.
     """
     session = x.session
+    if check_range:
+        _check_mul_range(x, y, bounds)
     if isinstance(y, Shared):
         if y.session is not session:
             raise PetTypeError("Shared values belong to different sessions")
@@ -177,6 +186,30 @@ def mul(x: Shared, y) -> Shared:
     prod = x.share * public_to_ring(arr, f + extra)
     shift = min(x.frac, f)
     return Shared(session, trunc(session, np.ascontiguousarray(prod), shift + extra), max(x.frac, f))
+
+
+def _check_mul_range(x: Shared, y, bounds) -> None:
+    """PrecisionError if ``x * y`` with ``|x| <= bx``, ``|y| <= by`` could leave the range."""
+    from pet.errors import PrecisionError
+
+    pub = not isinstance(y, Shared)
+    if bounds is None and not pub:
+        raise InputError("mul(check_range=True) needs bounds=(bound_x, bound_y) for two shared operands")
+    if bounds is None:
+        raise InputError("mul(check_range=True) needs bounds=(bound_x, None) for a shared operand")
+    bx, by = bounds
+    if by is None and pub:
+        by = float(np.max(np.abs(np.asarray(y, dtype=np.float64)))) if np.size(y) else 0.0
+    if pub:
+        arr = np.asarray(y)
+        fy = 0 if _integral(arr) else x.session.frac_bits + _extra_bits(arr, x.session.frac_bits)
+    else:
+        fy = y.frac
+    raw = float(bx) * 2.0 ** x.frac * float(by) * 2.0 ** fy
+    if not raw < 2.0 ** ring.SAFE_BITS:
+        raise PrecisionError(f"mul: |x| <= {float(bx):g} (frac {x.frac}) times |y| <= {float(by):g} (frac {fy}) "
+                             f"needs 2^{math.log2(raw) if raw > 0 else 0:.1f} before truncation, above the "
+                             f"safe range 2^{ring.SAFE_BITS}: the product would wrap")
 
 
 def _extra_bits(arr: np.ndarray, f: int) -> int:

@@ -55,6 +55,18 @@ import numpy as np
 
 from pet.errors import InputError, ProtocolError
 from pet.sql.errors import SqlNotSupported, failure_status, peer_failure
+from pet.sql.ranges import (
+    agg_text,
+    check_declared,
+    column_nums,
+    ir_text,
+    merge_classes,
+    mpc_columns,
+    out_text,
+    own_classes,
+    precheck,
+    present,
+)
 from pet.sql.values import Own, Pub, Sh, evaluate, logical_and, mul_fine, to_shared, trivial
 
 __all__ = ["run_join", "BIG"]
@@ -94,10 +106,11 @@ def tell_peer_failed(session, op, status) -> None:
 
 # -- step 1 and 2 ----------------------------------------------------------------------------
 
-def _local_rows(plan, con, party):
+def _local_rows(plan, con, party, bounds=None):
     from pet.sql.local import run_local_query
 
     df = run_local_query(con, plan.local_sql[party])
+    check_declared(plan, df, party, bounds)
     for name, col in plan.columns.items():
         if col.party != party or name.startswith("_g"):
             continue
@@ -109,8 +122,6 @@ def _local_rows(plan, con, party):
             v = s.to_numpy(dtype=np.float64)
             if not np.all(np.isfinite(v)):
                 raise InputError(f"non-finite values (division by zero?) in {col.sql} (party {party})")
-            if v.size and np.max(np.abs(v)) >= _MAX_ABS:
-                raise InputError(f"values of {col.sql} (party {party}) exceed the supported magnitude 2^39")
     return df
 
 
@@ -250,48 +261,63 @@ def _group_matrix(session, groups, mask, n):
 
 # -- step 5: aggregates -----------------------------------------------------------------------
 
-def _as_operand(session, v, n):
-    """A row value as a Shared operand of a Beaver product (owned values: no message)."""
+def _as_operand(session, v, n, frac=None):
+    """A row value as a Shared operand of a Beaver product (owned values: no message),
+    with ``frac`` fractional bits (default: its planned representation)."""
     from pet.mpc import constant
 
+    if frac is None:
+        frac = v.num.frac if getattr(v, "num", None) is not None else (session.frac_bits if v.kind == "float" else 0)
     if isinstance(v, Sh):
-        return v.s
+        return v.s.rescale(frac) if v.s.frac != frac else v.s
     if isinstance(v, Pub):
-        frac = session.frac_bits if v.kind == "float" else 0
-        return constant(session, np.broadcast_to(np.asarray(v.v, dtype=np.float64 if frac else np.int64), (n,)), frac)
-    frac = session.frac_bits if v.kind == "float" else 0
+        arr = np.broadcast_to(np.asarray(v.v, dtype=np.float64), (n,))
+        return constant(session, arr if frac else np.rint(arr).astype(np.int64), frac)
     arr = None
     if session.party == v.party:
-        arr = np.asarray(v.v, dtype=np.float64 if frac else np.int64)
+        arr = np.asarray(v.v, dtype=np.float64)
+        if frac == 0:
+            arr = np.rint(arr).astype(np.int64)
     return trivial(session, v.party, arr if arr is not None else np.zeros(n, np.int64), frac)
 
 
-def _linear(session, Hm, cols, n, groups):
-    """Per-group sums of each value in ``cols`` (list of values) and the row count."""
-    import pet.mpc as mpc
+def _linear(session, Hm, cols, n, groups, nums=None):
+    """Per-group sums of each value in ``cols`` (list of values) and the row count.
+    ``nums[i]``: the planned representation of sum ``i`` (pet.sql.numbers): each row value
+    is brought to its ``frac`` first, so the sum fits the ring by construction."""
+    from pet.mpc import Shared
+    from pet.sql.numbers import count_of
 
+    nums = nums or [None] * len(cols)
     me = session.party
     out = [None] * len(cols)
     g = groups.g
+    cnum = count_of(n)
+
+    def frac_of(i):
+        return nums[i].frac if nums[i] is not None else None
+
     if Hm is None:
-        count = Pub(np.array([n], dtype=np.int64), "int")
+        count = Pub(np.array([n], dtype=np.int64), "int", cnum)
         for i, v in enumerate(cols):
             if isinstance(v, Sh):
-                out[i] = Sh(v.s.sum(axis=0).reshape(1), v.kind)
+                x = _as_operand(session, v, n, frac_of(i))
+                out[i] = Sh(x.sum(axis=0).reshape(1), v.kind, nums[i])
             elif isinstance(v, Own):
-                out[i] = Own(v.party, None if v.v is None else np.asarray(v.v).sum(keepdims=True).reshape(1), v.kind)
+                out[i] = Own(v.party, None if v.v is None else np.asarray(v.v).sum(keepdims=True).reshape(1), v.kind,
+                             nums[i])
             else:
-                out[i] = Pub(np.asarray(v.v) * n, v.kind)
+                out[i] = Pub(np.asarray(v.v) * n, v.kind, nums[i])
         return out, count
     pending = []
     if isinstance(Hm, Own):
         p = Hm.party
         ids = groups.ids.get(p)
-        count = Own(p, np.bincount(ids, minlength=g).astype(np.int64) if me == p else None, "int")
+        count = Own(p, np.bincount(ids, minlength=g).astype(np.int64) if me == p else None, "int", cnum)
         for i, v in enumerate(cols):
             if isinstance(v, Own) and v.party == p or isinstance(v, Pub):
                 if me != p:
-                    out[i] = Own(p, None, v.kind)
+                    out[i] = Own(p, None, v.kind, nums[i])
                     continue
                 vals = np.broadcast_to(np.asarray(v.v), (n,))
                 if v.kind == "float":
@@ -299,27 +325,33 @@ def _linear(session, Hm, cols, n, groups):
                 else:
                     s = np.zeros(g, dtype=np.int64)
                     np.add.at(s, ids, vals.astype(np.int64))
-                out[i] = Own(p, s, v.kind)
+                out[i] = Own(p, s, v.kind, nums[i])
             else:
                 pending.append(i)
         H = trivial(session, p, Hm.v if me == p else np.zeros((n, g), np.int64), 0)
     else:
         H = Hm.s
-        count = Sh(H.sum(axis=0), "int")
+        count = Sh(H.sum(axis=0), "int", cnum)
         pending = list(range(len(cols)))
     if pending:
-        ops = [_as_operand(session, cols[i], n).reshape(n, 1) for i in pending]
-        V = mpc.concatenate(ops, axis=1) if len(ops) > 1 else ops[0]
+        ops = [_as_operand(session, cols[i], n, frac_of(i)).reshape(n, 1) for i in pending]
+        fracs = [o.frac for o in ops]
+        # H is an integer matrix: the product needs no truncation, so columns of different
+        # fractional bits share one matrix product (each keeps its own scale)
+        V = Shared(session, np.concatenate([o.share for o in ops], axis=1), 0)
         S = H.T @ V  # (g, k)
         for j, i in enumerate(pending):
             kind = cols[i].kind
-            s = S[:, j]
-            out[i] = Sh(s, "float" if s.frac else kind)
+            s = Shared(session, np.ascontiguousarray(S.share[:, j]), fracs[j])
+            out[i] = Sh(s, "float" if s.frac else kind, nums[i])
     return out, count
 
 
-def _extremes(session, Hm, cols, signs, n, groups):
-    """Per-group max (sign +1) or min (sign -1) of each value in ``cols``."""
+def _extremes(session, Hm, cols, signs, n, groups, nums=None):
+    """Per-group max (sign +1) or min (sign -1) of each value in ``cols``. With planned
+    representations (``nums``), every MIN/MAX column is brought to one common ``frac`` and
+    the sentinel is ``B = 2^(K+1)`` for the largest class ``K``, so ``Hm * (v + B) - B``
+    fits the ring by construction."""
     import pet.mpc as mpc
 
     me = session.party
@@ -343,20 +375,25 @@ def _extremes(session, Hm, cols, signs, n, groups):
             ids = groups.ids[local_party] if Hm is not None else np.zeros(n, dtype=np.int64)
             res = np.full(g, -np.inf if signs[i] > 0 else np.inf)
             (np.maximum if signs[i] > 0 else np.minimum).at(res, ids, vals)
-            out[i] = Own(local_party, res.astype(np.int64) if v.kind == "int" else res, v.kind)
+            out[i] = Own(local_party, res.astype(np.int64) if v.kind == "int" else res, v.kind,
+                         nums[i] if nums else None)
             continue
         pending.append(i)
     if not pending:
         return out
-    f = session.frac_bits
+    f, big = session.frac_bits, BIG
+    if nums and all(nums[i] is not None for i in pending):
+        from pet.sql.numbers import extremes_rep
+        f, kbig = extremes_rep([nums[i] for i in pending])
+        big = float(2 ** kbig)
     blocks = []
     for i in pending:
-        v = _as_operand(session, cols[i], n)
-        if v.frac == 0:
+        v = _as_operand(session, cols[i], n, f)
+        if v.frac != f:
             v = v.rescale(f)
         if signs[i] < 0:
             v = -v
-        shifted = v + BIG
+        shifted = v + big
         if Hm is None:
             X = shifted.reshape(n, 1)
         elif isinstance(Hm, Own):
@@ -366,25 +403,25 @@ def _extremes(session, Hm, cols, signs, n, groups):
             X = Hm.s * shifted.reshape(n, 1)
         blocks.append(X)
     X = mpc.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
-    top = mpc.max(X, axis=0) - BIG  # (g * len(pending),): one batched tournament, pet.mpc.tournament
+    top = mpc.max(X, axis=0) - big  # (g * len(pending),): one batched tournament, pet.mpc.tournament
     for j, i in enumerate(pending):
         r = top[j * g:(j + 1) * g]
         if signs[i] < 0:
             r = -r
-        out[i] = Sh(r, cols[i].kind)
+        out[i] = Sh(r, cols[i].kind, nums[i] if nums else None)
     return out
 
 
 # -- the executor -----------------------------------------------------------------------------
 
-def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, psi_options, info):
+def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, psi_options, info, bounds=None):
     """Steps 1-7 for a join plan; returns the output columns (list of arrays) at a
     receiver, None elsewhere, and fills ``info``."""
     from pet.sql.reveal import reveal_columns
 
     me = session.party
     clock = time.perf_counter()
-    df = _checked(session, "local", lambda: _local_rows(plan, con, me))
+    df = _checked(session, "local", lambda: _local_rows(plan, con, me, bounds))
     info["local_rows"] = len(df)
     info["seconds_local"] = time.perf_counter() - clock
     clock = time.perf_counter()
@@ -392,25 +429,39 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
     info.update(jinfo)
     clock = _lap(info, "seconds_join", clock)
     n = len(rows)
-    peer_n = session.exchange("sql.rows", n)
+    needed = mpc_columns(plan)
+    mine = own_classes(plan, rows, me, needed, bounds)
+    peer = session.exchange("sql.rows", [n, mine])
+    if not (isinstance(peer, list) and len(peer) == 2):
+        raise ProtocolError("malformed joined-rows message from the peer")
+    peer_n, theirs = peer
     if peer_n != n:
         raise ProtocolError(f"joined row counts differ ({n} here, {peer_n} at the peer)")
     info["joined_rows"] = n
+    classes = merge_classes(plan, needed, me, mine, theirs, bounds)
+    info["magnitude_classes"] = {plan.columns[c].sql: k for c, k in sorted(classes.items())}
+    col_nums = column_nums(plan, classes)
+    info["_col_nums"] = col_nums
 
     def col_leaf(ir):
         c = plan.columns[ir[1]]
+        num = col_nums.get(ir[1])
         if c.party != me:
-            return Own(c.party, None, c.kind)
+            return Own(c.party, None, c.kind, num)
         arr = rows[ir[1]].to_numpy()
         if c.kind == "float":
             arr = arr.astype(np.float64)
         elif c.kind in ("int", "bool"):
             arr = arr.astype(np.int64 if c.kind == "int" else bool)
-        return Own(c.party, arr, c.kind)
+        return Own(c.party, arr, c.kind, num)
+
+    # range analysis before any MPC work: both parties refuse alike (PrecisionError)
+    agg_nums = precheck(plan, col_nums, n)
+    info["_agg_nums"] = agg_nums
 
     mask = Pub(np.bool_(True), "bool")
     if plan.mask is not None and n > 0:
-        mask = evaluate(session, plan.mask, col_leaf, (n,))
+        mask = evaluate(session, plan.mask, col_leaf, (n,), what=ir_text(plan, plan.mask))
         if isinstance(mask, Own):  # cannot happen for a cross-party conjunct, but be exact
             mask = Sh(to_shared(session, mask), "bool")
     if plan.row_level:
@@ -429,22 +480,23 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
     avg_idx = []
     for j, a in enumerate(plan.aggs):
         if a.func in ("sum", "avg"):
-            v = evaluate(session, a.arg, col_leaf, (n,))
+            v = evaluate(session, a.arg, col_leaf, (n,), what=agg_text(plan, j))
             lin_idx.append(j)
             lin_vals.append(v)
             if a.func == "avg":
                 avg_idx.append(j)
         elif a.func in ("min", "max"):
             ext_idx.append(j)
-            ext_vals.append(evaluate(session, a.arg, col_leaf, (n,)))
+            ext_vals.append(evaluate(session, a.arg, col_leaf, (n,), what=agg_text(plan, j)))
             ext_signs.append(1 if a.func == "max" else -1)
     clock = _lap(info, "seconds_row_expressions", clock)
-    sums, count = _linear(session, Hm, lin_vals, n, groups)
+    sums, count = _linear(session, Hm, lin_vals, n, groups, [agg_nums[j] for j in lin_idx])
     clock = _lap(info, "seconds_sum_count", clock)
     agg_vals = [None] * len(plan.aggs)
     for j, v in zip(lin_idx, sums):
         agg_vals[j] = v
-    for j, v in zip(ext_idx, _extremes(session, Hm, ext_vals, ext_signs, n, groups)):
+    for j, v in zip(ext_idx, _extremes(session, Hm, ext_vals, ext_signs, n, groups,
+                                       [agg_nums[j] for j in ext_idx])):
         agg_vals[j] = v
     clock = _lap(info, "seconds_min_max", clock)
     for j, a in enumerate(plan.aggs):
@@ -465,9 +517,9 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
                           lambda ir: count, shape)
     # AVG = SUM / COUNT
     for j in avg_idx:
-        agg_vals[j] = _average(session, agg_vals[j], count, exists, shape)
+        agg_vals[j] = _average(session, agg_vals[j], count, exists, shape, agg_nums[j])
 
-    key_vals = _key_values(session, plan, groups)
+    key_vals = _key_values(session, plan, groups, col_nums)
 
     def leaf(ir):
         if ir[0] == "key":
@@ -481,7 +533,7 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
                        lambda ir: count, shape)
     hav = None
     if plan.having is not None:
-        hav = evaluate(session, plan.having, leaf, shape)
+        hav = evaluate(session, plan.having, leaf, shape, what="HAVING")
     if hav is not None:
         keep = logical_and(session, keep, hav, shape)
     suppressed = None
@@ -491,7 +543,7 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
         small = evaluate(session, ("op", "not", (("agg", -1),)), lambda ir: big, shape)
         supp = logical_and(session, pre, small, shape)
         suppressed = supp
-    outs = [evaluate(session, o, leaf, shape) for o in plan.outputs]
+    outs = [evaluate(session, o, leaf, shape, what=out_text(plan, i)) for i, o in enumerate(plan.outputs)]
     null_flag = None
     if groups.kind == "none":
         # SUM/AVG/MIN/MAX over no rows are NULL
@@ -501,8 +553,9 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
     else:
         nullable = [False] * len(outs)
     clock = _lap(info, "seconds_avg_having", clock)
-    return reveal_columns(session, plan, outs, keep, receivers, g=g, suppressed=suppressed,
+    cols = reveal_columns(session, plan, outs, keep, receivers, g=g, suppressed=suppressed,
                           null_flag=null_flag, nullable=nullable, info=info)
+    return present(plan, outs, cols)
 
 
 def _lap(info, key, since):
@@ -520,7 +573,29 @@ def _has_nullable_agg(ir, plan):
     return False
 
 
-def _average(session, total, count, exists, shape):
+def _average(session, total, count, exists, shape, num=None):
+    """AVG with the planned representation ``num`` (pet.sql.numbers.avg_rep): an exact
+    DECIMAL sum becomes a float, and a shared sum is brought to the fractional bits the
+    division below can hold without wrapping; then :func:`_average_plain`."""
+    from pet.sql.values import _to_float_sh
+
+    tn = getattr(total, "num", None)
+    if tn is not None and tn.dec is not None:
+        if isinstance(total, Sh):
+            total = Sh(_to_float_sh(session, total.s, tn), "float")
+        elif isinstance(total, Own):
+            total = Own(total.party, None if total.v is None else np.asarray(total.v, np.float64) / 10.0 ** tn.dec,
+                        "float")
+        else:
+            total = Pub(np.asarray(total.v, np.float64) / 10.0 ** tn.dec, "float")
+    if num is not None and isinstance(total, Sh) and num.prep is not None and total.s.frac != num.prep:
+        total = Sh(total.s.rescale(num.prep), total.kind)
+    out = _average_plain(session, total, count, exists, shape)
+    out.num = num
+    return out
+
+
+def _average_plain(session, total, count, exists, shape):
     """SUM / COUNT per group (empty groups give 0; they are not output).
 
     Public count: division by a public number (:func:`pet.sql.values.div_public`). Count
@@ -530,6 +605,7 @@ def _average(session, total, count, exists, shape):
     2^27 into the domain ``[2^-10, 2^17)`` of :func:`pet.mpc.divide` (relative error
     about 1e-4; ``|avg| < 2^20``)."""
     from pet.mpc import Shared, divide
+    from pet.sql.numbers import divide_shift
     from pet.sql.values import div_public
 
     me = session.party
@@ -555,23 +631,25 @@ def _average(session, total, count, exists, shape):
         elif exists is None:
             c = c + (c == 0)
     f = session.frac_bits
-    scaled = Shared(session, c.share << np.uint64(f - 10), f) if f >= 10 else c.rescale(f) * (2.0 ** -10)
+    sh = 10 if count.num is None else divide_shift(2 ** count.num.k - 1)
+    scaled = Shared(session, c.share << np.uint64(f - sh), f) if f >= sh else c.rescale(f) * (2.0 ** -sh)
     tot = to_shared(session, total, shape)
-    if tot.frac == 0:
+    if tot.frac != f:
         tot = tot.rescale(f)
-    q = divide(tot, scaled)  # = avg * 2^10
-    return Sh(Shared(session, q.share, q.frac + 10).rescale(f), "float")
+    q = divide(tot, scaled)  # = avg * 2^sh
+    return Sh(Shared(session, q.share, q.frac + sh).rescale(f) if sh else q, "float")
 
 
-def _key_values(session, plan, groups):
+def _key_values(session, plan, groups, col_nums=None):
     """Group key values per group (in group order) as owned values."""
+    col_nums = col_nums or {}
     me = session.party
     out = []
     for k in plan.group_keys:
         c = plan.columns[k]
         p = c.party
         if me != p:
-            out.append(Own(p, None, c.kind))
+            out.append(Own(p, None, c.kind, col_nums.get(k)))
             continue
         vals = groups.values[p][k]
         if groups.kind == "product":
@@ -580,7 +658,7 @@ def _key_values(session, plan, groups):
             vals = vals.astype(np.float64)
         elif c.kind == "int" and not any(v is None or (isinstance(v, float) and np.isnan(v)) for v in vals):
             vals = vals.astype(np.int64)
-        out.append(Own(p, vals, c.kind))
+        out.append(Own(p, vals, c.kind, col_nums.get(k)))
     return out
 
 
@@ -592,10 +670,11 @@ def _row_output(session, plan, mask, col_leaf, n, receivers, info):
 
     if not isinstance(mask, Pub):  # both parties have the same plan: both refuse
         raise SqlNotSupported("a condition over both parties' columns in a row-level query")
-    outs = [evaluate(session, o, col_leaf, (n,)) for o in plan.outputs]
+    outs = [evaluate(session, o, col_leaf, (n,), what=out_text(plan, i)) for i, o in enumerate(plan.outputs)]
     keep = Pub(np.ones(n, dtype=bool), "bool")
-    return reveal_columns(session, plan, outs, keep, receivers, g=n, suppressed=None, null_flag=None,
+    cols = reveal_columns(session, plan, outs, keep, receivers, g=n, suppressed=None, null_flag=None,
                           nullable=[False] * len(outs), info=info)
+    return present(plan, outs, cols)
 
 
 def _empty_output(session, plan, groups, receivers, min_group_size, info):

@@ -39,6 +39,13 @@ from pet.sql.tables import empty_catalog, quote
 __all__ = ["Plan", "LocalColumn", "Aggregate", "build_plan", "kind_of"]
 
 
+def decimal_scale(duck_type: str) -> int | None:
+    """The scale ``s`` of a ``DECIMAL(p, s)`` type name (None for other types)."""
+    import re
+    m = re.fullmatch(r"\s*DECIMAL\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*", duck_type.upper())
+    return int(m.group(2)) if m else None
+
+
 def kind_of(duck_type: str) -> str:
     """The value kind of a DuckDB type name."""
     t = duck_type.upper()
@@ -61,6 +68,7 @@ class LocalColumn:
     party: int
     sql: str
     kind: str = "other"
+    dec: int | None = None  # DECIMAL(p, s): pushed down as the exact integer value * 10^s
 
 
 @dataclass
@@ -92,6 +100,7 @@ class Plan:
     order: list = field(default_factory=list)    # (output index, descending, nulls_first)
     limit: int | None = None
     offset: int = 0
+    alias_tables: dict = field(default_factory=dict)  # alias -> base table name (for declared bounds)
 
 
 _AGGS = {"Sum": "sum", "Count": "count", "Avg": "avg", "Min": "min", "Max": "max"}
@@ -657,6 +666,12 @@ def build_plan(sql: str, schemas: list) -> Plan:
         nk = len(key_exprs[p])
         for c, t in zip([c for c in b.columns.values() if c.party == p], types[nk:]):
             c.kind = kind_of(t)
+            scale = decimal_scale(t)
+            if scale is not None and not c.name.startswith("_g"):
+                # exact decimals: the owner pushes down the integer value * 10^s (DuckDB
+                # computes it exactly; a value beyond BIGINT fails the local step)
+                c.dec = scale
+                c.sql = f"CAST(({c.sql}) * {10 ** scale} AS BIGINT)"
             if c.kind == "other":
                 c.sql, c.kind = f"CAST(({c.sql}) AS VARCHAR)", "str"
         key_types[p] = types[:nk]
@@ -678,6 +693,7 @@ def build_plan(sql: str, schemas: list) -> Plan:
     plan = Plan("join", sql, out_names, out_types, local_sql=local_sql, n_join_keys=len(pairs),
                 columns=b.columns, mask=mask, group_keys=b.group_keys, aggs=b.aggs, having=having_ir,
                 outputs=outputs, row_level=row_level)
+    plan.alias_tables = {_alias_of(s): s.name.lower() for s in qsources if isinstance(s, exp.Table)}
     _order_limit(plan, q, sql)
     _check_mpc_kinds(plan, sql)
     return plan

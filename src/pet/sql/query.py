@@ -49,6 +49,27 @@ def _check_args(session, sql, reveal_to, min_group_size, duplicate_keys):
         raise InputError(f"duplicate_keys must be one of {_DUP_MODES}, got {duplicate_keys!r}")
 
 
+def _split_schema_bounds(schemas):
+    """``schemas`` with ``{column: (type, (lo, hi))}`` entries split into plain schemas and
+    declared bounds ``{"table.column": (lo, hi)}``."""
+    if not isinstance(schemas, dict):
+        return schemas, {}
+    plain, bounds = {}, {}
+    for table, cols in schemas.items():
+        if isinstance(cols, dict):
+            out = {}
+            for c, t in cols.items():
+                if isinstance(t, (tuple, list)) and len(t) == 2 and isinstance(t[0], str):
+                    out[c] = t[0]
+                    bounds[f"{table}.{c}"] = t[1]
+                else:
+                    out[c] = t
+            plain[table] = out
+        else:
+            plain[table] = cols
+    return plain, bounds
+
+
 def _expected(schemas) -> dict | None:
     """``schemas`` option as ``{table: [[column, TYPE], ...]}`` (None if not given)."""
     if schemas is None:
@@ -81,9 +102,10 @@ def _check_expected(expect, actual: dict, who: str) -> None:
                               f"declared {want}, actual {got}")
 
 
-def _hello(session, sql, schema, reveal_to, min_group_size, duplicate_keys, error=None, expect=None):
+def _hello(session, sql, schema, reveal_to, min_group_size, duplicate_keys, error=None, expect=None, bounds=None):
     mine = {"proto": _PROTO, "v": _VERSION, "party": session.party, "sql": sql, "reveal_to": reveal_to,
             "min_group_size": min_group_size, "duplicate_keys": duplicate_keys, "schema": schema,
+            "bounds": bounds or {},
             "expect": expect, "error": None if error is None else failure_status("tables", error)}
     peer = session.exchange("sql.hello", mine)
     if error is not None:
@@ -96,7 +118,7 @@ def _hello(session, sql, schema, reveal_to, min_group_size, duplicate_keys, erro
         raise SqlMismatch(f"pet.sql protocol version differs: ours {_VERSION}, peer {peer.get('v')!r}")
     if peer.get("sql") != sql:
         raise SqlMismatch("the two parties passed different SQL text")
-    for key in ("reveal_to", "min_group_size", "duplicate_keys"):
+    for key in ("reveal_to", "min_group_size", "duplicate_keys", "bounds"):
         if peer.get(key) != mine[key]:
             raise SqlMismatch(f"the parties disagree on {key}: ours {mine[key]!r}, peer {str(peer.get(key))[:40]!r}")
     theirs = check_schema(peer.get("schema"), "the peer's tables", peer=True)
@@ -111,7 +133,7 @@ def _hello(session, sql, schema, reveal_to, min_group_size, duplicate_keys, erro
 
 
 def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicate_keys="reject",
-          schemas=None, psi_options=None):
+          schemas=None, psi_options=None, bounds=None):
     """Run ``sql`` over this party's ``tables`` and the peer's; both parties call it.
 
     Parameters
@@ -130,6 +152,10 @@ def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicat
         the peer's tables, like PETSQL's config); both parties' expectations are checked
         against the actual schemas at the start, a difference is a SqlMismatch on both sides.
     psi_options : extra keyword arguments for :func:`pet.psi.align` (e.g. ``workers``).
+    bounds : optional ``{"table.column": (lo, hi)}``, identical at both parties: declared
+        ranges of columns that enter MPC; their magnitude class is not exchanged (the
+        owner checks its rows lie within them). ``schemas`` entries may also declare
+        them as ``{column: (type, (lo, hi))}``.
 
     Returns
     -------
@@ -138,8 +164,13 @@ def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicat
 
     Raises
     ------
-    SqlNotSupported, SqlError, SqlMismatch (see :mod:`pet.sql.errors`).
+    SqlNotSupported, SqlError, SqlMismatch (see :mod:`pet.sql.errors`); PrecisionError (at
+    both parties, before any MPC work) for a value no representation holds (docs/sql.md).
     """
+    from pet.sql.ranges import normalize_bounds
+
+    schemas, declared = _split_schema_bounds(schemas)
+    bounds = normalize_bounds({**declared, **(bounds or {})})
     _check_args(session, sql, reveal_to, min_group_size, duplicate_keys)
     me = session.party
     error = con = mine = None
@@ -149,7 +180,7 @@ def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicat
         mine = check_schema(schema_of(con, list(tables)), "tables")
     except PetError as exc:  # tell the peer before raising, so it does not wait for us
         error = exc
-    theirs = _hello(session, sql, mine, reveal_to, min_group_size, duplicate_keys, error, expect)
+    theirs = _hello(session, sql, mine, reveal_to, min_group_size, duplicate_keys, error, expect, bounds)
     schemas = [mine, theirs] if me == 0 else [theirs, mine]
     plan = _plan(session, sql, schemas, min_group_size)
     receivers = [0, 1] if reveal_to is None else [reveal_to]
@@ -162,7 +193,8 @@ def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicat
     from pet.sql.execute import run_join
 
     cols = run_join(session, plan, con, receivers=receivers, min_group_size=min_group_size,
-                    duplicate_keys=duplicate_keys, psi_options=dict(psi_options or {}), info=info)
+                    duplicate_keys=duplicate_keys, psi_options=dict(psi_options or {}), info=info,
+                    bounds=bounds)
     if cols is None:
         return None
     return _finish(plan, cols, info, ordered=False)
@@ -231,7 +263,7 @@ def _typed(values, duck_type):
     arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
     isnull = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in arr.tolist()], dtype=bool) \
         if arr.dtype == object else (np.isnan(arr) if arr.dtype.kind == "f" else np.zeros(len(arr), bool))
-    if kind == "int" and duck_type.upper() not in ("HUGEINT", "UHUGEINT"):
+    if kind == "int":
         if isnull.any():
             return pd.array([None if m else int(round(float(v))) for v, m in zip(arr.tolist(), isnull)], dtype="Int64")
         return np.rint(arr.astype(np.float64)).astype(np.int64) if arr.dtype.kind in "fO" else arr.astype(np.int64)

@@ -35,6 +35,7 @@ __all__ = ["Pub", "Own", "Sh", "to_shared", "trivial", "evaluate", "logical_and"
 class Pub:
     v: object
     kind: str
+    num: object = None  # pet.sql.numbers.Num: bound, representation, error (None: legacy)
 
 
 @dataclass
@@ -42,12 +43,14 @@ class Own:
     party: int
     v: object  # numpy array at the owner, None at the other party
     kind: str
+    num: object = None
 
 
 @dataclass
 class Sh:
     s: object  # pet.mpc.Shared
     kind: str
+    num: object = None
 
 
 def combine_kind(a: str, b: str, op: str) -> str:
@@ -319,17 +322,300 @@ def case(session, args, shape=None):
     return result
 
 
-def evaluate(session, ir, leaf, shape=None):
-    """Evaluate IR ``ir``; ``leaf(node)`` resolves ``col``/``key``/``agg`` nodes to values."""
+def evaluate(session, ir, leaf, shape=None, *, what=None):
+    """Evaluate IR ``ir``; ``leaf(node)`` resolves ``col``/``key``/``agg`` nodes to values.
+
+    When the leaves carry :class:`pet.sql.numbers.Num` facts, every MPC operation uses the
+    representation the range rules choose (:mod:`pet.sql.numbers`); with ``session=None``
+    nothing is computed: only the facts are propagated (and checked), which is how the
+    planner refuses a query before any MPC work."""
     tag = ir[0]
     if tag == "lit":
-        return Pub(ir[1], ir[2])
+        from pet.sql import numbers as N
+        return Pub(ir[1], ir[2], N.literal(ir[1], ir[2]) if ir[2] in ("int", "float", "bool") else None)
     if tag in ("col", "key", "agg"):
         return leaf(ir)
     op, args = ir[1], ir[2]
-    vals = [evaluate(session, a, leaf, shape) for a in args]
+    vals = [evaluate(session, a, leaf, shape, what=what) for a in args]
+    if all(getattr(v, "num", None) is not None for v in vals) and op != "case":
+        return _eval_num(session, op, vals, shape, what or "an expression")
+    if op == "case" and all(getattr(v, "num", None) is not None for v in vals):
+        return _case_num(session, vals, shape, what or "an expression")
     if op in ("neg", "not", "tofloat", "abs"):
         return unary(session, op, vals[0], shape)
     if op == "case":
         return case(session, vals, shape)
     return binary(session, op, vals[0], vals[1], shape)
+
+
+# -- the range-checked path (pet.sql.numbers) -------------------------------------------------
+
+def _kind_num(kind):
+    return kind if kind in ("int", "bool") else "float"
+
+
+def at_frac(session, v, f, shape=None):
+    """``v`` as a Shared with exactly ``f`` fractional bits (owned values are shared by
+    their owner directly at ``f``; shared ones rescaled: down = one exact truncation)."""
+    import pet.mpc as mpc
+
+    if isinstance(v, Sh):
+        return v.s.rescale(f) if v.s.frac != f else v.s
+    if isinstance(v, Pub):
+        arr = np.asarray(v.v, dtype=np.float64)
+        if shape is not None:
+            arr = np.broadcast_to(arr, shape)
+        if v.num is not None and v.num.dec is not None:
+            return mpc.constant(session, np.rint(arr).astype(np.int64), 0)
+        return mpc.constant(session, arr if f else np.rint(arr).astype(np.int64), f)
+    if session.party == v.party:
+        arr = _np(v.kind, v.v)
+        if v.num is not None and v.num.dec is not None:
+            arr = np.rint(np.asarray(arr, dtype=np.float64)).astype(np.int64)
+            return session.share(arr, owner=v.party, frac_bits=0)
+        arr = np.asarray(arr, dtype=np.float64 if f else None)
+        if f == 0:
+            arr = np.rint(np.asarray(arr, dtype=np.float64)).astype(np.int64)
+        return session.share(arr, owner=v.party, frac_bits=f)
+    return session.share(None, owner=v.party)
+
+
+def _mul_public_sh(session, x, c, xf, fc, fo):
+    """Shared ``x`` (rescaled to ``xf``) times public ``c`` encoded with ``fc`` fractional
+    bits (0: integral, local), truncated to ``fo`` bits."""
+    from pet.mpc import Shared
+    from pet.mpc.ring import to_ring
+    from pet.mpc.truncation import trunc
+
+    x = x.rescale(xf) if x.frac != xf else x
+    enc = to_ring(np.rint(np.asarray(c, dtype=np.float64) * 2.0 ** fc).astype(np.int64))
+    prod = np.ascontiguousarray(x.share * enc)
+    shift = xf + fc - fo
+    if shift < 0:
+        return Shared(session, prod << np.uint64(-shift), fo)
+    return Shared(session, trunc(session, prod, shift), fo)
+
+
+def _mul_sh(session, xs, ys, fo):
+    """Beaver product of Shared ``xs``, ``ys`` truncated to ``fo`` fractional bits."""
+    from pet.mpc import Shared
+    from pet.mpc.arithmetic import mul_raw
+
+    a, b = np.broadcast_arrays(xs.share, ys.share)
+    raw_frac = xs.frac + ys.frac
+    z = mul_raw(session, np.ascontiguousarray(a), np.ascontiguousarray(b), max(0, raw_frac - fo))
+    out = Shared(session, z, min(raw_frac, fo) if raw_frac >= fo else raw_frac)
+    return out.rescale(fo) if out.frac != fo else out
+
+
+def _plain(op, x, y, kind):
+    if op == "tofloat":
+        return _np("float", x.v)
+    if op == "neg":
+        return -_np(x.kind, x.v)
+    if op == "abs":
+        return np.abs(_np(x.kind, x.v))
+    if op == "not":
+        return np.logical_not(_np("bool", x.v))
+    return _local(op, _np(x.kind, x.v), _np(y.kind, y.v))
+
+
+def _exact_of(v):
+    """Plaintext value of ``v`` as the number its representation holds (DECIMAL: the
+    scaled integer)."""
+    return v.v
+
+
+def _eval_num(session, op, vals, shape, what):
+    from pet.sql import numbers as N
+
+    x = vals[0]
+    y = vals[1] if len(vals) > 1 else None
+    if op in ("neg", "not", "tofloat", "abs"):
+        kind = "bool" if op == "not" else "float" if op == "tofloat" else x.kind
+        num = N.Num(1, 0, 0.0) if op == "not" else N.rule(op, x.num, None, what)[0]
+        if session is None:
+            return Sh(None, kind, num)
+        if op == "tofloat" and x.num.dec is not None and isinstance(x, Sh):
+            return Sh(_to_float_sh(session, x.s, x.num), "float", num)
+        if isinstance(x, Sh):
+            if op == "neg":
+                return Sh(-x.s, kind, num)
+            if op == "not":
+                return Sh(1 - x.s, kind, num)
+            if op == "tofloat":
+                return Sh(x.s, kind, num)
+            neg = x.s < 0
+            return Sh(x.s - 2 * (neg * x.s), kind, num)
+        if isinstance(x, Own) and x.v is None:
+            return Own(x.party, None, kind, num)
+        val = _plain(op, x, None, kind)
+        if op == "tofloat" and x.num.dec is not None:
+            val = np.asarray(x.v, dtype=np.float64) / 10.0 ** x.num.dec
+        return Own(x.party, val, kind, num) if isinstance(x, Own) else Pub(val, kind, num)
+    if (x.kind == "str" or y.kind == "str") and op not in ("eq", "ne", "lt", "le", "gt", "ge"):
+        raise SqlNotSupported(f"operator {op} on strings across parties")
+    kind = combine_kind(x.kind, y.kind, op)
+    if op == "div" and isinstance(y, Pub):
+        inv = 1.0 / np.asarray(y.v, dtype=np.float64)
+        num, xf, fc = N.scale_public(x.num, N.class_of(inv), inv)
+        res = None if session is None else ("pubmul", inv, xf, fc)
+    elif op == "mul" and (isinstance(y, Pub) or isinstance(x, Pub)) and not (isinstance(x, Pub) and isinstance(y, Pub)):
+        if isinstance(x, Pub):
+            x, y = y, x
+        c = np.asarray(y.v, dtype=np.float64)
+        num, xf, fc = N.scale_public(x.num, N.class_of(c), c)
+        if y.num is not None and y.num.dec is not None:
+            raise SqlNotSupported("a DECIMAL literal in a product across parties")
+        res = None if session is None else ("pubmul", c, xf, fc)
+    elif op in ("div",) and not isinstance(y, Pub):
+        # a secret or owned divisor: pet.mpc.divide / an owner-computed reciprocal, in the
+        # session's fixed point (f bits) -- divisor domain |d| >= 2^-10, relative error ~1e-4
+        xn = N.to_float(x.num)
+        k = xn.k + 10
+        if xn.k + 16 > 19 + 16:
+            raise N.PrecisionError(f"{what}: a division of a value up to 2^{xn.k} by a secret divisor "
+                                   "exceeds the supported range |x| < 2^19 (docs/sql.md)")
+        num = N.Num(k, 16, 1e-4 * 2.0 ** k + 2.0 ** -14, None)
+        res = None if session is None else ("legacy",)
+        num = _approx(num)
+    else:
+        num, fr = N.rule(op, x.num, y.num, what)
+        res = None if session is None else ("rule", fr)
+    if x.num.approx or y.num.approx:
+        num = _approx(num)
+    if session is None:
+        return Sh(None, kind, num)
+    if isinstance(x, Pub) and isinstance(y, Pub):
+        return Pub(_local(op, x.v, y.v), kind, num)
+    owners = {v.party for v in (x, y) if isinstance(v, Own)}
+    if not any(isinstance(v, Sh) for v in (x, y)) and len(owners) == 1:
+        p = owners.pop()
+        if session.party != p:
+            return Own(p, None, kind, num)
+        xv, yv = x.v, y.v
+        if x.num.dec is not None and (num.dec is None or op not in ("add", "sub", "mul", "mulinv")):
+            xv = np.asarray(xv, dtype=np.float64) / 10.0 ** x.num.dec
+        if y.num.dec is not None and (num.dec is None or op not in ("add", "sub", "mul", "mulinv")):
+            yv = np.asarray(yv, dtype=np.float64) / 10.0 ** y.num.dec
+        if num.dec is not None and op in ("add", "sub"):
+            pass
+        return Own(p, _local(op, _np(x.kind, xv), _np(y.kind, yv)), kind, num)
+    if "str" in (x.kind, y.kind):
+        raise SqlNotSupported("comparing strings of both parties")
+    if res[0] == "pubmul":
+        _, c, xf, fc = res
+        xs = _float_operand(session, x, xf, shape)
+        return Sh(_mul_public_sh(session, xs, c, xf, fc, num.frac), kind, num)
+    if res[0] == "legacy":
+        return Sh(_sh_binary(session, op, _legacy_ready(session, x, shape), _legacy_ready(session, y, shape),
+                             shape), kind, num)
+    fa, fb = res[1]
+    xs = _operand(session, x, fa, num, y, shape)
+    ys = _operand(session, y, fb, num, x, shape)
+    if op in ("add", "sub"):
+        return Sh(xs + ys if op == "add" else xs - ys, kind, num)
+    if op in ("mul", "mulinv", "and"):
+        return Sh(_mul_sh(session, xs, ys, num.frac), kind, num)
+    if op == "or":
+        return Sh(xs + ys - _mul_sh(session, xs, ys, 0), kind, num)
+    if op == "lt":
+        return Sh(xs < ys, kind, num)
+    if op == "le":
+        return Sh(xs <= ys, kind, num)
+    if op == "gt":
+        return Sh(xs > ys, kind, num)
+    if op == "ge":
+        return Sh(xs >= ys, kind, num)
+    eq = xs == ys
+    return Sh(eq if op == "eq" else 1 - eq, kind, num)
+
+
+def _approx(num):
+    """Mark a value whose error follows a documented approximate division (exempt from
+    the 1e-6 criterion; still range-checked)."""
+    import dataclasses
+    return dataclasses.replace(num, approx=True)
+
+
+def _is_dec_aligned(v, num):
+    return v.num.dec is not None and num.dec is not None
+
+
+def _operand(session, v, f, num, other, shape):
+    """Operand ``v`` of a rule-planned op at ``f`` fractional bits (a DECIMAL meeting a
+    float is converted first; DECIMALs of different scales are aligned)."""
+    if v.num.dec is not None and num.dec is None and not (num.k == 1 and num.frac == 0 and other.num.dec is not None
+                                                           and other.num.dec == v.num.dec):
+        return _float_operand(session, v, f, shape)
+    return at_frac(session, v, f, shape)
+
+
+def _float_operand(session, v, f, shape):
+    from pet.sql import numbers as N
+
+    if v.num.dec is None:
+        return at_frac(session, v, f, shape)
+    if isinstance(v, Own):
+        val = None if v.v is None else np.asarray(v.v, dtype=np.float64) / 10.0 ** v.num.dec
+        return at_frac(session, Own(v.party, val, "float", N.to_float(v.num)), f, shape)
+    if isinstance(v, Pub):
+        return at_frac(session, Pub(np.asarray(v.v, dtype=np.float64) / 10.0 ** v.num.dec, "float"), f, shape)
+    return _to_float_sh(session, v.s, v.num).rescale(f)
+
+
+def _to_float_sh(session, s, num):
+    from pet.sql import numbers as N
+
+    c = 10.0 ** -num.dec
+    out, xf, fc = N.scale_public(N.Num(num.k, 0, 0.0), N.class_of(c), c)
+    return _mul_public_sh(session, s, c, xf, fc, out.frac)
+
+
+def _legacy_ready(session, v, shape):
+    """An operand of the legacy division path, at the session's fixed point."""
+    if v.num is not None and v.num.dec is not None:
+        from pet.sql import numbers as N
+        if isinstance(v, Sh):
+            return Sh(_to_float_sh(session, v.s, v.num), "float")
+        if isinstance(v, Own):
+            return Own(v.party, None if v.v is None else np.asarray(v.v, dtype=np.float64) / 10.0 ** v.num.dec,
+                       "float")
+        del N
+    if isinstance(v, Sh) and v.s.frac not in (0, session.frac_bits):
+        return Sh(v.s.rescale(session.frac_bits), v.kind)
+    return Own(v.party, v.v, v.kind) if isinstance(v, Own) else Pub(v.v, v.kind) if isinstance(v, Pub) else v
+
+
+def _case_num(session, vals, shape, what):
+    """CASE WHEN with range-planned representations."""
+    import pet.mpc as mpc
+    from pet.sql import numbers as N
+
+    result = vals[-1]
+    pairs = [(vals[i], vals[i + 1]) for i in range(0, len(vals) - 1, 2)]
+    for cond, val in reversed(pairs):
+        kind = "float" if "float" in (val.kind, result.kind) else val.kind
+        if "str" in (val.kind, result.kind):
+            raise SqlNotSupported("CASE choosing strings by a condition over both parties' values")
+        num, (fa, fb) = N.rule("case", val.num, result.num, what)
+        if session is None:
+            result = Sh(None, kind, num)
+            continue
+        vs = [cond, val, result]
+        owners = {v.party for v in vs if isinstance(v, Own)}
+        if not any(isinstance(v, Sh) for v in vs) and len(owners) <= 1:
+            conv = [np.asarray(v.v, dtype=np.float64) / 10.0 ** v.num.dec if v.num.dec is not None
+                    and num.dec is None and v.v is not None else v.v for v in (val, result)]
+            if not owners:
+                result = Pub(np.where(_np("bool", cond.v), conv[0], conv[1]), kind, num)
+                continue
+            p = owners.pop()
+            result = Own(p, None if session.party != p else
+                         np.where(_np("bool", cond.v), _np(kind, conv[0]), _np(kind, conv[1])), kind, num)
+            continue
+        c = at_frac(session, cond, 0, shape)
+        a = _operand(session, val, fa, num, result, shape)
+        b = _operand(session, result, fb, num, val, shape)
+        result = Sh(mpc.where(c, a, b), kind, num)
+    return result
