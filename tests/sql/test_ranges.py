@@ -125,8 +125,9 @@ def test_mpc_mul_check_range():
 
 
 def test_decimal_sums_are_exact_to_the_cent(tmp_path):
-    import duckdb
     from decimal import Decimal
+
+    import duckdb
 
     n = 3000
     prices = [f"{(k * 7919) % 100000}.{(k * 31) % 100:02d}" for k in range(n)]

@@ -68,7 +68,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from pet.psi import psi_cardinality
-    from pet.psi.ecdh import _check_mode, drop_duplicates
+    from pet.psi.ecdh import check_reveal, drop_duplicates
     from pet.psi.files import align_store, encode_file
 
     if args.output is None and not args.cardinality:
@@ -87,7 +87,7 @@ def run(args) -> int:
             count = psi_cardinality(channel, store, party=args.party, workers=args.workers, progress=progress)
             print(f"pet psi: intersection size {count} ({n_rows} rows here)")
             return 0
-        mode = _check_mode(args.reveal if args.reveal == "both" else int(args.reveal))
+        mode = check_reveal(args.reveal if args.reveal == "both" else int(args.reveal))
         written = align_store(channel, store, args.input, args.output, party=args.party, mode=mode,
                               arity=len(args.column), dedupe=args.dedupe, header=header, workers=args.workers,
                               progress=progress)

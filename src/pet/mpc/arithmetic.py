@@ -150,7 +150,7 @@ def mul_raw(session, x: np.ndarray, y: np.ndarray, shift: int = 0) -> np.ndarray
     return trunc_masked(session, z, shift, tm).reshape(shape)
 
 
-def mul(x: Shared, y, *, check_range: bool = False, bounds=None) -> Shared:
+def mul(x: Shared, y, *, frac: int | None = None, check_range: bool = False, bounds=None) -> Shared:
     """Elementwise ``x * y`` with numpy broadcasting.
 
     Shared * Shared: Beaver (1 round) plus a truncation round when both are fixed point.
@@ -165,17 +165,32 @@ def mul(x: Shared, y, *, check_range: bool = False, bounds=None) -> Shared:
     parties cannot see the values). ``check_range=True`` with ``bounds=(bx, by)`` (known
     or declared bounds ``|x| <= bx``, ``|y| <= by``; ``by`` defaults to ``max |y|`` for a
     public ``y``) raises :class:`~pet.errors.PrecisionError` instead, before any message.
+
+    ``frac``: fractional bits of the result (default: the larger of the operands'). For
+    Shared * Shared the truncation to ``frac`` is folded into the product's one truncation
+    (``x.frac + y.frac - frac`` bits), so choosing a coarser output costs no extra round;
+    callers that plan their own precision per value (pet.sql) use it to keep the raw
+    product in range.
     """
     session = x.session
     if check_range:
         _check_mul_range(x, y, bounds)
+    if frac is not None:
+        frac = ring.check_frac_bits(frac)
     if isinstance(y, Shared):
         if y.session is not session:
             raise PetTypeError("Shared values belong to different sessions")
         xs, ys = np.broadcast_arrays(x.share, y.share)
         xs, ys = np.ascontiguousarray(xs), np.ascontiguousarray(ys)
-        shift = min(x.frac, y.frac)
-        return Shared(session, mul_raw(session, xs, ys, shift), max(x.frac, y.frac))
+        if frac is None:
+            shift = min(x.frac, y.frac)
+            return Shared(session, mul_raw(session, xs, ys, shift), max(x.frac, y.frac))
+        raw = x.frac + y.frac
+        shift = max(0, raw - frac)
+        out = Shared(session, mul_raw(session, xs, ys, shift), raw - shift)
+        return out if out.frac == frac else rescale(out, frac)
+    if frac is not None:
+        return rescale(mul(x, y), frac)
     arr = np.asarray(y)
     if arr.dtype.kind not in "biuf":
         raise PetTypeError(f"cannot multiply a Shared value by dtype {arr.dtype}")

@@ -60,8 +60,7 @@ class Session:
     """
 
     def __init__(self, party, channel, *, dealer=None, frac_bits: int = 16):
-        if party not in (0, 1) or isinstance(party, bool):
-            raise InputError(f"party must be 0 or 1, got {party!r}")
+        party = check_party(party)
         if channel is None or not hasattr(channel, "exchange"):
             raise PetTypeError("channel must be a pet.transport.Channel")
         self.party = int(party)

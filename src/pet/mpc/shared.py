@@ -83,15 +83,18 @@ class Shared:
 
         ``x.scaled(k, shift=F).rescale(x.frac)`` multiplies by the public real
         ``k / 2^F`` at a chosen precision ``F`` (independent of the session's
-        ``frac_bits``); ``x.scaled(shift=s)`` divides by ``2^s`` by reinterpretation.
+        ``frac_bits``); ``x.scaled(shift=s)`` divides by ``2^s`` by reinterpretation, and a
+        negative ``shift`` (down to ``-x.frac``) multiplies by ``2^-shift`` the same way (e.g.
+        ``x.scaled(shift=-x.frac)`` is the integer ``x * 2^x.frac``: the same words).
         The intermediate may carry up to 63 fractional bits (more than
         :data:`pet.mpc.ring.MAX_FRAC_BITS`): rescale it before any other operation. No
         message; the caller keeps ``|value * k| * 2^frac`` below 2^62.
         """
         from pet.mpc import ring
 
-        if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) or not 0 <= shift <= 63 - self.frac:
-            raise InputError(f"shift must be an int in [0, {63 - self.frac}] for a value with "
+        if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) \
+                or not -self.frac <= shift <= 63 - self.frac:
+            raise InputError(f"shift must be an int in [{-self.frac}, {63 - self.frac}] for a value with "
                              f"{self.frac} fractional bits, got {shift!r}")
         kk = np.asarray(k)
         if kk.dtype.kind not in "biu":

@@ -141,10 +141,6 @@ def check_reveal(reveal=NOT_GIVEN, reveal_to=NOT_GIVEN, *, deprecated_reveal: bo
     return str(reveal)
 
 
-#: former private name (``pet.cli.psi`` imports it); use :func:`check_reveal`
-_check_mode = check_reveal
-
-
 def check_channel(channel) -> None:
     """PetTypeError unless ``channel`` is a :class:`pet.transport.Channel`."""
     if not isinstance(channel, Channel):

@@ -58,10 +58,10 @@ def position_of(node, sql: str) -> tuple[int | None, int | None]:
             starts.append(int(meta["start"]))
     if not starts:
         return None, None
-    return _line_col(sql, min(starts))
+    return line_col(sql, min(starts))
 
 
-def _line_col(sql: str, offset: int) -> tuple[int, int]:
+def line_col(sql: str, offset: int) -> tuple[int, int]:
     before = sql[:offset]
     line = before.count("\n") + 1
     col = offset - (before.rfind("\n") + 1) + 1
@@ -74,7 +74,7 @@ def keyword_position(sql: str, keyword: str, after: int = 0) -> tuple[int | None
     i = sql.lower().find(keyword.lower(), after)
     if i < 0:
         return None, None
-    return _line_col(sql, i)
+    return line_col(sql, i)
 
 
 # -- what a party tells its peer when it fails ---------------------------------------------

@@ -48,11 +48,11 @@ the receiver which of its own rows passed), nor ``min_group_size`` (refused by t
 
 from __future__ import annotations
 
-import secrets
 import time
 
 import numpy as np
 
+from pet._random import secure_permutation
 from pet.errors import InputError, ProtocolError
 from pet.sql.errors import SqlNotSupported, failure_status, peer_failure
 from pet.sql.ranges import (
@@ -83,7 +83,7 @@ def _sync_ok(session, op: str) -> None:
         raise peer_failure(peer)
 
 
-def _checked(session, op, fn):
+def run_checked(session, op, fn):
     """Run local ``fn``; on error tell the peer only a fixed ``[step, kind]`` status
     (:func:`pet.sql.errors.failure_status`, never the exception text, which may quote this
     party's data) and re-raise the full error here."""
@@ -196,7 +196,7 @@ def _build_groups(session, plan, rows):
         sub = rows[cols]
         codes, uniques = _factorize(sub)
         g = len(uniques)
-        perm = _secure_perm(g)           # group i of the factorization gets number perm[i]
+        perm = secure_permutation(g)           # group i of the factorization gets number perm[i]
         ids[me] = perm[codes] if g else codes
         order = np.argsort(perm) if g else perm
         values[me] = {c: uniques[c].to_numpy(dtype=object)[order] for c in cols}
@@ -219,13 +219,6 @@ def _factorize(sub):
     uniq = sub.drop_duplicates().reset_index(drop=True)
     # map ngroup numbering to the drop_duplicates order (both are first-appearance order)
     return grouped, uniq
-
-
-def _secure_perm(g: int) -> np.ndarray:
-    if g == 0:
-        return np.zeros(0, dtype=np.int64)
-    keys = np.frombuffer(secrets.token_bytes(8 * g), dtype=np.uint64)
-    return np.argsort(np.argsort(keys, kind="stable"), kind="stable").astype(np.int64)
 
 
 def _onehot(ids, g):
@@ -285,7 +278,7 @@ def _linear(session, Hm, cols, n, groups, nums=None):
     """Per-group sums of each value in ``cols`` (list of values) and the row count.
     ``nums[i]``: the planned representation of sum ``i`` (pet.sql.numbers): each row value
     is brought to its ``frac`` first, so the sum fits the ring by construction."""
-    from pet.mpc import Shared
+    import pet.mpc as mpc
     from pet.sql.numbers import count_of
 
     nums = nums or [None] * len(cols)
@@ -338,11 +331,11 @@ def _linear(session, Hm, cols, n, groups, nums=None):
         fracs = [o.frac for o in ops]
         # H is an integer matrix: the product needs no truncation, so columns of different
         # fractional bits share one matrix product (each keeps its own scale)
-        V = Shared(session, np.concatenate([o.share for o in ops], axis=1), 0)
+        V = mpc.concatenate([o.scaled(shift=-o.frac) for o in ops], axis=1)  # the words, read as integers
         S = H.T @ V  # (g, k)
         for j, i in enumerate(pending):
             kind = cols[i].kind
-            s = Shared(session, np.ascontiguousarray(S.share[:, j]), fracs[j])
+            s = S[:, j].scaled(shift=fracs[j])  # back to each column's own scale
             out[i] = Sh(s, "float" if s.frac else kind, nums[i])
     return out, count
 
@@ -421,7 +414,7 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
 
     me = session.party
     clock = time.perf_counter()
-    df = _checked(session, "local", lambda: _local_rows(plan, con, me, bounds))
+    df = run_checked(session, "local", lambda: _local_rows(plan, con, me, bounds))
     info["local_rows"] = len(df)
     info["seconds_local"] = time.perf_counter() - clock
     clock = time.perf_counter()
@@ -577,12 +570,12 @@ def _average(session, total, count, exists, shape, num=None):
     """AVG with the planned representation ``num`` (pet.sql.numbers.avg_rep): an exact
     DECIMAL sum becomes a float, and a shared sum is brought to the fractional bits the
     division below can hold without wrapping; then :func:`_average_plain`."""
-    from pet.sql.values import _to_float_sh
+    from pet.sql.values import to_float_shared
 
     tn = getattr(total, "num", None)
     if tn is not None and tn.dec is not None:
         if isinstance(total, Sh):
-            total = Sh(_to_float_sh(session, total.s, tn), "float")
+            total = Sh(to_float_shared(session, total.s, tn), "float")
         elif isinstance(total, Own):
             total = Own(total.party, None if total.v is None else np.asarray(total.v, np.float64) / 10.0 ** tn.dec,
                         "float")
@@ -604,7 +597,7 @@ def _average_plain(session, total, count, exists, shape):
     securely: ``avg * 2^10 = sum / (count * 2^-10)`` puts counts up to
     2^27 into the domain ``[2^-10, 2^17)`` of :func:`pet.mpc.divide` (relative error
     about 1e-4; ``|avg| < 2^20``)."""
-    from pet.mpc import Shared, divide
+    from pet.mpc import divide
     from pet.sql.numbers import divide_shift
     from pet.sql.values import div_public
 
@@ -632,12 +625,12 @@ def _average_plain(session, total, count, exists, shape):
             c = c + (c == 0)
     f = session.frac_bits
     sh = 10 if count.num is None else divide_shift(2 ** count.num.k - 1)
-    scaled = Shared(session, c.share << np.uint64(f - sh), f) if f >= sh else c.rescale(f) * (2.0 ** -sh)
+    scaled = c.scaled(1 << (f - sh), shift=f) if f >= sh else c.rescale(f) * (2.0 ** -sh)
     tot = to_shared(session, total, shape)
     if tot.frac != f:
         tot = tot.rescale(f)
     q = divide(tot, scaled)  # = avg * 2^sh
-    return Sh(Shared(session, q.share, q.frac + sh).rescale(f) if sh else q, "float")
+    return Sh(q.scaled(shift=sh).rescale(f) if sh else q, "float")
 
 
 def _key_values(session, plan, groups, col_nums=None):

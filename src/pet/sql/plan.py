@@ -332,8 +332,8 @@ def _join_position(join, sql, word):
     i = sql.lower().rfind(word.lower(), 0, min(starts))
     if i < 0:
         return position_of(join.this, sql)
-    from pet.sql.errors import _line_col
-    return _line_col(sql, i)
+    from pet.sql.errors import line_col
+    return line_col(sql, i)
 
 
 def _alias_of(src) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pet._validate import check_receiver
 from pet.errors import InputError, PetError, PetTypeError, ProtocolError
 from pet.sql.errors import SqlError, SqlMismatch, SqlNotSupported, failure_status, peer_failure
 from pet.sql.plan import build_plan, kind_of
@@ -40,8 +41,7 @@ def _check_args(session, sql, reveal_to, min_group_size, duplicate_keys):
         raise PetTypeError("session must be a pet.mpc.Session")
     if not isinstance(sql, str) or not sql.strip():
         raise SqlError("sql must be a non-empty string")
-    if reveal_to is not None and (isinstance(reveal_to, bool) or reveal_to not in (0, 1)):
-        raise InputError(f"reveal_to must be None, 0 or 1, got {reveal_to!r}")
+    check_receiver(reveal_to, "reveal_to")
     if min_group_size is not None and (isinstance(min_group_size, bool) or not isinstance(min_group_size, int)
                                        or min_group_size < 1):
         raise InputError(f"min_group_size must be None or an int >= 1, got {min_group_size!r}")
@@ -233,15 +233,15 @@ def _check_plan_options(plan, min_group_size) -> None:
 
 
 def _run_local_plan(session, plan, con, receivers):
-    from pet.sql.execute import _checked
+    from pet.sql.execute import run_checked
     from pet.sql.local import frame_from_wire, frame_to_wire, run_local_query
 
     me = session.party
     df = None
     if me == plan.owner:
-        df = _checked(session, "local", lambda: run_local_query(con, plan.local_sql[plan.owner]))
+        df = run_checked(session, "local", lambda: run_local_query(con, plan.local_sql[plan.owner]))
     else:
-        _checked(session, "local", lambda: None)
+        run_checked(session, "local", lambda: None)
     other = 1 - plan.owner
     if other in receivers:
         if me == plan.owner:

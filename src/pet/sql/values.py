@@ -100,11 +100,11 @@ def trivial(session, party: int, arr, frac: int):
     the encoded value, the other's is zero. Only for operands of Beaver products (whose
     openings are masked and whose outputs are fresh random shares) -- never revealed or
     compared directly."""
-    from pet.mpc import Shared, ring
+    from pet.mpc import Shared
 
-    if session.party == party:
-        return Shared(session, ring.encode(np.asarray(arr), frac), frac)
-    return Shared(session, np.zeros(np.shape(arr) if arr is not None else (), dtype=np.uint64), frac)
+    shape = np.shape(arr) if arr is not None else ()
+    return Shared.known_to(session, np.asarray(arr) if session.party == party else None, party, frac_bits=frac,
+                           shape=shape)
 
 
 def div_public(x, d):
@@ -124,11 +124,9 @@ def div_public(x, d):
     M = np.rint(inv * 2.0 ** k).astype(np.int64)
     hi = M >> 12
     lo = M - (hi << 12)
-    from pet.mpc import Shared
-    from pet.mpc.ring import to_ring
 
-    a = Shared(session, x.share * to_ring(hi), f + k - 12).rescale(f)
-    b = Shared(session, x.share * to_ring(lo), f + k).rescale(f)
+    a = x.scaled(hi, shift=k - 12).rescale(f)
+    b = x.scaled(lo, shift=k).rescale(f)
     return a + b
 
 
@@ -137,7 +135,6 @@ def mul_fine(session, x, owner, inv):
     keeping ~33 fractional bits of ``inv``: ``inv = hi + lo * 2^-f`` with both limbs
     shared at ``f`` bits; ``x*hi + (x*lo) * 2^-f`` (two Beaver products, one more exact
     truncation)."""
-    from pet.mpc import Shared
 
     f = session.frac_bits
     if x.frac == 0:
@@ -151,7 +148,7 @@ def mul_fine(session, x, owner, inv):
     L = to_shared(session, Own(owner, lo, "float"))
     xh = x * H
     xl = x * L
-    return xh + Shared(session, xl.share, xl.frac + f).rescale(xl.frac)
+    return xh + xl.scaled(shift=f).rescale(xl.frac)
 
 
 def _local(op, a, b=None):
@@ -383,29 +380,16 @@ def at_frac(session, v, f, shape=None):
 def _mul_public_sh(session, x, c, xf, fc, fo):
     """Shared ``x`` (rescaled to ``xf``) times public ``c`` encoded with ``fc`` fractional
     bits (0: integral, local), truncated to ``fo`` bits."""
-    from pet.mpc import Shared
-    from pet.mpc.ring import to_ring
-    from pet.mpc.truncation import trunc
-
     x = x.rescale(xf) if x.frac != xf else x
-    enc = to_ring(np.rint(np.asarray(c, dtype=np.float64) * 2.0 ** fc).astype(np.int64))
-    prod = np.ascontiguousarray(x.share * enc)
-    shift = xf + fc - fo
-    if shift < 0:
-        return Shared(session, prod << np.uint64(-shift), fo)
-    return Shared(session, trunc(session, prod, shift), fo)
+    enc = np.rint(np.asarray(c, dtype=np.float64) * 2.0 ** fc).astype(np.int64)
+    return x.scaled(enc, shift=fc).rescale(fo)
 
 
 def _mul_sh(session, xs, ys, fo):
     """Beaver product of Shared ``xs``, ``ys`` truncated to ``fo`` fractional bits."""
-    from pet.mpc import Shared
-    from pet.mpc.arithmetic import mul_raw
+    from pet.mpc import mul
 
-    a, b = np.broadcast_arrays(xs.share, ys.share)
-    raw_frac = xs.frac + ys.frac
-    z = mul_raw(session, np.ascontiguousarray(a), np.ascontiguousarray(b), max(0, raw_frac - fo))
-    out = Shared(session, z, min(raw_frac, fo) if raw_frac >= fo else raw_frac)
-    return out.rescale(fo) if out.frac != fo else out
+    return mul(xs, ys, frac=fo)
 
 
 def _plain(op, x, y, kind):
@@ -437,7 +421,7 @@ def _eval_num(session, op, vals, shape, what):
         if session is None:
             return Sh(None, kind, num)
         if op == "tofloat" and x.num.dec is not None and isinstance(x, Sh):
-            return Sh(_to_float_sh(session, x.s, x.num), "float", num)
+            return Sh(to_float_shared(session, x.s, x.num), "float", num)
         if isinstance(x, Sh):
             if op == "neg":
                 return Sh(-x.s, kind, num)
@@ -561,10 +545,10 @@ def _float_operand(session, v, f, shape):
         return at_frac(session, Own(v.party, val, "float", N.to_float(v.num)), f, shape)
     if isinstance(v, Pub):
         return at_frac(session, Pub(np.asarray(v.v, dtype=np.float64) / 10.0 ** v.num.dec, "float"), f, shape)
-    return _to_float_sh(session, v.s, v.num).rescale(f)
+    return to_float_shared(session, v.s, v.num).rescale(f)
 
 
-def _to_float_sh(session, s, num):
+def to_float_shared(session, s, num):
     from pet.sql import numbers as N
 
     c = 10.0 ** -num.dec
@@ -577,7 +561,7 @@ def _legacy_ready(session, v, shape):
     if v.num is not None and v.num.dec is not None:
         from pet.sql import numbers as N
         if isinstance(v, Sh):
-            return Sh(_to_float_sh(session, v.s, v.num), "float")
+            return Sh(to_float_shared(session, v.s, v.num), "float")
         if isinstance(v, Own):
             return Own(v.party, None if v.v is None else np.asarray(v.v, dtype=np.float64) / 10.0 ** v.num.dec,
                        "float")
