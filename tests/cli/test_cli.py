@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pet
+from pet.errors import PetError
 from tests.helpers import run_pet as run
 
 
@@ -132,7 +133,7 @@ def test_party_refuses_another_participants_certificate_on_its_dealer_link(pki_d
 
     impostor = TLSConfig.from_dir(pki_dir, "party1")  # accepts party0
     with tcp.Listener("127.0.0.1", 0, tls=impostor, timeout=5) as listener:
-        thread = threading.Thread(target=lambda: pytest.raises(Exception, listener.accept, accept_timeout=3))
+        thread = threading.Thread(target=lambda: pytest.raises(PetError, listener.accept, accept_timeout=3))
         thread.start()
         args = _party_args(["--tls-dir", str(pki_dir), "--dealer", f"127.0.0.1:{listener.port}"])
         with pytest.raises((TLSError, PeerDisconnected), match="expected 'dealer'|TLS"):
