@@ -199,6 +199,9 @@ SIMPLE = {
         "maximum": (_pair, lambda s, a, b: mpc.maximum(a, b), 16)}, split=True),
     "`reciprocal`": Row({"reciprocal": (lambda n: _one(n, lambda k: np.linspace(0.05, 900.0, k)),
                                         lambda s, a: mpc.reciprocal(a), 16)}),
+    # every slice opened to both (``to = -1``): each party sends its share of every element
+    "`reveal_split`, `share_split`": Row({"reveal_split": (_one, lambda s, a: s.reveal_split(
+        a, np.full(a.shape[0], -1), axis=0), 16)}),
     "`sigmoid`": Row({"sigmoid": (lambda n: _one(n, lambda k: np.linspace(-25.0, 25.0, k)),
                                   lambda s, a: mpc.sigmoid(a), 16)}),
 }
