@@ -35,7 +35,8 @@ def test_demo_party_without_address_is_an_error():
 
 
 def test_import_pet_is_lazy_and_side_effect_free():
-    code = "import sys, pet; assert 'pet.mpc' not in sys.modules and 'numba' not in sys.modules; print(pet.transport.Channel)"
+    code = ("import sys, pet; assert 'pet.mpc' not in sys.modules and 'numba' not in sys.modules; "
+            "print(pet.transport.Channel)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
 

@@ -22,7 +22,8 @@ def test_demo_steps_against_pandas(tmp_path):
 
     def party(p):
         out[p] = run_party(p, peer, dealer=f"127.0.0.1:{listener.port}", tls_dir=None, report=None,
-                           steps=["psi", "mpc", "xgb", "sql", "leiden", "dp"], workdir=str(tmp_path), log=lambda s: None)
+                           steps=["psi", "mpc", "xgb", "sql", "leiden", "dp"], workdir=str(tmp_path),
+                           log=lambda s: None)
 
     threads = [threading.Thread(target=party, args=(p,)) for p in (0, 1)]
     for t in threads:

@@ -81,7 +81,8 @@ def test_r4_mnist_classic_conversion_and_pld():
     q = 256 / 60000
     for sigma, epochs, expected in [(1.1, 60, 3.01), (1.3, 15, 1.19), (0.7, 45, 7.10)]:
         steps = int(math.ceil(epochs * 60000 / 256))
-        acc = dp.RDPAccountant(orders, conversion="classic").compose(dp.PoissonSampledEvent(q, dp.GaussianEvent(sigma)), steps)
+        acc = dp.RDPAccountant(orders, conversion="classic").compose(
+            dp.PoissonSampledEvent(q, dp.GaussianEvent(sigma)), steps)
         assert acc.get_epsilon(1e-5) == pytest.approx(expected, abs=0.01)
     pld = dp.PLDAccountant().compose(dp.PoissonSampledEvent(q, dp.GaussianEvent(1.1)), 14063)
     assert pld.get_epsilon(1e-5) == pytest.approx(2.382, abs=0.01)
@@ -183,7 +184,8 @@ def test_pld_is_not_below_exact_gaussian():
 
 
 def test_r8_r9_r10_r11():
-    assert dp.PLDAccountant().compose(dp.GaussianEvent(math.sqrt(3)), 3).get_delta(1.0) == pytest.approx(0.126936, rel=1e-3)
+    assert dp.PLDAccountant().compose(dp.GaussianEvent(math.sqrt(3)), 3).get_delta(1.0) == pytest.approx(
+        0.126936, rel=1e-3)
     sub = dp.PLDAccountant().compose(dp.PoissonSampledEvent(0.2, dp.GaussianEvent(0.5)), 3)
     assert sub.get_delta(1.0) == pytest.approx(0.15594, rel=1e-3)
     lap = dp.PLDAccountant().compose(dp.PoissonSampledEvent(0.2, dp.LaplaceEvent(0.5)), 3)
@@ -212,7 +214,8 @@ def test_r12_optimal_advanced_composition():
     assert dp.advanced_composition(0.1, 0, 100, 1e-5) == pytest.approx(4.4)
 
 
-@pytest.mark.parametrize("eps,delta,k,total", [(0.1, 0, 100, 1e-5), (0.5, 1e-6, 50, 1e-4), (0.01, 1e-8, 500, 1e-6), (2.0, 0, 7, 0.01)])
+@pytest.mark.parametrize("eps,delta,k,total", [(0.1, 0, 100, 1e-5), (0.5, 1e-6, 50, 1e-4), (0.01, 1e-8, 500, 1e-6),
+                                               (2.0, 0, 7, 0.01)])
 def test_advanced_composition_matches_dp_accounting(eps, delta, k, total):
     oracle = dpa_acc.advanced_composition(DPP(eps, delta), k, total)
     assert dp.advanced_composition(eps, delta, k, total) == pytest.approx(oracle)

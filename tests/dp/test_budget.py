@@ -137,7 +137,8 @@ def test_fcfs_trace():
     assert [x.state for x in (a, b, c, d)] == ["allocated", "allocated", "rejected", "allocated"]
 
 
-@pytest.mark.parametrize("scheduler", [lambda: dp.FCFS(), lambda: dp.DPF(n=100), lambda: dp.DPF(n=250), lambda: dp.DPF(t=50.0), lambda: dp.RoundRobin(n=100)])
+@pytest.mark.parametrize("scheduler", [lambda: dp.FCFS(), lambda: dp.DPF(n=100), lambda: dp.DPF(n=250),
+                                       lambda: dp.DPF(t=50.0), lambda: dp.RoundRobin(n=100)])
 def test_single_block_capacity_of_100_mice(scheduler):
     # Acceptance case 4: eps_G = 1, only eps = 0.01 mice: exactly 100 grants at most.
     s = scheduler()
@@ -317,7 +318,8 @@ def test_renyi_block_invariant_under_random_operations(kind, ops):
         held = [c for c in s.granted if c.state == "allocated"]
         if op == "submit":
             # a Gaussian mechanism's curve alpha / (2 sigma^2), sigma from the generated value
-            s.submit(dp.Claim({b: orders / (2 * sig**2) for b, sig in demand.items()}, claim_id=i, timeout=4.0), now=now)
+            s.submit(dp.Claim({b: orders / (2 * sig**2) for b, sig in demand.items()}, claim_id=i, timeout=4.0),
+                     now=now)
         elif op == "consume" and held:
             s.consume(held[k % len(held)].claim_id)
         elif op == "release" and held:

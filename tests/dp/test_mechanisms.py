@@ -146,7 +146,8 @@ def test_no_insecure_randomness_in_pet_dp():
             if isinstance(node, ast.Import):
                 bad = any(a.name == "random" or a.name.startswith(np_rng) for a in node.names)
             elif isinstance(node, ast.ImportFrom):
-                bad = node.module in ("random", np_rng) or (node.module == "numpy" and any(a.name == "random" for a in node.names))
+                bad = node.module in ("random", np_rng) or (
+                    node.module == "numpy" and any(a.name == "random" for a in node.names))
             elif isinstance(node, ast.Attribute) and node.attr == "random" and isinstance(node.value, ast.Name):
                 bad = node.value.id in ("np", "numpy")
             if bad and "# not-secret" not in lines[node.lineno - 1]:

@@ -65,7 +65,8 @@ def test_cli_simulate_writes_csv_and_plot(tmp_path, capsys):
                "--sweep", "1,200", "--seed", "3345", "--out", str(out), "--plot", str(png)])
     assert rc == 0
     rows = list(csv.DictReader(out.open()))
-    assert [(r["policy"], r["n"]) for r in rows] == [("fcfs", "1"), ("fcfs", "200"), ("rr-n", "1"), ("rr-n", "200"), ("dpf-n", "1"), ("dpf-n", "200")]
+    assert [(r["policy"], r["n"]) for r in rows] == [("fcfs", "1"), ("fcfs", "200"), ("rr-n", "1"), ("rr-n", "200"),
+                                                     ("dpf-n", "1"), ("dpf-n", "200")]
     assert rows[-1]["granted"] == "100"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "dpf-n" in capsys.readouterr().out

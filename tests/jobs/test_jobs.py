@@ -72,8 +72,10 @@ def two_party_spec():
 
 def run_both(spec, tmp_path, types0, types1, **kwargs):
     return run_parties(
-        lambda ch: run_job(spec, 0, ch, state_path=tmp_path / "p0.sqlite", task_types=types0, log=lambda s: None, **kwargs),
-        lambda ch: run_job(spec, 1, ch, state_path=tmp_path / "p1.sqlite", task_types=types1, log=lambda s: None, **kwargs),
+        lambda ch: run_job(spec, 0, ch, state_path=tmp_path / "p0.sqlite", task_types=types0, log=lambda s: None,
+                           **kwargs),
+        lambda ch: run_job(spec, 1, ch, state_path=tmp_path / "p1.sqlite", task_types=types1, log=lambda s: None,
+                           **kwargs),
         timeout=60,
     )
 
@@ -293,8 +295,10 @@ def test_psi_and_dp_tasks_through_the_runner(tmp_path):
     assert set(out0["id"]) == set(a["id"]) & set(b["id"])
     assert abs(r0.results["count"]["noisy_count"] - 150) < 200  # Laplace(1/0.6): far tail < 1e-100
     # the same query again would spend 1.2 > 1.0: refused, nothing released
-    r0, r1 = run_parties(lambda ch: run_job(spec, 0, ch, state_path=tmp_path / "s0.sqlite", rerun=True, log=lambda s: None),
-                         lambda ch: run_job(spec, 1, ch, state_path=tmp_path / "s1.sqlite", rerun=True, log=lambda s: None),
+    r0, r1 = run_parties(lambda ch: run_job(spec, 0, ch, state_path=tmp_path / "s0.sqlite", rerun=True,
+                                            log=lambda s: None),
+                         lambda ch: run_job(spec, 1, ch, state_path=tmp_path / "s1.sqlite", rerun=True,
+                                            log=lambda s: None),
                          timeout=120)
     assert r0.status == "FAILED" and "BudgetExceeded" in r0.error
     assert "noisy_count" not in r0.results.get("count", {})
@@ -351,7 +355,8 @@ def test_mpc_tasks_through_the_runner_with_a_dealer(tmp_path):
     server = pd.read_csv(reference_path("PETML", "breast_hetero_mini_server.csv"))  # id, x3..x5
     client.sample(frac=1.0, random_state=1).to_csv(tmp_path / "client.csv", index=False)
     server.to_csv(tmp_path / "server.csv", index=False)
-    sql = "SELECT COUNT(*) AS n, SUM(c.x0 * s.x3) AS s, MAX(s.x4) AS m FROM client AS c JOIN server AS s ON c.id = s.id WHERE c.y = 1"
+    sql = ("SELECT COUNT(*) AS n, SUM(c.x0 * s.x3) AS s, MAX(s.x4) AS m FROM client AS c JOIN server AS s "
+           "ON c.id = s.id WHERE c.y = 1")
     t = str(tmp_path)
     spec = parse_job({"job": "mpc-job", "tasks": [
         {"name": "align", "type": "psi", "params": {"column": "id"},

@@ -88,7 +88,8 @@ def _node_gains(C, y, trees, kw):
                 left = r & (C[:, j] == 1)
                 GL, HL = g[left].sum(), h[left].sum()
                 ok = HL >= hmin and H - HL >= hmin
-                chg.append(GL ** 2 / (HL + lam) + (G - GL) ** 2 / (H - HL + lam) - G ** 2 / (H + lam) if ok else -np.inf)
+                chg.append(GL ** 2 / (HL + lam) + (G - GL) ** 2 / (H - HL + lam) - G ** 2 / (H + lam)
+                           if ok else -np.inf)
             if split:
                 out[t, node] = (r, np.array(chg))
                 assert int(np.argmax(out[t, node][1])) == cand

@@ -288,8 +288,8 @@ def test_binary_tournament_rows(n, batch):
     # readings: rounds 9 ceil(log2 n) (max, argmax) and 10 ceil(log2 n) - 2 (one-hot);
     # (argmax: 8 for n = 2); bytes per level: 2024 ceil(P/64) for the P pairs of all rows,
     # plus 16 per select (one per pair); argmax drops the last level's value select and
-    # adds 16 per pair for the index from level 2 on (level 1: public positions); one-hot drops the last level's select and adds 16 per pair of
-    # every level below the top for the descent
+    # adds 16 per pair for the index from level 2 on (level 1: public positions); one-hot drops
+    # the last level's select and adds 16 per pair of every level below the top for the descent
     levels = _binary_levels(n, batch)
     depth = math.ceil(math.log2(n))
     assert len(levels) == depth

@@ -209,7 +209,8 @@ def _session(port, p, peer, results, key, shape):
 def _run_real_session(port, shape=(6,)):
     results = {}
     c0, c1 = local_pair(timeout=30)
-    threads = [threading.Thread(target=_session, args=(port, p, ch, results, "s", shape)) for p, ch in ((0, c0), (1, c1))]
+    threads = [threading.Thread(target=_session, args=(port, p, ch, results, "s", shape))
+               for p, ch in ((0, c0), (1, c1))]
     for t in threads:
         t.start()
     for t in threads:

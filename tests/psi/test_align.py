@@ -22,7 +22,8 @@ keys = st.tuples(st.integers(-5, 5), st.text(alphabet="abc", max_size=2))
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sets(keys, max_size=20).map(sorted).flatmap(st.permutations), st.sets(keys, max_size=20).map(sorted).flatmap(st.permutations))
+@given(st.sets(keys, max_size=20).map(sorted).flatmap(st.permutations),
+       st.sets(keys, max_size=20).map(sorted).flatmap(st.permutations))
 def test_composite_key_matches_pandas_merge(k0, k1):
     d0 = pd.DataFrame({"k1": [a for a, _ in k0], "k2": [b for _, b in k0], "v0": range(len(k0))})
     d1 = pd.DataFrame({"n": [a for a, _ in k1], "s": [b for _, b in k1], "v1": range(100, 100 + len(k1))})

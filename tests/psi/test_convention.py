@@ -20,7 +20,8 @@ def _psi(**kw):
 
 
 @pytest.mark.parametrize("kw, learns", [({"reveal_to": None}, (True, True)), ({"reveal_to": 1}, (False, True)),
-                                        ({"reveal": "both"}, (True, True)), ({"reveal": 0}, (True, False)), ({}, (True, True))])
+                                        ({"reveal": "both"}, (True, True)), ({"reveal": 0}, (True, False)),
+                                        ({}, (True, True))])
 def test_ecdh_psi_reveal_to_and_the_fixed_reveal_spelling(kw, learns):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the fixed spelling does not warn

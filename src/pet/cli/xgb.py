@@ -12,9 +12,10 @@ Each party's rows are first aligned with the peer's by ECDH-PSI on the id column
 (:func:`pet.psi.align`); every other column except the label is a feature. Training and
 prediction run in MPC (:mod:`pet.ml.booster`). Model files are written atomically and,
 with ``--key-file`` (64+ hex digits of random key material: ``openssl rand -hex 32``),
-encrypted with AES-256-GCM under an HKDF-derived key, bound to the model id and party. ``--tls-*`` secure both links with mutual TLS
-(``pet dealer --tls-dir``). Predictions (``id`` + ``prediction`` and, for
-a classifier, ``probability``) are written by the label party only.
+encrypted with AES-256-GCM under an HKDF-derived key, bound to the model id and party.
+``--tls-*`` secure both links with mutual TLS (``pet dealer --tls-dir``). Predictions
+(``id`` + ``prediction`` and, for a classifier, ``probability``) are written by the label
+party only.
 """
 
 from __future__ import annotations

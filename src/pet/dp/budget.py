@@ -256,7 +256,8 @@ class Block:
         tot = self._l + self._u + self._a + self._c
         if np.any(np.abs(tot - self._g) > _RENYI_INVARIANT_TOL * np.maximum(1.0, self._g)):
             raise BudgetError(f"block {self.block_id!r}: Rényi parts do not add up to epsilon_G(alpha)")
-        if np.any(self._l < -_RENYI_INVARIANT_TOL) or np.any(self._a < -_RENYI_INVARIANT_TOL) or np.any(self._c < -_RENYI_INVARIANT_TOL):
+        if (np.any(self._l < -_RENYI_INVARIANT_TOL) or np.any(self._a < -_RENYI_INVARIANT_TOL)
+                or np.any(self._c < -_RENYI_INVARIANT_TOL)):
             raise BudgetError(f"block {self.block_id!r}: a negative locked/allocated/consumed part")
         if not np.any((self._a + self._c <= self._g + _RENYI_INVARIANT_TOL) & self._pos):
             raise BudgetError(f"block {self.block_id!r}: spent budget exceeds epsilon_G(alpha) at every order")
@@ -295,7 +296,8 @@ class Claim:
     )
 
     def __init__(
-        self, demand: Mapping[Any, Any], *, claim_id: Any = None, arrival: float | None = None, timeout: float | None = None
+        self, demand: Mapping[Any, Any], *, claim_id: Any = None, arrival: float | None = None,
+        timeout: float | None = None
     ) -> None:
         if not isinstance(demand, Mapping) or not demand:
             raise InputError("demand must be a non-empty mapping {block_id: amount}")
@@ -370,7 +372,8 @@ def _consume_amounts(claim: Claim, blocks: Mapping[Any, Block], amount: Any) -> 
         x = blk.demand_of(want)
         if blk.kind == "basic":
             if x > held:
-                raise BudgetExceeded(f"claim {claim.claim_id!r}: consume {want!r} on block {b!r} exceeds its allocation")
+                raise BudgetExceeded(
+                    f"claim {claim.claim_id!r}: consume {want!r} on block {b!r} exceeds its allocation")
         elif np.any(x > held + RENYI_TOLERANCE):
             raise BudgetExceeded(f"claim {claim.claim_id!r}: consume on block {b!r} exceeds its allocation")
         out[b] = x if blk.kind == "basic" else np.minimum(x, held)

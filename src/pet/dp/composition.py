@@ -68,7 +68,8 @@ def advanced_composition(epsilon: float, delta: float, k: int, total_delta: floa
     return None
 
 
-def smallest_epsilon_advanced_composition(total_epsilon: float, total_delta: float, k: int, delta: float = 0.0) -> float | None:
+def smallest_epsilon_advanced_composition(total_epsilon: float, total_delta: float, k: int,
+                                          delta: float = 0.0) -> float | None:
     """Largest per-step ε such that ``k`` runs of (ε, ``delta``) compose (optimally) within the totals.
 
     Bisection on ε (:func:`advanced_composition` is monotone in ε); returns ``None`` when even

@@ -369,9 +369,11 @@ class BudgetLedger:
                         a2, c2 = a2 - x, c2 + x
                     elif op == "release":
                         a2, u = a2 - x, u + x
-                for name, mine, theirs in (("locked", l, blk._l), ("unlocked", u, blk._u), ("allocated", a2, blk._a), ("consumed", c2, blk._c)):
+                for name, mine, theirs in (("locked", l, blk._l), ("unlocked", u, blk._u),
+                                           ("allocated", a2, blk._a), ("consumed", c2, blk._c)):
                     if not _close(mine, theirs, blk.kind):
-                        raise BudgetError(f"block {b!r}: replaying the movement log gives {name} {mine!r} != {theirs!r}")
+                        raise BudgetError(
+                            f"block {b!r}: replaying the movement log gives {name} {mine!r} != {theirs!r}")
         finally:
             conn.execute("COMMIT")
 

@@ -175,7 +175,8 @@ def discrete_gaussian_sigma(sensitivity: int, epsilon: float, delta: float) -> f
     return sens / math.sqrt(2 * best)
 
 
-def discrete_gaussian_mechanism(value: int, sensitivity: int, epsilon: float, delta: float, *, record: Any = None) -> int:
+def discrete_gaussian_mechanism(value: int, sensitivity: int, epsilon: float, delta: float, *,
+                                record: Any = None) -> int:
     """``value`` + discrete Gaussian noise; (ε, δ)-DP via zCDP for integer queries.
 
     Records ``ZCDPEvent(Δ²/(2σ²))`` before returning.

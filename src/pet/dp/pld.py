@@ -8,7 +8,8 @@ Discretisation on the loss grid h·Z, both pessimistic (every δ or ε reported 
 true one, up to the truncated tail below): "connect the dots" (Doroshenko et al. 2022, Alg. 1;
 the default) builds the grid PMF whose hockey-stick curve equals the true δ(ε) at each grid
 point; "privacy buckets" rounds every loss value **up** to the grid (the mass of (kh − h, kh]
-goes to kh), which can only increase δ(ε) but drifts by up to h per composition. Tails: mass below the grid's first point
+goes to kh), which can only increase δ(ε) but drifts by up to h per composition.
+Tails: mass below the grid's first point
 moves up to it (pessimistic) and mass above the last point becomes the "infinity" mass, which
 counts fully in δ; the grid's ends are placed where the tail mass is below ``tail_mass``.
 

@@ -120,7 +120,8 @@ def _log_a_frac(q: float, sigma: float, alpha: float) -> float:
     return math.inf
 
 
-def rdp_poisson_subsampled_gaussian(sampling_rate: float, noise_multiplier: float, orders: Sequence[float]) -> np.ndarray:
+def rdp_poisson_subsampled_gaussian(sampling_rate: float, noise_multiplier: float,
+                                    orders: Sequence[float]) -> np.ndarray:
     """RDP curve of the Poisson-subsampled Gaussian (add-or-remove neighbours).
 
     Exact series for integer orders, the two-sided series of Mironov–Talwar–Zhang 2019 for
@@ -171,7 +172,8 @@ def _check_conversion(conversion: str) -> str:
     return conversion
 
 
-def rdp_to_epsilon(orders: Sequence[float], rdp: Sequence[float], delta: float, conversion: str = "improved") -> tuple[float, float]:
+def rdp_to_epsilon(orders: Sequence[float], rdp: Sequence[float], delta: float,
+                   conversion: str = "improved") -> tuple[float, float]:
     """Smallest ε over the grid such that the RDP curve implies (ε, δ)-DP; returns (ε, optimal order)."""
     conversion = _check_conversion(conversion)
     delta = check_delta(delta)
@@ -193,12 +195,14 @@ def rdp_to_epsilon(orders: Sequence[float], rdp: Sequence[float], delta: float, 
             if delta * delta + math.expm1(-rr) > 0:
                 eps[k] = 0.0
             elif alpha > 1.01:
-                eps[k] = rr + math.log1p(-1.0 / alpha) - math.log(delta * alpha) / (alpha - 1) if not math.isinf(alpha) else rr
+                eps[k] = (rr + math.log1p(-1.0 / alpha) - math.log(delta * alpha) / (alpha - 1)
+                          if not math.isinf(alpha) else rr)
     k = int(np.argmin(eps))
     return max(0.0, float(eps[k])), float(a[k])
 
 
-def rdp_to_delta(orders: Sequence[float], rdp: Sequence[float], epsilon: float, conversion: str = "improved") -> tuple[float, float]:
+def rdp_to_delta(orders: Sequence[float], rdp: Sequence[float], epsilon: float,
+                 conversion: str = "improved") -> tuple[float, float]:
     """Smallest δ over the grid such that the RDP curve implies (ε, δ)-DP; returns (δ, optimal order)."""
     conversion = _check_conversion(conversion)
     epsilon = check_epsilon(epsilon)

@@ -147,7 +147,8 @@ def simulate(
     to = d_to if timeout == "default" else timeout
     if policy.endswith("-t") and t is None and n is not None:
         t = n * interval
-    lifetime = block_interval * elephant_blocks * 1.01 if (workload == "multi-block" and policy.endswith("-n")) else None
+    lifetime = (block_interval * elephant_blocks * 1.01
+                if (workload == "multi-block" and policy.endswith("-n")) else None)
     sched = _make_scheduler(policy, n, t, lifetime)
     orders = SIM_ORDERS if budget == "renyi" else None
 

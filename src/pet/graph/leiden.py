@@ -24,8 +24,9 @@ Algorithm (Traag, Waltman & van Eck 2019, maximising modularity with resolution
   own shares locally), with the local-moving partition as its starting partition;
 * until a level moves and merges nothing and every community is one aggregate node
   (checked jointly), hence connected; if three fresh refinements cannot merge the nodes of
-  a multi-node community, it is split into its (connected) nodes; the whole is repeated ``n_iterations`` times from the current
-  partition (or until an iteration changes nothing, with ``n_iterations=-1``).
+  a multi-node community, it is split into its (connected) nodes; the whole is repeated
+  ``n_iterations`` times from the current partition (or until an iteration changes nothing,
+  with ``n_iterations=-1``).
 
 Determinism: gains are exact integers (weights in fixed point with a jointly chosen number
 of fractional bits, no truncation), batches and tie-breaks (stay, then the empty

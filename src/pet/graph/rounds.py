@@ -33,10 +33,11 @@ Protocol of a round (both parties call :func:`batched_round` with the same publi
    public id, allocated in the same order on both sides).
 
 What a party learns in a round beyond its own data: the sizes above; for each of the
-peer's private batch nodes (in a fresh secret order every round) the number of candidate communities and which public labels
-are among them (and whether its community is public, and which); for each public batch
-node the public labels and the number (and round-local identity) of the peer's private
-communities next to it, and its move. Gains, degrees, weights and totals stay secret.
+peer's private batch nodes (in a fresh secret order every round) the number of candidate
+communities and which public labels are among them (and whether its community is public,
+and which); for each public batch node the public labels and the number (and round-local
+identity) of the peer's private communities next to it, and its move. Gains, degrees,
+weights and totals stay secret.
 """
 
 from __future__ import annotations

@@ -69,8 +69,8 @@ def _fail_both(session, local_error, params):
     if not peer[0]:
         raise GraphError(f"the peer (party {1 - session.party}) rejected its input: {peer[1]}")
     if list(peer[2]) != list(params):
-        raise GraphError(f"the parties passed different parameters (resolution, seed, n_iterations, n_groups, group_size): "
-                         f"this party {list(params)}, the peer {list(peer[2])}")
+        raise GraphError(f"the parties passed different parameters (resolution, seed, n_iterations, n_groups, "
+                         f"group_size): this party {list(params)}, the peer {list(peer[2])}")
 
 
 def _category(text: str) -> str:
@@ -173,7 +173,8 @@ def joint_setup(session, local: LocalInput | None, local_error, *, resolution, p
             own_known[i] = nxt
             nxt += 1
     n_known = nxt
-    src = np.concatenate([own_known[local.int_src], own_known[local.cross_own]]) if local.keys else np.zeros(0, np.int64)
+    src = np.concatenate([own_known[local.int_src],
+                          own_known[local.cross_own]]) if local.keys else np.zeros(0, np.int64)
     dst = np.concatenate([own_known[local.int_dst],
                           np.array([pub_pos[k] for k in local.cross_foreign], dtype=np.int64)]) \
         if local.keys else np.zeros(0, np.int64)

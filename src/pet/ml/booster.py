@@ -49,10 +49,10 @@ g, h, lambda and min_child_weight are divided by a public power of two, so that 
 
 Cost per tree (``K`` candidates of both parties, ``n`` rows, depth ``D``): about 660 rounds
 at ``D = 5`` (argmax over ``K`` is at most ``12 ceil(log4 K) - 1`` rounds per level, the reciprocal 32,
-comparisons 8; the argmax is a 4-ary tournament, :func:`pet.mpc.tournament`); the histogram step is one exchange of ring elements per
-level (``n x max(2, 2^l)``) plus, per tree, one dense ``m_p x n x 2^D`` product at each party and at the dealer
-(the reusable-mask correction); everything else is elementwise on ``n x 2^l`` or
-``K x 2^l`` elements.
+comparisons 8; the argmax is a 4-ary tournament, :func:`pet.mpc.tournament`); the histogram step is
+one exchange of ring elements per level (``n x max(2, 2^l)``) plus, per tree, one dense
+``m_p x n x 2^D`` product at each party and at the dealer (the reusable-mask correction); everything
+else is elementwise on ``n x 2^l`` or ``K x 2^l`` elements.
 """
 
 from __future__ import annotations

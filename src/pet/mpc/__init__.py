@@ -81,5 +81,5 @@ from pet.mpc.private_matrix import PreparedProducts, PrivateMatrix  # noqa: E402
 from pet.mpc.tournament import Tournament, tournament  # noqa: E402
 
 __all__ += ["where", "maximum", "minimum", "argmax", "argmin", "max", "min", "relu", "sign_bit", "less", "less_equal",
-            "greater", "greater_equal", "equal", "tournament", "Tournament", "reciprocal", "divide", "sqrt", "exp", "sigmoid", "PrivateMatrix",
-            "PreparedProducts"]
+            "greater", "greater_equal", "equal", "tournament", "Tournament", "reciprocal", "divide", "sqrt", "exp",
+            "sigmoid", "PrivateMatrix", "PreparedProducts"]

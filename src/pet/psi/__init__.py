@@ -26,5 +26,5 @@ from pet.psi.ecdh import PsiResult, digest_bytes, ecdh_psi, psi_cardinality
 from pet.psi.files import align_file, encode_file, write_rows
 from pet.psi.store import EncodedItems, encode_chunks
 
-__all__ = ["EncodedItems", "PsiResult", "align", "align_file", "digest_bytes", "ecdh_psi", "encode_chunks", "encode_file",
-           "psi_cardinality", "write_rows"]
+__all__ = ["EncodedItems", "PsiResult", "align", "align_file", "digest_bytes", "ecdh_psi", "encode_chunks",
+           "encode_file", "psi_cardinality", "write_rows"]

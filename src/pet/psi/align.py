@@ -38,8 +38,8 @@ def _key_columns(df, on) -> list[str]:
     return on
 
 
-def align(channel, df, on, *, party, reveal_to=NOT_GIVEN, reveal=NOT_GIVEN, dedupe: bool = False, keep_index: bool = False,
-          hash_suite: str = "NU", workers=None, chunk_size: int = 1 << 14, progress=None):
+def align(channel, df, on, *, party, reveal_to=NOT_GIVEN, reveal=NOT_GIVEN, dedupe: bool = False,
+          keep_index: bool = False, hash_suite: str = "NU", workers=None, chunk_size: int = 1 << 14, progress=None):
     """The rows of ``df`` whose key is in the intersection with the peer's keys, in the
     joint order shared with the peer.
 

@@ -317,8 +317,8 @@ def match_digests(own: np.ndarray, peer: np.ndarray) -> np.ndarray:
     return np.minimum(first, second).astype(np.int64)
 
 
-def ecdh_psi(channel, items, *, party, reveal=NOT_GIVEN, reveal_to=NOT_GIVEN, dedupe: bool = False, hash_suite: str = "NU",
-             workers=None, chunk_size: int = 1 << 14, progress=None) -> PsiResult:
+def ecdh_psi(channel, items, *, party, reveal=NOT_GIVEN, reveal_to=NOT_GIVEN, dedupe: bool = False,
+             hash_suite: str = "NU", workers=None, chunk_size: int = 1 << 14, progress=None) -> PsiResult:
     """Private set intersection of this party's ``items`` with the peer's.
 
     Both parties call it with their own channel end, items and party number (0 or 1) and the

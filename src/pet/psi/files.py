@@ -223,9 +223,9 @@ def _values(series) -> list:
     return to_list(series, str(series.name))
 
 
-def align_file(channel, path, on, output, *, party, reveal_to=NOT_GIVEN, reveal=NOT_GIVEN, dedupe: bool = False, header: bool = True,
-               as_text: bool = True, batch_rows: int = DEFAULT_BATCH, hash_suite: str = "NU", workers=None,
-               chunk_size: int = 1 << 14, progress=None) -> int | None:
+def align_file(channel, path, on, output, *, party, reveal_to=NOT_GIVEN, reveal=NOT_GIVEN, dedupe: bool = False,
+               header: bool = True, as_text: bool = True, batch_rows: int = DEFAULT_BATCH, hash_suite: str = "NU",
+               workers=None, chunk_size: int = 1 << 14, progress=None) -> int | None:
     """:func:`~pet.psi.align` for a CSV/Parquet file, streamed: write the rows of ``path``
     whose key is in the intersection to ``output``, in the joint order, with all columns.
 

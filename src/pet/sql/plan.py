@@ -26,7 +26,8 @@ Steps:
 IR nodes are tuples: ``("col", name)`` a pushed-down column, ``("lit", value, kind)``,
 ``("key", i)`` group key ``i``, ``("agg", j)`` aggregate ``j``, and
 ``("op", name, args)`` with name in ``add sub mul div neg lt le gt ge eq ne and or not
-case abs mulinv`` (``mulinv``: times a pushed-down reciprocal ``1/d``). Kinds: ``int``, ``float``, ``bool``, ``str``, ``other``.
+case abs mulinv`` (``mulinv``: times a pushed-down reciprocal ``1/d``).
+Kinds: ``int``, ``float``, ``bool``, ``str``, ``other``.
 """
 
 from __future__ import annotations
@@ -779,7 +780,8 @@ def _check_mpc_kinds(plan: Plan, sql: str) -> None:
         _ir_cols(o, used)
     for name in used:
         c = plan.columns[name]
-        if c.kind not in ("int", "float", "bool") and not (plan.row_level and any(o == ("col", name) for o in plan.outputs)):
+        if c.kind not in ("int", "float", "bool") and not (
+                plan.row_level and any(o == ("col", name) for o in plan.outputs)):
             raise SqlNotSupported(f"{c.kind if c.kind != 'str' else 'string'} value {c.sql} in a "
                                   "computation across parties", hint="only numbers and booleans can be "
                                   "computed on in MPC")
