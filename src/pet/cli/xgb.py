@@ -85,17 +85,14 @@ def _key(path):
     the file is readable by group or others."""
     if path is None:
         return None
-    import os
-    import stat
+
+    from pet.transport.tls import check_key_file_mode
 
     try:
         raw = Path(path).read_bytes()
-        mode = os.stat(path).st_mode
     except OSError as exc:
         raise InputError(f"--key-file: cannot read {str(path)!r}: {exc.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        print(f"warning: --key-file {path} is accessible by group/others (mode {stat.S_IMODE(mode):o}); "
-              f"chmod 600 it", file=sys.stderr)
+    check_key_file_mode(path, "--key-file")  # a UserWarning (on stderr at the command line)
     text = b"".join(raw.split())
     try:
         key = bytes.fromhex(text.decode("ascii"))
