@@ -66,7 +66,7 @@ def test_scaled_multiplies_by_public_integer_and_shifts_frac():
         a = s.share(x if s.party == 0 else None, owner=0, frac_bits=16)
         r0 = s.rounds
         b = a.scaled(-5, shift=4)  # x * -5 / 16 with 20 fractional bits, local
-        c = a.scaled(np.array([1, 2, 3]), shift=30).rescale(16)  # intermediate 46 bits > MAX_FRAC_BITS
+        c = a.scaled(np.array([1, 2, 3]), shift=30).rescale(16)  # intermediate of 46 fractional bits
         d = a.scaled(shift=2)  # reinterpretation: x / 4
         return s.reveal(b), s.reveal(c), s.reveal(d), b.frac, s.rounds - r0
 

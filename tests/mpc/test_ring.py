@@ -54,7 +54,7 @@ def test_out_of_range_integers_raise():
 
 def test_bad_arguments():
     with pytest.raises(InputError):
-        ring.check_frac_bits(41)
+        ring.check_frac_bits(ring.MAX_FRAC_BITS + 1)
     with pytest.raises(PetTypeError):
         ring.check_frac_bits(1.5)
     with pytest.raises(PetTypeError):

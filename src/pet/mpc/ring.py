@@ -26,7 +26,7 @@ __all__ = ["SAFE_BITS", "MAX_FRAC_BITS", "encode", "decode", "check_frac_bits", 
 #: Encoded magnitudes must be below ``2^SAFE_BITS``.
 SAFE_BITS = 62
 #: Largest supported number of fractional bits.
-MAX_FRAC_BITS = 40
+MAX_FRAC_BITS = 52
 
 
 def check_frac_bits(frac_bits) -> int:

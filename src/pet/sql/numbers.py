@@ -14,12 +14,12 @@ Rules (``w = k + frac`` is the *width* of a value: its encoding is below ``2^w``
 * storage: every shared value must have ``w <= WIDTH`` (61; the exact truncation of
   :mod:`pet.mpc.truncation` needs ``|x| < 2^62`` and comparisons need the difference of
   two values to fit the signed ring);
-* a float column gets ``frac = clamp(TARGET - k, 0, 40)`` (``TARGET`` = 30 bits of
+* a float column gets ``frac = clamp(TARGET - k, 0, 52)`` (``TARGET`` = 30 bits of
   precision relative to its bound); integer and boolean values have ``frac = 0`` (exact);
 * ``a + b``: ``k = max(ka, kb) + 1``, ``frac = min(max(fa, fb), WIDTH - k)``;
 * ``a * b`` (Beaver): the raw product has ``(ka + fa) + (kb + fb)`` bits, which must be
   ``<= WIDTH``: the operand with more fractional bits is truncated first until it fits;
-  the result keeps ``frac = min(fa + fb, clamp(TARGET - k, 0, 40))``; two integers
+  the result keeps ``frac = min(fa + fb, clamp(TARGET - k, 0, 52))``; two integers
   whose ``ka + kb > WIDTH`` are refused;
 * ``SUM`` over ``n`` joined rows: ``k = k_row + ceil(log2 n)``; the row value is
   truncated first if needed so the sum fits; ``AVG``, ``MIN``, ``MAX`` keep ``k_row``;
@@ -49,7 +49,7 @@ __all__ = ["Rep", "Num", "WIDTH", "TARGET", "REL_TARGET", "class_of", "leaf", "l
 
 WIDTH = 61
 TARGET = 30
-MAX_FRAC = 40
+MAX_FRAC = 52  # float64 carries 53 bits: encodings of small magnitudes keep them
 REL_TARGET = 1e-6
 ZERO = -200          # class of an all-zero column
 MAX_CLASS = 1100     # a class larger than this is refused as is
@@ -326,4 +326,5 @@ def decimals_for(n: Num) -> int | None:
     (None: leave as is)."""
     if n.dec is not None or n.err <= 0 or n.approx:
         return None
-    return max(0, min(15, int(math.floor(-math.log10(n.err)))))
+    # two digits beyond the error bound: rounding adds at most err / 20 (never past the criterion)
+    return max(0, min(15, int(math.floor(-math.log10(n.err))) + 2))
