@@ -280,7 +280,7 @@ def _paired_raw_clients(port, sid):
     for p, ch in enumerate(chans):
         ch.send(_hello(p, sid))
     for ch in chans:
-        reply = ch.recv(timeout=10)
+        reply = ch.recv(timeout=60)
         assert isinstance(reply.get("seed"), bytes) and len(reply["seed"]) == 16
     return chans
 
@@ -303,7 +303,7 @@ def test_malformed_or_oversized_requests_fail_that_session_only(request_):
         for ch in chans:
             ch.send(request_)
         for ch in chans:
-            reply = ch.recv(timeout=10)  # an error message, then the dealer hangs up
+            reply = ch.recv(timeout=60)  # an error message, then the dealer hangs up
             assert isinstance(reply, dict) and "error" in reply
             ch.close()
         _run_real_session(d.port)
@@ -321,7 +321,7 @@ def test_session_id_mismatch_never_pairs():
         a.send(_hello(0, b"1" * 16))
         b.send(_hello(1, b"2" * 16))
         for ch in (a, b):  # neither gets a seed: both are refused once the wait is over
-            reply = ch.recv(timeout=10)
+            reply = ch.recv(timeout=60)
             assert reply.get("seed") == b"" and "did not reach" in reply["error"]
             ch.close()
         _run_real_session(d.port)
@@ -337,8 +337,8 @@ def test_second_hello_for_the_same_party_of_a_session_is_refused():
         b.send(_hello(0, b"3" * 16))
         c = d.connect()
         c.send(_hello(1, b"3" * 16))  # party 1 pairs with whichever party 0 came first
-        replies = sorted((a.recv(timeout=10), b.recv(timeout=10)), key=lambda r: "error" in r)
-        assert len(replies[0]["seed"]) == 16 and len(c.recv(timeout=10)["seed"]) == 16
+        replies = sorted((a.recv(timeout=60), b.recv(timeout=60)), key=lambda r: "error" in r)
+        assert len(replies[0]["seed"]) == 16 and len(c.recv(timeout=60)["seed"]) == 16
         assert replies[1]["seed"] == b"" and replies[1]["error"]  # refused (or, if it came last, timed out)
         for ch in (a, b, c):
             ch.close()
@@ -364,7 +364,7 @@ def test_two_concurrent_sessions_connecting_interleaved_are_paired_by_session_id
                 ch = clients[key, p]
                 client = DealerClient.__new__(DealerClient)  # the hello is already sent: read the seed
                 DealerClient.__init__(client, ch, p)
-                reply = ch.recv(timeout=10)
+                reply = ch.recv(timeout=60)
                 client._prg = mpc.prg.PRG(reply["seed"])
                 client.session_id = sids[key]
                 (m,) = client.get([Triple(shapes[key])])
@@ -453,7 +453,7 @@ def test_pet_dealer_command_survives_garbage_and_oversized_requests():
         for ch in chans:
             ch.send(["get", [["triple", [100_000]]]])
         for ch in chans:
-            reply = ch.recv(timeout=10)
+            reply = ch.recv(timeout=60)
             assert "above the dealer's limit" in reply["error"]
             ch.close()
         # a real session is served correctly
