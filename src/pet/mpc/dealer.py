@@ -285,8 +285,9 @@ class _Server:
                     self.log(f"refused a connection: {exc}")
                 continue
             except Exception as exc:  # noqa: BLE001 - a stranger's failed TLS or pet handshake, or the socket closed
-                if not self.stop:
-                    self.log(f"refused a connection: {type(exc).__name__}: {str(exc)[:200]}")
+                if self.stop or getattr(self.listener, "closed", False):
+                    break  # the listener is gone: accept would fail at once, forever
+                self.log(f"refused a connection: {type(exc).__name__}: {str(exc)[:200]}")
                 continue
             with self.cond:
                 full = self.connections >= self.max_connections or self.stop
@@ -365,7 +366,7 @@ class _Server:
 
 
 def serve_listener(listener, *, sessions: int = 0, wait: float = 300.0, hello_timeout: float = HELLO_TIMEOUT,
-                   max_elements: int = DEFAULT_MAX_ELEMENTS, log=None, acceptors: int = 4,
+                   max_elements: int = DEFAULT_MAX_ELEMENTS, log=None, acceptors: int = 1,
                    max_connections: int = 64) -> tuple[int, int]:
     """Accept clients on ``listener`` (a :class:`~pet.transport.tcp.Listener`), pair
     them by session id, serve each session in its own thread; return ``(completed,
@@ -378,9 +379,10 @@ def serve_listener(listener, *, sessions: int = 0, wait: float = 300.0, hello_ti
     serving. ``sessions=0`` serves until interrupted; ``sessions=N`` returns after N
     paired sessions ended, and raises :class:`~pet.errors.ChannelTimeout` if no session
     is running or starting for ``wait`` seconds. At most ``max_connections`` client
-    connections are open at once (more are refused); ``acceptors`` threads accept (a
-    stranger that stalls its TLS or transport handshake holds one of them for up to the
-    transport's handshake timeout).
+    connections are open at once (more are refused); ``acceptors`` threads accept (one is
+    enough: :class:`pet.transport.tcp.Listener` runs each TLS and transport handshake in a
+    thread of its own, so a stranger that stalls its handshake does not hold the acceptor).
+    Closing ``listener`` ends the service (the acceptors stop at once).
     """
     if isinstance(sessions, bool) or not isinstance(sessions, int) or sessions < 0:
         raise InputError(f"sessions must be an int >= 0, got {sessions!r}")
@@ -396,7 +398,7 @@ def serve_listener(listener, *, sessions: int = 0, wait: float = 300.0, hello_ti
             with server.cond:
                 server.cond.wait(0.25)
             server.expire_waiting()
-            if server.done():
+            if server.done() or getattr(listener, "closed", False):
                 break
     finally:
         server.stop = True

@@ -271,6 +271,11 @@ class Listener:
             msg += f"; refused {len(self.refused)} connection(s) meanwhile, last: {shown}"
         return msg
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called (``accept`` then raises)."""
+        return self._closed
+
     def close(self) -> None:
         """Stop listening; close peers that completed a handshake but were not accepted."""
         with self._lock:
