@@ -103,3 +103,159 @@ def test_dp_argument_validation():
         psql.DP(1.0, ledger="x.db")
     with pytest.raises(InputError, match="repeated"):
         psql.DP(1.0, public_groups={"r": ["a", "a"]})
+
+
+# -- 2. contributions clamped inside MPC; refusals ------------------------------------------------
+
+OUTLIERS = pd.DataFrame({"uid": np.arange(10), "amount": [1e9, -1e9, 3.0, 4.0, 5.0, 2e6, 7.0, -5e5, 9.0, 1.0]})
+PEERS = pd.DataFrame({"uid": np.arange(10), "w": [1.0, 2.0, -3.0, 1.0, 1e7, 1.0, 1.0, 1.0, 1.0, 0.5],
+                      "k": [0, 1] * 5})
+BIG_EPS = 4000.0  # noise std ~ 0.01: the clamped sum is visible, the unclamped one far away
+
+
+def _clamped(sql_expr, lo, hi, by=None):
+    con_sql = (f"SELECT {by + ', ' if by else ''}SUM(GREATEST(LEAST({sql_expr}, {hi}), {lo})) AS t, COUNT(*) AS n "
+               f"FROM o s JOIN p u ON s.uid = u.uid {'GROUP BY ' + by if by else ''}")
+    return oracle(con_sql, {"o": OUTLIERS}, {"p": PEERS})
+
+
+@pytest.mark.parametrize("expr, by", [
+    ("s.amount", None),                 # one party's value, no groups: its owner clamps in plaintext
+    ("s.amount", "u.k"),                # one party's value, the peer's groups: Beaver product
+    ("s.amount * u.w", None),           # a cross-party value: clamped in MPC
+    ("s.amount * u.w", "u.k"),
+])
+def test_out_of_bound_rows_cannot_move_the_sum_beyond_the_bound(expr, by):
+    lo, hi = -10.0, 10.0
+    sql = (f"SELECT {by + ', ' if by else ''}SUM({expr}) AS t, COUNT(*) AS n FROM o s JOIN p u ON s.uid = u.uid "
+           f"{'GROUP BY ' + by if by else ''}")
+    groups = {"k": [0, 1]} if by else None
+    dp = psql.DP(BIG_EPS, bounds={"t": (lo, hi)}, public_groups=groups)
+    got = run_both(sql, {"o": OUTLIERS}, {"p": PEERS}, dp=dp)[0]
+    want = _clamped(expr, lo, hi, by)
+    raw = oracle(sql, {"o": OUTLIERS}, {"p": PEERS})
+    if by:
+        got, want, raw = (d.sort_values("k").reset_index(drop=True) for d in (got, want, raw))
+    std = got.attrs["dp"]["noise_std"]["t"]
+    assert std < 0.02
+    # a cross-party row value is computed at the precision its *unclamped* range allows
+    # (products up to ~1e16 here: 0 fractional bits), then clamped: <= 1 ulp per row
+    ulp = 1.0 if "*" in expr else 0.0
+    assert np.allclose(got["t"], want["t"], atol=10 * std + 10 * ulp + 1e-6), (got, want)
+    assert np.all(np.abs(got["t"] - raw["t"]) > 1000)   # the outliers did not get through
+    assert np.all(np.abs(got["t"]) <= 10 * hi * 5 + 1)   # at most (rows) * bound
+    assert np.allclose(got["n"], want["n"], atol=1)
+
+
+def test_avg_is_clamped_noisy_sum_over_noisy_count():
+    sql = "SELECT AVG(s.amount) AS a, COUNT(*) AS n FROM o s JOIN p u ON s.uid = u.uid"
+    got = run_both(sql, {"o": OUTLIERS}, {"p": PEERS}, dp=psql.DP(BIG_EPS, bounds={"a": (0, 10)}))[0]
+    want = _clamped("s.amount", 0, 10)
+    assert got["a"][0] == pytest.approx(want["t"][0] / 10, abs=0.01)
+    assert got.attrs["dp"]["noise_std"]["a"] is None
+    assert set(got.attrs["dp"]["avg_noise"]["a"]) == {"sum_noise_std", "count_noise_std"}
+
+
+@pytest.mark.parametrize("sql, kw, needle", [
+    ("SELECT MAX(s.amount) AS m FROM sales s JOIN users u ON s.uid = u.uid", {}, "MAX"),
+    ("SELECT MIN(s.amount * u.w) AS m, COUNT(*) AS n FROM sales s JOIN users u ON s.uid = u.uid", {}, "MIN"),
+    ("SELECT SUM(s.amount) AS total FROM sales s JOIN users u ON s.uid = u.uid", {}, "'total' without bounds"),
+    ("SELECT AVG(s.amount) AS mean FROM sales s JOIN users u ON s.uid = u.uid", {}, "'mean' without bounds"),
+    (Q, {"bounds": {"total": (0, 40)}}, "pure epsilon-DP"),                      # data-derived keys, delta = 0
+    (Q, {"delta": 1e-6, "bounds": {"total": (0, 40)}}, "public_groups"),         # ... delta > 0: not implemented
+    ("SELECT COUNT(*) AS n FROM sales s JOIN users u ON s.uid = u.uid HAVING COUNT(*) > 3", {}, "HAVING"),
+    ("SELECT COUNT(*) * 2 AS n FROM sales s JOIN users u ON s.uid = u.uid", {}, "expression"),
+    ("SELECT s.uid FROM sales s JOIN users u ON s.uid = u.uid", {}, "row-level"),
+    ("SELECT COUNT(*) AS n FROM sales s", {}, "one party"),
+])
+def test_refusals_at_both_parties(sql, kw, needle):
+    r = outcomes(sql, T0, T1, {"dp": psql.DP(**{"epsilon": 1.0, **kw})})
+    assert isinstance(r[0], SqlNotSupported) and needle in str(r[0]), r
+    assert isinstance(r[1], Exception)  # the peer stops too (same refusal, or the peer's failure status)
+
+
+def test_bounds_for_a_count_or_unknown_column_are_refused():
+    r = outcomes("SELECT COUNT(*) AS n FROM sales s JOIN users u ON s.uid = u.uid", T0, T1,
+                 {"dp": psql.DP(1.0, bounds={"n": (0, 1)})})
+    assert all(isinstance(x, InputError) for x in r)
+    r = outcomes("SELECT COUNT(*) AS n FROM sales s JOIN users u ON s.uid = u.uid", T0, T1,
+                 {"dp": psql.DP(1.0, bounds={"zz": (0, 1)})})
+    assert all(isinstance(x, InputError) for x in r)
+
+
+def test_count_of_an_expression_needs_no_bounds_and_min_group_size_uses_the_noisy_count():
+    sql = ("SELECT u.region, COUNT(s.amount) AS c FROM sales s JOIN users u ON s.uid = u.uid "
+           "GROUP BY u.region")
+    got = run_both(sql, T0, T1, dp=psql.DP(BIG_EPS, public_groups=REGIONS), min_group_size=5)[0]
+    # mars has no rows: its noisy count (std ~ 1e-3) is below 5 and it is not released
+    assert sorted(got["region"]) == ["asia", "eu", "us"]
+    assert got.attrs["suppressed_groups"] == 1
+    assert list(got.sort_values("region")["c"]) == [13, 14, 13]
+
+
+# -- 3. the noise: distribution against the reported std, zero mean --------------------------------
+
+def _two_laplace_cdf(z, b):
+    """CDF of the sum of two independent Laplace(0, b)."""
+    z = np.asarray(z, dtype=np.float64)
+    tail = 0.25 * (2 + np.abs(z) / b) * np.exp(-np.abs(z) / b)
+    return np.where(z >= 0, 1 - tail, tail)
+
+
+def _dlap_pmf(t, support):
+    q = math.exp(-1.0 / t)
+    return (1 - q) / (1 + q) * q ** np.abs(support)
+
+
+G = 300  # groups per query: one independent noise draw each
+
+
+def _noise_samples(dp_kw, queries):
+    users = pd.DataFrame({"uid": np.arange(2 * G), "g": np.arange(2 * G) % G})
+    sales = pd.DataFrame({"uid": np.arange(2 * G), "x": np.linspace(-3, 3, 2 * G)})
+    sql = "SELECT u.g, COUNT(*) AS n, SUM(s.x) AS t FROM sales s JOIN users u ON s.uid = u.uid GROUP BY u.g"
+    exact = oracle("SELECT u.g, COUNT(*) AS n, SUM(GREATEST(LEAST(s.x, 2), -2)) AS t FROM sales s "
+                   "JOIN users u ON s.uid = u.uid GROUP BY u.g", {"sales": sales}, {"users": users})
+    exact = exact.set_index("g").reindex(range(G + 5), fill_value=0)  # 5 empty public groups
+    dn, dt, attrs = [], [], None
+    for _ in range(queries):
+        dp = psql.DP(**dp_kw, bounds={"t": (-2, 2)}, public_groups={"g": list(range(G + 5))})
+        got = run_both(sql, {"sales": sales}, {"users": users}, dp=dp, reveal_to=1)[1].set_index("g")
+        got = got.reindex(exact.index)
+        dn.append((got["n"] - exact["n"]).to_numpy(np.float64))
+        dt.append((got["t"] - exact["t"]).to_numpy(np.float64))
+        attrs = got.attrs["dp"]
+    return np.concatenate(dn), np.concatenate(dt), attrs
+
+
+def test_laplace_noise_matches_reported_std_and_distribution():
+    dn, dt, a = _noise_samples({"epsilon": 1.0}, queries=2)
+    for d, std in ((dn, a["noise_std"]["n"]), (dt, a["noise_std"]["t"])):
+        assert abs(d.mean()) < 5 * std / math.sqrt(len(d))
+        assert d.std() == pytest.approx(std, rel=0.2)
+    # the sum's noise: two continuous-like discrete Laplace of scale 2*2 / 0.5 each (f = 28)
+    b = 2.0 / 0.5
+    assert stats.kstest(dt, lambda z: _two_laplace_cdf(z, b)).pvalue > 1e-4
+    # the count's noise: chi-square against the exact pmf of DLap(2) + DLap(2)
+    support = np.arange(-60, 61)
+    pmf = np.convolve(_dlap_pmf(2.0, support), _dlap_pmf(2.0, support))[60:-60]
+    bins = np.arange(-8, 9)
+    expected = np.array([pmf[support <= -8].sum()] + [pmf[support == k][0] for k in bins[1:-1]] +
+                        [pmf[support >= 8].sum()])
+    observed = np.array([(dn <= -8).sum()] + [(dn == k).sum() for k in bins[1:-1]] + [(dn >= 8).sum()])
+    assert stats.chisquare(observed, expected / expected.sum() * len(dn)).pvalue > 1e-4
+
+
+def test_gaussian_noise_matches_reported_std_and_distribution():
+    dn, dt, a = _noise_samples({"epsilon": 1.0, "delta": 1e-6}, queries=2)
+    for d, std in ((dn, a["noise_std"]["n"]), (dt, a["noise_std"]["t"])):
+        assert abs(d.mean()) < 5 * std / math.sqrt(len(d))
+        assert d.std() == pytest.approx(std, rel=0.2)
+    # the sum's noise (lattice 2^-28: continuous for the test) against the normal of the reported std
+    assert stats.kstest(dt / a["noise_std"]["t"], "norm").pvalue > 1e-4
+    # the count: a discrete Gaussian sum, compared with the normal of the reported std by chi-square
+    std = a["noise_std"]["n"]
+    edges = np.array([-np.inf, -2, -1, -0.5, 0, 0.5, 1, 2, np.inf]) * std
+    observed = np.histogram(dn, bins=edges + 0.5)[0]
+    expected = np.diff(stats.norm.cdf((edges + 0.5) / std)) * len(dn)
+    assert stats.chisquare(observed, expected).pvalue > 1e-4
