@@ -259,3 +259,156 @@ def test_gaussian_noise_matches_reported_std_and_distribution():
     observed = np.histogram(dn, bins=edges + 0.5)[0]
     expected = np.diff(stats.norm.cdf((edges + 0.5) / std)) * len(dn)
     assert stats.chisquare(observed, expected).pvalue > 1e-4
+
+
+# -- 4. public groups over keys of both parties ---------------------------------------------------
+
+def test_public_product_groups_over_both_parties_keys():
+    sales = SALES.assign(shop=np.arange(60) % 2)
+    sql = ("SELECT s.shop, u.region, COUNT(*) AS n FROM sales s JOIN users u ON s.uid = u.uid "
+           "GROUP BY s.shop, u.region")
+    dp = psql.DP(BIG_EPS, public_groups={"shop": [0, 1, 7], "region": ["eu", "us", "asia"]})
+    got = run_both(sql, {"sales": sales}, T1, dp=dp)[0]
+    want = oracle(sql, {"sales": sales}, T1)
+    assert len(got) == 9  # every listed combination, the empty ones as noisy zeros
+    merged = got.merge(want, on=["shop", "region"], how="left", suffixes=("", "_x")).fillna(0)
+    assert np.allclose(merged["n"], merged["n_x"], atol=1)
+
+
+# -- 5. budgets on both ledgers -------------------------------------------------------------------
+
+def _ledger(path, eps, **kw):
+    with pdp.BudgetLedger(path) as led:
+        led.add_block("b", eps, 1e-6, **kw)
+    return str(path)
+
+
+def _state(path):
+    with pdp.BudgetLedger(path) as led:
+        led.check()
+        blk = led.block("b")
+        return blk, [led.claim(c) for c in led.claim_ids()]
+
+
+def _dp_kw(l0, l1, eps=1.0):
+    def dp(ledger):
+        return psql.DP(eps, bounds={"total": (0, 40)}, public_groups=REGIONS, ledger=ledger, block="b")
+    return {"dp": dp(l0)}, {"dp": dp(l1)}
+
+
+def test_released_result_is_charged_at_both(tmp_path):
+    l0, l1 = _ledger(tmp_path / "0.db", 3.0), _ledger(tmp_path / "1.db", 3.0)
+    k0, k1 = _dp_kw(l0, l1)
+    r = outcomes(Q, T0, T1, k0, k1)
+    assert all(isinstance(x, pd.DataFrame) for x in r), r
+    for path in (l0, l1):
+        blk, claims = _state(path)
+        assert blk.consumed == pytest.approx(1.0) and blk.allocated == 0 and blk.unlocked == pytest.approx(2.0)
+        assert [c.state for c in claims] == ["allocated"] and claims[0].consumed["b"]  # consumed in full
+        assert claims[0].claim_id.startswith("pet.sql/")
+
+
+@pytest.mark.parametrize("poor", [0, 1])
+def test_one_poor_ledger_refuses_at_both_and_nobody_is_charged(tmp_path, poor):
+    eps = [5.0, 5.0]
+    eps[poor] = 0.5
+    l0, l1 = _ledger(tmp_path / "0.db", eps[0]), _ledger(tmp_path / "1.db", eps[1])
+    k0, k1 = _dp_kw(l0, l1)
+    r = outcomes(Q, T0, T1, k0, k1)
+    assert all(isinstance(x, BudgetExceeded) for x in r), r
+    assert "block 'b' cannot cover" in str(r[poor]) and "peer" in str(r[1 - poor])
+    for p, path in enumerate((l0, l1)):
+        blk, claims = _state(path)
+        assert blk.consumed == 0 and blk.allocated == 0 and blk.unlocked == eps[p]
+        assert [c.state for c in claims] == ([] if p == poor else ["released"])
+
+
+def test_failure_before_the_opening_releases_both_claims(tmp_path):
+    l0, l1 = _ledger(tmp_path / "0.db", 3.0), _ledger(tmp_path / "1.db", 3.0)
+    k0, k1 = _dp_kw(l0, l1)
+    sales = SALES.astype({"amount": object})
+    sales.loc[30, "amount"] = None  # a NULL entering MPC stops both parties at the local step
+    r = outcomes(Q, {"sales": sales}, T1, k0, k1)
+    assert all(isinstance(x, Exception) for x in r), r
+    for path in (l0, l1):
+        blk, claims = _state(path)
+        assert blk.unlocked == 3.0 and blk.consumed == 0 and [c.state for c in claims] == ["released"]
+
+
+def test_renyi_block_is_charged_the_composed_curve(tmp_path):
+    orders = [2.0, 4.0, 8.0, 16.0, 32.0, 64.0]
+    l0 = _ledger(tmp_path / "0.db", 5.0, orders=orders)
+    l1 = _ledger(tmp_path / "1.db", 5.0)
+    k0, k1 = _dp_kw(l0, l1)
+    k0["dp"] = psql.DP(1.0, 1e-6, bounds={"total": (0, 40)}, public_groups=REGIONS, ledger=l0, block="b")
+    k1["dp"] = psql.DP(1.0, 1e-6, bounds={"total": (0, 40)}, public_groups=REGIONS, ledger=l1, block="b")
+    r = outcomes(Q, T0, T1, k0, k1)
+    assert all(isinstance(x, pd.DataFrame) for x in r), r
+    blk, _ = _state(l0)
+    rho = zcdp_budget(1.0, 1e-6)
+    assert np.allclose(blk.consumed, rho * np.asarray(orders))  # two zCDP measurements of rho/2
+    blk1, _ = _state(l1)
+    assert blk1.consumed == pytest.approx(1.0)
+
+
+_KILLED = textwrap.dedent(
+    """
+    import os, signal, sys
+    import pandas as pd, numpy as np
+    import pet.mpc as mpc, pet.sql as psql, pet.sql.dp as sdp
+    l0, l1, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+    sales = pd.DataFrame({"uid": np.arange(60), "amount": np.linspace(0.5, 30.0, 60)})
+    users = pd.DataFrame({"uid": np.arange(20, 80), "region": ["eu", "us", "asia"] * 20})
+    Q = ("SELECT u.region, COUNT(*) AS n, SUM(s.amount) AS total FROM sales s JOIN users u "
+         "ON s.uid = u.uid GROUP BY u.region")
+    if mode == "after-opening":
+        sdp._after_opening_hook = lambda: os.kill(os.getpid(), signal.SIGKILL)
+    def prog(session):
+        dp = psql.DP(0.1, bounds={"total": (0, 40)}, public_groups={"region": ["eu", "us", "asia"]},
+                     ledger=l0 if session.party == 0 else l1, block="b")
+        return psql.query(session, Q, {"sales": sales} if session.party == 0 else {"users": users}, dp=dp)
+    n = 0
+    while True:
+        mpc.run_local(prog, timeout=300)
+        n += 1
+        print(n, flush=True)
+    """
+)
+
+
+def _run_victim(tmp_path, mode, kill_after=None):
+    l0, l1 = _ledger(tmp_path / "0.db", 100.0), _ledger(tmp_path / "1.db", 100.0)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    p = subprocess.Popen([sys.executable, "-c", _KILLED, l0, l1, mode], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        if kill_after is not None:
+            for _ in range(kill_after):
+                p.stdout.readline()
+            import time
+            time.sleep(0.3)
+            os.kill(p.pid, signal.SIGKILL)
+    finally:
+        p.wait(timeout=300)
+        p.stdout.close()
+    assert p.returncode == -signal.SIGKILL
+    return l0, l1
+
+
+def test_kill_between_opening_and_charge_leaves_claims_allocated_and_ledgers_consistent(tmp_path):
+    l0, l1 = _run_victim(tmp_path, "after-opening")
+    for path in (l0, l1):
+        blk, claims = _state(path)  # check(): invariants, claims add up, log replays
+        assert [c.state for c in claims] == ["allocated"]
+        assert blk.allocated == pytest.approx(0.1) and blk.consumed == 0  # not returned to unlocked
+        assert blk.unlocked == pytest.approx(99.9)
+
+
+def test_kill_at_any_point_of_repeated_queries_leaves_ledgers_consistent(tmp_path):
+    l0, l1 = _run_victim(tmp_path, "loop", kill_after=2)
+    for path in (l0, l1):
+        blk, claims = _state(path)
+        assert len(claims) >= 2
+        assert all(c.state in ("allocated", "released") for c in claims)
+        spent = blk.allocated + blk.consumed
+        assert spent == pytest.approx(0.1 * sum(c.state == "allocated" for c in claims))
+        assert blk.consumed >= 0.2 - 1e-9  # the completed queries were charged
