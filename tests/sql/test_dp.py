@@ -412,3 +412,69 @@ def test_kill_at_any_point_of_repeated_queries_leaves_ledgers_consistent(tmp_pat
         spent = blk.allocated + blk.consumed
         assert spent == pytest.approx(0.1 * sum(c.state == "allocated" for c in claims))
         assert blk.consumed >= 0.2 - 1e-9  # the completed queries were charged
+
+
+# -- 6. the CLI end to end over TLS ----------------------------------------------------------------
+
+def test_cli_dp_query_over_tls_charges_both_ledgers(tmp_path):
+    from pet.transport import make_test_pki
+    from tests.helpers import free_port, pet_process
+
+    SALES.to_csv(tmp_path / "sales.csv", index=False)
+    USERS.to_parquet(tmp_path / "users.parquet", index=False)
+    l0, l1 = _ledger(tmp_path / "0.db", 2.0), _ledger(tmp_path / "1.db", 2.0)
+    make_test_pki(tmp_path / "pki")
+    tls = ["--tls-dir", str(tmp_path / "pki")]
+    dport, pport = free_port(), free_port()
+    dp = ["--epsilon", "1.5", "--delta", "1e-6", "--bound", "total=0:40", "--public-groups", "region=eu,us,asia,mars"]
+    dealer = pet_process("dealer", "--listen", f"127.0.0.1:{dport}", "--wait", "60", *tls)
+    p0 = pet_process("sql", "--party", "0", "--listen", f"127.0.0.1:{pport}", "--dealer", f"127.0.0.1:{dport}",
+                     "--table", f"sales={tmp_path / 'sales.csv'}", "--query", Q, "--reveal-to", "0",
+                     "--output", str(tmp_path / "out.csv"), "--wait", "60", *dp,
+                     "--ledger", l0, "--block", "b", *tls)
+    p1 = pet_process("sql", "--party", "1", "--connect", f"127.0.0.1:{pport}", "--dealer", f"127.0.0.1:{dport}",
+                     "--table", f"users={tmp_path / 'users.parquet'}", "--query", Q, "--reveal-to", "0",
+                     "--wait", "60", *dp, "--ledger", l1, "--block", "b", *tls)
+    procs = [p0, p1, dealer]
+    try:
+        outs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0, 0, 0], outs
+    assert "discrete_gaussian" in outs[0][0] and "noise std" in outs[0][0]
+    got = pd.read_csv(tmp_path / "out.csv")
+    assert sorted(got["region"]) == ["asia", "eu", "mars", "us"]
+    for path in (l0, l1):
+        blk, _ = _state(path)
+        assert blk.consumed == pytest.approx(1.5)
+    # a second run does not fit either ledger: both refuse, nothing more is charged
+    p0 = pet_process("sql", "--party", "0", "--listen", f"127.0.0.1:{pport}", "--dealer", f"127.0.0.1:{dport}",
+                     "--table", f"sales={tmp_path / 'sales.csv'}", "--query", Q, "--reveal-to", "0",
+                     "--output", str(tmp_path / "out2.csv"), "--wait", "60", *dp,
+                     "--ledger", l0, "--block", "b", *tls)
+    p1 = pet_process("sql", "--party", "1", "--connect", f"127.0.0.1:{pport}", "--dealer", f"127.0.0.1:{dport}",
+                     "--table", f"users={tmp_path / 'users.parquet'}", "--query", Q, "--reveal-to", "0",
+                     "--wait", "60", *dp, "--ledger", l1, "--block", "b", *tls)
+    dealer = pet_process("dealer", "--listen", f"127.0.0.1:{dport}", "--wait", "60", *tls)
+    procs = [p0, p1, dealer]
+    try:
+        outs = [p.communicate(timeout=240) for p in procs[:2]]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs[:2]] != [0, 0], outs
+    assert "cannot cover" in outs[0][1] and not (tmp_path / "out2.csv").exists()
+    for path in (l0, l1):
+        blk, _ = _state(path)
+        assert blk.consumed == pytest.approx(1.5) and blk.allocated == 0
+
+
+def test_cli_rejects_bad_bound_spec(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "pet", "sql", "--party", "0", "--listen", "127.0.0.1:1",
+                          "--dealer", "127.0.0.1:2", "--table", "a=b.csv", "--query", Q, "--epsilon", "1",
+                          "--bound", "total=0-4", "--output", str(tmp_path / "o.csv")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "COLUMN=LO:HI" in out.stderr
