@@ -692,7 +692,6 @@ def _contribution(session, plan, m, v, n):
     lattice, as an int-kind value (Own / Pub: clamped in plaintext by whoever knows it;
     Sh: clamped in MPC at the value's own representation, then brought to the lattice)."""
     import pet.mpc as mpc
-
     from pet.sql.numbers import Num
     from pet.sql.values import Own, Pub, Sh, _to_float_sh
 
@@ -764,7 +763,6 @@ def run_dp(session, plan, run: DPRun, rows, mask, col_leaf, n, receivers, info):
     plus both parties' noise as secret inputs, one opening to the receivers; charges the
     budget after it. Returns the output columns at a receiver, None elsewhere."""
     import pet.mpc as mpc
-
     from pet.sql.execute import _group_matrix, _linear
     from pet.sql.values import evaluate, to_shared
 
