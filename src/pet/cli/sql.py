@@ -51,6 +51,16 @@ def register(subparsers) -> None:
                    help="suppress groups with fewer than K joined rows (inside MPC)")
     p.add_argument("--duplicate-keys", default="reject", choices=("reject", "reveal_counts"),
                    help="one-to-many joins: reject (default) or reveal per-key row counts to the unique side")
+    d = p.add_argument_group("differential privacy (docs/sql.md, 'Differential privacy')")
+    d.add_argument("--epsilon", type=float, default=None, metavar="E",
+                   help="release noisy COUNT/SUM/AVG under (E, D)-DP (the same at both parties)")
+    d.add_argument("--delta", type=float, default=0.0, metavar="D", help="delta (default 0: pure epsilon-DP)")
+    d.add_argument("--bound", action="append", default=[], metavar="COLUMN=LO:HI",
+                   help="clamp of each row's contribution to the SUM/AVG output COLUMN; repeat per column")
+    d.add_argument("--public-groups", action="append", default=[], metavar="COLUMN=V1,V2,...",
+                   help="the groups to release for GROUP BY key COLUMN (values as text); repeat per key")
+    d.add_argument("--ledger", metavar="PATH", help="this party's budget ledger (pet.dp.BudgetLedger file)")
+    d.add_argument("--block", metavar="NAME", help="the ledger block the query is charged to")
     p.add_argument("--wait", type=float, default=120.0, metavar="SECONDS",
                    help="how long to wait for the peer and the dealer (default 120)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
@@ -75,6 +85,36 @@ def _tables(specs) -> dict:
 
 
 
+def _dp(args):
+    """``pet.sql.DP`` from the DP options (None without --epsilon)."""
+    from pet.sql import DP
+
+    if args.epsilon is None:
+        if args.bound or args.public_groups or args.ledger or args.block or args.delta:
+            raise InputError("--bound, --public-groups, --ledger, --block and --delta need --epsilon")
+        return None
+    bounds = {}
+    for spec in args.bound:
+        name, sep, rng = spec.rpartition("=")
+        lo, sep2, hi = rng.partition(":")
+        try:
+            if not sep or not sep2 or not name:
+                raise ValueError
+            bounds[name] = (float(lo), float(hi))
+        except ValueError:
+            raise InputError(f"--bound: expected COLUMN=LO:HI, got {spec!r}") from None
+    groups = {}
+    for spec in args.public_groups:
+        name, sep, vals = spec.partition("=")
+        if not sep or not name or not vals:
+            raise InputError(f"--public-groups: expected COLUMN=V1,V2,..., got {spec!r}")
+        groups[name] = vals.split(",")
+    if (args.ledger is None) != (args.block is None):
+        raise InputError("--ledger and --block go together")
+    return DP(args.epsilon, args.delta, bounds=bounds or None, ledger=args.ledger, block=args.block,
+              public_groups=groups or None)
+
+
 def run(args) -> int:
     from pet.mpc import Session
     from pet.sql import query
@@ -87,6 +127,7 @@ def run(args) -> int:
         if not Path(args.query_file).is_file():
             raise InputError(f"--query-file: no such file {args.query_file!r}")
         sql = Path(args.query_file).read_text()
+    dp = _dp(args)
     reveal_to = None if args.reveal_to == "both" else int(args.reveal_to)
     receives = reveal_to in (None, args.party)
     if receives and not args.output:
@@ -98,7 +139,7 @@ def run(args) -> int:
     with channel, open_dealer(args, tls, "sql") as dealer:
         with Session(args.party, channel, dealer=dealer) as session:
             result = query(session, sql, tables, reveal_to=reveal_to, min_group_size=args.min_group_size,
-                           duplicate_keys=args.duplicate_keys)
+                           duplicate_keys=args.duplicate_keys, dp=dp)
         stats = channel.stats
     seconds = time.perf_counter() - start
     traffic = f"{seconds:.2f} s, sent {stats.bytes_sent:,} B, received {stats.bytes_received:,} B"
@@ -109,5 +150,8 @@ def run(args) -> int:
     write_table(result, args.output)
     supp = result.attrs.get("suppressed_groups", 0)
     extra = f"; {supp} group(s) suppressed by --min-group-size" if supp else ""
+    if dp is not None:
+        stds = ", ".join(f"{k} {v:.4g}" for k, v in result.attrs["dp"]["noise_std"].items() if v is not None)
+        extra += f"; DP {result.attrs['dp']['mechanism']} epsilon={dp.epsilon} delta={dp.delta}, noise std: {stds}"
     print(f"pet sql: {len(result)} row(s) written to {args.output}{extra} ({traffic})")
     return 0

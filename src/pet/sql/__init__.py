@@ -18,12 +18,14 @@ Module map::
     values   public / owned / shared values and IR evaluation
     execute  PSI join, groups, aggregates, HAVING, min_group_size
     reveal   opening only the kept groups to the receiver(s)
+    dp       differentially private release: clamping, both parties' noise, budget
     query    the entry point
 
 Leakage per query shape: docs/sql.md and :mod:`pet.sql.execute`.
 """
 
+from pet.sql.dp import DP
 from pet.sql.errors import SqlError, SqlMismatch, SqlNotSupported
 from pet.sql.query import query
 
-__all__ = ["query", "SqlError", "SqlNotSupported", "SqlMismatch"]
+__all__ = ["query", "DP", "SqlError", "SqlNotSupported", "SqlMismatch"]

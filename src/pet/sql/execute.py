@@ -407,9 +407,12 @@ def _extremes(session, Hm, cols, signs, n, groups, nums=None):
 
 # -- the executor -----------------------------------------------------------------------------
 
-def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, psi_options, info, bounds=None):
+def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, psi_options, info, bounds=None,
+             dp=None):
     """Steps 1-7 for a join plan; returns the output columns (list of arrays) at a
-    receiver, None elsewhere, and fills ``info``."""
+    receiver, None elsewhere, and fills ``info``. With ``dp`` (a :class:`pet.sql.dp.DPRun`)
+    steps 4-7 are :func:`pet.sql.dp.run_dp`: public groups, clamped contributions, noisy
+    release."""
     from pet.sql.reveal import reveal_columns
 
     me = session.party
@@ -447,6 +450,17 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
         elif c.kind in ("int", "bool"):
             arr = arr.astype(np.int64 if c.kind == "int" else bool)
         return Own(c.party, arr, c.kind, num)
+
+    if dp is not None:
+        from pet.sql.dp import precheck_rows, run_dp
+
+        precheck_rows(plan, col_nums)
+        mask = Pub(np.bool_(True), "bool")
+        if plan.mask is not None and n > 0:
+            mask = evaluate(session, plan.mask, col_leaf, (n,), what=ir_text(plan, plan.mask))
+            if isinstance(mask, Own):
+                mask = Sh(to_shared(session, mask), "bool")
+        return run_dp(session, plan, dp, rows, mask, col_leaf, n, receivers, info)
 
     # range analysis before any MPC work: both parties refuse alike (PrecisionError)
     agg_nums = precheck(plan, col_nums, n)

@@ -102,10 +102,11 @@ def _check_expected(expect, actual: dict, who: str) -> None:
                               f"declared {want}, actual {got}")
 
 
-def _hello(session, sql, schema, reveal_to, min_group_size, duplicate_keys, error=None, expect=None, bounds=None):
+def _hello(session, sql, schema, reveal_to, min_group_size, duplicate_keys, error=None, expect=None, bounds=None,
+           dp=None):
     mine = {"proto": _PROTO, "v": _VERSION, "party": session.party, "sql": sql, "reveal_to": reveal_to,
             "min_group_size": min_group_size, "duplicate_keys": duplicate_keys, "schema": schema,
-            "bounds": bounds or {},
+            "bounds": bounds or {}, "dp": None if dp is None else dp.wire(),
             "expect": expect, "error": None if error is None else failure_status("tables", error)}
     peer = session.exchange("sql.hello", mine)
     if error is not None:
@@ -118,7 +119,7 @@ def _hello(session, sql, schema, reveal_to, min_group_size, duplicate_keys, erro
         raise SqlMismatch(f"pet.sql protocol version differs: ours {_VERSION}, peer {peer.get('v')!r}")
     if peer.get("sql") != sql:
         raise SqlMismatch("the two parties passed different SQL text")
-    for key in ("reveal_to", "min_group_size", "duplicate_keys", "bounds"):
+    for key in ("reveal_to", "min_group_size", "duplicate_keys", "bounds", "dp"):
         if peer.get(key) != mine[key]:
             raise SqlMismatch(f"the parties disagree on {key}: ours {mine[key]!r}, peer {str(peer.get(key))[:40]!r}")
     theirs = check_schema(peer.get("schema"), "the peer's tables", peer=True)
@@ -133,7 +134,7 @@ def _hello(session, sql, schema, reveal_to, min_group_size, duplicate_keys, erro
 
 
 def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicate_keys="reject",
-          schemas=None, psi_options=None, bounds=None):
+          schemas=None, psi_options=None, bounds=None, dp=None):
     """Run ``sql`` over this party's ``tables`` and the peer's; both parties call it.
 
     Parameters
@@ -156,6 +157,10 @@ def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicat
         ranges of columns that enter MPC; their magnitude class is not exchanged (the
         owner checks its rows lie within them). ``schemas`` entries may also declare
         them as ``{column: (type, (lo, hi))}``.
+    dp : optional :class:`pet.sql.DP`: release noisy COUNT/SUM/AVG under differential
+        privacy (the same epsilon, delta, bounds and public_groups at both parties; each
+        its own ledger and block), charged to this party's ledger before the reveal;
+        ``attrs["dp"]`` describes the noise (docs/sql.md, "Differential privacy").
 
     Returns
     -------
@@ -172,6 +177,11 @@ def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicat
     schemas, declared = _split_schema_bounds(schemas)
     bounds = normalize_bounds({**declared, **(bounds or {})})
     _check_args(session, sql, reveal_to, min_group_size, duplicate_keys)
+    if dp is not None:
+        from pet.sql.dp import DP
+
+        if not isinstance(dp, DP):
+            raise PetTypeError("dp must be a pet.sql.DP")
     me = session.party
     error = con = mine = None
     expect = _expected(schemas)
@@ -180,9 +190,11 @@ def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicat
         mine = check_schema(schema_of(con, list(tables)), "tables")
     except PetError as exc:  # tell the peer before raising, so it does not wait for us
         error = exc
-    theirs = _hello(session, sql, mine, reveal_to, min_group_size, duplicate_keys, error, expect, bounds)
+    theirs = _hello(session, sql, mine, reveal_to, min_group_size, duplicate_keys, error, expect, bounds, dp)
     schemas = [mine, theirs] if me == 0 else [theirs, mine]
-    plan = _plan(session, sql, schemas, min_group_size)
+    plan = _plan(session, sql, schemas, min_group_size, dp)
+    if dp is not None:
+        return _query_dp(session, plan, con, dp, reveal_to, min_group_size, duplicate_keys, psi_options, bounds)
     receivers = [0, 1] if reveal_to is None else [reveal_to]
     info = {"plan": plan.kind}
     if plan.kind == "local":
@@ -200,7 +212,30 @@ def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicat
     return _finish(plan, cols, info, ordered=False)
 
 
-def _plan(session, sql, schemas, min_group_size):
+def _query_dp(session, plan, con, dp, reveal_to, min_group_size, duplicate_keys, psi_options, bounds):
+    """A DP query (:mod:`pet.sql.dp`): budget on both ledgers first, then the join and the
+    noisy release; a failure before the opening releases this party's claim."""
+    from pet.sql.dp import start
+    from pet.sql.execute import run_join
+
+    run = start(session, plan, dp, min_group_size)
+    receivers = [0, 1] if reveal_to is None else [reveal_to]
+    info = {"plan": plan.kind}
+    try:
+        cols = run_join(session, plan, con, receivers=receivers, min_group_size=min_group_size,
+                        duplicate_keys=duplicate_keys, psi_options=dict(psi_options or {}), info=info,
+                        bounds=bounds, dp=run)
+    except BaseException:
+        run.budget.abort()
+        raise
+    if cols is None:
+        return None
+    df = _finish(plan, cols, info, ordered=False)
+    df.attrs["dp"] = info["dp"]
+    return df
+
+
+def _plan(session, sql, schemas, min_group_size, dp=None):
     """:func:`build_plan` plus the option checks. Both parties plan on the same inputs, so
     they normally fail alike; should only one fail (e.g. a different DuckDB version), it
     sends the fixed status ``["plan", kind]`` in place of the ok of the next step (the
@@ -211,6 +246,10 @@ def _plan(session, sql, schemas, min_group_size):
     try:
         plan = build_plan(sql, schemas)
         _check_plan_options(plan, min_group_size)
+        if dp is not None:
+            from pet.sql.dp import plan_dp
+
+            plan_dp(plan, dp, min_group_size)
     except Exception as exc:  # noqa: BLE001 - the peer must not wait for us
         tell_peer_failed(session, "local", failure_status("plan", exc))
         raise

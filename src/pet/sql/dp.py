@@ -1,0 +1,858 @@
+"""Differentially private secure SQL: noisy aggregates nobody knows the noise of, charged
+to each party's own budget ledger before anything is revealed (issue 18).
+
+``pet.sql.query(session, sql, tables, dp=DP(epsilon, delta, bounds=..., ledger=..., block=...,
+public_groups=...))``.
+
+**Unit of privacy**: one joined row (one join key: the default ``duplicate_keys="reject"``
+makes a key one row at each party). Neighbouring inputs differ by adding or removing one
+joined row. What is protected: the values of the joined rows and the group they fall in
+(e.g. the peer's region of a row, the peer's amounts). What is *not* protected: the join
+itself -- PSI reveals the intersection (which keys join, hence the joined row count ``n``)
+to both parties exactly as without DP (docs/sql.md).
+
+**Measurements.** The released noisy quantities are one COUNT per group (if the query has
+COUNT(*), AVG or ``min_group_size``) and one SUM per bounded SUM/AVG/COUNT(e) aggregate.
+Each contribution is clamped to its bounds inside MPC (or by its owner in plaintext when the
+value is one party's) on the fixed-point lattice ``2^-f`` of that measurement, so one row
+moves one group's entry by at most ``S = max(|lo_int|, |hi_int|)`` lattice units
+(``lo_int = ceil(lo 2^f)``, ``hi_int = floor(hi 2^f)``; COUNT: ``S = 1``, ``f = 0``). ``f`` is
+0 for integer values with integer bounds, else ``clamp(30 - k, 0, 40)`` with
+``2^k > max(|lo|, |hi|)``.
+
+**Budget split** over the ``m`` measurements: pure ``epsilon`` (``delta = 0``): discrete
+Laplace, each measurement ``epsilon / m`` (basic composition: the accountant sums to
+``epsilon``); ``delta > 0``: discrete Gaussian, the zCDP budget ``rho`` for which the RDP
+accountant's improved conversion certifies ``(epsilon, delta)`` is split equally, each
+measurement ``rho / m``, ``sigma = S / sqrt(2 rho / m)`` (zCDP adds up; checked with
+:class:`pet.dp.RDPAccountant`).
+
+**Noise nobody knows.** Each party samples, with :mod:`pet.dp._sampling`'s exact CSPRNG
+samplers, independent integer noise for every released entry, calibrated so that its noise
+*alone* gives the guarantee, and inputs it as a secret sharing (``session.share``); the
+sum ``aggregate + noise_0 + noise_1`` is the only thing opened. Against party ``p``, who
+knows ``noise_p``, ``noise_{1-p}`` alone protects; the total standard deviation is
+``sqrt(2)`` times the central mechanism's at the same ``(epsilon, delta)``. The noise is on
+the integer lattice of the fixed-point value, so the released number ``k * 2^-f`` is an
+exact function of the noisy integer: no floating-point snapping (Mironov 2012). Should the
+noisy integer leave the ring (probability far below ``2^-40`` by the range check), the
+opened value wraps -- a post-processing of the noisy value, so privacy is unaffected.
+
+**Budget before release** (:class:`Budget`): after planning, each party allocates a claim
+on its own ledger block (all-or-nothing), the parties exchange one bit each (ok / refused);
+if either refused, the other releases its claim and both raise ``BudgetExceeded``. A claim
+is released if the query fails before the opening; once the opening has started it is
+consumed (also on a failure during the opening). A process killed between the allocation
+and the consumption leaves the claim allocated: the ledger stays consistent and the budget
+stays unavailable (conservative).
+
+What each party learns beyond the non-DP query: nothing but the noisy released values (the
+receivers), whether the peer's budget refused (one bit), and nothing about group sizes
+(public groups: no group count is exchanged).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from pet.errors import BudgetExceeded, InputError, PetTypeError, PrecisionError, ProtocolError
+from pet.sql.errors import SqlNotSupported
+
+__all__ = ["DP", "plan_dp", "Budget", "run_dp", "start", "precheck_rows"]
+
+#: the largest number of released groups (product of the public group lists)
+MAX_GROUPS = 100_000
+#: bits kept clear of the ring's top for the noisy sums (``|value| < 2^60``)
+_WIDTH = 60
+#: tail multiple of the one-party noise std the range check covers
+_TAIL = 64
+
+
+def _finite(name, v, *, positive=False):
+    if isinstance(v, bool):
+        raise PetTypeError(f"{name} must be a number, got {v!r}")
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise PetTypeError(f"{name} must be a number, got {v!r}") from None
+    if not math.isfinite(f) or (positive and f <= 0):
+        raise InputError(f"{name} must be a finite number{' > 0' if positive else ''}, got {v!r}")
+    return f
+
+
+def _scalar(v):
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
+
+
+class DP:
+    """Differential privacy for one :func:`pet.sql.query`.
+
+    Args:
+        epsilon: the query's total epsilon (> 0).
+        delta: 0 (pure DP, discrete Laplace) or in (0, 1) (discrete Gaussian).
+        bounds: ``{output column name: (lo, hi)}`` for every SUM and AVG output (the clamp
+            of each row's contribution); COUNT needs none.
+        ledger: this party's :class:`pet.dp.BudgetLedger` or the path of its SQLite file
+            (None: nothing is charged here).
+        block: the ledger block the query is charged to (required with ``ledger``).
+        public_groups: ``{group key column: [values]}`` for every GROUP BY column: exactly
+            these groups are released (the product of the lists), missing ones as noisy
+            zeros.
+
+    ``epsilon``, ``delta``, ``bounds`` and ``public_groups`` must be identical at both
+    parties (compared in the hello: a difference is a SqlMismatch at both); ``ledger`` and
+    ``block`` are each party's own.
+    """
+
+    def __init__(self, epsilon, delta=0.0, *, bounds=None, ledger=None, block=None, public_groups=None):
+        self.epsilon = _finite("epsilon", epsilon, positive=True)
+        self.delta = _finite("delta", delta)
+        if not 0.0 <= self.delta < 1.0:
+            raise InputError(f"delta must be in [0, 1), got {delta!r}")
+        self.bounds = _check_bounds(bounds)
+        self.public_groups = _check_groups(public_groups)
+        if ledger is not None and not (hasattr(ledger, "allocate") or isinstance(ledger, (str, os.PathLike))):
+            raise PetTypeError("ledger must be a pet.dp.BudgetLedger or the path of its file")
+        if ledger is not None and (not isinstance(block, str) or not block):
+            raise InputError("block must name this party's ledger block (a non-empty string) when a ledger is given")
+        if ledger is None and block is not None:
+            raise InputError("block given without a ledger")
+        self.ledger = ledger
+        self.block = block
+
+    @property
+    def mechanism(self) -> str:
+        return "discrete_laplace" if self.delta == 0 else "discrete_gaussian"
+
+    def wire(self) -> dict:
+        """What both parties must agree on (compared in the hello)."""
+        return {"epsilon": self.epsilon, "delta": self.delta,
+                "bounds": [[k, lo, hi] for k, (lo, hi) in sorted(self.bounds.items())],
+                "public_groups": [[k, list(v)] for k, v in sorted(self.public_groups.items())]}
+
+    def __repr__(self) -> str:
+        return (f"DP(epsilon={self.epsilon}, delta={self.delta}, bounds={self.bounds}, "
+                f"public_groups={self.public_groups}, block={self.block!r})")
+
+
+def _check_bounds(bounds) -> dict:
+    if bounds is None:
+        return {}
+    if not isinstance(bounds, dict):
+        raise PetTypeError("bounds must be a dict {output column: (lo, hi)}")
+    out = {}
+    for name, lh in bounds.items():
+        if not isinstance(name, str) or not name:
+            raise InputError(f"bounds: keys must be output column names, got {name!r}")
+        if not isinstance(lh, (tuple, list)) or len(lh) != 2:
+            raise InputError(f"bounds[{name!r}] must be a pair (lo, hi)")
+        lo, hi = _finite(f"bounds[{name!r}] lo", lh[0]), _finite(f"bounds[{name!r}] hi", lh[1])
+        if not lo < hi:
+            raise InputError(f"bounds[{name!r}]: lo must be < hi, got ({lo}, {hi})")
+        if name.lower() in out:
+            raise InputError(f"bounds: {name!r} given twice")
+        out[name.lower()] = (lo, hi)
+    return out
+
+
+def _check_groups(groups) -> dict:
+    if groups is None:
+        return {}
+    if not isinstance(groups, dict):
+        raise PetTypeError("public_groups must be a dict {column: [values]}")
+    out, total = {}, 1
+    for col, vals in groups.items():
+        if not isinstance(col, str) or not col:
+            raise InputError(f"public_groups: keys must be column names, got {col!r}")
+        if isinstance(vals, (str, bytes)) or not hasattr(vals, "__iter__"):
+            raise InputError(f"public_groups[{col!r}] must be a list of values")
+        vals = [_scalar(v) for v in vals]
+        if not vals:
+            raise InputError(f"public_groups[{col!r}] is empty")
+        for v in vals:
+            if isinstance(v, float) and not math.isfinite(v) or not isinstance(v, (str, int, float, bool)):
+                raise InputError(f"public_groups[{col!r}]: values must be strings or finite numbers")
+        if len(set(vals)) != len(vals):
+            raise InputError(f"public_groups[{col!r}] has repeated values")
+        total *= len(vals)
+        if total > MAX_GROUPS:
+            raise InputError(f"public_groups: more than {MAX_GROUPS} groups in total")
+        out[col.lower()] = vals
+    return out
+
+
+# -- planning (identical at both parties) ----------------------------------------------------
+
+@dataclass
+class Measurement:
+    """One released noisy vector (one entry per released group)."""
+    kind: str            # "count" or "sum"
+    agg: int | None      # the aggregate (sums)
+    name: str            # output column (or "COUNT(*)")
+    lo: float = 0.0
+    hi: float = 1.0
+    frac: int = 0        # lattice 2^-frac
+    lo_int: int = 0
+    hi_int: int = 1
+    sens: int = 1        # L1 sensitivity in lattice units
+    value_kind: str = "int"
+    scale: Fraction | None = None   # discrete Laplace scale (lattice units), one party
+    sigma2: Fraction | None = None  # discrete Gaussian variance (lattice units), one party
+    std_one: float = 0.0            # one party's noise std, real units
+
+    @property
+    def std_total(self) -> float:
+        return math.sqrt(2.0) * self.std_one
+
+
+@dataclass
+class DPPlan:
+    spec: DP
+    measurements: list
+    count_index: int | None               # measurement of COUNT(*), if any
+    agg_meas: dict                         # aggregate j -> measurement index
+    key_lists: list                        # per group key i: its public values
+    min_group_size: int | None
+    eps_each: float = 0.0
+    rho_each: float = 0.0
+    accounted_epsilon: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def events(self) -> list:
+        from pet.dp import EpsilonDeltaEvent, ZCDPEvent
+
+        m = len(self.measurements)
+        if self.spec.delta == 0:
+            return [EpsilonDeltaEvent(self.eps_each, 0.0)] * m
+        return [ZCDPEvent(self.rho_each)] * m
+
+
+def _out_name(plan, ir) -> str | None:
+    for i, o in enumerate(plan.outputs):
+        if o == ir:
+            return plan.out_names[i]
+    return None
+
+
+def _ir_kind(plan, ir) -> str:
+    from pet.sql.values import combine_kind
+
+    tag = ir[0]
+    if tag == "col":
+        return plan.columns[ir[1]].kind
+    if tag == "lit":
+        return ir[2]
+    op, args = ir[1], ir[2]
+    kinds = [_ir_kind(plan, a) for a in args]
+    if op in ("neg", "abs"):
+        return kinds[0]
+    if op in ("not",):
+        return "bool"
+    if op == "case":
+        return "float" if "float" in kinds else "int"
+    if len(kinds) == 2:
+        return combine_kind(kinds[0], kinds[1], op)
+    return "float" if "float" in kinds else "int"
+
+
+def _lattice(lo, hi, kind) -> int:
+    if kind in ("int", "bool") and float(lo).is_integer() and float(hi).is_integer():
+        return 0
+    k = math.frexp(max(abs(lo), abs(hi)))[1]
+    return max(0, min(40, 30 - k))
+
+
+def plan_dp(plan, spec: DP, min_group_size=None) -> DPPlan:
+    """Check ``plan`` can be released under ``spec`` and choose the measurements, their
+    lattices and noise. Same inputs at both parties, so both accept or refuse alike."""
+    if plan.kind == "local":
+        raise SqlNotSupported("differential privacy on a query over one party's tables",
+                              hint="its owner can compute it alone; use pet.dp's mechanisms there")
+    if plan.row_level:
+        raise SqlNotSupported("a row-level query under differential privacy",
+                              hint="aggregate with COUNT, SUM or AVG and GROUP BY")
+    if plan.having is not None:
+        raise SqlNotSupported("HAVING under differential privacy",
+                              hint="it would select groups by exact aggregates; filter the released noisy "
+                                   "result instead")
+    names = {n.lower() for n in plan.out_names}
+    for i, o in enumerate(plan.outputs):
+        if o[0] not in ("key", "agg"):
+            raise SqlNotSupported(f"output column {plan.out_names[i]!r}: an expression under differential privacy",
+                                  hint="select the aggregates and group keys themselves and compute the "
+                                       "expression from the released noisy values")
+    for name in spec.bounds:
+        if name not in names:
+            raise InputError(f"DP bounds name {name!r}, which is not an output column")
+    measurements, agg_meas = [], {}
+    need_count = bool(min_group_size and min_group_size > 1)
+    for j, a in enumerate(plan.aggs):
+        name = _out_name(plan, ("agg", j)) or f"aggregate {j}"
+        if a.func in ("min", "max"):
+            raise SqlNotSupported(f"{a.func.upper()} (output column {name!r}) under differential privacy",
+                                  hint="MIN/MAX has no bounded-sensitivity mechanism and is never released "
+                                       "exactly under DP; use COUNT, SUM or AVG")
+        if a.func not in ("count", "sum", "avg"):
+            raise SqlNotSupported(f"{a.func.upper()} under differential privacy")
+        if a.func == "count":
+            need_count = True
+            if name.lower() in spec.bounds:
+                raise InputError(f"DP bounds given for {name!r}, a COUNT (it needs none)")
+            continue
+        if a.func == "avg":
+            need_count = True
+        if a.from_count:
+            lo, hi, kind = 0.0, 1.0, "int"
+            if name.lower() in spec.bounds:
+                raise InputError(f"DP bounds given for {name!r}, a COUNT (it needs none)")
+        else:
+            if name.lower() not in spec.bounds:
+                raise SqlNotSupported(f"{a.func.upper()} output column {name!r} without bounds under differential "
+                                      "privacy", hint=f"pass DP(bounds={{{name!r}: (lo, hi)}}): each row's "
+                                                      "contribution is clamped to them")
+            lo, hi = spec.bounds[name.lower()]
+            kind = _ir_kind(plan, a.arg)
+        f = _lattice(lo, hi, kind)
+        lo_int, hi_int = math.ceil(Fraction(lo) * 2 ** f), math.floor(Fraction(hi) * 2 ** f)
+        if lo_int > hi_int:
+            raise InputError(f"DP bounds of {name!r}: the interval holds no value of its lattice 2^-{f}")
+        agg_meas[j] = len(measurements)
+        measurements.append(Measurement("sum", j, name, lo, hi, f, lo_int, hi_int,
+                                        max(abs(lo_int), abs(hi_int), 1), kind))
+    count_index = None
+    if need_count:
+        count_index = len(measurements)
+        measurements.append(Measurement("count", None, "COUNT(*)"))
+    if not measurements:
+        raise SqlNotSupported("a query without aggregates under differential privacy")
+    key_lists = _match_groups(plan, spec)
+    dplan = DPPlan(spec, measurements, count_index, agg_meas, key_lists, min_group_size)
+    _calibrate(dplan)
+    return dplan
+
+
+def _key_names(plan, i) -> set:
+    c = plan.columns[plan.group_keys[i]]
+    out = set()
+    name = _out_name(plan, ("key", i))
+    if name:
+        out.add(name.lower())
+    parts = [p.strip('"') for p in c.sql.split(".")]
+    if parts and all(parts):
+        out.add(parts[-1].lower())
+        if len(parts) == 2:
+            out.add(f"{parts[0]}.{parts[1]}".lower())
+            table = plan.alias_tables.get(parts[0])
+            if table:
+                out.add(f"{table}.{parts[1]}".lower())
+    return out
+
+
+def _match_groups(plan, spec) -> list:
+    if not plan.group_keys:
+        if spec.public_groups:
+            raise InputError("public_groups given but the query has no GROUP BY")
+        return []
+    if not spec.public_groups:
+        if spec.delta == 0:
+            raise SqlNotSupported("GROUP BY keys derived from the data under pure epsilon-DP (delta=0)",
+                                  hint="pass public_groups={column: [values]}; releasing data-derived keys "
+                                       "would need delta > 0 and a noisy threshold")
+        raise SqlNotSupported("GROUP BY keys derived from the data under differential privacy (a noisy "
+                              "threshold from delta is not implemented)",
+                              hint="pass public_groups={column: [values]}")
+    used, lists = set(), []
+    for i, k in enumerate(plan.group_keys):
+        hits = [c for c in spec.public_groups if c in _key_names(plan, i)]
+        if len(hits) != 1:
+            raise InputError(f"public_groups must give the values of GROUP BY key {plan.columns[k].sql} "
+                             f"exactly once (by its column or output name)")
+        used.add(hits[0])
+        lists.append(_typed_list(spec.public_groups[hits[0]], plan.columns[k].kind, hits[0]))
+    extra = sorted(set(spec.public_groups) - used)
+    if extra:
+        raise InputError(f"public_groups names {extra}, which are not GROUP BY keys")
+    return lists
+
+
+def _typed_list(vals, kind, col):
+    try:
+        if kind == "int":
+            out = [int(v) if not isinstance(v, float) or v.is_integer() else None for v in vals]
+        elif kind == "float":
+            out = [float(v) for v in vals]
+        elif kind == "bool":
+            out = [v if isinstance(v, bool) else str(v).lower() in ("true", "1") for v in vals]
+        else:
+            out = [str(v) for v in vals]
+    except (TypeError, ValueError):
+        raise InputError(f"public_groups[{col!r}]: values must match the column's type ({kind})") from None
+    if None in out or len(set(out)) != len(out):
+        raise InputError(f"public_groups[{col!r}]: values must be distinct values of the column's type ({kind})")
+    return out
+
+
+# -- calibration ------------------------------------------------------------------------------
+
+def zcdp_budget(epsilon: float, delta: float) -> float:
+    """The largest rho (on pet.dp's RDP order grid) whose rho-zCDP the RDP accountant's
+    improved conversion turns into (epsilon, delta)-DP."""
+    from pet.dp import DEFAULT_ORDERS, RDPAccountant, ZCDPEvent
+
+    a = np.asarray([x for x in DEFAULT_ORDERS if x > 1.01], dtype=np.float64)
+    rho = float(np.max((epsilon - np.log1p(-1.0 / a) + np.log(delta * a) / (a - 1)) / a))
+    if not rho > 0:
+        raise InputError(f"no zCDP budget meets epsilon={epsilon}, delta={delta}")
+    rho *= 1 - 1e-9
+    while RDPAccountant().compose(ZCDPEvent(rho)).get_epsilon(delta) > epsilon:  # pragma: no cover - safety
+        rho *= 0.999
+    return rho
+
+
+def laplace_std(scale: Fraction) -> float:
+    """Standard deviation of the discrete Laplace with P(y) ∝ exp(-|y|/scale)."""
+    q = math.exp(-1.0 / float(scale))
+    return math.sqrt(2.0 * q) / (1.0 - q)
+
+
+def gaussian_std(sigma2: Fraction) -> float:
+    """Standard deviation of the discrete Gaussian with parameter sigma^2 (exact sum for
+    small sigma; sigma itself beyond 20, where they differ by < exp(-2 pi^2 400))."""
+    s2 = float(sigma2)
+    s = math.sqrt(s2)
+    if s > 20:
+        return s
+    ys = np.arange(-int(40 * s) - 10, int(40 * s) + 11, dtype=np.float64)
+    w = np.exp(-ys * ys / (2 * s2))
+    return math.sqrt(float(np.sum(ys * ys * w) / np.sum(w)))
+
+
+def _calibrate(dplan: DPPlan) -> None:
+    from pet.dp import RDPAccountant, basic_composition
+
+    spec, ms = dplan.spec, dplan.measurements
+    m = len(ms)
+    if spec.delta == 0:
+        dplan.eps_each = spec.epsilon / m
+        eps_q = Fraction(repr(spec.epsilon)) / m
+        for x in ms:
+            x.scale = Fraction(x.sens) / eps_q
+            x.std_one = laplace_std(x.scale) * 2.0 ** -x.frac
+        dplan.accounted_epsilon = basic_composition([dplan.eps_each] * m)[0]
+    else:
+        rho = zcdp_budget(spec.epsilon, spec.delta)
+        dplan.rho_each = rho / m
+        for x in ms:
+            x.sigma2 = Fraction(x.sens * x.sens) / (2 * Fraction(dplan.rho_each))
+            x.std_one = gaussian_std(x.sigma2) * 2.0 ** -x.frac
+        acc = RDPAccountant()
+        for ev in dplan.events:
+            acc.compose(ev)
+        dplan.accounted_epsilon = acc.get_epsilon(spec.delta)
+
+
+def sample_noise(m: Measurement, size: int) -> np.ndarray:
+    """``size`` independent draws of one party's noise for ``m`` (integers, lattice units),
+    from pet.dp's exact CSPRNG samplers."""
+    from pet.dp._sampling import sample_discrete_gaussian, sample_discrete_laplace
+
+    if m.scale is not None:
+        draws = [sample_discrete_laplace(m.scale) for _ in range(size)]
+    else:
+        draws = [sample_discrete_gaussian(m.sigma2) for _ in range(size)]
+    return np.array(draws, dtype=object)
+
+
+class NoisePool:
+    """This party's noise for every measurement and released group, drawn in a background
+    thread started right after planning, so the samplers run while the local step and the
+    PSI do (their noise-dependent running time is hidden behind the join)."""
+
+    def __init__(self, dplan: DPPlan, groups: int):
+        self.groups = groups
+        self._out = None
+        self._err = None
+        self._thread = threading.Thread(target=self._run, args=(dplan,), daemon=True, name="pet-sql-dp-noise")
+        self._thread.start()
+
+    def _run(self, dplan):
+        try:
+            self._out = [sample_noise(m, self.groups) for m in dplan.measurements]
+        except BaseException as exc:  # noqa: BLE001 - re-raised in get()
+            self._err = exc
+
+    def get(self) -> list:
+        self._thread.join()
+        if self._err is not None:
+            raise self._err
+        return self._out
+
+
+def released_groups(dplan: DPPlan) -> int:
+    return int(np.prod([len(v) for v in dplan.key_lists])) if dplan.key_lists else 1
+
+
+# -- budget ----------------------------------------------------------------------------------
+
+_after_opening_hook = None  # test hook: called after the opening, before the claim is consumed
+
+
+class Budget:
+    """This party's claim for one DP query on its own ledger block (or nothing without a
+    ledger). States: allocated -> opening -> consumed, or allocated -> released."""
+
+    def __init__(self, spec: DP, dplan: DPPlan):
+        self.spec, self.dplan = spec, dplan
+        self.claim_id = None
+        self.state = "none"
+        self._ledger = None
+        self._own = False
+
+    def _open_ledger(self):
+        led = self.spec.ledger
+        if led is None:
+            return None
+        if isinstance(led, (str, os.PathLike)):
+            from pet.dp import BudgetLedger
+
+            self._own = True
+            return BudgetLedger(led)
+        return led
+
+    def demand(self, ledger):
+        blk = ledger.block(self.spec.block)
+        if blk.kind == "basic":
+            return self.spec.epsilon
+        from pet.dp.rdp import rdp_of_event
+
+        return sum(rdp_of_event(ev, blk.orders) for ev in self.dplan.events)
+
+    def allocate(self) -> bool:
+        """Allocate the claim; False if the block cannot cover it (nothing recorded)."""
+        self._ledger = self._open_ledger()
+        if self._ledger is None:
+            self.state = "allocated"
+            return True
+        self.claim_id = f"pet.sql/{secrets.token_hex(8)}"
+        if not self._ledger.allocate(self.claim_id, {self.spec.block: self.demand(self._ledger)}):
+            self.claim_id = None
+            self.state = "refused"
+            return False
+        self.state = "allocated"
+        return True
+
+    def release(self) -> None:
+        if self.state == "allocated" and self.claim_id is not None:
+            self._ledger.release(self.claim_id)
+        self.state = "released"
+        self.close()
+
+    def opening(self) -> None:
+        self.state = "opening"
+
+    def consume(self) -> None:
+        if _after_opening_hook is not None:
+            _after_opening_hook()
+        if self.state == "opening" and self.claim_id is not None:
+            self._ledger.consume(self.claim_id)
+        self.state = "consumed"
+        self.close()
+
+    def abort(self) -> None:
+        """After a failure: release if nothing was opened, else charge."""
+        if self.state == "allocated":
+            self.release()
+        elif self.state == "opening":
+            self.consume()
+        else:
+            self.close()
+
+    def close(self) -> None:
+        if self._own and self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+            self._own = False
+
+
+def start(session, plan, spec: DP, min_group_size):
+    """After planning: plan the DP release, start the noise, allocate this party's budget
+    and learn the peer's verdict (one bit each way). Returns the :class:`DPRun`; raises
+    BudgetExceeded at both parties if either cannot pay (the accepted claim is released)."""
+    dplan = plan_dp(plan, spec, min_group_size)
+    budget = Budget(spec, dplan)
+    error, ok = None, False
+    try:
+        ok = budget.allocate()
+    except Exception as exc:  # noqa: BLE001 - the peer must hear a verdict
+        error = exc
+    peer_ok = session.exchange("sql.dp.budget", bool(ok))
+    if not isinstance(peer_ok, bool):
+        budget.abort()
+        raise ProtocolError("malformed budget verdict from the peer")
+    if error is not None:
+        budget.close()
+        raise error
+    if not (ok and peer_ok):
+        budget.release()
+        if not ok:
+            raise BudgetExceeded(f"DP query refused: ledger block {spec.block!r} cannot cover epsilon="
+                                 f"{spec.epsilon}, delta={spec.delta} (nothing was charged; the peer learns "
+                                 "only that the query was refused)")
+        raise BudgetExceeded("DP query refused by the peer's privacy budget (nothing was charged here)")
+    pool = NoisePool(dplan, released_groups(dplan))
+    return DPRun(dplan, budget, pool)
+
+
+@dataclass
+class DPRun:
+    dplan: DPPlan
+    budget: Budget
+    pool: NoisePool
+
+
+# -- execution (after the join) ---------------------------------------------------------------
+
+def _public_groups(session, plan, dplan, rows):
+    """:class:`pet.sql.execute.Groups` over the public key lists: each owner maps its joined
+    rows to their group's index (a row whose key is not listed goes to an extra "other"
+    group per party, computed but never released). Nothing is exchanged."""
+    import pandas as pd
+
+    from pet.sql.execute import Groups
+
+    me = session.party
+    owners = sorted({plan.columns[k].party for k in plan.group_keys})
+    ids, sizes, values = {}, {}, {}
+    for p in owners:
+        keys = [i for i, k in enumerate(plan.group_keys) if plan.columns[k].party == p]
+        lens = [len(dplan.key_lists[i]) for i in keys]
+        sizes[p] = int(np.prod(lens)) + 1
+        if me != p:
+            continue
+        n = len(rows)
+        idx = np.zeros(n, dtype=np.int64)
+        other = np.zeros(n, dtype=bool)
+        for i, ln in zip(keys, lens):
+            col = rows[plan.group_keys[i]]
+            pos = pd.Index(dplan.key_lists[i]).get_indexer(_coerce(col, plan.columns[plan.group_keys[i]].kind))
+            other |= pos < 0
+            idx = idx * ln + np.maximum(pos, 0)
+        idx[other] = sizes[p] - 1
+        ids[p] = idx
+    if not owners:
+        return Groups("none", [], ids, sizes, values)
+    return Groups("own" if len(owners) == 1 else "product", owners, ids, sizes, values)
+
+
+def _coerce(col, kind):
+    if kind == "int":
+        return col.astype("Int64").astype(object).where(col.notna(), None)
+    if kind == "float":
+        return col.astype(np.float64)
+    if kind == "str":
+        return col.astype(object).where(col.notna(), None).map(lambda v: v if v is None else str(v))
+    return col
+
+
+def _released(plan, dplan, groups):
+    """(internal group index, {key i: value}) of every released group, in output order."""
+    if groups.kind == "none":
+        return [(0, {})]
+    per = {}
+    for p in groups.owners:
+        keys = [i for i, k in enumerate(plan.group_keys) if plan.columns[k].party == p]
+        per[p] = [(j, dict(zip(keys, combo))) for j, combo in
+                  enumerate(itertools.product(*[dplan.key_lists[i] for i in keys]))]
+    if groups.kind == "own":
+        return per[groups.owners[0]]
+    out = []
+    for i, a in per[0]:
+        for j, b in per[1]:
+            out.append((i * groups.sizes[1] + j, {**a, **b}))
+    return out
+
+
+def _contribution(session, plan, m, v, n):
+    """Row contributions of measurement ``m`` clamped to ``[lo_int, hi_int]`` on its
+    lattice, as an int-kind value (Own / Pub: clamped in plaintext by whoever knows it;
+    Sh: clamped in MPC at the value's own representation, then brought to the lattice)."""
+    import pet.mpc as mpc
+    from pet.sql.numbers import Num
+    from pet.sql.values import Own, Pub, Sh, _to_float_sh
+
+    k = math.frexp(max(abs(m.lo_int), abs(m.hi_int), 1))[1]
+    num = Num(k, 0, 0.0)
+    dec = getattr(getattr(v, "num", None), "dec", None)
+    scale = 2.0 ** m.frac
+
+    def plain(arr):
+        a = np.asarray(arr, dtype=np.float64)
+        if dec:
+            a = a / 10.0 ** dec
+        return np.clip(np.rint(a * scale), m.lo_int, m.hi_int).astype(np.int64)
+
+    if isinstance(v, Pub):
+        return Pub(plain(v.v), "int", num)
+    if isinstance(v, Own):
+        return Own(v.party, None if v.v is None else plain(v.v), "int", num)
+    s = v.s
+    if dec:
+        s = _to_float_sh(session, s, v.num)
+    fv = s.frac
+    lo_v = math.ceil(Fraction(m.lo) * 2 ** fv)
+    hi_v = math.floor(Fraction(m.hi) * 2 ** fv)
+    x = mpc.Shared.from_shares(session, s.share, 0)  # lattice 2^-fv, as integers
+    x = mpc.maximum(mpc.minimum(x, hi_v), lo_v)
+    if m.frac >= fv:
+        x = x.scaled(2 ** (m.frac - fv))
+    else:
+        x = mpc.Shared.from_shares(session, x.share, fv).rescale(m.frac)
+        x = mpc.Shared.from_shares(session, x.share, 0)
+        x = mpc.maximum(mpc.minimum(x, m.hi_int), m.lo_int)
+    return Sh(x, "int", num)
+
+
+def precheck_rows(plan, col_nums) -> None:
+    """The range analysis of the row expressions only (mask and aggregate arguments):
+    under DP the sums are of clamped contributions, whose range :func:`check_ranges`
+    checks, so a raw sum's class (which may exceed the ring) does not matter."""
+    from pet.sql import numbers as N
+    from pet.sql.ranges import agg_text, ir_text
+    from pet.sql.values import Sh, evaluate
+
+    def leaf(ir):
+        c = plan.columns[ir[1]]
+        return Sh(None, c.kind, col_nums.get(ir[1]))
+
+    if plan.mask is not None:
+        evaluate(None, plan.mask, leaf, what=ir_text(plan, plan.mask))
+    for j, a in enumerate(plan.aggs):
+        if a.arg is not None:
+            row = evaluate(None, a.arg, leaf, what=agg_text(plan, j)).num
+            if row is not None:
+                N.check(row, agg_text(plan, j))
+
+
+def check_ranges(dplan: DPPlan, n: int) -> None:
+    """PrecisionError at both parties if a noisy sum could leave the ring's safe range:
+    ``(n + 1) S + 2 * 64 std`` (lattice units) must stay below 2^60."""
+    for m in dplan.measurements:
+        top = (n + 1) * m.sens + 2 * _TAIL * m.std_one * 2.0 ** m.frac
+        if top >= 2.0 ** _WIDTH:
+            raise PrecisionError(f"DP {m.name}: the noisy sum (bound {top:.3g} units of 2^-{m.frac}) exceeds the "
+                                 "64-bit ring; use narrower bounds or a larger epsilon")
+
+
+def run_dp(session, plan, run: DPRun, rows, mask, col_leaf, n, receivers, info):
+    """Aggregates of the DP query: clamped contributions, per-group sums and counts in MPC,
+    plus both parties' noise as secret inputs, one opening to the receivers; charges the
+    budget after it. Returns the output columns at a receiver, None elsewhere."""
+    import pet.mpc as mpc
+    from pet.sql.execute import _group_matrix, _linear
+    from pet.sql.values import evaluate, to_shared
+
+    dplan = run.dplan
+    ms = dplan.measurements
+    check_ranges(dplan, n)
+    groups = _public_groups(session, plan, dplan, rows)
+    released = _released(plan, dplan, groups)
+    sel = np.array([i for i, _ in released], dtype=np.int64)
+    g_rel = len(released)
+    noise = run.pool.get()
+    info["groups"] = g_rel
+    parts = []
+    if n == 0:
+        zero = mpc.constant(session, np.zeros(g_rel * len(ms), dtype=np.int64), 0)
+        parts = [zero]
+    else:
+        Hm = _group_matrix(session, groups, mask, n)
+        sum_ms = [m for m in ms if m.kind == "sum"]
+        contribs = []
+        for m in sum_ms:
+            a = plan.aggs[m.agg]
+            v = evaluate(session, a.arg, col_leaf, (n,), what=m.name)
+            contribs.append(_contribution(session, plan, m, v, n))
+        sums, count = _linear(session, Hm, contribs, n, groups, [c.num for c in contribs])
+        by_meas = dict(zip([id(m) for m in sum_ms], sums))
+        for m in ms:
+            val = count if m.kind == "count" else by_meas[id(m)]
+            parts.append(to_shared(session, val, (groups.g,)).reshape(-1)[sel])
+    values = mpc.concatenate(parts) if len(parts) > 1 else parts[0]
+    if values.frac != 0:
+        values = mpc.Shared.from_shares(session, values.share, 0)
+    # ring words of this party's noise (as signed 64-bit; a noise beyond 2^63 -- never in
+    # practice -- wraps, which is post-processing of the noisy value)
+    mine_ring = np.array([(int(x) + 2 ** 63) % 2 ** 64 - 2 ** 63 for arr in noise for x in arr], dtype=np.int64)
+    n0 = session.share(mine_ring if session.party == 0 else None, owner=0, frac_bits=0)
+    n1 = session.share(mine_ring if session.party == 1 else None, owner=1, frac_bits=0)
+    noisy = values + n0 + n1
+    one = receivers[0] if len(receivers) == 1 else None
+    run.budget.opening()
+    got = session.reveal(noisy, to=one)
+    run.budget.consume()
+    if got is None:
+        return None
+    got = np.asarray(got).reshape(len(ms), g_rel)
+    return _present(plan, dplan, released, got, info)
+
+
+def _present(plan, dplan, released, got, info):
+    ms = dplan.measurements
+    real = [[math.ldexp(int(x), -m.frac) for x in got[i]] for i, m in enumerate(ms)]
+    keep = np.ones(len(released), dtype=bool)
+    if dplan.count_index is not None and dplan.min_group_size and dplan.min_group_size > 1:
+        keep = np.asarray(real[dplan.count_index]) >= dplan.min_group_size
+    info["suppressed_groups"] = int((~keep).sum())
+    cols, noise_std, avg_parts, frac_bits = [], {}, {}, {}
+    for i, o in enumerate(plan.outputs):
+        name = plan.out_names[i]
+        if o[0] == "key":
+            cols.append(np.array([r[1][o[1]] for r, k in zip(released, keep) if k], dtype=object))
+            continue
+        j = o[1]
+        a = plan.aggs[j]
+        if a.func == "count":
+            m = ms[dplan.count_index]
+            vals = real[dplan.count_index]
+            noise_std[name] = m.std_total
+            frac_bits[name] = 0
+        elif a.func == "avg":
+            s, c = ms[dplan.agg_meas[j]], ms[dplan.count_index]
+            vals = [min(max(x / max(y, 1.0), s.lo), s.hi) for x, y in
+                    zip(real[dplan.agg_meas[j]], real[dplan.count_index])]
+            noise_std[name] = None
+            avg_parts[name] = {"sum_noise_std": s.std_total, "count_noise_std": c.std_total}
+            frac_bits[name] = s.frac
+        else:
+            m = ms[dplan.agg_meas[j]]
+            vals = real[dplan.agg_meas[j]]
+            noise_std[name] = m.std_total
+            frac_bits[name] = m.frac
+        cols.append(np.array([v for v, k in zip(vals, keep) if k], dtype=object))
+    spec = dplan.spec
+    info["dp"] = {
+        "epsilon": spec.epsilon, "delta": spec.delta, "mechanism": spec.mechanism,
+        "noise_std": noise_std, "avg_noise": avg_parts, "frac_bits": frac_bits,
+        "measurements": len(ms),
+        "split": (f"epsilon/{len(ms)} per measurement (basic composition)" if spec.delta == 0 else
+                  f"zCDP rho={dplan.rho_each * len(ms):.6g} split equally, rho/{len(ms)} per measurement"),
+        "accounted_epsilon": dplan.accounted_epsilon,
+        "unit": "one joined row",
+        "released_groups": len(released),
+    }
+    return cols
