@@ -294,3 +294,20 @@ def test_sql_different_queries_show_both_hashes_and_where(tmp_path):
     assert r1.returncode == 1 and code0 == 1
     for err in (r1.stderr, err0):
         assert "different SQL" in err and "ours " in err and "peer " in err and "first differ at character" in err, err
+
+
+def test_xgb_help_explains_every_hyper_parameter_and_predict_key_file_says_decrypt():
+    fit = run_pet("xgb", "fit", "--help")
+    for words in ("number of trees (default 100)", "maximum depth of each tree (default 6)", "(default 0.3)",
+                  "(default 32)"):
+        assert words in " ".join(fit.stdout.split()), words
+    assert ":class:" not in fit.stdout and "``" not in fit.stdout
+    pred = run_pet("xgb", "predict", "--help")
+    assert "to decrypt the model file" in " ".join(pred.stdout.split())
+
+
+def test_dir_pet_shows_only_the_public_api():
+    r = subprocess.run([sys.executable, "-c", "import pet; print(dir(pet))"], capture_output=True, text=True)
+    names = eval(r.stdout)  # noqa: S307 - our own repr of a list of str
+    assert "importlib" not in names and "annotations" not in names and "__getattr__" not in names
+    assert {"psi", "mpc", "sql", "errors", "__version__"} <= set(names)

@@ -62,7 +62,8 @@ def register(subparsers) -> None:
     prog.add_argument("--progress", dest="progress", action="store_true", default=None,
                       help="always show a progress bar")
     prog.add_argument("--no-progress", dest="progress", action="store_false",
-                      help=f"never show one (default: shown above {PROGRESS_THRESHOLD:,} rows when stderr is a terminal)")
+                      help=f"never show one (default: shown above {PROGRESS_THRESHOLD:,} rows when stderr is a "
+                      "terminal)")
     add_tls_arguments(p, dealer_name=False)
     p.set_defaults(func=run)
 

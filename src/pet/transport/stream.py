@@ -151,7 +151,8 @@ class StreamChannel(Channel):
                     continue
                 wait = None if timeout is None else max(0.0, last + timeout - time.monotonic())
                 if wait == 0.0:
-                    raise ChannelTimeout(f"{self.name}: exchange stalled for {timeout:g} s ({self.peer_label} not responding)")
+                    raise ChannelTimeout(f"{self.name}: exchange stalled for {timeout:g} s "
+                                         f"({self.peer_label} not responding)")
                 select.select([sock] if not incoming.done else [], [sock] if outgoing else [], [],
                               wait if wait is None else min(wait, 1.0))
         except PetError:
