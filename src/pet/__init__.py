@@ -34,4 +34,5 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | _SUBMODULES)
+    """The public API only: the sub-packages and ``__version__`` (no import machinery)."""
+    return sorted(__all__)

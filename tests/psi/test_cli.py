@@ -74,7 +74,7 @@ def test_peer_never_comes(tmp_path):
             DATA / "PETML/breast_hetero_mini_server.csv", "--column", "id", "--output", tmp_path / "x.csv",
             "--wait", "1")
     _, err = p.communicate(timeout=60)
-    assert p.returncode == 1 and "could not connect" in err
+    assert p.returncode == 1 and "could not reach the peer" in err
 
 
 def test_bad_input_fails_cleanly_on_both_sides(tmp_path):
@@ -84,8 +84,8 @@ def test_bad_input_fails_cleanly_on_both_sides(tmp_path):
     r0, r1 = both(["--input", bad, "--column", "id", "--output", o0, "--timeout", "30"],
                   ["--input", DATA / "PETML/breast_hetero_mini_server.csv", "--column", "id", "--output", o1,
                    "--timeout", "30"], timeout=90)
-    assert r0[0] == 1 and "1 duplicate" in r0[2]
-    assert r1[0] == 1 and "pet: error" in r1[2]
+    assert r0[0] == 1 and "1 row(s) repeat an earlier key" in r0[2] and "--dedupe" in r0[2]
+    assert r1[0] == 1 and "the peer failed: duplicate keys in its input" in r1[2]
     assert not o0.exists() and not o1.exists()
     assert not list(tmp_path.glob(".*tmp"))
 

@@ -32,8 +32,9 @@ def both_outcomes(sql0, sql1, t0, t1, kw0=None, kw1=None):
 
 
 def test_different_sql_is_a_mismatch_on_both_sides():
-    r = both_outcomes(Q, Q + " ", {"ta": A}, {"tb": B})
-    assert all(isinstance(x, SqlMismatch) and "different SQL" in str(x) for x in r)
+    # issue 22 item 1: formatting does not count (this test used Q + " " before), content does
+    r = both_outcomes(Q, Q.replace("sum(", "min("), {"ta": A}, {"tb": B})
+    assert all(isinstance(x, SqlMismatch) and "different SQL" in str(x) and "first differ" in str(x) for x in r)
 
 
 def test_same_table_at_both_parties_is_a_mismatch():

@@ -19,7 +19,7 @@ non-loopback address unless ``--insecure`` is given.
 
 from __future__ import annotations
 
-from pet.errors import InputError
+from pet.errors import InputError, TransportError
 
 __all__ = ["add_tls_arguments", "tls_from_args", "dealer_tls", "refuse_plaintext", "open_peer", "open_dealer"]
 
@@ -75,6 +75,8 @@ def tls_from_args(args, own_name: str, *, peer_name=None):
             peer_name = ROLE_PEERS[own_name]
         return TLSConfig(*explicit, peer_name=peer_name)
     if directory:
+        if own_name in ROLE_PEERS:
+            check_tls_dir(args, own_name)
         return TLSConfig.from_dir(directory, own_name, peer_name=peer_name)
     if names_given:
         raise InputError(f"{' and '.join(names_given)} needs --tls-dir or --tls-cert/--tls-key/--tls-ca")
@@ -114,7 +116,11 @@ def open_peer(args, tls, command: str):
         return tcp.listen(host, port, tls=tls, timeout=args.timeout, accept_timeout=args.wait, insecure=insecure)
     host, port = tcp.parse_address(args.connect)
     refuse_plaintext(args, tls, host, command, "connect to")
-    return tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.wait, insecure=insecure)
+    print(f"pet {command}: party {args.party} connecting to the peer at {host}:{port} ...", file=sys.stderr)
+    try:
+        return tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.wait, insecure=insecure)
+    except TransportError as exc:
+        raise explain_connect_failure(exc, tls, "the peer", args) from None
 
 
 def open_dealer(args, tls, command: str = "dealer link"):
@@ -124,8 +130,13 @@ def open_dealer(args, tls, command: str = "dealer link"):
 
     host, port = tcp.parse_address(args.dealer)
     refuse_plaintext(args, tls, host, command, "connect to the dealer at")
-    return tcp.connect(host, port, tls=dealer_tls(args, tls), timeout=args.timeout, retry_for=args.wait,
-                       insecure=bool(getattr(args, "insecure", False)))
+    try:
+        channel = tcp.connect(host, port, tls=dealer_tls(args, tls), timeout=args.timeout, retry_for=args.wait,
+                              insecure=bool(getattr(args, "insecure", False)))
+    except TransportError as exc:
+        raise explain_connect_failure(exc, tls, "the dealer", args) from None
+    channel.peer_label = "the dealer"
+    return channel
 
 
 def check_addresses(args, tls, command: str) -> None:
@@ -136,3 +147,43 @@ def check_addresses(args, tls, command: str) -> None:
         value = getattr(args, attr, None)
         if value:
             refuse_plaintext(args, tls, tcp.parse_address(value)[0], command, what)
+
+
+def explain_connect_failure(exc, tls, who: str, args):
+    """``exc`` (a failed connect to ``who``: "the peer" or "the dealer") with a sentence
+    saying what to check; the same class, so exit codes and handlers do not change."""
+    text = str(exc)
+    if text.startswith("could not connect to"):
+        if who == "the dealer":
+            hint = (f"could not reach the dealer at {args.dealer} within {args.wait:g} s: is `pet dealer --listen "
+                    f"{args.dealer}` running? (start it first, or raise --wait){_detail(text)}")
+        else:
+            hint = (f"could not reach the peer at {args.connect} within {args.wait:g} s: is the other party "
+                    f"running with --listen {args.connect}? It may have stopped: check its output "
+                    f"(or raise --wait){_detail(text)}")
+        return type(exc)(hint)
+    if who == "the dealer":
+        return type(exc)(f"dealer link ({args.dealer}): {text}")
+    return exc
+
+
+def _detail(text: str) -> str:
+    start = text.find("[Errno")
+    return f" [{text[start:text.find(']', start) + 1]}]" if start >= 0 else ""
+
+
+def check_tls_dir(args, own_name: str) -> None:
+    """``--tls-dir``: the directory and this role's three files exist (else an error naming
+    the flag and the files expected)."""
+    from pathlib import Path
+
+    directory = getattr(args, "tls_dir", None)
+    if not directory:
+        return
+    if not Path(directory).is_dir():
+        raise InputError(f"--tls-dir {directory}: no such directory (it should hold ca.pem, {own_name}.pem and "
+                         f"{own_name}.key; pet.transport.make_test_pki or docs/deployment.md make them)")
+    missing = [f for f in ("ca.pem", f"{own_name}.pem", f"{own_name}.key") if not (Path(directory) / f).is_file()]
+    if missing:
+        raise InputError(f"--tls-dir {directory}: missing {', '.join(missing)} (this side is {own_name}: it needs "
+                         f"ca.pem, {own_name}.pem and {own_name}.key)")

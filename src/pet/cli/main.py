@@ -36,7 +36,33 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         module = importlib.import_module(f"pet.cli.{name}")
         module.register(subparsers)
+    _plain_help(parser)
     return parser
+
+
+def plain_text(text):
+    """``text`` without reStructuredText markup (``literal``, :role:`target`, trailing ``::``)
+    for the terminal; None stays None."""
+    import re
+
+    if not text:
+        return text
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", lambda m: m.group(1).rsplit(".", 1)[-1] if "~" in m.group(0)
+                  else m.group(1), text)
+    text = text.replace("``", "").replace("\\\\", "\\")
+    return re.sub(r"(\S)::$", r"\1:", re.sub(r"\s::$", "", text, flags=re.M), flags=re.M)
+
+
+def _plain_help(parser) -> None:
+    """Strip reStructuredText markup from every description and help text, recursively."""
+    parser.description = plain_text(parser.description)
+    parser.epilog = plain_text(parser.epilog)
+    for action in parser._actions:
+        if action.help and action.help is not argparse.SUPPRESS:
+            action.help = plain_text(action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                _plain_help(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from pet.cli._checks import LocalFailure, check_input_file, check_output_path
 from pet.cli._net import add_tls_arguments, check_addresses, open_peer, tls_from_args
 from pet.errors import InputError
 
@@ -44,7 +45,8 @@ def register(subparsers) -> None:
     p.add_argument("--input", required=True, help="CSV or Parquet file (by extension: .parquet/.pq)")
     p.add_argument("--column", action="append", required=True,
                    help="key column (repeat for a composite key); with --no-header a 0-based position")
-    p.add_argument("--output", help="where to write the aligned rows (CSV or Parquet, by extension)")
+    p.add_argument("--output", help="where to write the aligned rows (CSV or Parquet, by extension); needed "
+                   "only at a party that learns the intersection (see --reveal)")
     p.add_argument("--reveal", default="both", choices=("both", "0", "1"),
                    help="who learns the intersection (default both); the other learns only sizes")
     p.add_argument("--cardinality", action="store_true",
@@ -60,10 +62,21 @@ def register(subparsers) -> None:
     prog.add_argument("--progress", dest="progress", action="store_true", default=None,
                       help="always show a progress bar")
     prog.add_argument("--no-progress", dest="progress", action="store_false",
-                      help=f"never show one (default: shown above {PROGRESS_THRESHOLD:,} rows)")
+                      help=f"never show one (default: shown above {PROGRESS_THRESHOLD:,} rows when stderr is a "
+                      "terminal)")
     add_tls_arguments(p, dealer_name=False)
     p.set_defaults(func=run)
 
+
+
+def _progress(args, n_rows: int) -> bool:
+    """--progress / --no-progress, else a bar only above the threshold and only when
+    stderr is a terminal (no carriage returns in a log file)."""
+    import sys
+
+    if args.progress is not None:
+        return args.progress
+    return n_rows > PROGRESS_THRESHOLD and sys.stderr.isatty()
 
 
 def run(args) -> int:
@@ -71,17 +84,28 @@ def run(args) -> int:
     from pet.psi.ecdh import check_reveal, drop_duplicates
     from pet.psi.files import align_store, encode_file
 
-    if args.output is None and not args.cardinality:
-        raise InputError("--output is required (unless --cardinality)")
+    learns = args.cardinality or args.reveal in ("both", str(args.party))
+    if args.output is None and learns and not args.cardinality:
+        raise InputError(f"--output is required at party {args.party} (it learns the intersection with "
+                         f"--reveal {args.reveal}); only --cardinality or a --reveal naming the other party "
+                         "needs none")
     tls = tls_from_args(args, f"party{args.party}")
     check_addresses(args, tls, "psi")
+    if learns and not args.cardinality:
+        check_output_path(args.output)
+    check_input_file(args.input)
     header = not args.no_header
     store = encode_file(args.input, args.column, header=header)  # missing keys fail here, before connecting
     n_rows = store.n_rows
-    progress = args.progress if args.progress is not None else n_rows > PROGRESS_THRESHOLD
+    progress = _progress(args, n_rows)
     channel = open_peer(args, tls, "psi")
     start = time.perf_counter()
-    with channel:  # duplicates fail once connected: closing the channel tells the peer promptly
+    with channel:  # a failure in here sends the peer a goodbye with its category (Channel.fail)
+        if store.duplicates and not args.dedupe:
+            # checked once connected, so the peer learns why this side stops ("duplicate keys")
+            raise LocalFailure(f"--input {args.input}: {store.duplicates} row(s) repeat an earlier key; PSI needs "
+                               "distinct keys -- pass --dedupe to keep the first row of each key",
+                               "duplicate-keys")
         if args.cardinality:
             store, _ = drop_duplicates(store, dedupe=args.dedupe, name=store.name)
             count = psi_cardinality(channel, store, party=args.party, workers=args.workers, progress=progress)

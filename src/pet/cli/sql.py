@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from pet._io import write_table
+from pet.cli._checks import check_input_file, check_output_path
 from pet.cli._net import add_tls_arguments, check_addresses, open_dealer, open_peer, tls_from_args
 from pet.errors import InputError
 
@@ -134,6 +135,10 @@ def run(args) -> int:
         raise InputError("--output is required at a party that receives the result")
     tls = tls_from_args(args, f"party{args.party}")  # peer pinned to party<1-P>, dealer to "dealer"
     check_addresses(args, tls, "sql")
+    if receives:
+        check_output_path(args.output)
+    for name, path in tables.items():
+        check_input_file(path, f"--table {name}=")
     channel = open_peer(args, tls, "sql")
     start = time.perf_counter()
     with channel, open_dealer(args, tls, "sql") as dealer:

@@ -43,7 +43,8 @@ def _common(p, fit: bool):
     p.add_argument("--model", required=True, help=("where to write" if fit else "where to read") +
                    " this party's model file")
     p.add_argument("--key-file", help="file with 64+ hex digits of random key material (openssl rand -hex 32) "
-                   "to encrypt the model file at rest (AES-256-GCM, key derived with HKDF-SHA256)")
+                   + ("to encrypt the model file at rest" if fit else "to decrypt the model file (the one given to "
+                      "fit)") + " (AES-256-GCM, key derived with HKDF-SHA256)")
     p.add_argument("--wait", type=float, default=120.0, metavar="SECONDS", help="wait for the peer (default 120)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS", help="receive timeout (default 600)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -57,16 +58,23 @@ def register(subparsers) -> None:
     fit = sub.add_parser("fit", help="train; each party writes its half of the model",
                          description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(fit, True)
-    fit.add_argument("--label", help="label column (only at the label party)")
-    fit.add_argument("--task", choices=("classifier", "regressor"), default="classifier")
-    fit.add_argument("--n-estimators", type=int, default=100)
-    fit.add_argument("--max-depth", type=int, default=6)
-    fit.add_argument("--learning-rate", type=float, default=0.3)
-    fit.add_argument("--reg-lambda", type=float, default=1.0)
-    fit.add_argument("--gamma", type=float, default=0.0)
-    fit.add_argument("--min-child-weight", type=float, default=1.0)
-    fit.add_argument("--max-bin", type=int, default=32)
-    fit.add_argument("--base-score", type=float, default=None)
+    fit.add_argument("--label", help="label column (only at the label party, which learns the predictions)")
+    fit.add_argument("--task", choices=("classifier", "regressor"), default="classifier",
+                     help="binary classification (logistic loss) or regression (squared error); default classifier")
+    fit.add_argument("--n-estimators", type=int, default=100, metavar="N", help="number of trees (default 100)")
+    fit.add_argument("--max-depth", type=int, default=6, metavar="D", help="maximum depth of each tree (default 6)")
+    fit.add_argument("--learning-rate", type=float, default=0.3, metavar="ETA",
+                     help="shrinkage applied to each tree's leaf values (default 0.3)")
+    fit.add_argument("--reg-lambda", type=float, default=1.0, metavar="L",
+                     help="L2 regularisation of the leaf weights (default 1.0)")
+    fit.add_argument("--gamma", type=float, default=0.0, metavar="G",
+                     help="minimum loss reduction to make a split (default 0.0)")
+    fit.add_argument("--min-child-weight", type=float, default=1.0, metavar="W",
+                     help="minimum sum of hessians in a child (default 1.0)")
+    fit.add_argument("--max-bin", type=int, default=32, metavar="B",
+                     help="histogram bins per feature (default 32)")
+    fit.add_argument("--base-score", type=float, default=None, metavar="S",
+                     help="initial prediction (default: from the labels' mean)")
     fit.set_defaults(func=run, action="fit")
     pred = sub.add_parser("predict", help="predict; the label party writes the predictions",
                           description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

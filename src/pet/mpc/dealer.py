@@ -162,10 +162,14 @@ def _serve_paired(chans, *, max_elements: int) -> int:
     state: dict = {}
     served = 0
     while True:
-        reqs = [ch.recv() for ch in chans]
+        reqs = [_recv_from_party(ch, p) for p, ch in enumerate(chans)]
         parsed = [_parse_request(r, max_elements) for r in reqs]
         if parsed[0] == "close" and parsed[1] == "close":
             return served
+        for p in (0, 1):
+            if parsed[p] == "close":  # it stopped early (failed or interrupted)
+                raise PeerDisconnected(f"party {p} disconnected: it ended its session while party {1 - p} "
+                                       "still needed correlated randomness")
         if parsed[0] != parsed[1]:
             raise ProtocolError("the parties asked the dealer for different things (different operations, "
                                 "shapes or order)")
@@ -176,15 +180,23 @@ def _serve_paired(chans, *, max_elements: int) -> int:
         served += 1
 
 
+def _recv_from_party(channel, party: int):
+    """The next request of ``party``; its disconnection names it."""
+    try:
+        return channel.recv()
+    except PeerDisconnected as exc:
+        raise PeerDisconnected(f"party {party} disconnected in the middle of the session ({exc})") from None
+
+
 def _run_session(chans, *, max_elements: int) -> int:
     """:func:`_serve_paired` with cleanup: on any failure both parties are told (best
     effort) and both channels closed, so the other party fails promptly."""
     try:
         return _serve_paired(chans, max_elements=max_elements)
-    except PeerDisconnected as exc:
+    except PeerDisconnected:
         for ch in chans:
             ch.close()
-        raise PeerDisconnected(f"dealer: a party disconnected in the middle of the session ({exc})") from None
+        raise
     except BaseException as exc:
         reason = str(exc)[:300] if isinstance(exc, ProtocolError) else f"dealer failed ({type(exc).__name__})"
         for ch in chans:

@@ -102,6 +102,35 @@ def _check_expected(expect, actual: dict, who: str) -> None:
                               f"declared {want}, actual {got}")
 
 
+def canonical_sql(sql: str) -> str:
+    """The form of ``sql`` the parties compare: sqlglot's DuckDB rendering (whitespace,
+    keyword case and a trailing newline or semicolon do not matter; identifiers and
+    literals do). Text sqlglot cannot parse is compared with its whitespace collapsed."""
+    import sqlglot
+
+    try:
+        return sqlglot.parse_one(sql, read="duckdb").sql(dialect="duckdb")
+    except Exception:  # noqa: BLE001 - planning reports the parse error with its position
+        return " ".join(sql.split())
+
+
+def _check_same_sql(sql: str, peer_sql) -> None:
+    """SqlMismatch unless both parties' SQL has the same canonical form; the message shows
+    both forms' SHA-256 (first 12 hex digits) and where ours first differs."""
+    import hashlib
+
+    if not isinstance(peer_sql, str):
+        raise SqlMismatch("the peer sent no SQL text in its hello")
+    ours, theirs = canonical_sql(sql), canonical_sql(peer_sql)
+    if ours == theirs:
+        return
+    digest = [hashlib.sha256(t.encode()).hexdigest()[:12] for t in (ours, theirs)]
+    at = next((i for i, (x, y) in enumerate(zip(ours, theirs)) if x != y), min(len(ours), len(theirs)))
+    raise SqlMismatch(f"the two parties passed different SQL (normalized SQL hash: ours {digest[0]}, peer "
+                      f"{digest[1]}); they first differ at character {at + 1} of the normalized SQL, here: "
+                      f"{ours[max(0, at - 20):at + 20]!r}")
+
+
 def _hello(session, sql, schema, reveal_to, min_group_size, duplicate_keys, error=None, expect=None, bounds=None,
            dp=None):
     mine = {"proto": _PROTO, "v": _VERSION, "party": session.party, "sql": sql, "reveal_to": reveal_to,
@@ -117,8 +146,7 @@ def _hello(session, sql, schema, reveal_to, min_group_size, duplicate_keys, erro
         raise peer_failure(peer.get("error"))
     if peer.get("v") != _VERSION:
         raise SqlMismatch(f"pet.sql protocol version differs: ours {_VERSION}, peer {peer.get('v')!r}")
-    if peer.get("sql") != sql:
-        raise SqlMismatch("the two parties passed different SQL text")
+    _check_same_sql(sql, peer.get("sql"))
     for key in ("reveal_to", "min_group_size", "duplicate_keys", "bounds", "dp"):
         if peer.get(key) != mine[key]:
             raise SqlMismatch(f"the parties disagree on {key}: ours {mine[key]!r}, peer {str(peer.get(key))[:40]!r}")

@@ -19,7 +19,14 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from pet.errors import ChannelClosed, ChannelTimeout, InputError, PeerDisconnected
+from pet.errors import (
+    PEER_FAILURE_REASONS,
+    ChannelClosed,
+    ChannelTimeout,
+    InputError,
+    PeerDisconnected,
+    failure_reason,
+)
 from pet.transport import codec
 
 __all__ = ["Channel", "ChannelStats", "LocalChannel", "local_pair", "DEFAULT_TIMEOUT"]
@@ -107,6 +114,13 @@ class Channel:
     #: The name the peer's TLS certificate carries (checked against the pinned names), or
     #: None when the peer is not authenticated (plain TCP, in-memory).
     peer_name: str | None = None
+
+    #: How error messages call the other end: "the peer" (the other party) by default;
+    #: the command line sets "the dealer" on a party's dealer link.
+    peer_label: str = "the peer"
+
+    #: Seconds :meth:`fail` may spend sending its goodbye and waiting for the peer to close.
+    GOODBYE_SECONDS = 2.0
 
     # -- public API ----------------------------------------------------------------------
 
@@ -209,12 +223,46 @@ class Channel:
             self._closed = True
             self._close()
 
+    def fail(self, reason: str) -> None:
+        """Tell the peer this side stops early, then close: a best-effort goodbye control
+        frame carrying ``reason``, a key of :data:`pet.errors.PEER_FAILURE_REASONS` (a
+        fixed category such as ``"duplicate-keys"`` or ``"interrupted"``, never error text
+        or data). The peer's pending or next ``recv`` raises :class:`~pet.errors.PeerFailed`
+        whose message says why ("the peer failed: duplicate keys in its input"). Never
+        raises for a gone peer; does nothing on a closed channel."""
+        if reason not in PEER_FAILURE_REASONS:
+            raise InputError(f"fail: reason must be one of {sorted(PEER_FAILURE_REASONS)}, got {reason!r}")
+        if self._closed:
+            return
+        try:
+            if self._send_lock.acquire(timeout=self.GOODBYE_SECONDS):
+                try:
+                    self._send_goodbye(codec.encode_goodbye(reason))
+                finally:
+                    self._send_lock.release()
+        except Exception:  # noqa: BLE001, S110 - best effort: the peer may already be gone
+            pass
+        finally:
+            self.close()
+
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc_info):
-        self.close()
+    def __exit__(self, exc_type, exc, tb):
+        """Leaving a ``with`` block by an exception sends the peer a goodbye naming the
+        category of the failure (:meth:`fail`, :func:`pet.errors.failure_reason`; "dealer"
+        when the exception came from another channel that is a dealer link); else close."""
+        if exc is None:
+            self.close()
+        else:
+            self.fail(self._reason_for(exc))
         return False
+
+    def _reason_for(self, exc: BaseException) -> str:
+        source = raised_by_channel(exc)
+        if source is not None and source is not self and source.peer_label == "the dealer":
+            return "dealer"
+        return failure_reason(exc)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -237,7 +285,13 @@ class Channel:
             raise ChannelClosed(f"{self.name}: the channel is closed")
 
     def _timeout_error(self, timeout) -> ChannelTimeout:
-        return ChannelTimeout(f"{self.name}: no message from the peer within {timeout:g} s")
+        return ChannelTimeout(f"{self.name}: no message from {self.peer_label} within {timeout:g} s "
+                              f"({self.peer_label} may have stopped: check its output or log)")
+
+    def _send_goodbye(self, frame: codec.EncodedFrame) -> None:
+        """Send the goodbye frame (the send lock is held); subclasses may shorten timeouts
+        and wait briefly for the peer to read it before the close."""
+        self._send_frame(frame)
 
     # -- to implement ---------------------------------------------------------------------
 
@@ -249,6 +303,25 @@ class Channel:
 
     def _close(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def raised_by_channel(exc: BaseException):
+    """The innermost :class:`Channel` whose method raised ``exc`` (or the exception it was
+    raised while handling), found from the traceback; None if no channel method did."""
+    seen = 0
+    while exc is not None and seen < 4:
+        found = None
+        tb = exc.__traceback__
+        while tb is not None:
+            candidate = tb.tb_frame.f_locals.get("self")
+            if isinstance(candidate, Channel):
+                found = candidate
+            tb = tb.tb_next
+        if found is not None:
+            return found
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
 
 
 _CLOSED = object()

@@ -31,6 +31,8 @@ a     numpy array                 u8 dtype code + u8 ndim + ndim x u64 shape (da
 A     numpy scalar                as ``a`` with ndim 0; decodes to a numpy scalar
 l/t   list / tuple                u32 count + items
 m     dict                        u32 count + (key, value) pairs; keys are encoded values
+G     goodbye (control frame)     u32 length + ASCII reason; only as the whole header, never
+                                  nested: the decoder raises :class:`~pet.errors.PeerFailed`
 ====  ==========================  ===========================================================
 
 Arrays are sent in little-endian byte order and C order; a non-contiguous or big-endian
@@ -45,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pet.errors import FrameTooLarge, PetTypeError, ProtocolError
+from pet.errors import FrameTooLarge, PeerFailed, PetTypeError, ProtocolError, describe_peer_failure
 
 __all__ = [
     "MAGIC",
@@ -196,6 +198,35 @@ def encode(obj, *, max_depth: int = DEFAULT_MAX_DEPTH) -> EncodedFrame:
     return EncodedFrame(head, tuple(buffers), len(head) + body_len)
 
 
+#: Header tag of the goodbye control frame (``G`` + a str reason, the whole header).
+GOODBYE_TAG = 0x47
+#: Longest goodbye reason accepted (the vocabulary's keys are much shorter).
+_MAX_GOODBYE = 64
+
+
+def encode_goodbye(reason: str) -> EncodedFrame:
+    """The goodbye control frame: a party that stops early sends it before closing, with a
+    reason key from :data:`pet.errors.PEER_FAILURE_REASONS` (never error text or data). The
+    receiver's decoder raises :class:`~pet.errors.PeerFailed` instead of returning a value."""
+    raw = reason.encode("ascii")
+    if len(raw) > _MAX_GOODBYE:
+        raise PetTypeError(f"goodbye reason longer than {_MAX_GOODBYE} bytes")
+    header = bytes([GOODBYE_TAG]) + _U32.pack(len(raw)) + raw
+    return EncodedFrame(PREFIX.pack(MAGIC, VERSION, 0, 0, len(header), 0) + header, (), PREFIX.size + len(header))
+
+
+def _raise_goodbye(view: memoryview) -> None:
+    """Decode a goodbye header (tag already seen at ``view[0]``) and raise PeerFailed."""
+    reason = None
+    if len(view) >= 5:
+        (n,) = _U32.unpack(view[1:5])
+        raw = bytes(view[5:])
+        if n == len(raw) <= _MAX_GOODBYE and raw.isascii():
+            reason = raw.decode("ascii")
+    message = describe_peer_failure(reason)
+    raise PeerFailed(message, reason if message != describe_peer_failure(None) else None)
+
+
 def parse_prefix(prefix: bytes | bytearray | memoryview, *, max_frame_size: int) -> tuple[int, int]:
     """Check a 20-byte frame prefix and return ``(header_len, body_len)``.
 
@@ -203,6 +234,9 @@ def parse_prefix(prefix: bytes | bytearray | memoryview, *, max_frame_size: int)
     :class:`~pet.errors.FrameTooLarge` when the announced frame exceeds ``max_frame_size``.
     """
     magic, version, flags, reserved, header_len, body_len = PREFIX.unpack(prefix)
+    if magic != MAGIC and bytes(magic[:2]) == b"\x16\x03":
+        raise ProtocolError("the peer started a TLS handshake but this side does not use TLS: give both sides "
+                            "TLS options (--tls-dir, or --tls-cert/--tls-key/--tls-ca), or neither")
     if magic != MAGIC:
         raise ProtocolError(f"bad frame magic {bytes(magic)!r} (expected {MAGIC!r}): not a pet peer?")
     if version != VERSION:
@@ -233,6 +267,8 @@ def decode_header(header: bytes | memoryview, *, max_depth: int = DEFAULT_MAX_DE
     :class:`~pet.errors.ProtocolError` on any malformed input."""
     view = memoryview(header)
     end = len(view)
+    if end and view[0] == GOODBYE_TAG:
+        _raise_goodbye(view)
     slots: list[_Slot] = []
     pos = 0
 

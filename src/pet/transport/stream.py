@@ -139,7 +139,7 @@ class StreamChannel(Channel):
                         except would_block:
                             n = None
                     if n == 0:
-                        raise PeerDisconnected(f"{self.name}: the peer closed the connection "
+                        raise PeerDisconnected(f"{self.name}: {self.peer_label} closed the connection "
                                                f"{'in the middle of a message' if incoming.started else ''}".rstrip())
                     if n:
                         progressed = True
@@ -151,7 +151,8 @@ class StreamChannel(Channel):
                     continue
                 wait = None if timeout is None else max(0.0, last + timeout - time.monotonic())
                 if wait == 0.0:
-                    raise ChannelTimeout(f"{self.name}: exchange stalled for {timeout:g} s (peer not responding)")
+                    raise ChannelTimeout(f"{self.name}: exchange stalled for {timeout:g} s "
+                                         f"({self.peer_label} not responding)")
                 select.select([sock] if not incoming.done else [], [sock] if outgoing else [], [],
                               wait if wait is None else min(wait, 1.0))
         except PetError:
@@ -228,9 +229,31 @@ class StreamChannel(Channel):
                     raise ChannelClosed(f"{self.name}: the channel was closed while receiving")
                 self._abort()
                 where = "in the middle of a message" if (started or got) else "before sending a message"
-                raise PeerDisconnected(f"{self.name}: the peer closed the connection {where}")
+                raise PeerDisconnected(f"{self.name}: {self.peer_label} closed the connection {where}")
             got += n
         return got
+
+    def _send_goodbye(self, frame: codec.EncodedFrame) -> None:
+        """Send the goodbye with a short timeout, half-close, and read (and drop) what the
+        peer still sends until it closes, for at most ``GOODBYE_SECONDS``: closing a socket
+        with unread input makes the kernel reset the connection, which could discard the
+        goodbye before the peer reads it."""
+        sock = self._sock
+        sock.settimeout(self.GOODBYE_SECONDS)
+        sock.sendall(frame.join())
+        raw = sock  # the plain-socket methods below bypass TLS: only a FIN and a drain
+        try:
+            socket.socket.shutdown(raw, socket.SHUT_WR)
+        except OSError:
+            return
+        deadline = time.monotonic() + self.GOODBYE_SECONDS
+        scratch = bytearray(1 << 16)
+        while time.monotonic() < deadline:
+            try:
+                if not socket.socket.recv_into(raw, scratch):
+                    return
+            except OSError:
+                return
 
     # -- errors and closing -----------------------------------------------------------------
 
@@ -239,14 +262,14 @@ class StreamChannel(Channel):
             return exc
         if isinstance(exc, (socket.timeout, TimeoutError)):
             self._abort()
-            return ChannelTimeout(f"{self.name}: {doing} blocked for {timeout:g} s (peer not responding)")
+            return ChannelTimeout(f"{self.name}: {doing} blocked for {timeout:g} s ({self.peer_label} not responding)")
         if isinstance(exc, ssl.SSLError):
             self._abort()
             reason = getattr(exc, "reason", None) or str(exc)
             return TLSError(f"{self.name}: TLS failure while {doing}: {reason}")
         if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
             self._abort()
-            return PeerDisconnected(f"{self.name}: the peer closed the connection while {doing} ({exc})")
+            return PeerDisconnected(f"{self.name}: {self.peer_label} closed the connection while {doing} ({exc})")
         if isinstance(exc, OSError):
             self._abort()
             if self._closed_by_us:

@@ -36,7 +36,15 @@ import ssl
 import threading
 import time
 
-from pet.errors import ChannelTimeout, InputError, PetError, ProtocolError, TLSError, TransportError
+from pet.errors import (
+    ChannelTimeout,
+    InputError,
+    PeerDisconnected,
+    PetError,
+    ProtocolError,
+    TLSError,
+    TransportError,
+)
 from pet.transport import codec
 from pet.transport.channel import DEFAULT_TIMEOUT
 from pet.transport.stream import StreamChannel, tune_socket
@@ -121,6 +129,14 @@ def _hello(channel: StreamChannel, tls: TLSConfig | None) -> None:
         channel.close()
         raise ChannelTimeout(f"{channel.name}: connected, but the peer sent no hello within "
                              f"{HANDSHAKE_TIMEOUT:g} s (is it a pet party?)") from None
+    except PeerDisconnected as exc:
+        channel.close()
+        if tls is None:
+            raise PeerDisconnected(f"{exc}, during the pet hello: if the peer uses TLS (--tls-dir or "
+                                   "--tls-cert), this side must too -- give both sides TLS options, or "
+                                   "neither") from None
+        raise PeerDisconnected(f"{exc}, during the pet hello (it may have refused this side's "
+                               "certificate or its role name: see its output)") from None
     except PetError:
         channel.close()
         raise
@@ -130,6 +146,29 @@ def _hello(channel: StreamChannel, tls: TLSConfig | None) -> None:
     if reply[1] != codec.VERSION:
         channel.close()
         raise ProtocolError(f"{channel.name}: peer speaks wire version {reply[1]}, we speak {codec.VERSION}")
+
+
+def explain_tls_failure(reason: str, tls: TLSConfig) -> str:
+    """A sentence naming the likely fix for an OpenSSL handshake ``reason`` code (the code
+    itself kept in brackets for searching)."""
+    code = str(reason)
+    if "CERTIFICATE_VERIFY_FAILED" in code:
+        text = (f"the peer's certificate is not signed by {str(tls.ca)!r} (the CA this side trusts): "
+                "both sides need certificates from the same CA (ca.pem in --tls-dir, or --tls-ca)")
+    elif any(k in code for k in ("DECRYPT_ERROR", "UNKNOWN_CA", "BAD_CERTIFICATE", "CERTIFICATE_UNKNOWN",
+                                 "CERTIFICATE_REQUIRED", "HANDSHAKE_FAILURE")):
+        text = ("the peer refused this side's certificate: it is not signed by the CA the peer trusts "
+                "(both sides need certificates from the same CA: check ca.pem in --tls-dir, or --tls-ca)")
+    elif any(k in code for k in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNEXPECTED_EOF", "RECORD_LAYER",
+                                 "PACKET_LENGTH_TOO_LONG", "EOF occurred", "UNEXPECTED_MESSAGE")):
+        text = ("the peer does not speak TLS (it runs without --tls-dir/--tls-cert, or is not a pet "
+                "party): give both sides TLS options, or neither")
+    elif code.startswith("peer certificate names"):
+        text = (f"{code}; check the peer's role, or the --tls-peer-name / --tls-dealer-name flags")
+        return text
+    else:
+        return code
+    return f"{text} [{code}]"
 
 
 def _wrap(sock: socket.socket, tls: TLSConfig | None, *, server: bool, name: str, timeout,
@@ -148,7 +187,7 @@ def _wrap(sock: socket.socket, tls: TLSConfig | None, *, server: bool, name: str
             except OSError:
                 pass
             reason = getattr(exc, "reason", None) or str(exc)
-            raise TLSError(f"{name}: TLS handshake failed: {reason}") from None
+            raise TLSError(f"{name}: TLS handshake failed: {explain_tls_failure(reason, tls)}") from None
         except TimeoutError:
             sock.close()
             raise ChannelTimeout(f"{name}: TLS handshake timed out after {handshake_timeout:g} s") from None

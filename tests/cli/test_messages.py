@@ -1,0 +1,313 @@
+"""Issue 22: messages and commands a user can act on, through the `pet` command line
+(two processes, plus the dealer where needed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.helpers import free_port, pet_process, run_pet
+
+#: generous bound: the machine running the tests may be loaded; "promptly" means well
+#: before the 60 s receive timeouts the commands are given
+PROMPT = 45
+
+
+def _tables(tmp_path, left="id,v\n1,a\n2,b\n3,c\n", right="id,w\n2,x\n3,y\n4,z\n"):
+    (tmp_path / "a.csv").write_text(left)
+    (tmp_path / "b.csv").write_text(right)
+    return tmp_path / "a.csv", tmp_path / "b.csv"
+
+
+def _psi(party, address, inp, out, *extra):
+    role = ("--listen" if party == 0 else "--connect", address)
+    args = ["psi", "--party", party, *role, "--input", inp, "--column", "id", "--wait", 60, "--timeout", 60,
+            "--no-progress", *extra]
+    if out is not None:
+        args += ["--output", out]
+    return args
+
+
+def _finish(proc, timeout=PROMPT + 30):
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    return proc.returncode, out, err
+
+
+# -- item 3: say why the peer stopped --------------------------------------------------------
+
+
+def test_psi_peer_learns_that_the_other_side_has_duplicate_keys(tmp_path):
+    a, b = _tables(tmp_path, right="id,w\n2,x\n2,y\n4,z\n")
+    address = f"127.0.0.1:{free_port()}"
+    p0 = pet_process(*_psi(0, address, a, tmp_path / "o0.csv"))
+    try:
+        r1 = run_pet(*_psi(1, address, b, tmp_path / "o1.csv"), timeout=PROMPT + 30)
+        start = time.monotonic()
+        code0, _, err0 = _finish(p0)
+    finally:
+        if p0.poll() is None:
+            p0.kill()
+    assert r1.returncode == 1
+    assert "--dedupe" in r1.stderr and "dedupe=True" not in r1.stderr and "Traceback" not in r1.stderr
+    assert code0 == 1
+    assert "the peer failed: duplicate keys in its input" in err0, err0
+    assert "before sending a message" not in err0
+    assert time.monotonic() - start < PROMPT  # not after the 60 s receive timeout
+    assert not (tmp_path / "o0.csv").exists()
+
+
+def test_interrupted_party_tells_its_peer(tmp_path):
+    """Ctrl-C (SIGINT) at party 1 while it waits in the protocol: party 0 says the peer was
+    interrupted. Party 1 is a slow-to-answer stand-in: we interrupt it right after it
+    connected (its hello done), while party 0 waits for its first message."""
+    import signal
+
+    a, _ = _tables(tmp_path)
+    port = free_port()
+    p0 = pet_process(*_psi(0, f"127.0.0.1:{port}", a, tmp_path / "o0.csv"))
+    # party 1: a Python process that connects with the library and waits for a message
+    code = ("import sys, time\n"
+            "from pet.transport import tcp\n"
+            f"ch = tcp.connect('127.0.0.1', {port}, retry_for=60, timeout=120)\n"
+            "print('connected', flush=True)\n"
+            "with ch:\n"
+            "    ch.recv()\n"
+            "    ch.recv()\n")
+    p1 = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p1.stdout.readline().strip() == "connected"
+        time.sleep(0.5)
+        p1.send_signal(signal.SIGINT)
+        p1.wait(PROMPT)
+        code0, _, err0 = _finish(p0)
+    finally:
+        for p in (p0, p1):
+            if p.poll() is None:
+                p.kill()
+    assert code0 == 1
+    assert "the peer was interrupted" in err0, err0
+
+
+def test_unreachable_dealer_is_called_the_dealer(tmp_path):
+    a, b = _tables(tmp_path)
+    port = free_port()
+    dealer = f"127.0.0.1:{free_port()}"  # nobody listens there
+    common = ["--dealer", dealer, "--query", "SELECT COUNT(*) AS n FROM a JOIN b ON a.id = b.id",
+              "--wait", 5, "--timeout", 60]
+    p0 = pet_process("sql", "--party", 0, "--listen", f"127.0.0.1:{port}", "--table", f"a={a}",
+                     "--output", tmp_path / "o0.csv", *common)
+    try:
+        r1 = run_pet("sql", "--party", 1, "--connect", f"127.0.0.1:{port}", "--table", f"b={b}",
+                     "--output", tmp_path / "o1.csv", *common, timeout=PROMPT + 30)
+        code0, _, err0 = _finish(p0)
+    finally:
+        if p0.poll() is None:
+            p0.kill()
+    for code, err in ((r1.returncode, r1.stderr), (code0, err0)):
+        assert code == 1
+        assert "could not reach the dealer at" in err and "pet dealer --listen" in err, err
+        assert "the other party listening" not in err
+
+
+def test_dealer_says_which_party_disconnected(tmp_path):
+    """A party interrupted in an MPC session: `pet dealer` logs "party 1 disconnected", not
+    that the parties asked for different things."""
+    import signal
+
+    dealer_port = free_port()
+    dealer = pet_process("dealer", "--listen", f"127.0.0.1:{dealer_port}", "--wait", 60)
+    port = free_port()
+    script = ("import sys, time\n"
+              "from pet.transport import tcp, local_pair\n"
+              "from pet.mpc import Session\n"
+              "party = int(sys.argv[1])\n"
+              f"peer = (tcp.listen('127.0.0.1', {port}, accept_timeout=60) if party == 0 else "
+              f"tcp.connect('127.0.0.1', {port}, retry_for=60))\n"
+              f"d = tcp.connect('127.0.0.1', {dealer_port}, retry_for=60)\n"
+              "d.peer_label = 'the dealer'\n"
+              "with peer, d, Session(party, peer, dealer=d) as s:\n"
+              "    import numpy as np\n"
+              "    x = s.share(np.arange(4.0) if party == 0 else None, owner=0)\n"
+              "    s.reveal(x * x)\n"
+              "    print('ready', flush=True)\n"
+              "    if party == 1:\n"
+              "        time.sleep(120)\n"
+              "    s.reveal(x * x)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(p)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for p in (0, 1)]
+    try:
+        assert procs[1].stdout.readline().strip() == "ready", procs[1].stderr.read()
+        time.sleep(0.5)
+        procs[1].send_signal(signal.SIGINT)
+        procs[1].wait(PROMPT)
+        _, err0 = procs[0].communicate(timeout=PROMPT)
+        _, derr = dealer.communicate(timeout=PROMPT)
+    finally:
+        for p in (*procs, dealer):
+            if p.poll() is None:
+                p.kill()
+    assert "party 1 disconnected" in derr, derr
+    assert "different things" not in derr
+    assert "the peer was interrupted" in err0 or "the dealer closed the connection" in err0, err0
+
+
+# -- item 2: check locally before connecting ---------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["parent-is-a-file", "missing-dir"])
+def test_impossible_output_is_refused_before_connecting(tmp_path, kind):
+    a, _ = _tables(tmp_path)
+    out = tmp_path / "a.csv" / "o.csv" if kind == "parent-is-a-file" else tmp_path / "nowhere" / "o.csv"
+    start = time.monotonic()
+    # nobody listens and --wait is long: the error must come before any waiting
+    r = run_pet(*_psi(1, f"127.0.0.1:{free_port()}", a, out), timeout=PROMPT + 30)
+    assert r.returncode == 1
+    assert "--output" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "connecting" not in r.stderr
+    assert time.monotonic() - start < PROMPT
+
+
+def test_missing_input_is_refused_before_connecting(tmp_path):
+    r = run_pet(*_psi(0, f"127.0.0.1:{free_port()}", tmp_path / "nope.csv", tmp_path / "o.csv"),
+                timeout=PROMPT + 30)
+    assert r.returncode == 1
+    assert "--input" in r.stderr and "no such file" in r.stderr and "waiting" not in r.stderr
+
+
+# -- item 5: TLS misconfiguration in words -----------------------------------------------------
+
+
+def _pki(tmp_path, name):
+    from pet.transport import make_test_pki
+
+    make_test_pki(tmp_path / name)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("case", ["tls-at-listener-only", "tls-at-connector-only", "different-cas"])
+def test_tls_misconfiguration_is_explained(tmp_path, case):
+    a, b = _tables(tmp_path)
+    pki1 = _pki(tmp_path, "pki1")
+    tls0 = ["--tls-dir", pki1] if case != "tls-at-connector-only" else []
+    tls1 = {"tls-at-listener-only": [], "tls-at-connector-only": ["--tls-dir", pki1],
+            "different-cas": ["--tls-dir", _pki(tmp_path, "pki2")]}[case]
+    address = f"127.0.0.1:{free_port()}"
+    p0 = pet_process(*_psi(0, address, a, tmp_path / "o0.csv"), "--wait", 15, *tls0)
+    try:
+        r1 = run_pet(*_psi(1, address, b, tmp_path / "o1.csv"), *tls1, timeout=PROMPT + 30)
+        _, _, err0 = _finish(p0)
+    finally:
+        if p0.poll() is None:
+            p0.kill()
+    assert r1.returncode == 1
+    both = r1.stderr + err0
+    assert "bad frame magic" not in both and "\\x16\\x03" not in both
+    if case == "different-cas":
+        assert "not signed by" in r1.stderr and "same CA" in r1.stderr, r1.stderr
+    else:
+        assert "give both sides TLS options, or neither" in r1.stderr, r1.stderr
+        assert "give both sides TLS options" in err0, err0
+
+
+def test_wrong_tls_dir_names_the_flag_and_the_files(tmp_path):
+    a, _ = _tables(tmp_path)
+    r = run_pet(*_psi(0, f"127.0.0.1:{free_port()}", a, tmp_path / "o.csv"), "--tls-dir", tmp_path / "nope")
+    assert r.returncode == 1 and "--tls-dir" in r.stderr and "party0.pem" in r.stderr, r.stderr
+    (tmp_path / "empty").mkdir()
+    r = run_pet(*_psi(0, f"127.0.0.1:{free_port()}", a, tmp_path / "o.csv"), "--tls-dir", tmp_path / "empty")
+    assert r.returncode == 1 and "missing ca.pem, party0.pem, party0.key" in r.stderr, r.stderr
+
+
+# -- item 4: waiting is visible ----------------------------------------------------------------
+
+
+def test_connecting_party_says_where_and_timeout_suggests_the_peer_stopped(tmp_path):
+    a, _ = _tables(tmp_path)
+    address = f"127.0.0.1:{free_port()}"
+    r = run_pet(*_psi(1, address, a, tmp_path / "o.csv"), "--wait", 2, timeout=PROMPT + 30)
+    assert r.returncode == 1
+    assert f"connecting to the peer at {address} ..." in r.stderr
+    assert "could not reach the peer" in r.stderr and "check its output" in r.stderr, r.stderr
+
+
+# -- item 7: flags that fit the role -----------------------------------------------------------
+
+
+def test_psi_party_that_learns_nothing_needs_no_output(tmp_path):
+    a, b = _tables(tmp_path)
+    address = f"127.0.0.1:{free_port()}"
+    p0 = pet_process(*_psi(0, address, a, tmp_path / "o0.csv", "--reveal", "0"))
+    try:
+        r1 = run_pet(*_psi(1, address, b, None, "--reveal", "0"), timeout=PROMPT + 30)
+        code0, out0, err0 = _finish(p0)
+    finally:
+        if p0.poll() is None:
+            p0.kill()
+    assert r1.returncode == 0, r1.stderr
+    assert code0 == 0, err0
+    assert "does not learn the intersection" in r1.stdout
+    assert sorted((tmp_path / "o0.csv").read_text().split()[1:]) == ["2,b", "3,c"]
+
+
+# -- item 1: same query, same result -------------------------------------------------------------
+
+
+def _sql_pair(tmp_path, q0: list, q1: list):
+    a, b = _tables(tmp_path)
+    dealer_port, port = free_port(), free_port()
+    dealer = pet_process("dealer", "--listen", f"127.0.0.1:{dealer_port}", "--wait", 60)
+    common = ["--dealer", f"127.0.0.1:{dealer_port}", "--wait", 60, "--timeout", 60]
+    p0 = pet_process("sql", "--party", 0, "--listen", f"127.0.0.1:{port}", "--table", f"a={a}",
+                     "--output", tmp_path / "o0.csv", *q0, *common)
+    try:
+        r1 = run_pet("sql", "--party", 1, "--connect", f"127.0.0.1:{port}", "--table", f"b={b}",
+                     "--output", tmp_path / "o1.csv", *q1, *common, timeout=PROMPT + 60)
+        code0, _, err0 = _finish(p0)
+        _finish(dealer, timeout=30)
+    finally:
+        for p in (p0, dealer):
+            if p.poll() is None:
+                p.kill()
+    return r1, code0, err0
+
+
+def test_sql_query_file_with_newline_matches_the_same_query_inline(tmp_path):
+    sql = "SELECT COUNT(*) AS n FROM a JOIN b ON a.id = b.id"
+    (tmp_path / "q.sql").write_text("select count(*) as n\n  from a join b\n  on a.id = b.id;\n")
+    r1, code0, err0 = _sql_pair(tmp_path, ["--query", sql], ["--query-file", tmp_path / "q.sql"])
+    assert r1.returncode == 0, r1.stderr
+    assert code0 == 0, err0
+    assert (tmp_path / "o0.csv").read_text().split() == ["n", "2"]
+
+
+def test_sql_different_queries_show_both_hashes_and_where(tmp_path):
+    r1, code0, err0 = _sql_pair(tmp_path, ["--query", "SELECT COUNT(*) AS n FROM a JOIN b ON a.id = b.id"],
+                                ["--query", "SELECT COUNT(*) AS m FROM a JOIN b ON a.id = b.id"])
+    assert r1.returncode == 1 and code0 == 1
+    for err in (r1.stderr, err0):
+        assert "different SQL" in err and "ours " in err and "peer " in err and "first differ at character" in err, err
+
+
+def test_xgb_help_explains_every_hyper_parameter_and_predict_key_file_says_decrypt():
+    fit = run_pet("xgb", "fit", "--help")
+    for words in ("number of trees (default 100)", "maximum depth of each tree (default 6)", "(default 0.3)",
+                  "(default 32)"):
+        assert words in " ".join(fit.stdout.split()), words
+    assert ":class:" not in fit.stdout and "``" not in fit.stdout
+    pred = run_pet("xgb", "predict", "--help")
+    assert "to decrypt the model file" in " ".join(pred.stdout.split())
+
+
+def test_dir_pet_shows_only_the_public_api():
+    r = subprocess.run([sys.executable, "-c", "import pet; print(dir(pet))"], capture_output=True, text=True)
+    names = eval(r.stdout)  # noqa: S307 - our own repr of a list of str
+    assert "importlib" not in names and "annotations" not in names and "__getattr__" not in names
+    assert {"psi", "mpc", "sql", "errors", "__version__"} <= set(names)
