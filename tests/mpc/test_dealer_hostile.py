@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from pet import mpc
-from pet.errors import InputError, PetError, ProtocolError
+from pet.errors import InputError, PeerDisconnected, PetError, ProtocolError
 from pet.mpc import dealer
 from pet.mpc.correlated import (
     B2A,
@@ -464,3 +464,30 @@ def test_pet_dealer_command_survives_garbage_and_oversized_requests():
         proc.kill()
         _, err = proc.communicate(timeout=10)
     assert "refused" in err and "failed" in err and "done" in err, err
+
+
+def test_a_request_frame_above_the_dealers_receive_limit_is_refused_before_allocation():
+    """The dealer reads requests under a receive limit (issue 13 item 5: per-protocol frame
+    limits): a frame announcing more than REQUEST_MAX_BYTES fails that session only."""
+    d = _ThreadDealer(wait=5, hello_timeout=2)
+    try:
+        chans = _paired_raw_clients(d.port, b"L" * 16)
+        big = ["get", [["triple", [1]]], b"\0" * (dealer.REQUEST_MAX_BYTES + 1)]
+        chans[1].send(["get", [["triple", [1]]]])
+        try:
+            chans[0].send(big)
+        except PeerDisconnected:
+            pass  # refused from the frame prefix: the dealer hung up while the body was still coming
+        for ch in chans:
+            try:
+                reply = ch.recv(timeout=60)
+            except Exception:  # noqa: BLE001 - the dealer may hang up without a reply
+                reply = None
+            assert reply is None or (isinstance(reply, dict) and "error" in reply)
+            ch.close()
+        _eventually(lambda: any("FrameTooLarge" in line or "max_frame" in line or "exceeds" in line
+                                for line in d.lines))
+        _run_real_session(d.port)
+        assert d.error is None and d.thread.is_alive()
+    finally:
+        d.close()

@@ -50,6 +50,12 @@ _MAX_SPECS = 1 << 16
 _HELLO_KEYS = {"hello", "version", "party", "session"}
 
 
+#: Largest dealer hello accepted, in bytes (a hello is a small dict: a few hundred bytes).
+HELLO_MAX_BYTES = 64 << 10
+#: Largest request frame accepted, in bytes: a request lists specs (kinds and shapes), at
+#: most 65,536 of them, so a few MiB; the limit applies before anything is allocated.
+REQUEST_MAX_BYTES = 16 << 20
+
 def _stderr_log(line: str) -> None:
     print(f"pet dealer: {line}", file=sys.stderr, flush=True)
 
@@ -94,7 +100,11 @@ def _parse_hello(hello) -> tuple[int, bytes]:
 def _read_hello(channel, timeout=None) -> tuple[int, bytes]:
     """Receive and check one party's hello (``timeout`` seconds; ``None``: the channel's).
     Over TLS the certificate name must match the claimed party."""
-    hello = channel.recv() if timeout is None else channel.recv(timeout=timeout)
+    if hasattr(channel, "recv_limit"):
+        with channel.recv_limit(HELLO_MAX_BYTES):
+            hello = channel.recv() if timeout is None else channel.recv(timeout=timeout)
+    else:
+        hello = channel.recv() if timeout is None else channel.recv(timeout=timeout)
     party, session = _parse_hello(hello)
     peer_name = getattr(channel, "peer_name", None)
     if peer_name is not None and peer_name != f"party{party}":
@@ -181,8 +191,12 @@ def _serve_paired(chans, *, max_elements: int) -> int:
 
 
 def _recv_from_party(channel, party: int):
-    """The next request of ``party``; its disconnection names it."""
+    """The next request of ``party`` (at most :data:`REQUEST_MAX_BYTES` on the wire); its
+    disconnection names it."""
     try:
+        if hasattr(channel, "recv_limit"):
+            with channel.recv_limit(REQUEST_MAX_BYTES):
+                return channel.recv()
         return channel.recv()
     except PeerDisconnected as exc:
         raise PeerDisconnected(f"party {party} disconnected in the middle of the session ({exc})") from None
