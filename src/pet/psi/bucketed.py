@@ -13,9 +13,10 @@ talk over ``channel``, the control channel):
 1. Local checks: the input is readable and has the key columns. A failure is told to the
    peer in the header (no detail about the input), so both parties fail at once.
 2. Header exchange (one round): protocol, version, party, bucket count ``B``, number of key
-   columns, per-bucket protocol, reveal mode, hash suite, worker slots, a resumable run id
-   and ``SHA-256(nonce)`` (commitment). Any disagreement is a
-   :class:`~pet.errors.ProtocolError` at both.
+   columns, per-bucket protocol, reveal mode, hash suite, a resumable run id and
+   ``SHA-256(nonce)`` (commitment). Any disagreement is a :class:`~pet.errors.ProtocolError`
+   at both. Only then does each party start (or connect to) its cluster, and the parties
+   exchange their worker slot counts (one round).
 3. Bucket key (one round): each reveals its 32-byte CSPRNG nonce (checked against its
    commitment, so neither chooses its nonce after seeing the other's);
    ``key = SHA-256("pet-psi-bucket-key-v1" || nonce0 || nonce1)``, fresh every run. If
@@ -362,8 +363,15 @@ def _abort_name(run_id: str, party: int, b: int, k: int) -> str:
 
 
 def _aborted(run_id, party, b, k) -> bool:
-    from distributed import Event
+    """The driver called this attempt off (an event), or left (the scheduler cancelled the
+    task: its client is gone, e.g. the driver was killed)."""
+    from distributed import Event, get_worker
 
+    with contextlib.suppress(Exception):
+        worker = get_worker()
+        ts = worker.state.tasks.get(worker.get_current_task())
+        if ts is None or ts.state in ("cancelled", "released", "forgotten"):
+            return True
     return Event(_abort_name(run_id, party, b, k)).is_set()
 
 
@@ -384,6 +392,13 @@ def _listen(tls, host: str, ports, timeout: float):
     raise TransportError(f"listen_ports {lo}-{hi}: no free port on {host} ({last})")
 
 
+def _worker_host(address: str) -> str:
+    """The host party 1's tasks connect to: the worker's own (``inproc://``: loopback)."""
+    from distributed.comm import get_address_host
+
+    return "127.0.0.1" if address.startswith("inproc://") else get_address_host(address)
+
+
 def _pair(task: dict, peer_addr):
     """The data channel of this bucket attempt: party 0 listens (and reports its address
     through the run's Dask queue), party 1 connects; both poll the abort event."""
@@ -395,7 +410,7 @@ def _pair(task: dict, peer_addr):
     tls, timeout, deadline = task["tls"], task["timeout"], time.monotonic() + task["pair_timeout"]
     worker = get_worker()
     if party == 0:
-        host = tcp.parse_address(worker.address.split("://")[-1])[0]
+        host = _worker_host(worker.address)
         with _listen(tls, host, task["listen_ports"], timeout) as listener:
             worker.log_event(task["topic"], ["started", b, k, host, listener.port])
             while True:
@@ -544,7 +559,7 @@ def _check_header(mine: dict, peer) -> dict:
                       ("protocol", "per-bucket protocol"), ("mode", "reveal mode"), ("suite", "hash suite")):
         if peer.get(key) != mine[key]:
             raise ProtocolError(f"the parties disagree on the {what}: ours {mine[key]!r}, peer {peer.get(key)!r}")
-    if not (isinstance(peer.get("slots"), int) and peer["slots"] >= 1 and isinstance(peer.get("session"), int)
+    if not (isinstance(peer.get("session"), int)
             and isinstance(peer.get("commit"), bytes) and len(peer["commit"]) == 32):
         raise ProtocolError("malformed bucketed PSI header from the peer")
     return peer
@@ -972,7 +987,7 @@ def align_dataset(channel, path, on, output, *, party, buckets: int, cluster=Non
     except InputError as exc:
         local_error = exc
 
-    client, close = open_cluster(cluster) if local_error is None else (None, lambda: None)
+    client, close = None, lambda: None
     try:
         state = _State(Path(state_dir) if state_dir is not None else output.parent / f"{output.name}.pet-state")
         fingerprint = _fingerprint(path, columns, header, buckets, mode, protocol, hash_suite, dedupe) \
@@ -981,10 +996,13 @@ def align_dataset(channel, path, on, output, *, party, buckets: int, cluster=Non
         nonce = secrets.token_bytes(32)
         mine = {"proto": _PROTO, "v": _VERSION, "party": party, "ok": local_error is None, "buckets": buckets,
                 "arity": len(columns), "protocol": protocol, "mode": mode, "suite": hash_suite,
-                "slots": _slots(client) if client is not None else 1,
                 "run": prior["run_id"] if prior else None, "session": prior["session"] if prior else 0,
                 "commit": hashlib.sha256(nonce).digest()}
         peer, fresh_key = _handshake(channel, mine, nonce, local_error)
+        client, close = open_cluster(cluster)  # after the checks at both parties: a bad run fails fast
+        peer_slots = channel.exchange({"slots": _slots(client)})
+        if not (isinstance(peer_slots, dict) and isinstance(peer_slots.get("slots"), int) and peer_slots["slots"] >= 1):
+            raise ProtocolError("malformed worker-slot message from the peer")
         result = BucketedResult(buckets=buckets, output=str(output))
         done: dict[int, str] = {}
         session = max(mine["session"], peer["session"]) + 1
@@ -1009,7 +1027,7 @@ def align_dataset(channel, path, on, output, *, party, buckets: int, cluster=Non
                 "mode": mode, "suite": hash_suite, "chunk_size": chunk_size, "tls": tls, "timeout": timeout,
                 "pair_timeout": pair_timeout, "listen_ports": listen_ports}
         driver = _Driver(channel, client, state, run, base, party=party, buckets=buckets,
-                         slots=min(mine["slots"], peer["slots"]), max_retries=max_retries, done=done,
+                         slots=min(_slots(client), peer_slots["slots"]), max_retries=max_retries, done=done,
                          progress=progress, result=result)
         driver.run_loop((str(path), columns, header, key, buckets, str(state.spill), spill_bytes))
         if not result.rows:
