@@ -254,7 +254,7 @@ def test_cli_real_clusters_worker_killed_mid_run(tmp_path):
         assert p0.returncode == 0 and p1.returncode == 0, (err0[-2000:], err1[-2000:])
         assert killed, "no bucket task was running when we looked"
         retried = int(out0.split(" retried")[0].rsplit(" ", 1)[-1])
-        assert retried >= 1, out0
+        assert retried >= 1, (out0, err0[-3000:])
         assert "24/24 buckets done" in err0 and "\r" not in err0  # progress lines, no bar, off a terminal
         o1 = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "o1").iterdir())], ignore_index=True)
         _check_aligned(a, b, pd.read_parquet(tmp_path / "o0.parquet"), o1)

@@ -412,7 +412,7 @@ def _pair(task: dict, peer_addr):
     if party == 0:
         host = _worker_host(worker.address)
         with _listen(tls, host, task["listen_ports"], timeout) as listener:
-            worker.log_event(task["topic"], ["started", b, k, host, listener.port])
+            worker.log_event(task["topic"], ["addr", b, k, host, listener.port])
             while True:
                 if _aborted(run_id, party, b, k):
                     return None
@@ -421,7 +421,6 @@ def _pair(task: dict, peer_addr):
                 except TransportError:
                     if time.monotonic() > deadline:
                         raise
-    worker.log_event(task["topic"], ["started", b, k, None, None])
     host, port = peer_addr
     while True:
         if _aborted(run_id, party, b, k):
@@ -451,7 +450,10 @@ def run_bucket(task: dict, peer_addr=None) -> dict:
     from pet.psi.ecdh import drop_duplicates
     from pet.psi.store import StoreBuilder
 
+    from distributed import get_worker
+
     b, t0 = task["bucket"], time.perf_counter()
+    get_worker().log_event(task["topic"], ["started", b, task["attempt"]])  # a second one = a re-run
     if _aborted(task["run_id"], task["party"], b, task["attempt"]):
         return {"aborted": True}
     table = _read_bucket(task["spill_dir"], b)
@@ -657,9 +659,9 @@ class _Driver:
         return f"s{self.run['session']}a{k}"
 
     def _on_topic(self, event) -> None:
-        """A task's ``log_event`` (in the client's event loop): ``(time, ["started", b, k, host, port])``."""
-        msg = event[1]
-        self.events.put(("started", *msg[1:]))
+        """A task's ``log_event`` (in the client's event loop): ``(time, ["started", b, k])``
+        when it starts, ``(time, ["addr", b, k, host, port])`` when party 0's task listens."""
+        self.events.put(tuple(event[1]))
 
     def _abort(self, b: int, k: int) -> None:
         from distributed import Event
@@ -767,11 +769,13 @@ class _Driver:
             return
         self._resolve_mine(b, k, "fail", f"{type(exc).__name__}: {exc}" if exc else fut.status)
 
-    def _on_started(self, b: int, k: int, host, port) -> None:
+    def _on_started(self, b: int, k: int) -> None:
         if (b, k) in self.started:  # Dask re-ran the task after its worker was lost
             self._resolve_mine(b, k, "fail", "the task was re-run after its worker was lost")
             return
         self.started.add((b, k))
+
+    def _on_addr(self, b: int, k: int, host, port) -> None:
         if self.party == 0 and b not in self.done and k == self.attempt[b] and b not in self.mine:
             self.outbox.append(["addr", b, k, host, port])
 
@@ -803,6 +807,8 @@ class _Driver:
                 self._on_future(*ev[1:])
             elif kind == "started":
                 self._on_started(*ev[1:])
+            elif kind == "addr":
+                self._on_addr(*ev[1:])
             elif kind == "spill":
                 self._on_spill(ev[1])
             try:
