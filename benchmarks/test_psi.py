@@ -255,3 +255,88 @@ def _openmined(benchmark, log2, tmp_path):
     r0, r1, total = out["r"]
     assert r1["size"] == n // 2
     _record(benchmark, "openmined-psi-2.0.6", n, r0, r1, total)
+
+
+# --------------------------------------------------------------------------- bucketed (Dask) path
+#
+# ``PET_PSI_BENCH_BUCKETED=6,7`` (log10 rows per side; unset: no cases) runs ``pet psi
+# --buckets B --cluster local:W`` at both parties as separate processes over loopback, for
+# each ``W`` in ``PET_PSI_BENCH_BUCKETED_WORKERS`` (default ``2``; ``1,2`` for the scaling
+# figure), with ``B = max(8, rows / 2^14)`` (about 16k rows per bucket) unless
+# ``PET_PSI_BENCH_BUCKETS`` is set. Reported: ``wall_s`` (both commands, start to end),
+# ``bytes_per_item`` (bucket traffic each party sent / its rows), ``peak_rss_mib_largest``
+# (the largest process of either party's tree: driver, nannies, workers; sampled every
+# 0.5 s with psutil) and ``disk_peak_mib`` (both state directories, sampled).
+
+BUCKETED = [int(x) for x in os.environ.get("PET_PSI_BENCH_BUCKETED", "").split(",") if x.strip()]
+BUCKETED_WORKERS = [int(x) for x in os.environ.get("PET_PSI_BENCH_BUCKETED_WORKERS", "2").split(",") if x.strip()]
+
+
+def _write_keys(path, start: int, n: int, column: str) -> None:
+    with open(path, "w") as f:
+        f.write(f"id,{column}\n")
+        for s in range(start, start + n, 1 << 16):
+            f.writelines(f"user-{i:09d},{i}\n" for i in range(s, min(start + n, s + (1 << 16))))
+
+
+def _tree_sample(pids, peak: dict) -> None:
+    import psutil
+
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            tree = [root] + root.children(recursive=True)
+        except psutil.Error:
+            continue
+        for q in tree:
+            try:
+                peak[q.pid] = max(peak.get(q.pid, 0), q.memory_info().rss)
+            except psutil.Error:
+                pass
+
+
+def _dir_bytes(path) -> int:
+    from pathlib import Path
+
+    p = Path(path)
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.exists() else 0
+
+
+@pytest.mark.timeout(4 * 3600)
+@pytest.mark.parametrize("workers", BUCKETED_WORKERS)
+@pytest.mark.parametrize("log10", BUCKETED)
+def test_psi_bucketed(benchmark, log10, workers, tmp_path):
+    n = 10 ** log10
+    buckets = int(os.environ.get("PET_PSI_BENCH_BUCKETS", max(8, n >> 14)))
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    _write_keys(a, 0, n, "x")
+    _write_keys(b, n // 2, n, "y")
+    port = _free_port()
+
+    def command(party, where, inp, out):
+        return [sys.executable, "-m", "pet", "psi", "--party", str(party), where, f"127.0.0.1:{port}", "--input",
+                str(inp), "--column", "id", "--output", str(out), "--buckets", str(buckets), "--cluster",
+                f"local:{workers}", "--no-progress"]
+
+    def run():
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen(command(0, "--listen", a, tmp_path / "o0.parquet"), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True),
+                 subprocess.Popen(command(1, "--connect", b, tmp_path / "o1.parquet"), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)]
+        peak, disk = {}, 0
+        while any(p.poll() is None for p in procs):
+            _tree_sample([p.pid for p in procs], peak)
+            disk = max(disk, _dir_bytes(tmp_path / "o0.parquet.pet-state") + _dir_bytes(tmp_path / "o1.parquet.pet-state"))
+            time.sleep(0.5)
+        outs = [p.communicate() for p in procs]
+        for p, (out, err) in zip(procs, outs):
+            assert p.returncode == 0, err[-2000:]
+        sent = [int(o.split("sent ")[1].split(" B")[0].replace(",", "")) for o, _ in outs]
+        return {"wall_s": time.perf_counter() - t0, "bytes_per_item": sum(sent) / (2 * n),
+                "peak_rss_mib_largest": max(peak.values()) / 2**20, "disk_peak_mib": disk / 2**20,
+                "buckets": buckets, "workers": workers, "rows_per_side": n}
+
+    info = benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info.update(info)
+    print(f"\nbucketed n=10^{log10} B={buckets} local:{workers}: {info}")

@@ -11,6 +11,10 @@ of both outputs has the same key), with all of its columns. Keys are compared as
 Several ``--column`` options form a composite key (paired with the peer's by position).
 The output is written atomically (temporary file + rename).
 
+Scale-out: ``--buckets B [--cluster local:N | tcp://HOST:PORT]`` splits both inputs into B
+buckets and runs one PSI per bucket pair as Dask tasks on this party's cluster
+(:mod:`pet.psi.bucketed`); the output is then a Parquet file or a directory of parts.
+
 The input is streamed (:mod:`pet.psi.files`): the keys are read and encoded a batch of
 rows at a time into a compact store, and after the PSI a second pass over the input writes
 the selected rows in the joint order; the table itself is never held in memory.
@@ -65,7 +69,60 @@ def register(subparsers) -> None:
                       help=f"never show one (default: shown above {PROGRESS_THRESHOLD:,} rows when stderr is a "
                       "terminal)")
     add_tls_arguments(p, dealer_name=False)
+    scale = p.add_argument_group("scale-out on Dask (pet.psi.bucketed; both parties give the same --buckets)")
+    scale.add_argument("--buckets", type=int, metavar="B",
+                       help="split both inputs into B buckets by a per-run keyed hash and align bucket by bucket")
+    scale.add_argument("--cluster", metavar="SPEC", default=None,
+                       help="this party's Dask cluster: local:N (N single-threaded workers; default local:2) "
+                            "or tcp://HOST:PORT of a running dask scheduler")
+    scale.add_argument("--state-dir", metavar="DIR",
+                       help="run state for resuming (default: OUTPUT.pet-state next to the output)")
+    scale.add_argument("--max-retries", type=int, default=3, metavar="N",
+                       help="failed attempts allowed per bucket before the run fails at both parties (default 3)")
+    scale.add_argument("--listen-ports", metavar="LO-HI",
+                       help="party 0's bucket tasks listen on ports in this range (default: any free port)")
     p.set_defaults(func=run)
+
+
+def _ports(text):
+    if text is None:
+        return None
+    lo, sep, hi = text.partition("-")
+    try:
+        lo, hi = int(lo), int(hi)
+    except ValueError:
+        lo = hi = -1
+    if not sep or not 1 <= lo <= hi <= 65535:
+        raise InputError(f"--listen-ports {text!r}: expected LO-HI with 1 <= LO <= HI <= 65535")
+    return lo, hi
+
+
+def run_bucketed(args, tls) -> int:
+    """``--buckets``: :func:`pet.psi.align_dataset` with the control channel to the peer."""
+    from pet.psi.bucketed import align_dataset
+
+    if args.cardinality:
+        raise InputError("--cardinality is not available with --buckets")
+    if args.output is None:
+        raise InputError("--output is required")
+    if args.workers is not None:
+        raise InputError("--workers does not apply with --buckets (give the cluster's workers with --cluster)")
+    ports = _ports(args.listen_ports)
+    reveal = args.reveal if args.reveal == "both" else int(args.reveal)
+    channel = open_peer(args, tls, "psi")
+    with channel:
+        res = align_dataset(channel, args.input, args.column, args.output, party=args.party, buckets=args.buckets,
+                            cluster=args.cluster, reveal=reveal, dedupe=args.dedupe, header=not args.no_header,
+                            tls=tls, state_dir=args.state_dir, max_retries=args.max_retries, timeout=args.timeout,
+                            listen_ports=ports, progress=args.progress is not False)
+    if res.written is None:
+        print(f"pet psi: party {args.party} does not learn the intersection (reveal={args.reveal}); "
+              "no output written")
+        return 0
+    print(f"pet psi: {res.written} of {res.rows} rows in the intersection; wrote {args.output} "
+          f"({res.buckets} buckets, {res.resumed} resumed, {res.retries} retried; {res.seconds:.2f} s, "
+          f"sent {res.bytes_sent:,} B, received {res.bytes_received:,} B)")
+    return 0
 
 
 
@@ -94,6 +151,11 @@ def run(args) -> int:
     if learns and not args.cardinality:
         check_output_path(args.output)
     check_input_file(args.input)
+    if args.buckets is not None:
+        return run_bucketed(args, tls)
+    for flag in ("cluster", "state_dir", "listen_ports"):
+        if getattr(args, flag) is not None:
+            raise InputError(f"--{flag.replace('_', '-')} needs --buckets")
     header = not args.no_header
     store = encode_file(args.input, args.column, header=header)  # missing keys fail here, before connecting
     n_rows = store.n_rows

@@ -16,15 +16,20 @@ Large inputs (bounded memory per item, :mod:`pet.psi.store`, :mod:`pet.psi.files
 :func:`align` from file to file (``pet psi``), and :func:`write_rows` writes selected
 rows of a file in a given order, both streaming.
 
+Scale-out (:mod:`pet.psi.bucketed`, needs ``pet[dask]``): :func:`align_dataset` is
+:func:`align_file` in ``B`` buckets keyed by a per-run hash, one PSI per bucket pair run as
+Dask tasks on each party's own cluster, resumable bucket by bucket.
+
 Item encoding (what matches what): :mod:`pet.psi.encoding`. Protocol, leakage and sizes:
 :mod:`pet.psi.ecdh`. The RFC 9380 map: :mod:`pet.psi.hash_to_curve`. Batched X25519
 (one scalar, many points; vectorized, equal bytes to ``cryptography``'s): :mod:`pet.psi.x25519`.
 """
 
 from pet.psi.align import align
+from pet.psi.bucketed import BucketedResult, BucketedRunFailed, align_dataset
 from pet.psi.ecdh import PsiResult, digest_bytes, ecdh_psi, psi_cardinality
 from pet.psi.files import align_file, encode_file, write_rows
 from pet.psi.store import EncodedItems, encode_chunks
 
-__all__ = ["EncodedItems", "PsiResult", "align", "align_file", "digest_bytes", "ecdh_psi", "encode_chunks",
-           "encode_file", "psi_cardinality", "write_rows"]
+__all__ = ["BucketedResult", "BucketedRunFailed", "EncodedItems", "PsiResult", "align", "align_dataset", "align_file",
+           "digest_bytes", "ecdh_psi", "encode_chunks", "encode_file", "psi_cardinality", "write_rows"]
