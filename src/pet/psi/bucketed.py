@@ -202,7 +202,7 @@ def _slots(client) -> int:
 
 
 def _check_input(path, columns: list[str], header: bool) -> None:
-    from pet.psi.files import _check_columns, file_columns
+    from pet.psi.files import check_columns, file_columns
 
     p = Path(path)
     if not p.is_file():
@@ -213,7 +213,7 @@ def _check_input(path, columns: list[str], header: bool) -> None:
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure means the file is unusable
         raise InputError(f"--input: cannot read {str(path)!r}: {type(exc).__name__}: {exc}") from None
-    _check_columns(have, columns)
+    check_columns(have, columns)
 
 
 def bucket_of(encodings: list[bytes], key: bytes, buckets: int) -> np.ndarray:
@@ -965,13 +965,14 @@ def align_dataset(channel, path, on, output, *, party, buckets: int, cluster=Non
     :class:`BucketedResult`. Raises :class:`BucketedRunFailed` (at both parties) when the
     run cannot finish.
     """
-    from pet.psi.ecdh import _check_channel, _check_mode, _check_options, _check_party
+    from pet._validate import check_party
+    from pet.psi.ecdh import check_channel, check_options, check_reveal
 
     start = time.perf_counter()
-    _check_channel(channel)
-    party = _check_party(party)
-    mode = _check_mode(reveal)
-    _check_options(hash_suite, chunk_size, None, progress)
+    check_channel(channel)
+    party = check_party(party)
+    mode = check_reveal(reveal)
+    check_options(hash_suite, chunk_size, None, progress)
     if isinstance(buckets, bool) or not isinstance(buckets, int) or not 1 <= buckets <= 1_000_000:
         raise InputError(f"buckets must be an int in 1..1000000, got {buckets!r}")
     if protocol not in PROTOCOLS:

@@ -164,7 +164,7 @@ def iter_frames(path, *, header: bool = True, columns: list[str] | None = None,
             start += len(df)
 
 
-def _check_columns(have, columns: list[str]) -> None:
+def check_columns(have, columns: list[str]) -> None:
     missing = [c for c in columns if c not in have]
     if missing:
         raise InputError(f"--column: {missing} not in {list(have)}")
@@ -204,12 +204,12 @@ def encode_file(path, columns, *, header: bool = True, as_text: bool = True,
     p = _check_path(path)
     wanted = None
     if is_parquet(p):
-        _check_columns(file_columns(p), columns)
+        check_columns(file_columns(p), columns)
         wanted = columns
     builder = StoreBuilder(f"key {columns}")
     names = [f"--column {c!r}" for c in columns]
     for start, df in iter_frames(p, header=header, columns=wanted, batch_rows=batch_rows):
-        _check_columns(df.columns, columns)
+        check_columns(df.columns, columns)
         if as_text:
             builder.add_columns(_text_keys(df, columns, start), names)
         else:
