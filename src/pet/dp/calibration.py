@@ -17,7 +17,7 @@ from collections.abc import Callable
 from scipy import special
 
 from pet.dp.accountant import check_delta, check_epsilon
-from pet.dp.events import _positive
+from pet.dp.events import positive
 from pet.errors import InputError
 
 __all__ = ["gaussian_delta", "gaussian_epsilon", "gaussian_sigma", "calibrate_noise", "classic_gaussian_sigma"]
@@ -26,7 +26,7 @@ __all__ = ["gaussian_delta", "gaussian_epsilon", "gaussian_sigma", "calibrate_no
 
 def gaussian_delta(sigma: float, epsilon: float, sensitivity: float = 1.0) -> float:
     """Exact δ(ε) of the Gaussian mechanism with std ``sigma`` and L2 ``sensitivity``."""
-    sigma, sens = _positive("sigma", sigma), _positive("sensitivity", sensitivity)
+    sigma, sens = positive("sigma", sigma), positive("sensitivity", sensitivity)
     epsilon = check_epsilon(epsilon)
     if math.isinf(epsilon):
         return 0.0
@@ -39,7 +39,7 @@ def gaussian_delta(sigma: float, epsilon: float, sensitivity: float = 1.0) -> fl
 
 def gaussian_epsilon(sigma: float, delta: float, sensitivity: float = 1.0) -> float:
     """Smallest ε with ``gaussian_delta(sigma, ε) <= delta`` (relative tolerance 1e-12)."""
-    sigma, sens = _positive("sigma", sigma), _positive("sensitivity", sensitivity)
+    sigma, sens = positive("sigma", sigma), positive("sensitivity", sensitivity)
     delta = check_delta(delta)
     if delta <= 0:
         return math.inf
@@ -64,11 +64,11 @@ def gaussian_epsilon(sigma: float, delta: float, sensitivity: float = 1.0) -> fl
 
 def gaussian_sigma(epsilon: float, delta: float, sensitivity: float = 1.0) -> float:
     """Smallest σ (relative tolerance 1e-12) with the Gaussian mechanism (ε, δ)-DP (analytic Gaussian)."""
-    epsilon = _positive("epsilon", epsilon)
+    epsilon = positive("epsilon", epsilon)
     delta = check_delta(delta)
     if not 0 < delta < 1:
         raise InputError(f"delta must be in (0, 1), got {delta!r}")
-    sens = _positive("sensitivity", sensitivity)
+    sens = positive("sensitivity", sensitivity)
     lo, hi = sens, sens
     while gaussian_delta(hi, epsilon, sens) > delta:
         hi *= 2
@@ -88,11 +88,11 @@ def gaussian_sigma(epsilon: float, delta: float, sensitivity: float = 1.0) -> fl
 
 def classic_gaussian_sigma(epsilon: float, delta: float, sensitivity: float = 1.0) -> float:
     """The textbook σ = √(2 ln(1.25/δ))·Δ/ε (valid for ε < 1; looser than :func:`gaussian_sigma`)."""
-    epsilon = _positive("epsilon", epsilon)
+    epsilon = positive("epsilon", epsilon)
     delta = check_delta(delta)
     if not 0 < delta < 1:
         raise InputError(f"delta must be in (0, 1), got {delta!r}")
-    return math.sqrt(2 * math.log(1.25 / delta)) * _positive("sensitivity", sensitivity) / epsilon
+    return math.sqrt(2 * math.log(1.25 / delta)) * positive("sensitivity", sensitivity) / epsilon
 
 
 def calibrate_noise(
@@ -111,9 +111,9 @@ def calibrate_noise(
     ``lambda s: RDPAccountant().compose(PoissonSampledEvent(q, GaussianEvent(s)), steps)``.
     The returned value is on the safe side of the bisection (it meets the target).
     """
-    target = _positive("target_epsilon", target_epsilon)
+    target = positive("target_epsilon", target_epsilon)
     delta = check_delta(delta)
-    lo, hi = _positive("lower", lower), _positive("upper", upper)
+    lo, hi = positive("lower", lower), positive("upper", upper)
 
     def eps(p: float) -> float:
         return float(make_accountant(p).get_epsilon(delta))

@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 
-def _positive(name: str, value: float) -> float:
+def positive(name: str, value: float) -> float:
     """``value`` as a float, or :class:`~pet.errors.InputError` naming ``name`` unless it is
     a finite number > 0 (shared by events, calibration and mechanisms)."""
     try:
@@ -48,7 +48,7 @@ class GaussianEvent:
     noise_multiplier: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "noise_multiplier", _positive("noise_multiplier", self.noise_multiplier))
+        object.__setattr__(self, "noise_multiplier", positive("noise_multiplier", self.noise_multiplier))
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class LaplaceEvent:
     scale: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "scale", _positive("scale", self.scale))
+        object.__setattr__(self, "scale", positive("scale", self.scale))
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class ZCDPEvent:
     rho: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rho", _positive("rho", self.rho))
+        object.__setattr__(self, "rho", positive("rho", self.rho))
 
 
 @dataclass(frozen=True)

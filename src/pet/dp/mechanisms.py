@@ -41,7 +41,7 @@ from typing import Any
 
 from pet.dp._sampling import sample_discrete_gaussian, sample_discrete_laplace
 from pet.dp.calibration import gaussian_sigma
-from pet.dp.events import EpsilonDeltaEvent, GaussianEvent, ZCDPEvent, _positive
+from pet.dp.events import EpsilonDeltaEvent, GaussianEvent, ZCDPEvent, positive
 from pet.errors import InputError
 
 __all__ = [
@@ -98,8 +98,8 @@ def laplace_mechanism(value: float, sensitivity: float, epsilon: float, *, recor
     Records ``EpsilonDeltaEvent(epsilon, 0)`` on ``record`` (if given) before returning.
     """
     x = _finite("value", value)
-    sens = _positive("sensitivity", sensitivity)
-    eps = _positive("epsilon", epsilon)
+    sens = positive("sensitivity", sensitivity)
+    eps = positive("epsilon", epsilon)
     g = lattice_step(sens / eps)
     scale = Fraction(sens + g) / Fraction(eps)  # exact rational scale for sensitivity + g
     k = _to_lattice(x, g)
@@ -113,9 +113,9 @@ def gaussian_mechanism(value: float, sensitivity: float, epsilon: float, delta: 
     Records ``GaussianEvent(sigma / (sensitivity + g))`` on ``record`` before returning.
     """
     x = _finite("value", value)
-    sens = _positive("sensitivity", sensitivity)
-    eps = _positive("epsilon", epsilon)
-    d = _positive("delta", delta)
+    sens = positive("sensitivity", sensitivity)
+    eps = positive("epsilon", epsilon)
+    d = positive("delta", delta)
     if d >= 1:
         raise InputError(f"delta must be in (0, 1), got {delta!r}")
     g = lattice_step(gaussian_sigma(eps, d, sens))
@@ -148,7 +148,7 @@ def discrete_laplace_mechanism(value: int, sensitivity: int, epsilon: float, *, 
     """
     x = _int("value", value)
     sens = _int("sensitivity", sensitivity, 1)
-    eps = _positive("epsilon", epsilon)
+    eps = positive("epsilon", epsilon)
     _record(record, EpsilonDeltaEvent(eps, 0.0))
     return x + sample_discrete_laplace(Fraction(sens) / Fraction(eps))
 
@@ -161,8 +161,8 @@ def discrete_gaussian_sigma(sensitivity: int, epsilon: float, delta: float) -> f
     the grid is used (any single α is a valid certificate, so the result is conservative).
     """
     sens = _int("sensitivity", sensitivity, 1)
-    eps = _positive("epsilon", epsilon)
-    d = _positive("delta", delta)
+    eps = positive("epsilon", epsilon)
+    d = positive("delta", delta)
     if d >= 1:
         raise InputError(f"delta must be in (0, 1), got {delta!r}")
     import numpy as np

@@ -229,7 +229,7 @@ def _input_batches(path, columns: list[str], header: bool, batch_rows: int):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pet.psi.files import _csv_tables, _text_keys
+    from pet.psi.files import csv_tables, text_keys
 
     p = Path(path)
     start = 0
@@ -238,11 +238,11 @@ def _input_batches(path, columns: list[str], header: bool, batch_rows: int):
         visible = _visible_columns(pf)
         for batch in pf.iter_batches(batch_size=batch_rows, columns=visible):
             table = pa.Table.from_batches([batch]).replace_schema_metadata(None)
-            keys = _text_keys(table.select(columns).to_pandas(), columns, start)
+            keys = text_keys(table.select(columns).to_pandas(), columns, start)
             yield table, keys
             start += table.num_rows
         return
-    for table, n in _csv_tables(p, header, batch_rows):
+    for table, n in csv_tables(p, header, batch_rows):
         keys = [table.column(c).to_pylist() for c in columns]
         for c, col in zip(columns, keys):
             if any(v is None for v in col):
@@ -253,9 +253,9 @@ def _input_batches(path, columns: list[str], header: bool, batch_rows: int):
 
 
 def _visible_columns(pf) -> list[str]:
-    from pet.psi.files import _parquet_index_columns
+    from pet.psi.files import parquet_index_columns
 
-    hidden = set(_parquet_index_columns(pf))
+    hidden = set(parquet_index_columns(pf))
     return [c for c in pf.schema_arrow.names if c not in hidden]
 
 

@@ -65,7 +65,7 @@ def _csv_reader(path: Path, header: bool, batch_rows: int):
         raise InputError(f"--input: {str(path)!r} is empty (no columns)") from None
 
 
-def _parquet_index_columns(pf) -> list[str]:
+def parquet_index_columns(pf) -> list[str]:
     meta = pf.schema_arrow.pandas_metadata or {}
     return [c for c in meta.get("index_columns", []) if isinstance(c, str)]
 
@@ -78,7 +78,7 @@ def file_columns(path, *, header: bool = True) -> list[str]:
         import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(p)
-        hidden = set(_parquet_index_columns(pf))
+        hidden = set(parquet_index_columns(pf))
         return [c for c in pf.schema_arrow.names if c not in hidden]
     with _csv_reader(p, header, 1) as reader:
         for frame in reader:
@@ -170,7 +170,7 @@ def check_columns(have, columns: list[str]) -> None:
         raise InputError(f"--column: {missing} not in {list(have)}")
 
 
-def _text_keys(df, columns: list[str], start: int) -> list[list]:
+def text_keys(df, columns: list[str], start: int) -> list[list]:
     """The key columns of one batch as lists of ``str`` (the CLI compares keys as text)."""
     out = []
     for c in columns:
@@ -211,7 +211,7 @@ def encode_file(path, columns, *, header: bool = True, as_text: bool = True,
     for start, df in iter_frames(p, header=header, columns=wanted, batch_rows=batch_rows):
         check_columns(df.columns, columns)
         if as_text:
-            builder.add_columns(_text_keys(df, columns, start), names)
+            builder.add_columns(text_keys(df, columns, start), names)
         else:
             builder.add_columns([_values(df[c]) for c in columns], names)
     return builder.finish()
@@ -382,7 +382,7 @@ def _spill(path, rows: np.ndarray, header: bool, batch_rows: int, file: str, tot
                    for b in pf.iter_batches(batch_size=batch_rows))
     else:
         schema, metadata, rules = None, None, None
-        batches = _csv_tables(p, header, batch_rows)
+        batches = csv_tables(p, header, batch_rows)
     sizes, ranks = [], []
     seen = 0
     writer = None
@@ -416,7 +416,7 @@ def _spill(path, rows: np.ndarray, header: bool, batch_rows: int, file: str, tot
     return _Runs(file, schema, metadata, rules, sizes, ranks, run_rows)
 
 
-def _csv_tables(p: Path, header: bool, batch_rows: int):
+def csv_tables(p: Path, header: bool, batch_rows: int):
     """CSV batches as Arrow tables of strings (missing values as nulls)."""
     import pyarrow as pa
 

@@ -693,7 +693,7 @@ def _contribution(session, plan, m, v, n):
     Sh: clamped in MPC at the value's own representation, then brought to the lattice)."""
     import pet.mpc as mpc
     from pet.sql.numbers import Num
-    from pet.sql.values import Own, Pub, Sh, _to_float_sh
+    from pet.sql.values import Own, Pub, Sh, to_float_shared
 
     k = math.frexp(max(abs(m.lo_int), abs(m.hi_int), 1))[1]
     num = Num(k, 0, 0.0)
@@ -712,7 +712,7 @@ def _contribution(session, plan, m, v, n):
         return Own(v.party, None if v.v is None else plain(v.v), "int", num)
     s = v.s
     if dec:
-        s = _to_float_sh(session, s, v.num)
+        s = to_float_shared(session, s, v.num)
     fv = s.frac
     lo_v = math.ceil(Fraction(m.lo) * 2 ** fv)
     hi_v = math.floor(Fraction(m.hi) * 2 ** fv)
@@ -763,7 +763,7 @@ def run_dp(session, plan, run: DPRun, rows, mask, col_leaf, n, receivers, info):
     plus both parties' noise as secret inputs, one opening to the receivers; charges the
     budget after it. Returns the output columns at a receiver, None elsewhere."""
     import pet.mpc as mpc
-    from pet.sql.execute import _group_matrix, _linear
+    from pet.sql.execute import group_matrix, linear_sums
     from pet.sql.values import evaluate, to_shared
 
     dplan = run.dplan
@@ -780,14 +780,14 @@ def run_dp(session, plan, run: DPRun, rows, mask, col_leaf, n, receivers, info):
         zero = mpc.constant(session, np.zeros(g_rel * len(ms), dtype=np.int64), 0)
         parts = [zero]
     else:
-        Hm = _group_matrix(session, groups, mask, n)
+        Hm = group_matrix(session, groups, mask, n)
         sum_ms = [m for m in ms if m.kind == "sum"]
         contribs = []
         for m in sum_ms:
             a = plan.aggs[m.agg]
             v = evaluate(session, a.arg, col_leaf, (n,), what=m.name)
             contribs.append(_contribution(session, plan, m, v, n))
-        sums, count = _linear(session, Hm, contribs, n, groups, [c.num for c in contribs])
+        sums, count = linear_sums(session, Hm, contribs, n, groups, [c.num for c in contribs])
         by_meas = dict(zip([id(m) for m in sum_ms], sums))
         for m in ms:
             val = count if m.kind == "count" else by_meas[id(m)]

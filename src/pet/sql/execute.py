@@ -228,7 +228,7 @@ def _onehot(ids, g):
     return h
 
 
-def _group_matrix(session, groups, mask, n):
+def group_matrix(session, groups, mask, n):
     """``Hm``: None (all rows, one group, no mask), Own(p, H), or Sh (n x g)."""
     me = session.party
     if groups.kind == "none":
@@ -274,7 +274,7 @@ def _as_operand(session, v, n, frac=None):
     return trivial(session, v.party, arr if arr is not None else np.zeros(n, np.int64), frac)
 
 
-def _linear(session, Hm, cols, n, groups, nums=None):
+def linear_sums(session, Hm, cols, n, groups, nums=None):
     """Per-group sums of each value in ``cols`` (list of values) and the row count.
     ``nums[i]``: the planned representation of sum ``i`` (pet.sql.numbers): each row value
     is brought to its ``frac`` first, so the sum fits the ring by construction."""
@@ -479,7 +479,7 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
     info["groups"] = groups.g if groups.kind != "none" else 1
     if n == 0:
         return _empty_output(session, plan, groups, receivers, min_group_size, info)
-    Hm = _group_matrix(session, groups, mask, n)
+    Hm = group_matrix(session, groups, mask, n)
     clock = _lap(info, "seconds_mask_groups", clock)
 
     # aggregates
@@ -497,7 +497,7 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
             ext_vals.append(evaluate(session, a.arg, col_leaf, (n,), what=agg_text(plan, j)))
             ext_signs.append(1 if a.func == "max" else -1)
     clock = _lap(info, "seconds_row_expressions", clock)
-    sums, count = _linear(session, Hm, lin_vals, n, groups, [agg_nums[j] for j in lin_idx])
+    sums, count = linear_sums(session, Hm, lin_vals, n, groups, [agg_nums[j] for j in lin_idx])
     clock = _lap(info, "seconds_sum_count", clock)
     agg_vals = [None] * len(plan.aggs)
     for j, v in zip(lin_idx, sums):

@@ -34,7 +34,7 @@ __all__ = ["Channel", "ChannelStats", "LocalChannel", "local_pair", "DEFAULT_TIM
 #: Default seconds a blocking receive waits for the peer before giving up.
 DEFAULT_TIMEOUT = 120.0
 
-_UNSET = object()
+UNSET = object()
 
 #: Frames at most this large are sent before receiving in :meth:`Channel.exchange`;
 #: larger ones are sent from a helper thread so both sides can send at once.
@@ -62,7 +62,7 @@ class ChannelStats:
         return self.bytes_sent + self.bytes_received
 
 
-def _check_timeout(timeout):
+def check_timeout(timeout):
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         raise InputError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
     return None if timeout is None else float(timeout)
@@ -97,7 +97,7 @@ class Channel:
 
     def __init__(self, *, timeout=DEFAULT_TIMEOUT, max_frame_size: int = codec.DEFAULT_MAX_FRAME_SIZE,
                  max_depth: int = codec.DEFAULT_MAX_DEPTH, name: str = "channel"):
-        self.timeout = _check_timeout(timeout)
+        self.timeout = check_timeout(timeout)
         if not isinstance(max_frame_size, int) or max_frame_size < 64:
             raise InputError(f"max_frame_size must be an int >= 64, got {max_frame_size!r}")
         if not isinstance(max_depth, int) or max_depth < 1:
@@ -164,13 +164,13 @@ class Channel:
             self.stats.bytes_sent += frame.nbytes
             self.stats.messages_sent += 1
 
-    def recv(self, timeout=_UNSET):
+    def recv(self, timeout=UNSET):
         """Receive one message, waiting at most ``timeout`` seconds of silence (default:
         the channel's timeout; ``None`` waits forever). Raises
         :class:`~pet.errors.ChannelTimeout`, :class:`~pet.errors.PeerDisconnected`, or
         :class:`~pet.errors.ProtocolError` for a malformed frame (the channel is then
         closed)."""
-        timeout = self.timeout if timeout is _UNSET else _check_timeout(timeout)
+        timeout = self.timeout if timeout is UNSET else check_timeout(timeout)
         with self._recv_lock:
             self._ensure_open()
             value, nbytes = self._recv_value(timeout)
@@ -178,7 +178,7 @@ class Channel:
             self.stats.messages_received += 1
             return value
 
-    def exchange(self, obj, timeout=_UNSET):
+    def exchange(self, obj, timeout=UNSET):
         """Send ``obj`` and receive the peer's message, safely when both sides do this at
         the same time with large messages. Returns the received message."""
         frame = self._encode(obj)
@@ -340,7 +340,7 @@ class LocalChannel(Channel):
         self._outbox = outbox
         self._peer_closed = False
 
-    def exchange(self, obj, timeout=_UNSET):
+    def exchange(self, obj, timeout=UNSET):
         """In memory a send never blocks, so no helper thread is needed: send, then receive."""
         self.send(obj)
         return self.recv(timeout)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from pet.errors import InputError
 from pet.transport import codec
-from pet.transport.channel import _UNSET, Channel
+from pet.transport.channel import UNSET, Channel
 
 __all__ = ["Link", "ShapedChannel"]
 
@@ -142,7 +142,7 @@ class ShapedChannel(Channel):
             self.inner.timeout = value
         self.__dict__["_timeout"] = value
 
-    def exchange(self, obj, timeout=_UNSET):
+    def exchange(self, obj, timeout=UNSET):
         """Sending never blocks here, so no helper thread is needed: send, then receive."""
         self.send(obj)
         return self.recv(timeout)

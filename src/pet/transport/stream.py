@@ -21,7 +21,7 @@ import time
 
 from pet.errors import ChannelClosed, ChannelTimeout, PeerDisconnected, PetError, TLSError, TransportError
 from pet.transport import codec
-from pet.transport.channel import _UNSET, Channel, _check_timeout
+from pet.transport.channel import UNSET, Channel, check_timeout
 
 __all__ = ["StreamChannel"]
 
@@ -87,13 +87,13 @@ class StreamChannel(Channel):
 
     # -- exchanging (TLS) ------------------------------------------------------------------
 
-    def exchange(self, obj, timeout=_UNSET):
+    def exchange(self, obj, timeout=UNSET):
         """Send ``obj`` and receive the peer's message. Over TLS, large frames are sent and
         received in one thread by non-blocking I/O (OpenSSL connections are not safe for
         concurrent use from two threads); plain TCP uses the base class's helper thread."""
         if not self.is_tls:
             return super().exchange(obj, timeout)
-        timeout = self.timeout if timeout is _UNSET else _check_timeout(timeout)
+        timeout = self.timeout if timeout is UNSET else check_timeout(timeout)
         frame = self._encode(obj)
         with self._send_lock:
             self._ensure_open()
