@@ -283,3 +283,41 @@ def bitprod_local(words, positions, weights, out):
             for p in range(positions.shape[0]):
                 acc += weights[q, p] * ((we >> np.uint64(positions[p])) & one)
             out[q, e] = acc
+
+
+# -- vector Gilboa products (matrix triples): OT 64 e + i carries bit i of Y.flat[e] -------
+
+
+@numba.njit(cache=True, nogil=True)
+def vgilboa_send(e0, e1, ot_lo, n, xt, corr, share):
+    """Sender of a matrix Gilboa product ``X @ Y`` (``xt = X.T``, (k, m); ``Y`` (k, n) at
+    the receiver): for OT ``o = ot_lo + r`` (element ``e = o // 64`` = ``(l, j)`` of ``Y``,
+    bit ``i = o % 64``) with expanded pads ``e0[r, :m]``, ``e1[r, :m]`` the correction
+    ``e0 + X[:, l] - e1`` goes to ``corr[r]`` and ``share[j] -= 2^i e0``."""
+    m = xt.shape[1]
+    for r in range(e0.shape[0]):
+        o = ot_lo + r
+        e = o // 64
+        i = np.uint64(o % 64)
+        l = e // n
+        j = e % n
+        for q in range(m):
+            a = e0[r, q]
+            corr[r, q] = a + xt[l, q] - e1[r, q]
+            share[j, q] -= a << i
+
+
+@numba.njit(cache=True, nogil=True)
+def vgilboa_recv(et, ot_lo, n, y, corr, share):
+    """Receiver side of :func:`vgilboa_send`: ``v = et + b corr`` with ``b`` bit ``i`` of
+    ``y[e]`` (``y`` = ``Y.flat``), ``share[j] += 2^i v``."""
+    m = share.shape[1]
+    one = np.uint64(1)
+    for r in range(et.shape[0]):
+        o = ot_lo + r
+        e = o // 64
+        i = np.uint64(o % 64)
+        j = e % n
+        b = (y[e] >> i) & one
+        for q in range(m):
+            share[j, q] += (et[r, q] + b * corr[r, q]) << i
