@@ -85,12 +85,20 @@ def test_every_elementwise_kind_in_one_request():
              Triple((0,)), TruncPair((1,), 63)]
     r0, r1 = _get(specs)
     for i, spec in enumerate(specs):
-        _same_fields_as_the_dealer(spec, r0[i], r1[i])
+        if spec.kind != "trunc":
+            _same_fields_as_the_dealer(spec, r0[i], r1[i])
     a, b, c = (ints(r0[0][x] + r1[0][x]) for x in "abc")
     assert c == [(x * y) % R for x, y in zip(a, b)]
     for i, s in ((1, 16), (6, 63)):
-        r, rs, rm = (ints(r0[i][x] + r1[i][x]) for x in ("r", "rs", "rm"))
-        assert rs == [v >> s for v in r] and rm == [v >> 63 for v in r]
+        # the wrap-bit form: r = 0, one random bit per element at each party, shares of 2^(64-s) a b
+        shape = specs[i].shape
+        for f in (r0[i], r1[i]):
+            assert set(f) == {"r", "wbit", "wprod"} and all(v.shape == shape for v in f.values())
+            assert not f["r"].any() and set(ints(f["wbit"])) <= {0, 1}
+        prod = ints(r0[i]["wprod"] + r1[i]["wprod"])
+        assert prod == [(x * y) << (64 - s) for x, y in zip(ints(r0[i]["wbit"]), ints(r1[i]["wbit"]))]
+    bits = ints(r0[1]["wbit"])
+    assert 0 < sum(bits) < len(bits)  # random, not constant
     a, b, c = (r0[2][x] ^ r1[2][x] for x in "abc")
     assert (c == (a[None] & b)).all()
     assert ints(r0[3]["r"] + r1[3]["r"]) == ints(r0[3]["rb"] ^ r1[3]["rb"])

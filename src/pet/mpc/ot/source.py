@@ -16,7 +16,12 @@ nothing extra.
 
 Kinds (fields named and shaped as the dealer's, :mod:`pet.mpc.correlated`):
 
-* ``triple``, ``and``, ``b2a``, ``trunc``, ``cmpmask``: :mod:`pet.mpc.ot.correlations`;
+* ``triple``, ``and``, ``b2a``, ``cmpmask``: :mod:`pet.mpc.ot.correlations`;
+* ``trunc`` (shape, s): served in the *wrap-bit* form, not the dealer's fields: ``r = 0``,
+  a random bit ``wbit`` per element at each party and shares ``wprod`` of
+  ``2^(64-s) wbit_0 wbit_1`` (one correlated OT of ``s`` bits per element);
+  :func:`pet.mpc.truncation.trunc_masked` recognises it and runs the wrap-bit protocol
+  (one round, one bit per element each way);
 * ``matmul`` (m, k, n): random ``A_p`` (m, k), ``B_p`` (k, n) at each party;
   ``C_p = A_p B_p`` + this party's shares of the two cross products ``A_0 B_1`` and
   ``A_1 B_0``, each a :class:`~pet.mpc.ot.requests.MatrixProduct` (one correlated OT per
@@ -43,7 +48,7 @@ from pet.mpc.correlated import CorrelatedSource, check_session_id, typed_specs
 from pet.mpc.ot import correlations
 from pet.mpc.ot.aes import TCCRHash
 from pet.mpc.ot.engine import DEFAULT_CHUNK, OTEngine
-from pet.mpc.ot.requests import MatrixProduct, random_words
+from pet.mpc.ot.requests import BitProduct, MatrixProduct, random_words
 from pet.mpc.ring_matmul import matmul_u64
 
 __all__ = ["OTSource", "OT_MESSAGE"]
@@ -162,7 +167,9 @@ class OTSource(CorrelatedSource):
 
     def _plan(self, spec):
         kind = spec.kind
-        if kind in ("triple", "and", "b2a", "trunc", "cmpmask"):
+        if kind == "trunc":
+            return self._trunc_wrap(spec.shape, spec.shift)
+        if kind in ("triple", "and", "b2a", "cmpmask"):
             return correlations.plan(spec.to_wire(), self.party)
         if kind == "matmul":
             return self._matmul(spec.m, spec.k, spec.n)
@@ -171,6 +178,24 @@ class OTSource(CorrelatedSource):
         if kind == "reuse_mul":
             return self._reuse_mul(spec)
         raise InputError(f"the OT source does not produce {kind!r} correlations")
+
+    def _trunc_wrap(self, shape, shift):
+        """A ``trunc`` spec in the wrap-bit form (:func:`pet.mpc.truncation._trunc_wrap`):
+        ``r = 0``, a random bit ``wbit`` per element, and shares ``wprod`` of
+        ``2^(64-s) a b`` (``a``, ``b`` the two parties' bits): one correlated OT of ``s``
+        bits per element (:class:`~pet.mpc.ot.requests.BitProduct`), the elements split
+        between the two directions."""
+        n = int(np.prod(shape, dtype=np.int64))
+        bit = random_words(n) & np.uint64(1)
+        coeff = (1 << (64 - shift)) % (1 << 64)
+        half = n // 2
+        reqs = [BitProduct(half, 0, [0], [[coeff]], bit[:half]), BitProduct(n - half, 1, [0], [[coeff]], bit[half:])]
+
+        def finish(res):
+            prod = np.concatenate([res[0]["out"][0], res[1]["out"][0]])
+            return {"r": np.zeros(shape, dtype=np.uint64), "wbit": bit.reshape(shape), "wprod": prod.reshape(shape)}
+
+        return reqs, finish
 
     def _product(self, m, k, n, sender, value):
         """A :class:`MatrixProduct` request for ``X (m,k) @ Y (k,n)`` with ``sender``
