@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 from pet._io import write_table
-from pet.cli._net import add_tls_arguments, open_dealer, open_peer, tls_from_args
+from pet.cli._net import add_tls_arguments, open_peer, tls_from_args
+from pet.cli._source import add_source_arguments, open_source
 from pet.errors import InputError
 
 __all__ = ["register", "run"]
@@ -38,7 +39,7 @@ def register(subparsers) -> None:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--listen", metavar="HOST:PORT", help="wait for the peer on this address")
     where.add_argument("--connect", metavar="HOST:PORT", help="connect to the peer at this address")
-    p.add_argument("--dealer", metavar="HOST:PORT", required=True, help="address of `pet dealer`")
+    add_source_arguments(p)
     p.add_argument("--table", action="append", default=[], metavar="NAME=PATH",
                    help="a table of this party (CSV or Parquet); repeat for several")
     q = p.add_mutually_exclusive_group(required=True)
@@ -94,8 +95,8 @@ def run(args) -> int:
     tls = tls_from_args(args, f"party{args.party}")
     channel = open_peer(args, tls, "sql")
     start = time.perf_counter()
-    with channel, open_dealer(args, tls) as dealer:
-        with Session(args.party, channel, dealer=dealer) as session:
+    with channel, open_source(args, tls) as source:
+        with Session(args.party, channel, **source) as session:
             result = query(session, sql, tables, reveal_to=reveal_to, min_group_size=args.min_group_size,
                            duplicate_keys=args.duplicate_keys)
         stats = channel.stats
