@@ -23,7 +23,8 @@ import argparse
 import sys
 import time
 
-from pet.cli._net import add_tls_arguments, check_addresses, open_dealer, open_peer, tls_from_args
+from pet.cli._net import add_tls_arguments, check_addresses, open_peer, tls_from_args
+from pet.cli._source import add_source_arguments, open_source
 from pet.errors import InputError
 
 __all__ = ["register", "run"]
@@ -36,7 +37,7 @@ def register(subparsers) -> None:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--listen", metavar="HOST:PORT", help="wait for the peer on this address")
     where.add_argument("--connect", metavar="HOST:PORT", help="connect to the peer at this address")
-    p.add_argument("--dealer", metavar="HOST:PORT", required=True, help="address of `pet dealer`")
+    add_source_arguments(p)
     p.add_argument("--edges", help="CSV source,target,weight")
     p.add_argument("--nodes", help="CSV with one column of this party's node ids")
     p.add_argument("--json-weights", metavar="FILE", help="PETML user_weights JSON (instead of --edges)")
@@ -74,8 +75,8 @@ def run(args) -> int:
     nodes, edges = _inputs(args)
     channel = open_peer(args, tls, "leiden")
     start = time.perf_counter()
-    with channel, open_dealer(args, tls, "leiden") as dealer:
-        with Session(args.party, channel, dealer=dealer) as session:
+    with channel, open_source(args, tls) as source:
+        with Session(args.party, channel, **source) as session:
             result = leiden(session, nodes, edges, resolution=args.resolution, seed=args.seed,
                             n_iterations=args.n_iterations)
         stats = channel.stats

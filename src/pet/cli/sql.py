@@ -22,7 +22,8 @@ from pathlib import Path
 
 from pet._io import write_table
 from pet.cli._checks import check_input_file, check_output_path
-from pet.cli._net import add_tls_arguments, check_addresses, open_dealer, open_peer, tls_from_args
+from pet.cli._net import add_tls_arguments, check_addresses, open_peer, tls_from_args
+from pet.cli._source import add_source_arguments, open_source
 from pet.errors import InputError
 
 __all__ = ["register", "run"]
@@ -39,7 +40,7 @@ def register(subparsers) -> None:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--listen", metavar="HOST:PORT", help="wait for the peer on this address")
     where.add_argument("--connect", metavar="HOST:PORT", help="connect to the peer at this address")
-    p.add_argument("--dealer", metavar="HOST:PORT", required=True, help="address of `pet dealer`")
+    add_source_arguments(p)
     p.add_argument("--table", action="append", default=[], metavar="NAME=PATH",
                    help="a table of this party (CSV or Parquet); repeat for several")
     q = p.add_mutually_exclusive_group(required=True)
@@ -141,8 +142,8 @@ def run(args) -> int:
         check_input_file(path, f"--table {name}=")
     channel = open_peer(args, tls, "sql")
     start = time.perf_counter()
-    with channel, open_dealer(args, tls, "sql") as dealer:
-        with Session(args.party, channel, dealer=dealer) as session:
+    with channel, open_source(args, tls) as source:
+        with Session(args.party, channel, **source) as session:
             result = query(session, sql, tables, reveal_to=reveal_to, min_group_size=args.min_group_size,
                            duplicate_keys=args.duplicate_keys, dp=dp)
         stats = channel.stats

@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 from pet._io import read_table, write_table
-from pet.cli._net import add_tls_arguments, check_addresses, open_dealer, open_peer, tls_from_args
+from pet.cli._net import add_tls_arguments, check_addresses, open_peer, tls_from_args
+from pet.cli._source import add_source_arguments, open_source
 from pet.errors import InputError
 
 __all__ = ["register", "run"]
@@ -37,7 +38,7 @@ def _common(p, fit: bool):
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--listen", metavar="HOST:PORT", help="wait for the peer on this address")
     where.add_argument("--connect", metavar="HOST:PORT", help="connect to the peer at this address")
-    p.add_argument("--dealer", metavar="HOST:PORT", required=True, help="address of `pet dealer`")
+    add_source_arguments(p)
     p.add_argument("--input", required=True, help="CSV or Parquet file (by extension: .parquet/.pq)")
     p.add_argument("--id", required=True, help="id column aligned with the peer by PSI")
     p.add_argument("--model", required=True, help=("where to write" if fit else "where to read") +
@@ -134,10 +135,10 @@ def run(args) -> int:
         raise InputError(f"--label {label!r} is not a column of {args.input}")
     channel = open_peer(args, tls, "xgb")
     start = time.perf_counter()
-    with channel, open_dealer(args, tls, "xgb") as dealer:
+    with channel, open_source(args, tls) as source:
         rows = align(channel, df, args.id, party=args.party)
         features = rows.drop(columns=[c for c in (args.id, label) if c is not None])
-        with Session(args.party, channel, dealer=dealer) as session:
+        with Session(args.party, channel, **source) as session:
             if args.action == "fit":
                 cls = VerticalXGBClassifier if args.task == "classifier" else VerticalXGBRegressor
                 bar = None

@@ -467,8 +467,14 @@ class CorrelatedSource:
     :meth:`pet.mpc.Session.correlated`). Both parties call ``get`` with the same specs in
     the same order. :meth:`bind_session` gives the source the session id both parties
     derived (a :class:`~pet.mpc.Session` calls it once, right after its hello);
-    ``close()`` ends the session with the source.
+    ``close()`` ends the session with the source. ``prefetch(specs)`` (both
+    implementations) makes the material of a future ``get(specs)`` ahead of time (offline
+    phase; :meth:`pet.mpc.Session.prepare`).
     """
+
+    #: What the :class:`~pet.mpc.Session` hello announces (both parties must agree):
+    #: ``"dealer"`` for a third party's material, ``"ot"`` for the dealer-free source.
+    kind: str = "dealer"
 
     def bind_session(self, session_id: bytes) -> None:  # pragma: no cover - interface
         """The session id both parties share (:data:`SESSION_ID_BYTES` bytes)."""

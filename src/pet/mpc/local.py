@@ -1,25 +1,44 @@
-"""Run both parties and the dealer as threads of one process (notebooks and tests)."""
+"""Run both parties (and the dealer, unless dealer-free) as threads of one process
+(notebooks and tests)."""
 
 from __future__ import annotations
 
 from pet.mpc import dealer as _dealer
-from pet.mpc.session import Session
+from pet.mpc.session import CORRELATIONS, Session
 from pet.transport import run_parties
 
 __all__ = ["run_local"]
 
 
-def run_local(fn, *args, frac_bits: int = 16, timeout: float | None = 600.0, **kwargs) -> list:
-    """Run ``fn(session, *args, **kwargs)`` for party 0 and party 1 with a dealer thread;
-    return ``[result_0, result_1]``.
+def run_local(fn, *args, frac_bits: int = 16, timeout: float | None = 600.0, correlations: str = "dealer",
+              **kwargs) -> list:
+    """Run ``fn(session, *args, **kwargs)`` for party 0 and party 1; return
+    ``[result_0, result_1]``.
 
-    The three threads are joined by in-memory channels (:func:`pet.transport.run_parties`),
-    so a failure in any of them is re-raised here promptly, and a hang becomes
+    ``correlations="dealer"`` (default): three threads, the two parties and a dealer.
+    ``correlations="ot"``: two threads only, joined by one channel; the parties make their
+    correlated randomness with oblivious transfer (no dealer exists).
+
+    The threads are joined by in-memory channels (:func:`pet.transport.run_parties`), so a
+    failure in any of them is re-raised here promptly, and a hang becomes
     :class:`~pet.errors.PartyTimeout` after ``timeout`` seconds.
     """
+    from pet.errors import InputError, PetTypeError
+
     if not callable(fn):
-        from pet.errors import PetTypeError
         raise PetTypeError("run_local: fn must be callable")
+    if correlations not in CORRELATIONS:
+        raise InputError(f"run_local: correlations must be one of {', '.join(map(repr, CORRELATIONS))}, "
+                         f"got {str(correlations)[:40]!r}")
+
+    if correlations == "ot":
+        def peer(p):
+            def body(chan):
+                with Session(p, chan, correlations="ot", frac_bits=frac_bits) as session:
+                    return fn(session, *args, **kwargs)
+            return body
+
+        return run_parties(peer(0), peer(1), timeout=timeout, names=["party0", "party1"])
 
     def party(p):
         def body(chans):

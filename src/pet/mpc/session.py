@@ -39,6 +39,27 @@ def derive_session_id(nonce0: bytes, nonce1: bytes) -> bytes:
     return hashlib.sha256(_SESSION_ID_LABEL + bytes(nonce0) + bytes(nonce1)).digest()[:SESSION_ID_BYTES]
 
 
+#: Values of ``Session(correlations=...)``.
+CORRELATIONS = ("dealer", "ot")
+
+
+def _source_kind(dealer, correlations) -> str:
+    """The kind of correlated-randomness source both parties announce in the hello:
+    ``"ot"`` (dealer-free), ``"dealer"`` or ``"none"`` (linear operations only)."""
+    if correlations is not None and correlations not in CORRELATIONS:
+        raise InputError(f"correlations must be one of {', '.join(map(repr, CORRELATIONS))} or None, "
+                         f"got {str(correlations)[:40]!r}")
+    if correlations == "ot":
+        if dealer is not None:
+            raise InputError("pass either dealer= or correlations='ot' (dealer-free), not both")
+        return "ot"
+    if dealer is None:
+        if correlations == "dealer":
+            raise InputError("correlations='dealer' needs dealer= (a Channel to the dealer or a CorrelatedSource)")
+        return "none"
+    return getattr(dealer, "kind", "dealer") if isinstance(dealer, CorrelatedSource) else "dealer"
+
+
 class Session:
     """One party's end of a two-party MPC session.
 
@@ -48,21 +69,28 @@ class Session:
     channel : :class:`~pet.transport.Channel` to the other party.
     dealer : a :class:`~pet.transport.Channel` to the dealer (``pet dealer`` or the thread
         of :func:`~pet.mpc.run_local`), or a :class:`~pet.mpc.correlated.CorrelatedSource`.
-        Required for any operation beyond linear ones, sharing and revealing.
+    correlations : ``"ot"`` -- dealer-free: the two parties make the correlated randomness
+        themselves with oblivious transfer over ``channel``
+        (:class:`~pet.mpc.ot.source.OTSource`; no third party anywhere); ``"dealer"`` (the
+        default when ``dealer`` is given) or ``None``. Passing ``dealer`` together with
+        ``correlations="ot"`` is an :class:`~pet.errors.InputError`. Without either, only
+        linear operations, sharing and revealing work.
     frac_bits : fractional bits of the fixed-point encoding of float inputs (default 16;
         0 makes every value an integer).
 
     On creation the parties exchange one hello message and check that they are parties 0
-    and 1 with the same ``frac_bits`` (else :class:`~pet.errors.ProtocolError`). Each hello
+    and 1 with the same ``frac_bits`` and the same kind of source (``"ot"``, ``"dealer"``
+    or none; else :class:`~pet.errors.ProtocolError`). Each hello
     carries a fresh 16-byte nonce from ``os.urandom``; both parties derive
     :attr:`session_id` from the two nonces (:func:`derive_session_id`) and present it to
     the dealer, which pairs the two parties' dealer connections by it.
     """
 
-    def __init__(self, party, channel, *, dealer=None, frac_bits: int = 16):
+    def __init__(self, party, channel, *, dealer=None, correlations=None, frac_bits: int = 16):
         party = check_party(party)
         if channel is None or not hasattr(channel, "exchange"):
             raise PetTypeError("channel must be a pet.transport.Channel")
+        kind = _source_kind(dealer, correlations)
         self.party = int(party)
         self.channel = channel
         self.frac_bits = ring.check_frac_bits(frac_bits)
@@ -70,8 +98,8 @@ class Session:
         self._counter = 0
         self.rounds = 0
         nonce = os.urandom(SESSION_ID_BYTES)
-        peer = channel.exchange([_HELLO, self.party, self.frac_bits, nonce])
-        if not (isinstance(peer, list) and len(peer) == 4 and peer[0] == _HELLO):
+        peer = channel.exchange([_HELLO, self.party, self.frac_bits, nonce, kind])
+        if not (isinstance(peer, list) and len(peer) == 5 and peer[0] == _HELLO):
             raise ProtocolError("the peer did not open a pet.mpc session (or speaks another version of it)")
         if peer[1] != 1 - self.party:
             raise ProtocolError(f"both sides claim to be party {self.party}")
@@ -79,9 +107,18 @@ class Session:
             raise ProtocolError(f"frac_bits differ: this party {self.frac_bits}, peer {str(peer[2])[:20]}")
         if not isinstance(peer[3], bytes) or len(peer[3]) != SESSION_ID_BYTES:
             raise ProtocolError("the peer's session hello carries a malformed nonce")
+        if peer[4] != kind:
+            raise ProtocolError(f"the parties use different sources of correlated randomness: this party "
+                                f"{kind!r}, the peer {str(peer[4])[:20]!r} (pass the same correlations=/dealer= "
+                                "at both parties)")
         nonces = (nonce, peer[3]) if self.party == 0 else (peer[3], nonce)
         self.session_id = derive_session_id(*nonces)
-        if dealer is None:
+        if kind == "ot" and dealer is None:
+            from pet.mpc.ot.source import OTSource
+
+            self.source = OTSource(channel, self.party)
+            self.source.bind_session(self.session_id)
+        elif dealer is None:
             self.source = None
         elif isinstance(dealer, CorrelatedSource):
             self.source = dealer
@@ -117,6 +154,10 @@ class Session:
 
     def _check(self, tag, got):
         if not (isinstance(got, list) and len(got) == 2):
+            if isinstance(got, list) and len(got) == 3 and got[0] == "pet.ot":
+                raise ProtocolError(f"party {self.party} is at {tag!r} but the peer sent an OT-extension message "
+                                    "(it is generating correlated randomness: both parties must call the same "
+                                    "operations in the same order)")
             raise ProtocolError("malformed message from the peer")
         if got[0] != tag:
             raise ProtocolError(
@@ -146,8 +187,37 @@ class Session:
         a list of typed specs (:class:`~pet.mpc.correlated.Spec`); the legacy positional
         tuples ``(kind, *params)`` are still accepted and converted."""
         if self.source is None:
-            raise InputError("this operation needs correlated randomness: create the Session with dealer=...")
+            raise InputError("this operation needs correlated randomness: create the Session with dealer=... "
+                             "or correlations='ot'")
         return self.source.get(typed_specs(specs))
+
+    def prepare(self, requests: list) -> None:
+        """Offline phase: make the correlated randomness of future operations now, before
+        the inputs exist, so the operations themselves cost only their online rounds.
+
+        ``requests`` is a list of specs (one operation's request) or a list of such lists
+        (a declared workload: one list per future operation, in the order they will run),
+        e.g. ``[arithmetic.mul_specs(n, 16), boolean.msb_specs(n)]`` for a fixed-point
+        product and a comparison of ``n`` elements. Each later operation whose request is
+        exactly the next prepared one uses it. Both parties must prepare the same requests
+        in the same order. Works with either source: the dealer's material is requested
+        (:meth:`~pet.mpc.correlated.DealerClient.prefetch`), the OT source generates it
+        all in one extension (:meth:`~pet.mpc.ot.source.OTSource.prefetch_many`).
+        """
+        if self.source is None:
+            raise InputError("prepare needs a source of correlated randomness: dealer=... or correlations='ot'")
+        if not isinstance(requests, (list, tuple)):
+            raise InputError("prepare expects a list of specs or a list of lists of specs")
+        if requests and all(isinstance(r, list) for r in requests):
+            batches = [typed_specs(r) for r in requests]
+        else:
+            batches = [typed_specs(requests)]
+        many = getattr(self.source, "prefetch_many", None)
+        if many is not None:
+            many(batches)
+        else:
+            for specs in batches:
+                self.source.prefetch(specs)
 
     def private_words(self, shape) -> np.ndarray:
         """Fresh uniform uint64 words from this party's private PRG."""

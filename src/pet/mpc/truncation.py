@@ -16,6 +16,11 @@ Protocol (dealer gives shares of a uniform ``r``, of ``r >> s`` and of ``msb(r)`
 5. subtract ``2^(62-s)`` (party 0) to undo step 1.
 
 Correlated randomness: one ``trunc`` spec (two ring elements of correction per element).
+
+Dealer-free (:class:`~pet.mpc.ot.source.OTSource`), the same ``trunc`` spec is served in
+the wrap-bit form instead (``r = 0`` and the fields of :func:`_trunc_wrap`): still one
+round, but each party sends one bit per element instead of 8 bytes, and the material is
+one correlated OT of ``s`` bits per element instead of 64. The dealer path is unchanged.
 """
 
 from __future__ import annotations
@@ -42,11 +47,44 @@ def trunc_masked(session, xp: np.ndarray, shift: int, mat: dict) -> np.ndarray:
 
     shape = xp.shape
     flat = np.ascontiguousarray(xp).reshape(-1)
+    if "wprod" in mat:
+        return _trunc_wrap(session, flat, shift, mat).reshape(shape)
     other = session.exchange(f"trunc{shape}>>{shift}", flat)
     out = np.empty_like(flat)
     _kernels.trunc_finish(flat, np.asarray(other, dtype=np.uint64).reshape(-1), mat["rs"].reshape(-1),
                           mat["rm"].reshape(-1), int(shift), session.party == 0, out)
     return out.reshape(shape)
+
+
+def _trunc_wrap(session, flat: np.ndarray, shift: int, mat: dict) -> np.ndarray:
+    """The dealer-free form (material of :class:`~pet.mpc.ot.source.OTSource`: ``r = 0``,
+    a random bit ``wbit`` per element at each party -- ``a`` at party 0, ``b`` at party 1 --
+    and shares ``wprod`` of ``2^(64-s) a b``). ``flat`` is this party's share of ``x'``.
+
+    The wrap of ``x'_0 + x'_1`` over 2^64 is ``w = m0 OR m1 = m0 + m1 - m0 m1`` with
+    ``m_p = msb(x'_p)``, because ``x' < 2^63`` (Cheetah's MSB0-to-wrap). One round: party 0
+    sends ``d = m0 ^ a``, party 1 ``e = m1 ^ b`` (one bit per element, uniform); then
+    ``m0 m1 = (a ^ d)(b ^ e) = de + d(1-2e) b + e(1-2d) a + (1-2d)(1-2e) ab``, all local
+    given the shares of ``ab``. Each party outputs ``(x'_p >> s) - 2^(64-s) [w]_p``;
+    party 0 adds ``1 - 2^(62-s)``: the sum is ``floor(x' / 2^s) + 1 - carry - 2^(62-s)``
+    with ``carry`` (0 or 1) the carry of the low ``s`` bits, so the result is ``floor`` or
+    ``floor + 1`` ulp, as with the dealer. A party learns ``d`` or ``e``: a bit masked by
+    the other's uniform random bit."""
+    from pet.mpc.ot import _kernels as _ot_kernels
+
+    n = flat.size
+    mine = np.zeros(-(-n // 64), dtype=np.uint64)
+    own = mat["wbit"].reshape(-1)
+    _ot_kernels.wrap_mask_bits(flat, own, mine)
+    other = session.exchange(f"trunc({n})>>{shift}/wrap", mine)
+    if not (isinstance(other, np.ndarray) and other.dtype == np.uint64 and other.shape == mine.shape):
+        from pet.errors import ProtocolError
+
+        raise ProtocolError("malformed truncation message")
+    d, e = (mine, other) if session.party == 0 else (other, mine)
+    out = np.empty_like(flat)
+    _ot_kernels.wrap_trunc_finish(flat, own, mat["wprod"].reshape(-1), d, e, int(shift), session.party == 0, out)
+    return out
 
 
 def trunc_with(session, x: np.ndarray, shift: int, mat: dict) -> np.ndarray:

@@ -283,3 +283,83 @@ def bitprod_local(words, positions, weights, out):
             for p in range(positions.shape[0]):
                 acc += weights[q, p] * ((we >> np.uint64(positions[p])) & one)
             out[q, e] = acc
+
+
+# -- vector Gilboa products (matrix triples): OT 64 e + i carries bit i of Y.flat[e] -------
+
+
+@numba.njit(cache=True, nogil=True)
+def vgilboa_send(e0, e1, ot_lo, n, xt, corr, share):
+    """Sender of a matrix Gilboa product ``X @ Y`` (``xt = X.T``, (k, m); ``Y`` (k, n) at
+    the receiver): for OT ``o = ot_lo + r`` (element ``e = o // 64`` = ``(l, j)`` of ``Y``,
+    bit ``i = o % 64``) with expanded pads ``e0[r, :m]``, ``e1[r, :m]`` the correction
+    ``e0 + X[:, l] - e1`` goes to ``corr[r]`` and ``share[j] -= 2^i e0``."""
+    m = xt.shape[1]
+    for r in range(e0.shape[0]):
+        o = ot_lo + r
+        e = o // 64
+        i = np.uint64(o % 64)
+        l = e // n
+        j = e % n
+        for q in range(m):
+            a = e0[r, q]
+            corr[r, q] = a + xt[l, q] - e1[r, q]
+            share[j, q] -= a << i
+
+
+@numba.njit(cache=True, nogil=True)
+def vgilboa_recv(et, ot_lo, n, y, corr, share):
+    """Receiver side of :func:`vgilboa_send`: ``v = et + b corr`` with ``b`` bit ``i`` of
+    ``y[e]`` (``y`` = ``Y.flat``), ``share[j] += 2^i v``."""
+    m = share.shape[1]
+    one = np.uint64(1)
+    for r in range(et.shape[0]):
+        o = ot_lo + r
+        e = o // 64
+        i = np.uint64(o % 64)
+        j = e % n
+        b = (y[e] >> i) & one
+        for q in range(m):
+            share[j, q] += (et[r, q] + b * corr[r, q]) << i
+
+
+# -- wrap-bit truncation (dealer-free form of pet.mpc.truncation) -------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def wrap_mask_bits(xp, own, packed):
+    """``packed`` (zeroed, ceil(n/64) words): bit ``i`` = ``msb(xp[i]) ^ own[i]``."""
+    for i in range(xp.shape[0]):
+        packed[i >> 6] |= ((xp[i] >> np.uint64(63)) ^ own[i]) << np.uint64(i & 63)
+
+
+@numba.njit(cache=True, nogil=True)
+def wrap_trunc_finish(xp, own, prod, dw, ew, shift, party0, out):
+    """This party's share of ``x' >> shift`` minus the offset (see
+    :func:`pet.mpc.truncation.trunc_masked`): ``d``/``e`` = party 0's/1's opened bits
+    ``msb ^ own`` (packed), ``prod`` this party's share of ``2^(64-s) a b``."""
+    one = np.uint64(1)
+    s = np.uint64(shift)
+    C = (one << np.uint64(64 - shift)) if shift > 0 else np.uint64(0)
+    adj = (one - (one << np.uint64(62 - shift))) if shift > 0 else np.uint64(0) - (one << np.uint64(62))
+    for i in range(xp.shape[0]):
+        d = (dw[i >> 6] >> np.uint64(i & 63)) & one
+        e = (ew[i >> 6] >> np.uint64(i & 63)) & one
+        p = prod[i]
+        if d != e:
+            p = np.uint64(0) - p  # (1 - 2d)(1 - 2e) = -1
+        if party0:
+            t = C * (d & e)
+            if e:
+                t += (np.uint64(0) - C * own[i]) if d else C * own[i]
+        else:
+            t = np.uint64(0)
+            if d:
+                t = (np.uint64(0) - C * own[i]) if e else C * own[i]
+        mm = t + p  # share of 2^(64-s) m0 m1
+        x = xp[i]
+        w = C * (x >> np.uint64(63)) - mm  # share of 2^(64-s) (m0 + m1 - m0 m1)
+        o = (x >> s) - w
+        if party0:
+            o += adj
+        out[i] = o

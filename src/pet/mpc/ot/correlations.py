@@ -161,9 +161,15 @@ def plan(spec, party: int):
                      "(triple, and, b2a, trunc and cmpmask are supported)")
 
 
+def _wire(spec) -> tuple:
+    """A typed spec (:class:`~pet.mpc.correlated.Spec`) or a legacy tuple as ``(kind, *params)``."""
+    to_wire = getattr(spec, "to_wire", None)
+    return tuple(to_wire()) if to_wire is not None else tuple(spec)
+
+
 def generate(engine, specs: list) -> list:
     """Fields for every spec, all served by one :meth:`OTEngine.extend` call."""
-    plans = [plan(tuple(s), engine.party) for s in specs]
+    plans = [plan(_wire(s), engine.party) for s in specs]
     reqs = [r for p in plans for r in p[0]]
     res = engine.extend(reqs)
     out, pos = [], 0

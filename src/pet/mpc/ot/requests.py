@@ -247,3 +247,69 @@ class BitProduct(OTRequest):
 
     def result(self):
         return {"out": self.out}
+
+
+class MatrixProduct(OTRequest):
+    """Additive shares of ``X @ Y`` (mod 2^64) for a sender's ``X`` (m, k) and a
+    receiver's ``Y`` (k, n): Gilboa with vector messages, one correlated OT per bit of
+    every ``Y`` element (``64 k n`` OTs, OT ``64 e + i`` = bit ``i`` of ``Y.flat[e]``) whose
+    correlation is the column ``X[:, l]`` (``m`` words). Each OT's 128-bit pads are
+    expanded to ``m`` words with the tweakable hash ``expander`` (a
+    :class:`~pet.mpc.ot.aes.TCCRHash` of its own key) and the unique tweaks
+    ``tweak + m2 * (OT index) + block`` (``m2 = ceil(m / 2)`` blocks per OT), so the
+    expanded pads are as good as fresh random OT messages of ``64 m`` bits.
+
+    Bytes: 16 (the IKNP column) + ``8 m`` (the correction) per OT, i.e.
+    ``64 k n (16 + 8 m)`` for the product: ``O(m k n)``, fine for small shapes only.
+    """
+
+    kind = "matprod"
+    needs_correction = True
+    _SUB_BLOCKS = 1 << 15  # expanded 128-bit blocks per pass (bounds the temporaries)
+
+    def __init__(self, m: int, k: int, n: int, sender: int, expander, tweak: int, value):
+        self.m, self.k, self.n = int(m), int(k), int(n)
+        super().__init__(64 * self.k * self.n, sender)
+        self.m2 = max(1, -(-self.m // 2))
+        self.expander = expander
+        self.tweak = int(tweak)
+        self.value = value  # sender: X (m, k); receiver: Y (k, n)
+        self.share = np.zeros((self.n, self.m), dtype=np.uint64)
+
+    def describe(self):
+        return super().describe() + (self.m, self.k, self.n, self.tweak)
+
+    def choice_words(self):
+        return _words(self.value, self.k * self.n, "value")
+
+    def corr_words(self, lo, hi):
+        return (hi - lo) * self.m
+
+    def _expand(self, h, lo):
+        rep = np.repeat(np.ascontiguousarray(h), self.m2, axis=0)
+        out = self.expander.hash(rep, self.tweak + self.m2 * lo)
+        return out.reshape(h.shape[0], 2 * self.m2)
+
+    def _steps(self, lo, hi):
+        step = max(1, self._SUB_BLOCKS // self.m2)
+        for a in range(lo, hi, step):
+            yield a, min(hi, a + step)
+
+    def on_sender(self, lo, hi, h0, h1):
+        xt = np.ascontiguousarray(np.asarray(self.value, dtype=np.uint64).reshape(self.m, self.k).T)
+        corr = np.empty((hi - lo, self.m), dtype=np.uint64)
+        for a, b in self._steps(lo, hi):
+            e0 = self._expand(h0[a - lo:b - lo], a)
+            e1 = self._expand(h1[a - lo:b - lo], a)
+            _kernels.vgilboa_send(e0, e1, a, self.n, xt, corr[a - lo:b - lo], self.share)
+        return corr.reshape(-1)
+
+    def on_receiver(self, lo, hi, ht, corr):
+        y = self.choice_words()
+        corr = corr.reshape(hi - lo, self.m)
+        for a, b in self._steps(lo, hi):
+            et = self._expand(ht[a - lo:b - lo], a)
+            _kernels.vgilboa_recv(et, a, self.n, y, corr[a - lo:b - lo], self.share)
+
+    def result(self):
+        return {"share": np.ascontiguousarray(self.share.T)}
