@@ -409,21 +409,75 @@ def _extremes(session, Hm, cols, signs, n, groups, nums=None):
 
 def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, psi_options, info, bounds=None,
              dp=None):
-    """Steps 1-7 for a join plan; returns the output columns (list of arrays) at a
+    """Protocol steps 1-7 for a join plan; returns the output columns (list of arrays) at a
     receiver, None elsewhere, and fills ``info``. With ``dp`` (a :class:`pet.sql.dp.DPRun`)
     steps 4-7 are :func:`pet.sql.dp.run_dp`: public groups, clamped contributions, noisy
-    release."""
-    from pet.sql.reveal import reveal_columns
+    release.
 
+    Steps here (each one call; both parties run them in the same order, exchange for exchange):
+
+    1. the local DuckDB step (protocol step 1): :func:`_local_step`;
+    2. the PSI join (protocol step 2): :func:`_psi_join`;
+    3. agree on the joined row count and the columns' magnitude classes: :func:`_agree_joined_rows`;
+    4. the leaf evaluator of the joined columns: :func:`_col_leaf`;
+    5. with ``dp``: the differentially private release, done (:func:`_run_dp`);
+    6. range analysis before any MPC work (both parties refuse alike): :func:`_check_ranges`;
+    7. the cross-party row mask (protocol step 3): :func:`_row_mask`;
+    8. a row-level query: every joined row, done (:func:`_row_output`);
+    9. the groups (protocol step 4): :func:`_groups`;
+    10. no joined rows: the public empty result, done (:func:`_empty_output`);
+    11. the group matrix with the mask folded in: :func:`_masked_groups`;
+    12. the aggregates SUM, COUNT, MIN, MAX (protocol step 5): :func:`_aggregate_values`;
+    13. which groups exist, and AVG = SUM / COUNT: :func:`_averages`;
+    14. keys, HAVING, min_group_size, outputs and NULL flags (protocol step 6): :func:`_group_outputs`;
+    15. the reveal (protocol step 7): :func:`_reveal_groups`.
+    """
     me = session.party
+    df = _local_step(session, plan, con, me, bounds, info)
+    rows, clock = _psi_join(session, plan, df, duplicate_keys, psi_options, info)
+    n, col_nums = _agree_joined_rows(session, plan, rows, me, bounds, info)
+    col_leaf = _col_leaf(plan, rows, me, col_nums)
+    if dp is not None:
+        return _run_dp(session, plan, dp, rows, col_leaf, n, col_nums, receivers, info)
+    agg_nums = _check_ranges(plan, col_nums, n, info)
+    mask = _row_mask(session, plan, col_leaf, n)
+    if plan.row_level:
+        return _row_output(session, plan, mask, col_leaf, n, receivers, info, min_group_size)
+    groups = _groups(session, plan, rows, info)
+    if n == 0:
+        return _empty_output(session, plan, groups, receivers, min_group_size, info)
+    Hm, clock = _masked_groups(session, groups, mask, n, info, clock)
+    agg_vals, count, avg_idx, clock = _aggregate_values(session, plan, Hm, col_leaf, n, groups, agg_nums, info,
+                                                        clock)
+    exists = _averages(session, plan, groups, mask, agg_vals, count, avg_idx, agg_nums)
+    outs, keep, suppressed, null_flag, nullable = _group_outputs(session, plan, groups, agg_vals, count, exists,
+                                                                 col_nums, min_group_size)
+    return _reveal_groups(session, plan, outs, keep, groups, suppressed, null_flag, nullable, receivers, info,
+                          clock)
+
+
+def _local_step(session, plan, con, me, bounds, info):
+    """Step 1: this party's pushed-down query (failure status exchanged); its rows."""
     clock = time.perf_counter()
     df = run_checked(session, "local", lambda: _local_rows(plan, con, me, bounds))
     info["local_rows"] = len(df)
     info["seconds_local"] = time.perf_counter() - clock
+    return df
+
+
+def _psi_join(session, plan, df, duplicate_keys, psi_options, info):
+    """Step 2: the joined rows in the joint order, and the clock after the join."""
     clock = time.perf_counter()
     rows, jinfo = _join(session, plan, df, duplicate_keys, psi_options)
     info.update(jinfo)
     clock = _lap(info, "seconds_join", clock)
+    return rows, clock
+
+
+def _agree_joined_rows(session, plan, rows, me, bounds, info):
+    """Step 3: the ``sql.rows`` exchange: both parties check they hold the same number of
+    joined rows and merge the magnitude classes of the MPC columns; returns ``(n,
+    col_nums)``, the row count and the planned number representation of each column."""
     n = len(rows)
     needed = mpc_columns(plan)
     mine = own_classes(plan, rows, me, needed, bounds)
@@ -438,6 +492,12 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
     info["magnitude_classes"] = {plan.columns[c].sql: k for c, k in sorted(classes.items())}
     col_nums = column_nums(plan, classes)
     info["_col_nums"] = col_nums
+    return n, col_nums
+
+
+def _col_leaf(plan, rows, me, col_nums):
+    """Step 4: the leaf function of :func:`pet.sql.values.evaluate` for a column IR: this
+    party's joined column (typed by its kind), or the peer's as an opaque :class:`Own`."""
 
     def col_leaf(ir):
         c = plan.columns[ir[1]]
@@ -451,38 +511,54 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
             arr = arr.astype(np.int64 if c.kind == "int" else bool)
         return Own(c.party, arr, c.kind, num)
 
-    if dp is not None:
-        from pet.sql.dp import precheck_rows, run_dp
+    return col_leaf
 
-        precheck_rows(plan, col_nums)
-        mask = Pub(np.bool_(True), "bool")
-        if plan.mask is not None and n > 0:
-            mask = evaluate(session, plan.mask, col_leaf, (n,), what=ir_text(plan, plan.mask))
-            if isinstance(mask, Own):
-                mask = Sh(to_shared(session, mask), "bool")
-        return run_dp(session, plan, dp, rows, mask, col_leaf, n, receivers, info)
 
-    # range analysis before any MPC work: both parties refuse alike (PrecisionError)
+def _run_dp(session, plan, dp, rows, col_leaf, n, col_nums, receivers, info):
+    """Step 5: the DP release (:func:`pet.sql.dp.run_dp`) after its row precheck and the mask."""
+    from pet.sql.dp import precheck_rows, run_dp
+
+    precheck_rows(plan, col_nums)
+    mask = _row_mask(session, plan, col_leaf, n)
+    return run_dp(session, plan, dp, rows, mask, col_leaf, n, receivers, info)
+
+
+def _check_ranges(plan, col_nums, n, info):
+    """Step 6: range analysis before any MPC work (both parties refuse alike:
+    PrecisionError); the planned representation of each aggregate."""
     agg_nums = precheck(plan, col_nums, n)
     info["_agg_nums"] = agg_nums
+    return agg_nums
 
+
+def _row_mask(session, plan, col_leaf, n):
+    """Step 7: the cross-party WHERE mask, shared (public True without one or without rows)."""
     mask = Pub(np.bool_(True), "bool")
     if plan.mask is not None and n > 0:
         mask = evaluate(session, plan.mask, col_leaf, (n,), what=ir_text(plan, plan.mask))
         if isinstance(mask, Own):  # cannot happen for a cross-party conjunct, but be exact
             mask = Sh(to_shared(session, mask), "bool")
-    if plan.row_level:
-        if min_group_size is not None and min_group_size > 1:  # refused by query() already
-            raise SqlNotSupported("min_group_size on a row-level query")
-        return _row_output(session, plan, mask, col_leaf, n, receivers, info)
+    return mask
+
+
+def _groups(session, plan, rows, info):
+    """Step 9: the groups of the joined rows (:func:`_build_groups`); ``info["groups"]``."""
     groups = _build_groups(session, plan, rows)
     info["groups"] = groups.g if groups.kind != "none" else 1
-    if n == 0:
-        return _empty_output(session, plan, groups, receivers, min_group_size, info)
+    return groups
+
+
+def _masked_groups(session, groups, mask, n, info, clock):
+    """Step 11: the group matrix with the mask folded in, ``Hm``, and the clock."""
     Hm = group_matrix(session, groups, mask, n)
     clock = _lap(info, "seconds_mask_groups", clock)
+    return Hm, clock
 
-    # aggregates
+
+def _aggregate_values(session, plan, Hm, col_leaf, n, groups, agg_nums, info, clock):
+    """Step 12: every aggregate per group except AVG's division: row expressions, then SUM
+    and COUNT (one product), then MIN/MAX (one tournament). Returns ``(agg_vals, count,
+    avg_idx, clock)``: AVG's slots in ``agg_vals`` hold its SUM for now."""
     lin_idx, lin_vals, ext_idx, ext_vals, ext_signs = [], [], [], [], []
     avg_idx = []
     for j, a in enumerate(plan.aggs):
@@ -512,20 +588,33 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
 
     info["aggregates"] = [v.party if isinstance(v, Own) else "public" if isinstance(v, Pub) else "shared"
                           for v in agg_vals]
-    g = groups.g
-    shape = (g,)
-    # does each group exist (has >= 1 joined row passing the mask)?
+    return agg_vals, count, avg_idx, clock
+
+
+def _averages(session, plan, groups, mask, agg_vals, count, avg_idx, agg_nums):
+    """Step 13: whether each group exists (has >= 1 joined row passing the mask; None for
+    the global aggregate), and AVG = SUM / COUNT in place in ``agg_vals``; returns the
+    existence flags."""
+    shape = (groups.g,)
     if groups.kind == "none":
         exists = None
     elif isinstance(count, (Own, Pub)) and isinstance(mask, Pub) and groups.kind == "own":
-        exists = Pub(np.ones(g, dtype=bool), "bool")
+        exists = Pub(np.ones(groups.g, dtype=bool), "bool")
     else:
         exists = evaluate(session, ("op", "gt", (("agg", -1), ("lit", 0, "int"))),
                           lambda ir: count, shape)
-    # AVG = SUM / COUNT
     for j in avg_idx:
         agg_vals[j] = _average(session, agg_vals[j], count, exists, shape, agg_nums[j])
+    return exists
 
+
+def _group_outputs(session, plan, groups, agg_vals, count, exists, col_nums, min_group_size):
+    """Step 14: the key values, the keep flags (exists AND HAVING AND count >=
+    min_group_size), the groups suppressed by min_group_size, the outputs and, for the
+    global aggregate, the NULL flag of outputs over no rows. Returns ``(outs, keep,
+    suppressed, null_flag, nullable)``."""
+    g = groups.g
+    shape = (g,)
     key_vals = _key_values(session, plan, groups, col_nums)
 
     def leaf(ir):
@@ -559,8 +648,15 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
             null_flag = evaluate(session, ("op", "eq", (("agg", -1), ("lit", 0, "int"))), lambda ir: count, shape)
     else:
         nullable = [False] * len(outs)
-    clock = _lap(info, "seconds_avg_having", clock)
-    cols = reveal_columns(session, plan, outs, keep, receivers, g=g, suppressed=suppressed,
+    return outs, keep, suppressed, null_flag, nullable
+
+
+def _reveal_groups(session, plan, outs, keep, groups, suppressed, null_flag, nullable, receivers, info, clock):
+    """Step 15: the kept groups' outputs to the receiver(s) (:func:`pet.sql.reveal.reveal_columns`)."""
+    from pet.sql.reveal import reveal_columns
+
+    _lap(info, "seconds_avg_having", clock)
+    cols = reveal_columns(session, plan, outs, keep, receivers, g=groups.g, suppressed=suppressed,
                           null_flag=null_flag, nullable=nullable, info=info)
     return present(plan, outs, cols)
 
@@ -669,12 +765,14 @@ def _key_values(session, plan, groups, col_nums=None):
     return out
 
 
-def _row_output(session, plan, mask, col_leaf, n, receivers, info):
+def _row_output(session, plan, mask, col_leaf, n, receivers, info, min_group_size=None):
     """Row-level output: every joined row, in the joint order. Never with a secret mask
     (the planner refuses a cross-party WHERE here): opening it positionally would tell the
-    receiver which of its own rows passed."""
+    receiver which of its own rows passed; nor with ``min_group_size``."""
     from pet.sql.reveal import reveal_columns
 
+    if min_group_size is not None and min_group_size > 1:  # refused by query() already
+        raise SqlNotSupported("min_group_size on a row-level query")
     if not isinstance(mask, Pub):  # both parties have the same plan: both refuse
         raise SqlNotSupported("a condition over both parties' columns in a row-level query")
     outs = [evaluate(session, o, col_leaf, (n,), what=out_text(plan, i)) for i, o in enumerate(plan.outputs)]

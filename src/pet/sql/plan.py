@@ -552,30 +552,84 @@ def _join_keys(join, left_alias, right_alias, aliases, sql):
 
 
 def build_plan(sql: str, schemas: list) -> Plan:
-    """Plan ``sql`` over ``schemas = [schema_of_party0, schema_of_party1]``."""
-    exp = _exp()
+    """Plan ``sql`` over ``schemas = [schema_of_party0, schema_of_party1]``.
+
+    Steps (each one call, in this order: the first failing check gives the error):
+
+    1. parse and check the statement (functions, outer shape): :func:`_parse_checked`;
+    2. the table owners and an empty catalog of both schemas: :func:`_catalog`;
+    3. the sources of the outer FROM and their owners: :func:`_sources`;
+    4. bind the query for the output names and types: :func:`_bind`;
+    5. one party's tables only: a local plan, done (:func:`_local_plan`);
+    6. the join between the parties (count, kind, method, aliases): :func:`_check_cross_party_join`;
+    7. qualify the names; aliases and source SQL per party: :func:`_qualify`;
+    8. the expression builder (:class:`_Builder`) and each party's join keys: :func:`_join_key_exprs`;
+    9. WHERE: one party's conjuncts pushed down, the others a shared mask: :func:`_where_mask`;
+    10. GROUP BY, row-level or grouped, outputs and HAVING: :func:`_group_keys_and_outputs`;
+    11. the typed local queries (decimal scale, casts, join key types): :func:`_typed_local_sql`;
+    12. the plan, ORDER BY / LIMIT and the MPC kind checks: :func:`_join_plan`.
+    """
+    tree = _parse_checked(sql)
+    owners, all_schemas, catalog = _catalog(schemas)
+    sources, src_owner = _sources(tree, owners, sql)
+    out_names, out_types = _bind(catalog, sql)
+    if len(set(src_owner)) == 1:
+        return _local_plan(tree, sql, out_names, out_types, src_owner[0])
+    _check_cross_party_join(tree, sources, sql)
+    q, qsources, aliases, src_sql = _qualify(tree, all_schemas, src_owner)
+    b = _Builder(sql, catalog, aliases, src_sql)
+    pairs, extra, key_exprs = _join_key_exprs(q, qsources, aliases, src_owner, sql)
+    mask = _where_mask(b, q, extra, sql)
+    row_level, outputs, having_ir = _group_keys_and_outputs(b, q, mask, sql)
+    local_sql = _typed_local_sql(b, catalog, key_exprs, src_sql, pairs, sql)
+    return _join_plan(sql, out_names, out_types, local_sql, pairs, b, mask, having_ir, outputs, row_level,
+                      qsources, q)
+
+
+def _parse_checked(sql: str):
+    """Step 1: the parsed statement, its functions and outer shape checked."""
     tree = _parse(sql)
     check_functions(tree, sql)
     _check_outer(tree, sql)
+    return tree
+
+
+def _catalog(schemas: list):
+    """Step 2: ``(owners, all_schemas, catalog)``: the party owning each (lower-cased) table
+    name, both parties' schemas merged, and an empty DuckDB catalog of them."""
     owners = {}
     for p in (0, 1):
         for name in schemas[p]:
             owners[name.lower()] = p
     all_schemas = {**schemas[0], **schemas[1]}
     catalog = empty_catalog(all_schemas)
-    # sources of the outer FROM
+    return owners, all_schemas, catalog
+
+
+def _sources(tree, owners: dict, sql: str):
+    """Step 3: the sources of the outer FROM (the FROM table, then the joined ones) and
+    the party owning each."""
     from_ = tree.args.get("from_") or tree.args.get("from")
     if from_ is None:
         raise SqlNotSupported("SELECT without FROM")
     sources = [from_.this] + [j.this for j in tree.args.get("joins") or []]
     src_owner = [_source_owner(s, owners, sql) for s in sources]
-    out_names, out_types = _bind(catalog, sql)
-    if len(set(src_owner)) == 1:
-        # the owner runs the SQL as sqlglot regenerates it from the checked tree (not the
-        # original text), so a parser difference cannot hide a call from check_functions
-        local_sql = [None, None]
-        local_sql[src_owner[0]] = tree.sql("duckdb")
-        return Plan("local", sql, out_names, out_types, owner=src_owner[0], local_sql=local_sql)
+    return sources, src_owner
+
+
+def _local_plan(tree, sql: str, out_names, out_types, owner: int) -> Plan:
+    """Step 5: every source belongs to ``owner``, who runs the whole query locally."""
+    # the owner runs the SQL as sqlglot regenerates it from the checked tree (not the
+    # original text), so a parser difference cannot hide a call from check_functions
+    local_sql = [None, None]
+    local_sql[owner] = tree.sql("duckdb")
+    return Plan("local", sql, out_names, out_types, owner=owner, local_sql=local_sql)
+
+
+def _check_cross_party_join(tree, sources, sql: str) -> None:
+    """Step 6: exactly one source per party, joined by a plain inner join; derived tables
+    have an alias."""
+    exp = _exp()
     if len(sources) > 2:
         raise _unsupported(f"{len(sources)} tables across the two parties", tree.args["joins"][1], sql,
                            "join exactly one table (or derived table) of each party; combine one "
@@ -595,6 +649,10 @@ def build_plan(sql: str, schemas: list) -> Plan:
         if isinstance(s, exp.Subquery) and not s.alias:
             raise _unsupported("derived table without an alias", s, sql)
 
+
+def _qualify(tree, all_schemas: dict, src_owner):
+    """Step 7: ``(q, qsources, aliases, src_sql)``: the query with qualified names, its two
+    sources, the party of each source alias and each party's source SQL."""
     from sqlglot.errors import OptimizeError
     from sqlglot.optimizer.qualify import qualify
 
@@ -612,13 +670,24 @@ def build_plan(sql: str, schemas: list) -> Plan:
         src_sql[p] = s.sql("duckdb")
     if len(aliases) != 2:
         raise SqlError("the two joined tables need distinct aliases")
-    b = _Builder(sql, catalog, aliases, src_sql)
+    return q, qsources, aliases, src_sql
+
+
+def _join_key_exprs(q, qsources, aliases, src_owner, sql: str):
+    """Step 8: ``(pairs, extra, key_exprs)``: the equality pairs of the join condition, its
+    other conjuncts, and each party's join key expressions in pair order."""
     left_alias = _alias_of(qsources[0])
     right_alias = _alias_of(qsources[1])
     pairs, extra = _join_keys(q.args["joins"][0], left_alias, right_alias, aliases, sql)
-    # join key expressions, in pair order, for each party
     key_exprs = {src_owner[0]: [a for a, _ in pairs], src_owner[1]: [c for _, c in pairs]}
-    # WHERE
+    return pairs, extra, key_exprs
+
+
+def _where_mask(b: _Builder, q, extra, sql: str):
+    """Step 9: WHERE (and the join condition's ``extra`` conjuncts): a conjunct over one
+    party's columns (or none) becomes a filter of its local query, a cross-party one part
+    of the row mask; returns the mask IR (None without one)."""
+    exp = _exp()
     mask_parts = []
     for c in _conjuncts(q.args.get("where").this if q.args.get("where") else None) + extra:
         ps = b.parties(c)
@@ -632,7 +701,14 @@ def build_plan(sql: str, schemas: list) -> Plan:
     mask = None
     for m in mask_parts:
         mask = m if mask is None else ("op", "and", (mask, m))
-    # GROUP BY
+    return mask
+
+
+def _group_keys_and_outputs(b: _Builder, q, mask, sql: str):
+    """Step 10: GROUP BY keys, whether the query is row-level (no GROUP BY, aggregate or
+    HAVING; refused with a cross-party ``mask``), the output IRs and the HAVING IR:
+    returns ``(row_level, outputs, having_ir)``."""
+    exp = _exp()
     group = q.args.get("group")
     gexprs = list(group.expressions) if group is not None else []
     if group is not None and group.args.get("all"):
@@ -657,8 +733,13 @@ def build_plan(sql: str, schemas: list) -> Plan:
         node = e.this if isinstance(e, exp.Alias) else e
         outputs.append(b.row_ir(node) if row_level else b.group_ir(node))
     having_ir = b.group_ir(having.this) if having is not None else None
-    # local queries: describe once for the types, then cast join keys so that equal values
-    # encode equally at both parties, and non-numeric, non-string columns to VARCHAR
+    return row_level, outputs, having_ir
+
+
+def _typed_local_sql(b: _Builder, catalog, key_exprs, src_sql, pairs, sql: str) -> list:
+    """Step 11: each party's pushed-down query. Describe it once for the types, then cast
+    join keys so that equal values encode equally at both parties, exact decimals to scaled
+    integers, and non-numeric, non-string columns to VARCHAR."""
     key_types = {}
     for p in (0, 1):
         text = _local_text(key_exprs[p], [c for c in b.columns.values() if c.party == p], b.filters[p],
@@ -689,8 +770,14 @@ def build_plan(sql: str, schemas: list) -> Plan:
             casts.append("VARCHAR")
         else:
             raise SqlError(f"join key {i + 1} has different types at the two parties: {t0} vs {t1}")
-    local_sql = [_local_text(key_exprs[p], [c for c in b.columns.values() if c.party == p], b.filters[p],
-                             src_sql[p], casts) for p in (0, 1)]
+    return [_local_text(key_exprs[p], [c for c in b.columns.values() if c.party == p], b.filters[p],
+                        src_sql[p], casts) for p in (0, 1)]
+
+
+def _join_plan(sql, out_names, out_types, local_sql, pairs, b: _Builder, mask, having_ir, outputs,
+               row_level, qsources, q) -> Plan:
+    """Step 12: the join plan, with its ORDER BY / LIMIT and the MPC kind checks."""
+    exp = _exp()
     plan = Plan("join", sql, out_names, out_types, local_sql=local_sql, n_join_keys=len(pairs),
                 columns=b.columns, mask=mask, group_keys=b.group_keys, aggs=b.aggs, having=having_ir,
                 outputs=outputs, row_level=row_level)
