@@ -22,9 +22,10 @@ the MPC rounds per tree are O(D), independent of the number of rows and features
 4. the owner of the best candidate is revealed to both parties (one bit per node); the
    candidate itself (feature, threshold, default direction) is revealed only to its
    owner (the one-hot restricted to the owner's candidates);
-5. the owner shares ``q = [row goes right]`` for its nodes; the children's membership is
-   ``v_R = v * s * q``, ``v_L = v - v_R`` (shared; a node with ``s = 0`` sends every row
-   left, which reproduces xgboost's leaf at that node);
+5. the owner holds ``q = [row goes right]`` for its nodes as its share (the other party's
+   share is 0; ``q`` only enters triple-masked products, so this costs no message); the
+   children's membership is ``v_R = v * (q s)``, ``v_L = v - v_R`` (shared; a node with
+   ``s = 0`` sends every row left, which reproduces xgboost's leaf at that node);
 6. leaves, per node of the last split level rather than per row (:func:`_last_level`):
    ``w = -learning_rate * G / (H + lambda)`` (shared) is *selected* by the one-hot from the
    per-candidate ``G_L/(H_L + lambda)``, ``G_R/(H_R + lambda)`` the gains already computed
@@ -193,11 +194,19 @@ def _reveal_choice(session, onehot: Shared, m0: int):
 
 
 def _share_right(session, owner: np.ndarray, left_own: np.ndarray, n: int) -> Shared:
-    """Shares of ``q = 1 - goes_left`` (n x nodes); each party shares the columns of its
-    own nodes (``left_own``: n x #own nodes, bool), both in one exchange round
-    (:meth:`pet.mpc.Session.share_split`: the other party sees uniform words)."""
-    q_own = 1 - np.asarray(left_own, dtype=np.int64).reshape(n, -1)
-    return session.share_split(q_own, np.asarray(owner, dtype=np.int64), axis=1)
+    """Shares of ``q = 1 - goes_left`` (n x nodes) without a message: the owner of node
+    ``k`` holds ``q`` as its share of column ``k``, the other party holds 0 (``left_own``:
+    n x #own nodes, bool).
+
+    Such a sharing hides nothing by itself, so ``Q`` is only ever an operand of a Beaver
+    or matrix-triple product (``Q @ diag(s)``, ``Q * s``), whose openings ``Q - A`` are
+    masked by the dealer's uniform ``A``: the other party sees uniform words, as with a
+    masked share, and no round or ``n x nodes`` transfer is spent on sharing."""
+    owner = np.asarray(owner, dtype=np.int64)
+    mine = np.flatnonzero(owner == session.party)
+    q = np.zeros((n, owner.size), dtype=np.uint64)
+    q[:, mine] = 1 - np.asarray(left_own, dtype=np.uint64).reshape(n, -1)
+    return Shared.from_shares(session, q, 0)
 
 
 def _descend(session, V: Shared | None, R: Shared, n: int):
