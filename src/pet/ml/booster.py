@@ -91,6 +91,7 @@ from pet.mpc import (
     tournament,
     where,
 )
+from pet.mpc.prefetch import Prefetcher
 
 __all__ = ["train", "predict_margin", "candidate_matrix", "OBJECTIVES"]
 
@@ -407,20 +408,24 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
     own_cand = np.full((n_estimators, n_inner), -1, dtype=np.int64)
     split_sh = np.zeros((n_estimators, n_inner), dtype=np.uint64)
     leaf_sh = np.zeros((n_estimators, 2 ** D), dtype=np.uint64)
+    prefetcher = Prefetcher(session)  # every tree repeats the first one's requests: prefetch them
     for t in range(n_estimators):
-        gh = _gradients(session, setup, margin, yv, n)
+        with prefetcher.block("gradients"):
+            gh = _gradients(session, setup, margin, yv, n)
         products = PreparedProducts(pms, 2 ** D)  # columns: 2 at the root, 2^d at level d >= 1
         V = None  # membership at the current level (None: root, all ones)
         hist = tot = None
         k = 0
         for d in range(D):
             nodes = 2 ** d
-            hist, tot = _level_histograms(session, products, gh, V, hist, tot, n, setup.K, nodes)
-            if d < D - 1:
-                V, owner, own_nodes, cand, split = _split_level(session, binner, X, setup, hist, tot, thr, V, n)
-            else:
-                owner, own_nodes, cand, split, w, inc = _last_level(session, binner, X, setup, hist, tot, thr, V,
-                                                                    n, learning_rate)
+            with prefetcher.block(("level", d)):
+                hist, tot = _level_histograms(session, products, gh, V, hist, tot, n, setup.K, nodes)
+                if d < D - 1:
+                    V, owner, own_nodes, cand, split = _split_level(session, binner, X, setup, hist, tot, thr,
+                                                                    V, n)
+                else:
+                    owner, own_nodes, cand, split, w, inc = _last_level(session, binner, X, setup, hist, tot,
+                                                                        thr, V, n, learning_rate)
             owners[t, k:k + nodes] = owner
             own_cand[t, k + own_nodes] = cand
             split_sh[t, k:k + nodes] = split.share
