@@ -17,7 +17,8 @@ the MPC rounds per tree are O(D), independent of the number of rows and features
    across nodes and trees; the owner's side from per-bin sums, :mod:`pet.ml.secure_hist`);
 3. gains in MPC: ``G_L^2/(H_L+lambda) + G_R^2/(H_R+lambda) - G^2/(H+lambda)`` (MPC
    reciprocal); candidates with ``H_L`` or ``H_R`` below ``min_child_weight`` lose 2^31
-   per failed child (a local linear step: below every valid gain and the threshold); one-hot of the best candidate per node by MPC argmax; the shared *split flag*
+   per failed child (a local linear step: below every valid gain and the threshold);
+   one-hot of the best candidate per node by MPC argmax; the shared *split flag*
    ``s = [best gain > max(gamma, 1e-6)]``;
 4. the owner of the best candidate is revealed to both parties (one bit per node); the
    candidate itself (feature, threshold, default direction) is revealed only to its
