@@ -1,8 +1,8 @@
 """Rounds and bytes per tree of the secure booster: the WAN-designed steps stay in place.
 
 Measured at 2,000 rows, 3 + 3 features, depth 4, max_bin 16 (exact counts: every shape is
-public). Before the per-node last level, the message-free directions and the linear
-validity penalty a tree took 483 rounds and 5.39 MB sent by party 0; now 440 and 4.48 MB."""
+public). Before the per-node last level and the message-free directions a tree took 483
+rounds and 5.39 MB sent by party 0; now 448 and 4.52 MB."""
 
 import numpy as np
 
@@ -25,5 +25,5 @@ def test_rounds_and_bytes_per_tree():
 
     for per_tree in mpc.run_local(prog, timeout=600):
         rounds, sent = per_tree[:, 0], per_tree[:, 1]
-        assert np.all(rounds <= 445), rounds
-        assert np.all(sent <= 4.7e6), sent
+        assert np.all(rounds <= 455), rounds
+        assert np.all(sent <= 4.75e6), sent

@@ -16,9 +16,8 @@ the MPC rounds per tree are O(D), independent of the number of rows and features
    cumulative bin-indicator matrix times shared vectors, with a matrix-triple mask reused
    across nodes and trees; the owner's side from per-bin sums, :mod:`pet.ml.secure_hist`);
 3. gains in MPC: ``G_L^2/(H_L+lambda) + G_R^2/(H_R+lambda) - G^2/(H+lambda)`` (MPC
-   reciprocal); candidates with ``H_L`` or ``H_R`` below ``min_child_weight`` lose 2^31
-   per failed child (a local linear step: below every valid gain and the threshold);
-   one-hot of the best candidate per node by MPC argmax; the shared *split flag*
+   reciprocal); candidates with ``H_L`` or ``H_R`` below ``min_child_weight`` get gain
+   -1; one-hot of the best candidate per node by MPC argmax; the shared *split flag*
    ``s = [best gain > max(gamma, 1e-6)]``;
 4. the owner of the best candidate is revealed to both parties (one bit per node); the
    candidate itself (feature, threshold, default direction) is revealed only to its
@@ -55,8 +54,8 @@ g, h, lambda and min_child_weight are divided by a public power of two, so that 
 ``H + lambda`` lies in the domain ``[2^-10, 2^17)`` of the MPC reciprocal.
 
 Cost per tree (``K`` candidates of both parties, ``n`` rows, depth ``D``; measured by phase
-with ``benchmarks/_xgb_phases.py``): about 605 rounds at ``D = 5``, of which per level the
-gains take about 107 (reciprocal 28, argmax over ``K`` at most ``12 ceil(log4 K) - 1`` as a
+with ``benchmarks/_xgb_phases.py``): about 615 rounds at ``D = 5``, of which per level the
+gains take about 109 (reciprocal 28, argmax over ``K`` at most ``12 ceil(log4 K) - 1`` as a
 4-ary tournament, :func:`pet.mpc.tournament`, comparisons 8 each), the gradients' sigmoid
 43 per tree. Bytes between the parties: per row and tree about 1.4 kB for the sigmoid and
 about 2.5 kB for the memberships and histograms (each level ``l < D - 1``: the products
@@ -90,6 +89,7 @@ from pet.mpc import (
     sigmoid,
     stack,
     tournament,
+    where,
 )
 from pet.mpc.prefetch import Prefetcher
 
@@ -98,8 +98,6 @@ __all__ = ["train", "predict_margin", "candidate_matrix", "OBJECTIVES"]
 OBJECTIVES = ("binary:logistic", "reg:squarederror")
 #: fractional bits of gradients, sums, gains and leaf weights
 F = 16
-#: penalty of an invalid candidate's loss change per failed child (a public integer)
-_INVALID = 2 ** 31
 #: largest ``H + lambda`` the MPC reciprocal handles is 2^17; keep a margin of 2
 _H_LIMIT = 2.0 ** 16
 
@@ -166,11 +164,9 @@ def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Sha
     w = _at(num * r, F)  # G / (H + lambda)
     term = num * w
     chg = term[:K] + term[K:2 * K] - term[2 * K:]
-    ok = concatenate([HL, HR], axis=0) >= hmin  # 0/1 integers
-    # an invalid candidate loses _INVALID per failed child: below every valid loss change
-    # (|chg| < 2^30, the range of the products above) and below the split threshold, with
-    # no product round (where it was [ok_L ok_R] and where(valid, chg, -1): 2 rounds)
-    masked = chg + (ok[:K] + ok[K:] - 2) * _INVALID
+    ok = concatenate([HL, HR], axis=0) >= hmin
+    valid = ok[:K] * ok[K:]
+    masked = where(valid, chg, -1.0)
     best_of = tournament(masked, axis=0, outputs=("one_hot", "value"), arity=4)
     onehot, best = best_of.one_hot, best_of.value  # (K, nodes), (nodes,)
     split = best > thr
