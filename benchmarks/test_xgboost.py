@@ -6,6 +6,8 @@ Data: ``make_classification`` with ``PET_BENCH_XGB_ROWS`` training rows (default
 plus 20 % more held out, 20 features split 10 + 10, label at party 0; 10 trees of depth 5,
 max_bin 32, learning_rate 0.3. ``extra_info`` records seconds per tree, bytes between the
 parties and from the dealer, MPC rounds, test AUC and plaintext xgboost's AUC and time.
+With ``--link rtt=20ms,bw=100mbit`` (or ``PET_LINK``) every link -- peer and dealer, both
+directions -- is shaped by :class:`pet.transport.Link` (see ``conftest.py``).
 """
 
 from __future__ import annotations
@@ -36,18 +38,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _dealer(port, out):
+def _shaped(channel, link):
+    return channel if link is None else link.wrap(channel)
+
+
+def _dealer(port, out, link=None):
     from pet.mpc import dealer
     from pet.transport import tcp
     with tcp.Listener("127.0.0.1", port, timeout=3600) as lst:
-        a = lst.accept(accept_timeout=300)
-        b = lst.accept(accept_timeout=300)
+        a = _shaped(lst.accept(accept_timeout=300), link)
+        b = _shaped(lst.accept(accept_timeout=300), link)
         with a, b:
             dealer.serve(a, b)
             out.put(("dealer", {"sent": a.stats.bytes_sent + b.stats.bytes_sent}))
 
 
-def _party(p, peer_port, dealer_port, rows, out):
+def _party(p, peer_port, dealer_port, rows, out, link=None):
     from sklearn.metrics import roc_auc_score
 
     from pet.ml import VerticalXGBClassifier
@@ -56,9 +62,9 @@ def _party(p, peer_port, dealer_port, rows, out):
 
     Xtr, ytr, Xte, yte = _data(rows)
     cols = slice(0, 10) if p == 0 else slice(10, 20)
-    peer = (tcp.listen("127.0.0.1", peer_port, timeout=3600, accept_timeout=300) if p == 0
-            else tcp.connect("127.0.0.1", peer_port, timeout=3600, retry_for=300))
-    dealer = tcp.connect("127.0.0.1", dealer_port, timeout=3600, retry_for=300)
+    peer = _shaped(tcp.listen("127.0.0.1", peer_port, timeout=3600, accept_timeout=300) if p == 0
+                   else tcp.connect("127.0.0.1", peer_port, timeout=3600, retry_for=300), link)
+    dealer = _shaped(tcp.connect("127.0.0.1", dealer_port, timeout=3600, retry_for=300), link)
     stamps = []
     with peer, dealer, Session(p, peer, dealer=dealer) as s:
         t0 = time.perf_counter()
@@ -81,13 +87,13 @@ def _party(p, peer_port, dealer_port, rows, out):
         out.put((p, res))
 
 
-def _run(rows):
+def _run(rows, link=None):
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     pp, dp = _free_port(), _free_port()
-    procs = [ctx.Process(target=_dealer, args=(dp, out)),
-             ctx.Process(target=_party, args=(0, pp, dp, rows, out)),
-             ctx.Process(target=_party, args=(1, pp, dp, rows, out))]
+    procs = [ctx.Process(target=_dealer, args=(dp, out, link)),
+             ctx.Process(target=_party, args=(0, pp, dp, rows, out, link)),
+             ctx.Process(target=_party, args=(1, pp, dp, rows, out, link))]
     for pr in procs:
         pr.start()
     results = dict(out.get(timeout=7200) for _ in procs)
@@ -98,11 +104,11 @@ def _run(rows):
     return results
 
 
-def test_vertical_xgboost_100k(benchmark):
+def test_vertical_xgboost_100k(benchmark, link):
     import xgboost as xgb
     from sklearn.metrics import roc_auc_score
 
-    res = benchmark.pedantic(_run, args=(ROWS,), rounds=1, iterations=1)
+    res = benchmark.pedantic(_run, args=(ROWS, link), rounds=1, iterations=1)
     Xtr, ytr, Xte, yte = _data(ROWS)
     t = time.perf_counter()
     ref = xgb.XGBClassifier(**PARAMS, tree_method="hist", n_jobs=1).fit(Xtr, ytr)
@@ -111,6 +117,7 @@ def test_vertical_xgboost_100k(benchmark):
     p0, p1 = res[0], res[1]
     info = {
         "rows": ROWS, "features": "10 + 10", "trees": TREES, "depth": DEPTH,
+        "link": "loopback" if link is None else str(link),
         "seconds_per_tree": round(p0["per_tree_s"], 2),
         "seconds_per_tree_steady": round(p0["steady_tree_s"], 2),
         "fit_seconds": round(p0["fit_s"], 1), "predict_seconds": round(p0["predict_s"], 2),

@@ -120,3 +120,46 @@ def test_shaping_over_tcp(tmp_path):
     t.join(10)
     assert out["elapsed"] >= 3 * link.rtt
     assert out["elapsed"] < 3 * link.rtt + SLACK
+
+
+def test_run_local_shapes_the_peer_and_the_dealer_links():
+    from pet import mpc
+    from pet.transport.link import ShapedChannel
+
+    link, n = Link(rtt=0.1), 4
+
+    def fn(session):
+        kinds = (type(session.channel), type(session.source.channel))
+        x = session.share(np.arange(3.0), owner=0) if session.party == 0 else session.share(None, owner=0)
+        t0 = time.monotonic()
+        for _ in range(n):  # one exchange with the peer each: half a round trip each way
+            session.exchange("ping", None)
+        peer_seconds = time.monotonic() - t0
+        t0 = time.monotonic()
+        y = mpc.mul(x, x)  # a triple from the dealer (a request and a reply), then one opening
+        mul_seconds = time.monotonic() - t0
+        return kinds, peer_seconds, mul_seconds, session.reveal(y)
+
+    for kinds, peer_seconds, mul_seconds, y in mpc.run_local(fn, link=link, timeout=60):
+        assert kinds == (ShapedChannel, ShapedChannel)
+        assert n * link.rtt / 2 <= peer_seconds < n * link.rtt / 2 + SLACK
+        assert mul_seconds >= link.rtt  # the dealer's round trip, then the peer's half round trip
+        np.testing.assert_allclose(y, np.arange(3.0) ** 2, atol=1e-3)
+
+
+def test_cli_link_option_shapes_what_a_party_sends():
+    import argparse
+
+    from pet.cli._net import add_tls_arguments, shaped
+    from pet.transport.link import ShapedChannel
+
+    parser = argparse.ArgumentParser()
+    add_tls_arguments(parser)
+    args = parser.parse_args(["--link", "rtt=20ms,bw=100mbit"])
+    assert args.link == Link(rtt=0.02, bandwidth=100e6)
+    a, b = local_pair(timeout=10)
+    with shaped(args, a) as sa, b:
+        assert isinstance(sa, ShapedChannel) and sa.link == args.link
+    assert shaped(parser.parse_args([]), b) is b
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--link", "rtt=fast"])

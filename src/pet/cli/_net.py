@@ -46,7 +46,29 @@ def add_tls_arguments(parser, *, peer_name: bool = True, dealer_name: bool | Non
                            help="name the dealer's certificate must carry (default dealer)")
     group.add_argument("--insecure", action="store_true",
                        help="allow plain TCP (no TLS) on a non-loopback address: only on a trusted network")
+    if peer_name:
+        parser.add_argument("--link", metavar="SPEC", default=None, type=_parse_link,
+                            help="for experiments: shape what this party sends to the peer and the dealer "
+                                 "like a WAN link, e.g. rtt=20ms,bw=100mbit (pet.transport.Link)")
     return group
+
+
+def _parse_link(text):
+    import argparse
+
+    from pet.errors import PetError
+    from pet.transport.link import Link
+
+    try:
+        return Link.parse(text)
+    except PetError as exc:
+        raise argparse.ArgumentTypeError(f"--link: {exc}") from None
+
+
+def shaped(args, channel):
+    """``channel`` wrapped by ``--link`` (what this side sends is shaped), or as is."""
+    link = getattr(args, "link", None)
+    return channel if link is None else link.wrap(channel)
 
 
 def tls_from_args(args, own_name: str, *, peer_name=None):
@@ -113,12 +135,14 @@ def open_peer(args, tls, command: str):
         host, port = tcp.parse_address(args.listen)
         refuse_plaintext(args, tls, host, command, "listen on")
         print(f"pet {command}: party {args.party} waiting for the peer on {host}:{port} ...", file=sys.stderr)
-        return tcp.listen(host, port, tls=tls, timeout=args.timeout, accept_timeout=args.wait, insecure=insecure)
+        return shaped(args, tcp.listen(host, port, tls=tls, timeout=args.timeout, accept_timeout=args.wait,
+                                       insecure=insecure))
     host, port = tcp.parse_address(args.connect)
     refuse_plaintext(args, tls, host, command, "connect to")
     print(f"pet {command}: party {args.party} connecting to the peer at {host}:{port} ...", file=sys.stderr)
     try:
-        return tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.wait, insecure=insecure)
+        return shaped(args, tcp.connect(host, port, tls=tls, timeout=args.timeout, retry_for=args.wait,
+                                        insecure=insecure))
     except TransportError as exc:
         raise explain_connect_failure(exc, tls, "the peer", args) from None
 
@@ -136,7 +160,7 @@ def open_dealer(args, tls, command: str = "dealer link"):
     except TransportError as exc:
         raise explain_connect_failure(exc, tls, "the dealer", args) from None
     channel.peer_label = "the dealer"
-    return channel
+    return shaped(args, channel)
 
 
 def check_addresses(args, tls, command: str) -> None:

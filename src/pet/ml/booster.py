@@ -22,11 +22,17 @@ the MPC rounds per tree are O(D), independent of the number of rows and features
 4. the owner of the best candidate is revealed to both parties (one bit per node); the
    candidate itself (feature, threshold, default direction) is revealed only to its
    owner (the one-hot restricted to the owner's candidates);
-5. the owner shares ``q = [row goes right]`` for its nodes; the children's membership is
-   ``v_R = v * s * q``, ``v_L = v - v_R`` (shared; a node with ``s = 0`` sends every row
-   left, which reproduces xgboost's leaf at that node);
-6. leaves: ``w = -learning_rate * G / (H + lambda)`` (shared); the shared margins of the
-   training rows are updated with ``sum_leaves v_leaf * w_leaf``.
+5. the owner holds ``q = [row goes right]`` for its nodes as its share (the other party's
+   share is 0; ``q`` only enters triple-masked products, so this costs no message); the
+   children's membership is ``v_R = v * (q s)``, ``v_L = v - v_R`` (shared; a node with
+   ``s = 0`` sends every row left, which reproduces xgboost's leaf at that node);
+6. leaves, per node of the last split level rather than per row (:func:`_last_level`):
+   ``w = -learning_rate * G / (H + lambda)`` (shared) is *selected* by the one-hot from the
+   per-candidate ``G_L/(H_L + lambda)``, ``G_R/(H_R + lambda)`` the gains already computed
+   (no leaf sums over the rows, no second division); the shared margins of the training
+   rows grow by ``v (w_left + q s (w_right - w_left))`` for their last-level node (``v``
+   its membership, ``q`` the row's direction), so the leaves' own membership vectors are
+   never formed.
 
 What each party learns (beyond its own data and the public parameters, ``n``, and each
 party's number of features and of split candidates): per node, which party owns the best
@@ -47,12 +53,17 @@ lambda`` exceeds 2^16 (more than 65,535 rows for squared error, 262,143 for logi
 g, h, lambda and min_child_weight are divided by a public power of two, so that every
 ``H + lambda`` lies in the domain ``[2^-10, 2^17)`` of the MPC reciprocal.
 
-Cost per tree (``K`` candidates of both parties, ``n`` rows, depth ``D``): about 660 rounds
-at ``D = 5`` (argmax over ``K`` is at most ``12 ceil(log4 K) - 1`` rounds per level, the reciprocal 32,
-comparisons 8; the argmax is a 4-ary tournament, :func:`pet.mpc.tournament`); the histogram step is
-one exchange of ring elements per level (``n x max(2, 2^l)``) plus, per tree, one dense
-``m_p x n x 2^D`` product at each party and at the dealer (the reusable-mask correction); everything
-else is elementwise on ``n x 2^l`` or ``K x 2^l`` elements.
+Cost per tree (``K`` candidates of both parties, ``n`` rows, depth ``D``; measured by phase
+with ``benchmarks/_xgb_phases.py``): about 615 rounds at ``D = 5``, of which per level the
+gains take about 109 (reciprocal 28, argmax over ``K`` at most ``12 ceil(log4 K) - 1`` as a
+4-ary tournament, :func:`pet.mpc.tournament`, comparisons 8 each), the gradients' sigmoid
+43 per tree. Bytes between the parties: per row and tree about 1.4 kB for the sigmoid and
+about 2.5 kB for the memberships and histograms (each level ``l < D - 1``: the products
+``v * [g, h]`` and ``v * q s`` on ``n x 2^l`` elements, the histogram product's one exchange
+of ``n x max(2, 2^l)`` ring elements; the last level only ``Q - A`` and ``v * y``), plus
+per tree about 47 MB at ``K = 640`` for the gains (``3 K x 2^l`` reciprocals per level),
+independent of ``n``; and once per tree a dense ``m_p x n x 2^D`` product at each party
+and at the dealer (the reusable-mask correction).
 """
 
 from __future__ import annotations
@@ -80,6 +91,7 @@ from pet.mpc import (
     tournament,
     where,
 )
+from pet.mpc.prefetch import Prefetcher
 
 __all__ = ["train", "predict_margin", "candidate_matrix", "OBJECTIVES"]
 
@@ -135,7 +147,10 @@ def _handshake(session, info: dict) -> dict:
 
 
 def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Shared):
-    """One-hot of the best valid candidate per node, and the shared split flags.
+    """One-hot of the best valid candidate per node, the shared split flags, and the
+    weights ``G/(H + lambda)`` of every candidate's left and right child and of the node
+    ((2K + 1, nodes), rows: K left, K right, the node), from which the leaves are selected
+    at the last level without another division.
 
     ``hist``: (K, nodes, 2) left sums (G_L, H_L); ``tot``: (nodes, 2). One batched
     reciprocal, two products, one batched comparison, argmax, one comparison."""
@@ -155,7 +170,7 @@ def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Sha
     best_of = tournament(masked, axis=0, outputs=("one_hot", "value"), arity=4)
     onehot, best = best_of.one_hot, best_of.value  # (K, nodes), (nodes,)
     split = best > thr
-    return onehot, split
+    return onehot, split, w
 
 
 def _reveal_choice(session, onehot: Shared, m0: int):
@@ -180,11 +195,19 @@ def _reveal_choice(session, onehot: Shared, m0: int):
 
 
 def _share_right(session, owner: np.ndarray, left_own: np.ndarray, n: int) -> Shared:
-    """Shares of ``q = 1 - goes_left`` (n x nodes); each party shares the columns of its
-    own nodes (``left_own``: n x #own nodes, bool), both in one exchange round
-    (:meth:`pet.mpc.Session.share_split`: the other party sees uniform words)."""
-    q_own = 1 - np.asarray(left_own, dtype=np.int64).reshape(n, -1)
-    return session.share_split(q_own, np.asarray(owner, dtype=np.int64), axis=1)
+    """Shares of ``q = 1 - goes_left`` (n x nodes) without a message: the owner of node
+    ``k`` holds ``q`` as its share of column ``k``, the other party holds 0 (``left_own``:
+    n x #own nodes, bool).
+
+    Such a sharing hides nothing by itself, so ``Q`` is only ever an operand of a Beaver
+    or matrix-triple product (``Q @ diag(s)``, ``Q * s``), whose openings ``Q - A`` are
+    masked by the dealer's uniform ``A``: the other party sees uniform words, as with a
+    masked share, and no round or ``n x nodes`` transfer is spent on sharing."""
+    owner = np.asarray(owner, dtype=np.int64)
+    mine = np.flatnonzero(owner == session.party)
+    q = np.zeros((n, owner.size), dtype=np.uint64)
+    q[:, mine] = 1 - np.asarray(left_own, dtype=np.uint64).reshape(n, -1)
+    return Shared.from_shares(session, q, 0)
 
 
 def _descend(session, V: Shared | None, R: Shared, n: int):
@@ -300,30 +323,53 @@ def _level_histograms(session, products, gh: Shared, V, hist, tot, n: int, K: in
     return hist, tot
 
 
-def _split_level(session, binner, X, setup: _Setup, hist, tot, thr, V, n: int):
-    """Steps 3-5 for one level: gains and the best candidate (3), its owner opened to both
-    and the candidate to its owner (4), the owners' shared directions and the children's
-    membership (5). Returns ``(V, owner, own_nodes, cand, split)``."""
-    onehot, split = _gains(session, hist, tot, setup.lam, setup.hmin, thr)
+def _choose_splits(session, binner, X, setup: _Setup, hist, tot, thr, n: int):
+    """Steps 3-4 for one level and the owners' shared directions ``Q`` (n x nodes):
+    gains and the best candidate (3), its owner opened to both and the candidate to its
+    owner (4). Returns ``(Q, owner, own_nodes, cand, split, onehot, w)``."""
+    onehot, split, w = _gains(session, hist, tot, setup.lam, setup.hmin, thr)
     owner, mine = _reveal_choice(session, onehot, setup.ms[0])
     own_nodes = np.flatnonzero(owner == session.party)
     cand = np.array([mine[int(j)] for j in own_nodes], dtype=np.int64)
     left_own = binner.indicator(X, cand).astype(bool) if cand.size else np.zeros((n, 0), bool)
     Q = _share_right(session, owner, left_own, n)
+    return Q, owner, own_nodes, cand, split, onehot, w
+
+
+def _split_level(session, binner, X, setup: _Setup, hist, tot, thr, V, n: int):
+    """Steps 3-5 for a level above the last: :func:`_choose_splits`, then the children's
+    membership (5). Returns ``(V, owner, own_nodes, cand, split)``."""
+    Q, owner, own_nodes, cand, split, _, _ = _choose_splits(session, binner, X, setup, hist, tot, thr, n)
     R = Q @ diag(split)  # = Q * s per column; a matrix triple opens only Q - A
     return _descend(session, V, R, n), owner, own_nodes, cand, split
 
 
-def _leaf_weights(session, setup: _Setup, V: Shared, gh: Shared, tot: Shared, n: int, D: int,
-                  learning_rate: float) -> Shared:
-    """Step 6: the leaves' totals (left ones summed, right ones by subtraction) and weights
-    ``-learning_rate * G / (H + lambda)`` (shared)."""
-    nodes = 2 ** D
-    ghv = V[:, 0::2].reshape(n, nodes // 2, 1) * gh.reshape(n, 1, 2)
-    tL = ghv.sum(axis=0).reshape(1, nodes // 2, 2)
-    tot = _pair_children(session, tL, tot.reshape(1, nodes // 2, 2)).reshape(nodes, 2)
-    G, H = tot[:, 0], tot[:, 1]
-    return _public_mul(_at(G * reciprocal(H + setup.lam), F), -learning_rate)
+def _last_level(session, binner, X, setup: _Setup, hist, tot, thr, V, n: int, learning_rate: float):
+    """Steps 3-6 for the last split level, per node instead of per row: the leaves'
+    weights are *selected* from the gains' per-candidate weights (no per-row sums, no
+    second division) and the rows' margin increments come from the parents' membership
+    and the owners' directions, without forming the leaves' membership.
+
+    For node ``k`` with split flag ``s``, best candidate's child weights ``w_L, w_R``
+    (selected by the one-hot: one product round on K x nodes) and own weight ``w_P``:
+    left leaf ``w_P + s (w_L - w_P)`` (a node that does not split passes every row left,
+    as xgboost's leaf), right leaf ``s w_R`` (empty when ``s = 0``), both times
+    ``-learning_rate`` (one truncation round); the products with ``s`` share one round.
+    A row of node ``k`` (membership ``v``, direction ``q``) gets
+    ``v (left_k + q s (w_R - w_L))``: ``Q @ diag(.)`` (a matrix triple, opens ``Q - A``)
+    and one product ``V * Y`` (n x nodes), summed over the nodes.
+
+    Returns ``(owner, own_nodes, cand, split, leaves (2 nodes,), increment (n,))``."""
+    Q, owner, own_nodes, cand, split, onehot, w = _choose_splits(session, binner, X, setup, hist, tot, thr, n)
+    K, nodes = onehot.shape
+    picked = (stack([onehot, onehot]) * w[:2 * K].reshape(2, K, nodes)).sum(axis=1)  # (2, nodes)
+    wl, wr, wp = picked[0], picked[1], w[2 * K]
+    with_s = split.reshape(1, nodes) * stack([wl - wp, wr, wr - wl])  # one round, exact (s is 0/1)
+    scaled = _public_mul(concatenate([wp.reshape(1, nodes), with_s]), -learning_rate)
+    left, right, delta = scaled[0] + scaled[1], scaled[2], scaled[3]
+    Y = Q @ diag(delta) + left.reshape(1, nodes)  # (n, nodes): the leaf weight each row reaches
+    inc = Y[:, 0] if V is None else (V * Y).sum(axis=1)
+    return owner, own_nodes, cand, split, _interleave(session, left, right), inc
 
 
 def _own_splits(binner, own_cand: np.ndarray):
@@ -344,7 +390,7 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
     """Train on this party's columns ``X`` (and ``y`` at the label party); returns this
     party's model state (see :mod:`pet.ml.model_io` for its fields). The steps of the
     module docstring: :func:`_gradients` (1), :func:`_level_histograms` (2),
-    :func:`_split_level` (3-5), :func:`_leaf_weights` (6)."""
+    :func:`_split_level` (3-5), :func:`_last_level` (3-4 and 6 at the last split level)."""
     n = X.shape[0]
     binner = Binner(max_bin).fit(X)
     params = {"objective": objective, "n_estimators": n_estimators, "max_depth": max_depth,
@@ -362,23 +408,30 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
     own_cand = np.full((n_estimators, n_inner), -1, dtype=np.int64)
     split_sh = np.zeros((n_estimators, n_inner), dtype=np.uint64)
     leaf_sh = np.zeros((n_estimators, 2 ** D), dtype=np.uint64)
+    prefetcher = Prefetcher(session)  # every tree repeats the first one's requests: prefetch them
     for t in range(n_estimators):
-        gh = _gradients(session, setup, margin, yv, n)
+        with prefetcher.block("gradients"):
+            gh = _gradients(session, setup, margin, yv, n)
         products = PreparedProducts(pms, 2 ** D)  # columns: 2 at the root, 2^d at level d >= 1
         V = None  # membership at the current level (None: root, all ones)
         hist = tot = None
         k = 0
         for d in range(D):
             nodes = 2 ** d
-            hist, tot = _level_histograms(session, products, gh, V, hist, tot, n, setup.K, nodes)
-            V, owner, own_nodes, cand, split = _split_level(session, binner, X, setup, hist, tot, thr, V, n)
+            with prefetcher.block(("level", d)):
+                hist, tot = _level_histograms(session, products, gh, V, hist, tot, n, setup.K, nodes)
+                if d < D - 1:
+                    V, owner, own_nodes, cand, split = _split_level(session, binner, X, setup, hist, tot, thr,
+                                                                    V, n)
+                else:
+                    owner, own_nodes, cand, split, w, inc = _last_level(session, binner, X, setup, hist, tot,
+                                                                        thr, V, n, learning_rate)
             owners[t, k:k + nodes] = owner
             own_cand[t, k + own_nodes] = cand
             split_sh[t, k:k + nodes] = split.share
             k += nodes
-        w = _leaf_weights(session, setup, V, gh, tot, n, D, learning_rate)
-        leaf_sh[t] = w.share
-        margin = margin + V @ w  # sum over leaves of v_leaf * w_leaf
+        leaf_sh[t] = _at(w, F).share
+        margin = margin + _at(inc, F)
         if callback is not None:
             callback(t + 1, n_estimators)
 

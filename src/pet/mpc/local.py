@@ -11,7 +11,7 @@ __all__ = ["run_local"]
 
 
 def run_local(fn, *args, frac_bits: int = 16, timeout: float | None = 600.0, correlations: str = "dealer",
-              **kwargs) -> list:
+              link=None, **kwargs) -> list:
     """Run ``fn(session, *args, **kwargs)`` for party 0 and party 1; return
     ``[result_0, result_1]``.
 
@@ -21,7 +21,8 @@ def run_local(fn, *args, frac_bits: int = 16, timeout: float | None = 600.0, cor
 
     The threads are joined by in-memory channels (:func:`pet.transport.run_parties`), so a
     failure in any of them is re-raised here promptly, and a hang becomes
-    :class:`~pet.errors.PartyTimeout` after ``timeout`` seconds.
+    :class:`~pet.errors.PartyTimeout` after ``timeout`` seconds. ``link`` (a
+    :class:`~pet.transport.Link`) shapes every link of the run, peer and dealer alike.
     """
     from pet.errors import InputError, PetTypeError
 
@@ -38,7 +39,7 @@ def run_local(fn, *args, frac_bits: int = 16, timeout: float | None = 600.0, cor
                     return fn(session, *args, **kwargs)
             return body
 
-        return run_parties(peer(0), peer(1), timeout=timeout, names=["party0", "party1"])
+        return run_parties(peer(0), peer(1), timeout=timeout, names=["party0", "party1"], link=link)
 
     def party(p):
         def body(chans):
@@ -50,5 +51,5 @@ def run_local(fn, *args, frac_bits: int = 16, timeout: float | None = 600.0, cor
         return _dealer.serve(chans[0], chans[1])
 
     results = run_parties(party(0), party(1), dealer, timeout=timeout,
-                          names=["party0", "party1", "dealer"])
+                          names=["party0", "party1", "dealer"], link=link)
     return results[:2]

@@ -1,0 +1,29 @@
+"""Rounds and bytes per tree of the secure booster: the WAN-designed steps stay in place.
+
+Measured at 2,000 rows, 3 + 3 features, depth 4, max_bin 16 (exact counts: every shape is
+public). Before the per-node last level and the message-free directions a tree took 483
+rounds and 5.39 MB sent by party 0; now 448 and 4.52 MB."""
+
+import numpy as np
+
+import pet.mpc as mpc
+from pet.ml import VerticalXGBClassifier
+
+
+def test_rounds_and_bytes_per_tree():
+    rng = np.random.default_rng(0)  # not-secret: test data
+    n = 2000
+    X = rng.normal(size=(n, 6))
+    y = (X[:, 0] + X[:, 4] > 0).astype(float)
+
+    def prog(s):
+        marks = []
+        est = VerticalXGBClassifier(s, n_estimators=3, max_depth=4, max_bin=16,
+                                    callback=lambda d, t: marks.append((s.rounds, s.channel.stats.bytes_sent)))
+        est.fit(X[:, :3] if s.party == 0 else X[:, 3:], y if s.party == 0 else None)
+        return np.diff(np.array(marks), axis=0)  # trees 2 and 3
+
+    for per_tree in mpc.run_local(prog, timeout=600):
+        rounds, sent = per_tree[:, 0], per_tree[:, 1]
+        assert np.all(rounds <= 455), rounds
+        assert np.all(sent <= 4.75e6), sent
