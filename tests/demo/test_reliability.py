@@ -85,6 +85,7 @@ def test_kill_during_stage(tmp_path, stage, victim):
             assert not outcome["ok"]
             errors += outcome["steps"][-1].get("error", "")
         assert any(word in errors for word in ("PeerDisconnected", "ChannelTimeout", "TransportError", "TLSError",
-                                                "ChannelClosed", "closed", "timed out", "no peer")), errors
+                                                "ChannelClosed", "closed", "timed out", "no peer",
+                                                "a network error on its side")), errors
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == [], leftovers
