@@ -65,14 +65,15 @@ from pet.errors import InputError, PetTypeError, PrecisionError, ProtocolError
 from pet.mpc import _kernels128 as K
 from pet.mpc.correlated import Triple128, WrapBit
 
-__all__ = ["Shared128", "SAFE_BITS", "LIMB_BITS", "encode", "decode", "lift", "to_ring", "constant", "split_limbs",
+__all__ = ["Shared128", "SAFE_BITS", "LIMB_BITS", "LIMBS", "encode", "decode", "lift", "lift_many", "to_ring", "constant", "split_limbs",
            "join_limbs", "sign_bit", "reveal", "mul_specs"]
 
 #: Encoded magnitudes in the wide ring must be below ``2^SAFE_BITS``.
 SAFE_BITS = 126
 #: Width of the limbs of :func:`split_limbs` (five limbs cover 128 bits).
 LIMB_BITS = 26
-_NLIMBS = 5
+#: Number of limbs of :func:`split_limbs`.
+LIMBS = 5
 _OFF62 = np.uint64(1 << 62)
 
 
@@ -251,6 +252,20 @@ def lift(x) -> Shared128:
     return Shared128(x.session, lift_words(x.session, x.share), x.frac)
 
 
+def lift_many(values: list) -> list:
+    """:func:`lift` of several 64-bit Shared values of one session in one round."""
+    if not values:
+        return []
+    session = values[0].session
+    flat = np.concatenate([np.ascontiguousarray(v.share).reshape(-1) for v in values])
+    words = lift_words(session, flat)
+    out, pos = [], 0
+    for v in values:
+        out.append(Shared128(session, words[pos:pos + v.size].reshape(v.shape + (2,)), v.frac))
+        pos += v.size
+    return out
+
+
 def to_ring(x, bits: int):
     """``x`` in the ring of ``bits`` (64 or 128): see :meth:`pet.mpc.Shared.to_ring` and
     :meth:`Shared128.to_ring`."""
@@ -276,7 +291,7 @@ def split_limbs(x: Shared128):
     lo, hi = x.share[..., 0], x.share[..., 1]
     mask = np.uint64((1 << LIMB_BITS) - 1)
     limbs = []
-    for j in range(_NLIMBS):
+    for j in range(LIMBS):
         s = LIMB_BITS * j
         if s + LIMB_BITS <= 64:
             v = (lo >> np.uint64(s)) & mask
@@ -293,10 +308,10 @@ def join_limbs(limbs, frac: int) -> Shared128:
     Shared of limb sums ``(*shape, 5)`` (each ``0 <= L_j < 2^62``): one lift round."""
     w = lift_words(limbs.session, limbs.share)  # (*shape, 5, 2)
     shape = w.shape[:-2]
-    flat = w.reshape(-1, _NLIMBS, 2)
+    flat = w.reshape(-1, LIMBS, 2)
     acc = np.zeros((flat.shape[0], 2), dtype=np.uint64)
     tmp = np.empty_like(acc)
-    for j in range(_NLIMBS):
+    for j in range(LIMBS):
         K.shift_left(np.ascontiguousarray(flat[:, j]), LIMB_BITS * j, tmp)
         K.add(acc, tmp, acc)
     return Shared128(limbs.session, acc.reshape(shape + (2,)), frac)
@@ -573,6 +588,19 @@ class Shared128:
 
     def __ge__(self, other):
         return 1 - (self < other)
+
+    def __eq__(self, other):
+        """``1 - [d < 0] - [-d < 0]`` for ``d = self - other``: both signs in one batch."""
+        from pet.mpc.shared import Shared
+
+        d = self - other
+        both = Shared128(self.session, np.concatenate([d.share.reshape(-1, 2), (-d).share.reshape(-1, 2)]), d.frac)
+        bits = sign_bit(both)
+        n = d.size
+        return 1 - Shared(self.session, bits.share[:n] + bits.share[n:], 0).reshape(d.shape)
+
+    def __ne__(self, other):
+        return 1 - self.__eq__(other)
 
     def reveal(self, to=None):
         """Open to both parties or to ``to`` (:meth:`pet.mpc.Session.reveal`)."""
