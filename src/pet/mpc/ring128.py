@@ -65,8 +65,8 @@ from pet.errors import InputError, PetTypeError, PrecisionError, ProtocolError
 from pet.mpc import _kernels128 as K
 from pet.mpc.correlated import Triple128, WrapBit
 
-__all__ = ["Shared128", "SAFE_BITS", "LIMB_BITS", "LIMBS", "encode", "decode", "lift", "lift_many", "to_ring", "constant", "split_limbs",
-           "join_limbs", "sign_bit", "reveal", "mul_specs"]
+__all__ = ["Shared128", "SAFE_BITS", "LIMB_BITS", "LIMBS", "encode", "decode", "lift", "lift_many", "to_ring",
+           "constant", "split_limbs", "join_limbs", "sign_bit", "reveal", "mul_specs"]
 
 #: Encoded magnitudes in the wide ring must be below ``2^SAFE_BITS``.
 SAFE_BITS = 126

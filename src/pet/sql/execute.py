@@ -54,8 +54,8 @@ import numpy as np
 
 from pet._random import secure_permutation
 from pet.errors import InputError, PrecisionError, ProtocolError
-from pet.sql.errors import SqlNotSupported, failure_status, peer_failure
 from pet.mpc.ring128 import LIMBS, Shared128, join_limbs, split_limbs
+from pet.sql.errors import SqlNotSupported, failure_status, peer_failure
 from pet.sql.numbers import wide_ring
 from pet.sql.ranges import (
     agg_text,
