@@ -125,3 +125,24 @@ def test_random_magnitudes_wide_right_or_refused(ma, mb, mc, n, seed, mixed):
             assert abs(gg.s3 - gw.s3) <= 1e-6 * max(abs(gw.s3), gw.c * A * B * C)
             assert abs(gg.ss - gw.ss) <= 1e-6 * max(abs(gw.ss), gw.c * (A + B))
             assert abs(gg.ap - gw.ap) <= 1e-6 * max(abs(gw.ap), A * B)
+
+
+def test_row_level_where_and_output_comparisons_in_the_wide_ring():
+    n = 50
+    i = np.arange(n)
+    a = pd.DataFrame({"id": i, "x": 1e12 + i * 1e9})
+    b = pd.DataFrame({"id": i, "y": 2e12 - i * 3e9, "g": i % 3})
+    t0, t1 = {"ta": a}, {"tb": b}
+    sql = "select a.id, a.x * b.y p from ta a join tb b on a.id = b.id order by a.id"
+    want = oracle(sql, t0, t1)
+    for got in run(sql, t0, t1):
+        assert got.attrs["pet_sql"]["ring_bits"] == 128
+        _close(got["p"], want["p"], 1e-9)
+    sql = ("select b.g, count(*) c, sum(a.x) s, sum(a.x * b.y) > 3.3e25 big from ta a join tb b on a.id = b.id "
+           "where a.x * b.y > 1.99e24 group by b.g order by b.g")
+    want = oracle(sql, t0, t1)
+    assert 0 < want["c"].sum() < n
+    for got in run(sql, t0, t1):
+        assert list(got["g"]) == list(want["g"]) and list(got["c"]) == list(want["c"])
+        assert list(got["big"]) == list(want["big"])
+        _close(got["s"], want["s"], 1e-9)
