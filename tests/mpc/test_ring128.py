@@ -131,7 +131,7 @@ def _share_wide(s, values, owner, frac=0):
 
 
 BIG_X = [3, -7, 2 ** 100 + 12345, -(2 ** 90) - 1, 2 ** 62 - 1, -(2 ** 62), 10 ** 20, -(10 ** 25), 0, 1]
-BIG_Y = [5, 2 ** 20, -3, 2 ** 30 + 7, -(2 ** 60), 2 ** 61, -(10 ** 10), 7, 2 ** 120, -1]
+BIG_Y = [5, 2 ** 20, -3, 2 ** 30 + 7, -(2 ** 60), 2 ** 61, -(10 ** 10), 7, 2 ** 120, 1]  # last: equal
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -141,7 +141,7 @@ def test_wide_arithmetic_bit_exact(source):
         y = _share_wide(s, BIG_Y, 1)
         prod = x * y
         return [s.reveal(v) for v in (x + y, x - y, -x, prod, x.scaled(np.int64(-3)), x.sum(), x < y, x > y,
-                                      x <= y, x >= y, x < 0)]
+                                      x <= y, x >= y, x < 0, x == y, x != x, ring128.where(x < y, x, y))]
 
     got = both(prog, correlations=source)
     py = list(zip(BIG_X, BIG_Y))
@@ -156,6 +156,9 @@ def test_wide_arithmetic_bit_exact(source):
     assert got[8].tolist() == [int(a <= b) for a, b in py]
     assert got[9].tolist() == [int(a >= b) for a, b in py]
     assert got[10].tolist() == [int(a < 0) for a in BIG_X]
+    assert got[11].tolist() == [int(a == b) for a, b in py]
+    assert got[12].tolist() == [0] * len(BIG_X)
+    assert got[13].tolist() == [min(a, b) for a, b in py]
 
 
 @pytest.mark.parametrize("source", SOURCES)

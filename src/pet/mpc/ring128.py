@@ -66,7 +66,7 @@ from pet.mpc import _kernels128 as K
 from pet.mpc.correlated import Triple128, WrapBit
 
 __all__ = ["Shared128", "SAFE_BITS", "LIMB_BITS", "LIMBS", "encode", "decode", "lift", "lift_many", "to_ring",
-           "constant", "split_limbs", "join_limbs", "sign_bit", "reveal", "mul_specs"]
+           "constant", "split_limbs", "join_limbs", "sign_bit", "where", "reveal", "mul_specs"]
 
 #: Encoded magnitudes in the wide ring must be below ``2^SAFE_BITS``.
 SAFE_BITS = 126
@@ -336,6 +336,18 @@ def sign_bit(x: Shared128):
     # (lo_0 >> 1) + (lo_1 >> 1) + b_0 b_1 < 2^64: its bit 63 is the carry of lo_0 + lo_1
     carry = msb(session, ((lo >> np.uint64(1)) + both_low).reshape(hi.shape))
     return Shared(session, msb(session, np.ascontiguousarray(hi + carry)), 0)
+
+
+def where(cond, a, b) -> Shared128:
+    """``cond ? a : b`` for a shared 0/1 ``cond`` (64-bit, e.g. a comparison) and wide or
+    64-bit ``a``, ``b``: ``b + cond * (a - b)`` (``cond`` lifted and one wide Beaver
+    product: 2 rounds). :func:`pet.mpc.where` is for 64-bit values only."""
+    a_w = a if isinstance(a, Shared128) else None
+    b_w = b if isinstance(b, Shared128) else None
+    if a_w is None and b_w is None:
+        raise PetTypeError("ring128.where needs a Shared128 operand (use pet.mpc.where otherwise)")
+    diff = (a_w - b) if a_w is not None else -(b_w - a)
+    return diff.mul(cond) + b
 
 
 def reveal(session, x: Shared128, to):
