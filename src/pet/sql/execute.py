@@ -785,7 +785,8 @@ def _average_plain(session, total, count, exists, shape):
     and multiplies in MPC (:func:`pet.sql.values.mul_fine`). A secret count is divided
     securely: ``avg * 2^10 = sum / (count * 2^-10)`` puts counts up to
     2^27 into the domain ``[2^-10, 2^17)`` of :func:`pet.mpc.divide` (relative error
-    about 1e-4; ``|avg| < 2^20``)."""
+    about 1e-4; ``|avg| < 2^20``); for counts below 2^17 (no scaling) one residual step
+    (:func:`_refine_quotient`) brings it to about 1e-7 relative."""
     from pet.mpc import divide
     from pet.sql.numbers import divide_shift
     from pet.sql.values import div_public
@@ -819,7 +820,21 @@ def _average_plain(session, total, count, exists, shape):
     if tot.frac != f:
         tot = tot.rescale(f)
     q = divide(tot, scaled)  # = avg * 2^sh
+    if sh == 0 and q.frac == f:
+        q = _refine_quotient(tot, c, q)
     return Sh(q.scaled(shift=sh).rescale(f) if sh else q, "float")
+
+
+def _refine_quotient(tot, c, q):
+    """One residual step on ``q ~ tot / c`` (``c`` the shared integer count): ``r = tot -
+    q c`` (a Beaver product with an integer: exact, no truncation; ``|q c| ~ |tot|``, in
+    range as ``tot`` is) and ``q + r / c``. The division's relative error (~1e-4) applies
+    only to the small residual, so the quotient is within about 1e-7 relative plus
+    ``2^-(f-1)`` absolute (1 + 32 more rounds)."""
+    from pet.mpc import divide
+
+    r = tot - q * c
+    return q + divide(r, c).rescale(q.frac)
 
 
 def _key_values(session, plan, groups, col_nums=None):
