@@ -14,6 +14,13 @@ result), ``join_s`` (local step + PSI), ``mpc_s`` (the rest), bytes sent by each
 joined rows, and ``duckdb_s`` (plaintext DuckDB on the union, one process).
 
 The data are deterministic arithmetic sequences (no randomness needed for a benchmark).
+
+Two magnitude cases per size (``PET_SQL_BENCH_MAGS``, default ``fits64,wide``): ``fits64``,
+amounts below 100 and weights below 10 (every value fits the 64-bit ring), and ``wide``,
+money x income in cents (amounts ~4e6, incomes ~1.2e8: a row product ~5e14, its SUM over
+the joined rows beyond 2^61, so the planner holds that SUM in Z_2^128, pet.mpc.ring128;
+AVG and MAX stay 64-bit). The wide case prints its slowdown against the 64-bit one of the
+same size (``slowdown`` in ``extra_info``).
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from conftest import pick
 
 ROWS = [int(x) for x in os.environ.get("PET_SQL_BENCH_ROWS", pick("10000", "100000,1000000")).split(",")
         if x.strip()]
+MAGS = [x.strip() for x in os.environ.get("PET_SQL_BENCH_MAGS", "fits64,wide").split(",") if x.strip()]
+_WALL: dict = {}  # (rows, mag) -> wall seconds, for the wide case's slowdown
 
 SQL = ("SELECT u.g, SUM(s.amount * u.w) AS total, AVG(s.amount + u.w) AS mean, "
        "MAX(s.amount - u.w) AS top FROM sales s JOIN users u ON s.id = u.id GROUP BY u.g")
@@ -42,16 +51,19 @@ _PARTY = textwrap.dedent("""
     from pet.sql import query
     from pet.transport import tcp
 
-    def tables(party, n):
+    def tables(party, n, mag):
         i = np.arange(n, dtype=np.int64)
+        wide = mag == "wide"
         if party == 0:
-            return {"sales": pd.DataFrame({"id": i, "amount": ((i * 7919) % 10000) / 100.0})}
+            amount = 4e6 + (i * 7919) % 100000 if wide else ((i * 7919) % 10000) / 100.0
+            return {"sales": pd.DataFrame({"id": i, "amount": amount})}
         ids = i + n // 2
-        return {"users": pd.DataFrame({"id": ids, "w": ((ids * 104729) % 1000) / 100.0, "g": ids % 10})}
+        w = 1.2e8 + (ids * 104729) % 10000000 if wide else ((ids * 104729) % 1000) / 100.0
+        return {"users": pd.DataFrame({"id": ids, "w": w, "g": ids % 10})}
 
     def main():
         party, port, dport, n = (int(v) for v in sys.argv[1:5])
-        t = tables(party, n)
+        t = tables(party, n, sys.argv[6])
         if party == 0:
             ch = tcp.listen("127.0.0.1", port, timeout=3600, accept_timeout=300)
         else:
@@ -67,7 +79,8 @@ _PARTY = textwrap.dedent("""
         info = res.attrs["pet_sql"]
         print(json.dumps({"wall": wall, "sent": st.bytes_sent, "received": st.bytes_received,
                           "join": info["seconds_local"] + info["seconds_join"], "joined": info["joined_rows"],
-                          "groups": len(res), "result": res.to_dict(orient="list")}))
+                          "groups": len(res), "ring_bits": info.get("ring_bits"),
+                          "result": res.to_dict(orient="list")}))
         ch.close()
         dealer.close()
 
@@ -81,12 +94,12 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _run_pet(n: int) -> list[dict]:
+def _run_pet(n: int, mag: str) -> list[dict]:
     dport, pport = _port(), _port()
     dealer = subprocess.Popen([sys.executable, "-m", "pet", "dealer", "--listen", f"127.0.0.1:{dport}",
                                "--wait", "300", "--timeout", "3600"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    parties = [subprocess.Popen([sys.executable, "-c", _PARTY, str(p), str(pport), str(dport), str(n), SQL],
+    parties = [subprocess.Popen([sys.executable, "-c", _PARTY, str(p), str(pport), str(dport), str(n), SQL, mag],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in (0, 1)]
     try:
         outs = [p.communicate(timeout=3600) for p in parties]
@@ -101,15 +114,17 @@ def _run_pet(n: int) -> list[dict]:
     return [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
 
 
-def _duckdb(n: int):
+def _duckdb(n: int, mag: str):
     import duckdb
     import numpy as np
     import pandas as pd
 
     i = np.arange(n, dtype=np.int64)
-    sales = pd.DataFrame({"id": i, "amount": ((i * 7919) % 10000) / 100.0})
+    wide = mag == "wide"
+    sales = pd.DataFrame({"id": i, "amount": 4e6 + (i * 7919) % 100000 if wide else ((i * 7919) % 10000) / 100.0})
     ids = i + n // 2
-    users = pd.DataFrame({"id": ids, "w": ((ids * 104729) % 1000) / 100.0, "g": ids % 10})
+    w = 1.2e8 + (ids * 104729) % 10000000 if wide else ((ids * 104729) % 1000) / 100.0
+    users = pd.DataFrame({"id": ids, "w": w, "g": ids % 10})
     con = duckdb.connect()
     con.register("sales", sales)
     con.register("users", users)
@@ -118,16 +133,17 @@ def _duckdb(n: int):
     return time.perf_counter() - t0, df
 
 
+@pytest.mark.parametrize("mag", MAGS)
 @pytest.mark.parametrize("rows", ROWS)
-def test_sql_join_groupby(benchmark, rows):
+def test_sql_join_groupby(benchmark, rows, mag):
     holder = {}
 
     def once():
-        holder["r"] = _run_pet(rows)
+        holder["r"] = _run_pet(rows, mag)
 
     benchmark.pedantic(once, rounds=1, iterations=1)
     r0, r1 = holder["r"]
-    duck_s, want = _duckdb(rows)
+    duck_s, want = _duckdb(rows, mag)
     got = {g: (t, m, x) for g, t, m, x in zip(r0["result"]["g"], r0["result"]["total"], r0["result"]["mean"],
                                               r0["result"]["top"])}
     err = 0.0
@@ -135,13 +151,20 @@ def test_sql_join_groupby(benchmark, rows):
         for a, b in zip(got[g], (t, m, x)):
             err = max(err, abs(a - b) / max(1.0, abs(b)))
     wall = max(r0["wall"], r1["wall"])
+    _WALL[(rows, mag)] = wall
+    base = _WALL.get((rows, "fits64"))
+    slowdown = wall / base if mag == "wide" and base else None
     join = max(r0["join"], r1["join"])
     benchmark.extra_info.update({
         "rows_per_side": rows, "joined_rows": r0["joined"], "groups": r0["groups"], "wall_s": wall,
         "join_s": join, "mpc_s": wall - join, "bytes_sent_p0": r0["sent"], "bytes_sent_p1": r1["sent"],
-        "duckdb_s": duck_s, "max_rel_err": err})
-    print(f"\npet.sql {rows:,} x {rows:,} rows ({r0['joined']:,} joined, {r0['groups']} groups): "
+        "duckdb_s": duck_s, "max_rel_err": err, "magnitudes": mag, "ring_bits": r0["ring_bits"],
+        "slowdown": slowdown})
+    print(f"\npet.sql [{mag}, SUM in the {r0['ring_bits']}-bit ring] {rows:,} x {rows:,} rows "
+          f"({r0['joined']:,} joined, {r0['groups']} groups): "
           f"{wall:.1f} s (local+PSI {join:.1f} s, MPC {wall - join:.1f} s); sent {r0['sent'] / 1e6:.1f} MB / "
-          f"{r1['sent'] / 1e6:.1f} MB; DuckDB plaintext {duck_s * 1e3:.1f} ms; max rel. error {err:.1e}")
+          f"{r1['sent'] / 1e6:.1f} MB; DuckDB plaintext {duck_s * 1e3:.1f} ms; max rel. error {err:.1e}"
+          + (f"; slowdown vs 64-bit {slowdown:.2f}x" if slowdown else ""))
     assert len(want) == r0["groups"] == 10
     assert err < 1e-3
+    assert r0["ring_bits"] == (128 if mag == "wide" else 64)

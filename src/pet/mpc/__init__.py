@@ -20,6 +20,8 @@ below it)::
                 reveal_split (each slice to its owner) / share_split (each party's own slices)
     shared      Shared: the numpy-like secret array; message-free constructors for
                 applications (from_shares, known_to, scaled) and diag
+    ring128     Shared128: values in Z_2^128 (two-limb kernels in _kernels128), lift
+                from / conversion to the 64-bit ring, wide Beaver products and truncation
     truncation  exact 1-round truncation
     arithmetic  add / mul (Beaver) / matmul (matrix triples)
     private_matrix  reusable-mask product: a party's fixed private matrix x shared vectors
@@ -78,8 +80,9 @@ from pet.mpc.compare import (  # noqa: E402
 )
 from pet.mpc.nonlinear import divide, exp, reciprocal, sigmoid, sqrt  # noqa: E402
 from pet.mpc.private_matrix import PreparedProducts, PrivateMatrix  # noqa: E402
+from pet.mpc.ring128 import Shared128  # noqa: E402
 from pet.mpc.tournament import Tournament, tournament  # noqa: E402
 
 __all__ += ["where", "maximum", "minimum", "argmax", "argmin", "max", "min", "relu", "sign_bit", "less", "less_equal",
             "greater", "greater_equal", "equal", "tournament", "Tournament", "reciprocal", "divide", "sqrt", "exp",
-            "sigmoid", "PrivateMatrix", "PreparedProducts"]
+            "sigmoid", "PrivateMatrix", "PreparedProducts", "Shared128"]

@@ -39,6 +39,8 @@ kind (class)       fields                                       correlation
 ``b2a``            both: rho (XOR shares); p0: ra (..., nbits)  ra[..., j] = bit j of rho
 ``reuse_setup``    owner: A (m, n)  (owner knows A entirely)    -
 ``reuse_mul``      other: B (n, t); owner: S (m, t)             S_other = A @ B - S_owner
+``triple128``      both: a, b (*shape, 2); p0: c (*shape, 2)    c = a * b         (mod 2^128)
+``wrapbit``        both: wbit (own random bit); p0: wprod       wprod = wbit_0 wbit_1
 =================  ===========================================  =============================
 
 Semantics of ``msb`` and ``>>`` are on the uint64 ring element. What the dealer learns:
@@ -51,7 +53,9 @@ Wire form (dealer protocol version :data:`PROTOCOL_VERSION`): a spec is the list
 form of protocol version 1, so the requests cost the same bytes:
 ``["triple", shape]``, ``["matmul", m, k, n]``, ``["trunc", shape, shift]``,
 ``["and", shape, nb]``, ``["cmpmask", shape]``, ``["b2a", shape, bits]``,
-``["reuse_setup", owner, m, n, handle]``, ``["reuse_mul", handle, owner, m, n, t]``.
+``["reuse_setup", owner, m, n, handle]``, ``["reuse_mul", handle, owner, m, n, t]``,
+and for the wide ring (new kinds; the 64-bit kinds' bytes are unchanged)
+``["triple128", shape]``, ``["wrapbit", shape]``.
 Version 2 changed the hello (it carries the session id, see :class:`DealerClient`), not
 the spec form. The legacy tuple form ``(kind, *params)`` is accepted by :func:`as_spec`.
 
@@ -87,7 +91,9 @@ __all__ = [
     "ReuseSetup",
     "Spec",
     "Triple",
+    "Triple128",
     "TruncPair",
+    "WrapBit",
     "as_spec",
     "check_session_id",
     "corrections",
@@ -415,9 +421,61 @@ class ReuseMul(Spec):
         return {"s": matmul_u64(A, mx["b"]) - mo["s"]}
 
 
+@_frozen
+class Triple128(Spec):
+    """Beaver triple ``c = a * b`` (mod 2^128) over ``shape``: each field has shape
+    ``shape + (2,)`` (low and high uint64 limbs, :mod:`pet.mpc.ring128`)."""
+
+    shape: tuple
+    kind: ClassVar[str] = "triple128"
+
+    def __post_init__(self):
+        shape = _shape(self.shape, "triple128 shape")
+        if len(shape) >= _MAX_NDIM:
+            raise InputError(f"triple128 shape has more than {_MAX_NDIM - 1} dimensions")
+        object.__setattr__(self, "shape", shape)
+
+    def fields(self, party):
+        s = self.shape + (2,)
+        return (("a", s), ("b", s)) + ((("c", s),) if party == 0 else ())
+
+    def corrections(self, m0, m1, state):
+        from pet.mpc import _kernels128
+
+        c = np.empty_like(m0["c"])
+        _kernels128.triple_corr(m0["a"].reshape(-1, 2), m1["a"].reshape(-1, 2), m0["b"].reshape(-1, 2),
+                                m1["b"].reshape(-1, 2), m0["c"].reshape(-1, 2), c.reshape(-1, 2))
+        return {"c": c}
+
+
+@_frozen
+class WrapBit(Spec):
+    """A random bit ``wbit`` per element at each party (its own) and additive shares
+    ``wprod`` (mod 2^64) of the product of the two parties' bits: the material of one
+    wrap-bit step of :mod:`pet.mpc.ring128` (lifting Z_2^64 to Z_2^128, truncation in
+    Z_2^128)."""
+
+    shape: tuple
+    kind: ClassVar[str] = "wrapbit"
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", _shape(self.shape, "wrapbit shape"))
+
+    def fields(self, party):
+        return (("wbit", self.shape),) + ((("wprod", self.shape),) if party == 0 else ())
+
+    def draw(self, prg, party):
+        out = super().draw(prg, party)
+        out["wbit"] &= np.uint64(1)
+        return out
+
+    def corrections(self, m0, m1, state):
+        return {"wprod": m0["wbit"] * m1["wbit"] - m0["wprod"]}
+
+
 #: kind -> spec class.
 SPEC_KINDS = {cls.kind: cls for cls in (Triple, MatmulTriple, TruncPair, AndTriple, CmpMask, B2A, ReuseSetup,
-                                        ReuseMul)}
+                                        ReuseMul, Triple128, WrapBit)}
 
 
 def spec_from_wire(obj) -> Spec:

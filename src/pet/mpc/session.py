@@ -288,12 +288,16 @@ class Session:
         """
         from pet.mpc.shared import Shared
 
-        if not isinstance(s, Shared) or s.session is not self:
+        wide = getattr(s, "ring_bits", 64) == 128  # pet.mpc.ring128.Shared128: 16 bytes per element
+        if not (isinstance(s, Shared) or wide) or s.session is not self:
             raise PetTypeError("reveal expects a Shared value of this session")
         if to is not NOT_GIVEN and reveal_to is not NOT_GIVEN:
             raise InputError("pass to= or reveal_to=, not both")
         to = check_receiver(reveal_to, "reveal_to") if reveal_to is not NOT_GIVEN else \
             check_receiver(None if to is NOT_GIVEN else to, "to")
+        if wide:
+            from pet.mpc import ring128
+            return ring128.reveal(self, s, to)
         op = f"reveal{s.shape}->{to}"
         if to is None:
             other = self.exchange(op, s.share)

@@ -164,12 +164,16 @@ class Shared:
     # -- arithmetic --------------------------------------------------------------------
 
     def __add__(self, other):
+        if getattr(other, "ring_bits", 64) == 128:
+            return other + self  # the wide ring (pet.mpc.ring128): this value is lifted
         from pet.mpc import arithmetic
         return arithmetic.add(self, other)
 
     __radd__ = __add__
 
     def __sub__(self, other):
+        if getattr(other, "ring_bits", 64) == 128:
+            return (-other) + self
         from pet.mpc import arithmetic
         return arithmetic.sub(self, other)
 
@@ -185,6 +189,8 @@ class Shared:
         return self
 
     def __mul__(self, other):
+        if getattr(other, "ring_bits", 64) == 128:
+            return other * self
         from pet.mpc import arithmetic
         return arithmetic.mul(self, other)
 
@@ -232,6 +238,16 @@ class Shared:
         return 1 - self.__eq__(other)
 
     __hash__ = None
+
+    #: The ring of the shares (a :class:`pet.mpc.ring128.Shared128` has 128).
+    ring_bits = 64
+
+    def to_ring(self, bits: int):
+        """This value in the ring of ``bits``: ``to_ring(64)`` is itself; ``to_ring(128)``
+        is the :class:`pet.mpc.ring128.Shared128` of the same value and ``frac`` (1 round,
+        1 bit per element each way; needs ``|v| 2^frac < 2^62``, the 64-bit safe range)."""
+        from pet.mpc import ring128
+        return ring128.to_ring(self, bits)
 
     def rescale(self, frac: int) -> Shared:
         """The same value with ``frac`` fractional bits (down: exact truncation, 1 round;

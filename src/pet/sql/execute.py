@@ -53,8 +53,10 @@ import time
 import numpy as np
 
 from pet._random import secure_permutation
-from pet.errors import InputError, ProtocolError
+from pet.errors import InputError, PrecisionError, ProtocolError
+from pet.mpc.ring128 import LIMBS, Shared128, join_limbs, split_limbs
 from pet.sql.errors import SqlNotSupported, failure_status, peer_failure
+from pet.sql.numbers import wide_ring
 from pet.sql.ranges import (
     agg_text,
     check_declared,
@@ -288,13 +290,20 @@ def linear_sums(session, Hm, cols, n, groups, nums=None):
     cnum = count_of(n)
 
     def frac_of(i):
+        if nums[i] is not None and nums[i].wide_div:  # AVG of a wide sum: the row as planned (lifted
+            return None                                # before any rescaling: _average_wide)
         return nums[i].frac if nums[i] is not None else None
+
+    def wide_of(i, x):
+        return nums[i] is not None and (nums[i].ring == 128 or nums[i].wide_div) and x.ring_bits == 64
 
     if Hm is None:
         count = Pub(np.array([n], dtype=np.int64), "int", cnum)
         for i, v in enumerate(cols):
             if isinstance(v, Sh):
                 x = _as_operand(session, v, n, frac_of(i))
+                if wide_of(i, x):
+                    x = x.to_ring(128)
                 out[i] = Sh(x.sum(axis=0).reshape(1), v.kind, nums[i])
             elif isinstance(v, Own):
                 out[i] = Own(v.party, None if v.v is None else np.asarray(v.v).sum(keepdims=True).reshape(1), v.kind,
@@ -328,16 +337,42 @@ def linear_sums(session, Hm, cols, n, groups, nums=None):
         pending = list(range(len(cols)))
     if pending:
         ops = [_as_operand(session, cols[i], n, frac_of(i)).reshape(n, 1) for i in pending]
+        wide = _wide_sums(ops, [nums[i] for i in pending])
         fracs = [o.frac for o in ops]
         # H is an integer matrix: the product needs no truncation, so columns of different
-        # fractional bits share one matrix product (each keeps its own scale)
-        V = mpc.concatenate([o.scaled(shift=-o.frac) for o in ops], axis=1)  # the words, read as integers
+        # fractional bits share one matrix product (each keeps its own scale); a wide sum
+        # enters as five 26-bit limb columns (pet.mpc.ring128.split_limbs)
+        V = mpc.concatenate([split_limbs(o.reshape(n)) if w else o.scaled(shift=-o.frac)
+                             for o, w in zip(ops, wide)], axis=1)  # the words, read as integers
         S = H.T @ V  # (g, k)
+        starts = np.cumsum([0] + [LIMBS if w else 1 for w in wide])
+        wide_cols = [j for j, w in enumerate(wide) if w]
+        joined = None
+        if wide_cols:  # every wide sum's limbs lifted and recombined in one round
+            limbs = mpc.stack([S[:, int(starts[j]):int(starts[j]) + LIMBS] for j in wide_cols], axis=1)
+            joined = join_limbs(limbs, 0)  # (g, number of wide sums)
         for j, i in enumerate(pending):
             kind = cols[i].kind
-            s = S[:, j].scaled(shift=fracs[j])  # back to each column's own scale
+            if wide[j]:
+                s = joined[:, wide_cols.index(j)]
+                s = Shared128(s.session, s.share, fracs[j])
+            else:
+                s = S[:, int(starts[j])].scaled(shift=fracs[j])  # back to each column's own scale
             out[i] = Sh(s, "float" if s.frac else kind, nums[i])
     return out, count
+
+
+def _wide_sums(ops, nums):
+    """Which pending sums are planned in the wide ring; their 64-bit row operands are
+    lifted in place (one round for all)."""
+    from pet.sql.values import wide_operands
+
+    wide = [getattr(o, "ring_bits", 64) == 128 or (num is not None and (num.ring == 128 or num.wide_div))
+            for o, num in zip(ops, nums)]
+    idx = [j for j, w in enumerate(wide) if w]
+    for j, v in zip(idx, wide_operands([ops[j] for j in idx])):
+        ops[j] = v
+    return wide
 
 
 def _extremes(session, Hm, cols, signs, n, groups, nums=None):
@@ -440,6 +475,13 @@ def run_join(session, plan, con, *, receivers, min_group_size, duplicate_keys, p
     if dp is not None:
         return _run_dp(session, plan, dp, rows, col_leaf, n, col_nums, receivers, info)
     agg_nums = _check_ranges(plan, col_nums, n, info)
+    with wide_ring(info["ring_bits"] == 128):
+        return _mpc_steps(session, plan, rows, col_leaf, n, col_nums, agg_nums, receivers, min_group_size, info,
+                          clock)
+
+
+def _mpc_steps(session, plan, rows, col_leaf, n, col_nums, agg_nums, receivers, min_group_size, info, clock):
+    """Steps 7-15 of :func:`run_join` (in the rings the range analysis chose)."""
     mask = _row_mask(session, plan, col_leaf, n)
     if plan.row_level:
         return _row_output(session, plan, mask, col_leaf, n, receivers, info, min_group_size)
@@ -525,8 +567,17 @@ def _run_dp(session, plan, dp, rows, col_leaf, n, col_nums, receivers, info):
 
 def _check_ranges(plan, col_nums, n, info):
     """Step 6: range analysis before any MPC work (both parties refuse alike:
-    PrecisionError); the planned representation of each aggregate."""
-    agg_nums = precheck(plan, col_nums, n)
+    PrecisionError); the planned representation of each aggregate. ``info["ring_bits"]``:
+    64, or 128 when the query needs the wide ring (:func:`pet.sql.numbers.wide_ring`)."""
+    try:
+        agg_nums = precheck(plan, col_nums, n)
+        info["ring_bits"] = 64
+    except PrecisionError:
+        # the 64-bit ring does not hold it: plan again with the wide ring allowed (values that
+        # fit stay 64-bit); a PrecisionError now means no ring holds it
+        with wide_ring(True):
+            agg_nums = precheck(plan, col_nums, n)
+        info["ring_bits"] = 128
     info["_agg_nums"] = agg_nums
     return agg_nums
 
@@ -691,11 +742,39 @@ def _average(session, total, count, exists, shape, num=None):
                         "float")
         else:
             total = Pub(np.asarray(total.v, np.float64) / 10.0 ** tn.dec, "float")
+    if num is not None and num.wide_div and isinstance(total, Sh):
+        return _average_wide(session, total, count, num)
+    if num is not None and isinstance(total, Sh) and getattr(total.s, "ring_bits", 64) == 128:
+        # a sum held in the wide ring: at ``prep`` bits it fits the 64-bit ring (avg_of)
+        total = Sh(total.s.rescale(num.prep).to_ring(64), total.kind)
     if num is not None and isinstance(total, Sh) and num.prep is not None and total.s.frac != num.prep:
         total = Sh(total.s.rescale(num.prep), total.kind)
     out = _average_plain(session, total, count, exists, shape)
     out.num = num
     return out
+
+
+def _average_wide(session, total, count, num):
+    """AVG of a sum too large for the 64-bit ring (pet.sql.numbers._wide_avg): the sum at
+    ``num.prep`` bits times the reciprocal of the count in Z_2^128 -- a public reciprocal
+    (local product, one truncation) or the count owner's, shared at ``INV_BITS`` bits (a
+    wide Beaver product: lift, product, truncation) -- then the quotient in the 64-bit
+    ring (it fits: ``|avg| 2^frac < 2^62``)."""
+    from pet.sql.numbers import INV_BITS
+
+    x = total.s.to_ring(128)
+    if x.frac > num.prep:
+        x = x.rescale(num.prep)
+    if isinstance(count, Pub):
+        q = x.mul(1.0 / np.maximum(np.asarray(count.v, dtype=np.float64), 1.0), frac=num.frac)
+    elif isinstance(count, Own):
+        inv = None
+        if session.party == count.party:
+            inv = 1.0 / np.maximum(np.asarray(count.v, dtype=np.float64), 1.0)
+        q = x.mul(session.share(inv, owner=count.party, frac_bits=INV_BITS), frac=num.frac)
+    else:  # the planner does not choose this path for a secret count
+        raise PrecisionError("an average of a wide sum needs a public or owned count")
+    return Sh(q.to_ring(64), "float", num)
 
 
 def _average_plain(session, total, count, exists, shape):
@@ -706,7 +785,8 @@ def _average_plain(session, total, count, exists, shape):
     and multiplies in MPC (:func:`pet.sql.values.mul_fine`). A secret count is divided
     securely: ``avg * 2^10 = sum / (count * 2^-10)`` puts counts up to
     2^27 into the domain ``[2^-10, 2^17)`` of :func:`pet.mpc.divide` (relative error
-    about 1e-4; ``|avg| < 2^20``)."""
+    about 1e-4; ``|avg| < 2^20``); for counts below 2^17 (no scaling) one residual step
+    (:func:`_refine_quotient`) brings it to about 1e-7 relative."""
     from pet.mpc import divide
     from pet.sql.numbers import divide_shift
     from pet.sql.values import div_public
@@ -740,7 +820,21 @@ def _average_plain(session, total, count, exists, shape):
     if tot.frac != f:
         tot = tot.rescale(f)
     q = divide(tot, scaled)  # = avg * 2^sh
+    if sh == 0 and q.frac == f:
+        q = _refine_quotient(tot, c, q)
     return Sh(q.scaled(shift=sh).rescale(f) if sh else q, "float")
+
+
+def _refine_quotient(tot, c, q):
+    """One residual step on ``q ~ tot / c`` (``c`` the shared integer count): ``r = tot -
+    q c`` (a Beaver product with an integer: exact, no truncation; ``|q c| ~ |tot|``, in
+    range as ``tot`` is) and ``q + r / c``. The division's relative error (~1e-4) applies
+    only to the small residual, so the quotient is within about 1e-7 relative plus
+    ``2^-(f-1)`` absolute (1 + 32 more rounds)."""
+    from pet.mpc import divide
+
+    r = tot - q * c
+    return q + divide(r, c).rescale(q.frac)
 
 
 def _key_values(session, plan, groups, col_nums=None):

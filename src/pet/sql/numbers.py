@@ -31,12 +31,26 @@ Rules (``w = k + frac`` is the *width* of a value: its encoding is below ``2^w``
 The **precision criterion** (docs/sql.md "Precision and ranges"): every revealed value
 ``v`` of a bound ``2^k`` satisfies ``|v - exact| <= 1e-6 * 2^k``; a value whose error
 bound exceeds ``REL_TARGET * 2^k`` is refused with PrecisionError, as is a value whose
-width exceeds the ring. A future Z_2^128 representation (``Rep(ring_bits=128)``) plugs
-in here: :func:`choose` would pick it when the 64-bit one does not hold the value.
+width exceeds the ring.
+
+**The wide ring** (:mod:`pet.mpc.ring128`, ``Rep(ring_bits=128)``): when a query does not
+fit the 64-bit ring (the pre-check refuses it), the planner runs the rules again with the
+wide ring allowed (:func:`wide_ring`): every value that fits the 64-bit ring precisely
+(its error bound within ``REL_TARGET / 16`` of its bound for a product) stays there, and a
+value that does not -- a product, sum, or difference whose width exceeds 61 bits, or a
+product that would lose too much precision -- is held in Z_2^128 with width ``<=
+WIDE_WIDTH`` (125) and class ``k <= WIDE_MAX_CLASS`` (95: about 4e28, leaving 30 bits for
+fractions; ``1e15 x 1e15 = 1e30`` is refused). A query that fits the 64-bit ring is
+planned exactly as before (same rounds and bytes). The wide ring serves ``+ - *``,
+SUM, AVG (the sum is brought back to the 64-bit ring before dividing), comparisons and
+multiplication by public constants; MIN/MAX and CASE of wide values are refused.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -44,8 +58,9 @@ import numpy as np
 
 from pet.errors import PrecisionError
 
-__all__ = ["Rep", "Num", "WIDTH", "TARGET", "REL_TARGET", "class_of", "leaf", "literal", "rule",
-           "sum_of", "count_of", "avg_of", "extreme_of", "check", "decimals_for"]
+__all__ = ["Rep", "Num", "WIDTH", "WIDE_WIDTH", "WIDE_MAX_CLASS", "TARGET", "REL_TARGET", "class_of", "leaf",
+           "literal", "rule", "sum_of", "count_of", "avg_of", "extreme_of", "check", "decimals_for", "wide_ring",
+           "wide_enabled", "compare_ring"]
 
 WIDTH = 61
 TARGET = 30
@@ -53,12 +68,55 @@ MAX_FRAC = 52  # float64 carries 53 bits: encodings of small magnitudes keep the
 REL_TARGET = 1e-6
 ZERO = -200          # class of an all-zero column
 MAX_CLASS = 1100     # a class larger than this is refused as is
+WIDE_WIDTH = 125     # widths in the wide ring Z_2^128 (its truncation needs |x| < 2^126)
+WIDE_MAX_CLASS = 95  # largest magnitude class held in the wide ring (30 bits left for fractions)
+#: Error of a 64-bit product, relative to its bound, above which the wide ring takes it.
+WIDE_PRODUCT_SLACK = 1.0 / 16
+
+_WIDE = contextvars.ContextVar("pet_sql_wide_ring", default=False)
+
+
+@contextlib.contextmanager
+def wide_ring(enabled: bool = True):
+    """Within the block, the rules may place values in the wide ring Z_2^128 (see the
+    module doc); both parties enter it together (the same pre-check outcome)."""
+    token = _WIDE.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _WIDE.reset(token)
+
+
+def wide_enabled() -> bool:
+    return _WIDE.get()
+
+
+def _ring_name(ring: int) -> str:
+    return "128-bit ring" if ring == 128 else "64-bit ring"
+
+
+def _max_width(ring: int) -> int:
+    return WIDE_WIDTH if ring == 128 else WIDTH
+
+
+def _ring_for(k: int, width: int, rings) -> int:
+    """The ring a value of class ``k`` and ``width`` is held in (operands' ``rings``),
+    or 0 if none holds it."""
+    if 128 not in rings and width <= WIDTH:
+        return 64
+    if (128 in rings or _WIDE.get()) and width <= WIDE_WIDTH and k <= WIDE_MAX_CLASS:
+        return 128
+    return 0
+
+
+def _no_ring(rings) -> str:
+    return "the 128-bit ring" if (128 in rings or _WIDE.get()) else "the 64-bit ring"
 
 
 @dataclass(frozen=True)
 class Rep:
-    """How a value is held in MPC: a ring of ``ring_bits`` and ``frac`` fractional bits.
-    Only 64-bit rings exist today (``ring_bits=128`` is the planned wide ring)."""
+    """How a value is held in MPC: a ring of ``ring_bits`` (64, or 128 for the wide ring
+    of :mod:`pet.mpc.ring128`) and ``frac`` fractional bits."""
     ring_bits: int = 64
     frac: int = 0
 
@@ -78,6 +136,8 @@ class Num:
     dec: int | None = None
     approx: bool = False  # error follows a secret division's documented ~1e-4 (not checked)
     prep: int | None = None  # AVG: the frac its SUM is brought to before dividing
+    ring: int = 64  # 128: held in the wide ring (pet.mpc.ring128.Shared128)
+    wide_div: bool = False  # AVG: divide its (wide) SUM in the wide ring (avg_of)
 
     @property
     def width(self) -> int:
@@ -85,7 +145,7 @@ class Num:
 
     @property
     def rep(self) -> Rep:
-        return Rep(64, self.frac)
+        return Rep(self.ring, self.frac)
 
     @property
     def bound(self) -> float:
@@ -141,14 +201,18 @@ def leaf(k, kind: str, what: str, dec: int | None = None) -> Num:
 
 def literal(value, kind: str, what: str = "a constant") -> Num:
     arr = np.asarray(value, dtype=np.float64)
-    return leaf(class_of(arr), "int" if kind in ("int", "bool") and np.all(arr == np.rint(arr)) else kind, what)
+    kind = "int" if kind in ("int", "bool") and np.all(arr == np.rint(arr)) else kind
+    k = class_of(arr)
+    if _WIDE.get() and k is not None and WIDTH < k <= WIDE_MAX_CLASS:
+        return Num(k, 0, 0.0 if kind in ("int", "bool") else 0.5, ring=128)  # a constant of the wide ring
+    return leaf(k, kind, what)
 
 
 def _trunc_to(n: Num, f: int) -> Num:
     """``n`` re-held with ``f <= n.frac`` fractional bits (one truncation: +1 ulp)."""
     if f >= n.frac:
         return n
-    return Num(n.k, f, n.err + _ulp(f), n.dec, n.approx)
+    return dataclasses.replace(n, frac=f, err=n.err + _ulp(f))
 
 
 def to_float(n: Num) -> Num:
@@ -156,7 +220,7 @@ def to_float(n: Num) -> Num:
     if n.dec is None:
         return n
     c = 10.0 ** -n.dec
-    return scale_public(Num(n.k, 0, 0.0), class_of(c), c)[0]
+    return scale_public(Num(n.k, 0, 0.0, ring=n.ring), class_of(c), c)[0]
 
 
 def scale_public(x: Num, kc: int, c) -> tuple[Num, int, int]:
@@ -166,22 +230,26 @@ def scale_public(x: Num, kc: int, c) -> tuple[Num, int, int]:
     significant bits (``x`` is truncated first if needed), then one truncation."""
     kc = _k(kc)
     k = x.k + kc
+    W = _max_width(x.ring)
+    if x.ring == 128 and k > WIDE_MAX_CLASS:
+        raise _refuse("a product with a constant", k, "exceeds the 128-bit ring")
     arr = np.asarray(c, dtype=np.float64)
     if bool(np.all(arr == np.rint(arr))):
-        xf = min(x.frac, WIDTH - kc - x.k)
+        xf = min(x.frac, W - kc - x.k)
         if xf < 0:
-            raise _refuse("a product with a constant", k, "exceeds the 64-bit ring")
+            raise _refuse("a product with a constant", k, f"exceeds the {_ring_name(x.ring)}")
         t = _trunc_to(x, xf)
-        return Num(k, xf, t.err * 2.0 ** kc, x.dec if x.dec is not None and xf == 0 else None), xf, 0
+        return Num(k, xf, t.err * 2.0 ** kc, x.dec if x.dec is not None and xf == 0 else None,
+                   ring=x.ring), xf, 0
     x = to_float(x)
-    xf = max(0, min(x.frac, WIDTH - 26 - x.k))
-    fc = min(62, WIDTH - (x.k + xf) - kc)
+    xf = max(0, min(x.frac, W - 26 - x.k))
+    fc = min(62, W - (x.k + xf) - kc)
     if fc + kc < 20:
-        raise _refuse("a product with a constant", k, "cannot keep enough precision in the 64-bit ring")
+        raise _refuse("a product with a constant", k, f"cannot keep enough precision in the {_ring_name(x.ring)}")
     t = _trunc_to(x, xf)
     fo = min(_frac_for(k, "float"), xf + fc)
     err = t.err * 2.0 ** kc + 2.0 ** x.k * 0.5 * _ulp(fc) + _ulp(fo)
-    return Num(k, fo, err), xf, fc
+    return Num(k, fo, err, ring=x.ring), xf, fc
 
 
 def rule(op: str, a: Num, b: Num | None, what: str) -> tuple[Num, list]:
@@ -193,67 +261,106 @@ def rule(op: str, a: Num, b: Num | None, what: str) -> tuple[Num, list]:
         a = to_float(a)
         return a, [a.frac]
     if op in ("lt", "le", "gt", "ge", "eq", "ne"):
-        if (a.dec is None) != (b.dec is None) or (a.dec is not None and a.dec != b.dec):
-            a, b = to_float(a), to_float(b)
-        k = max(a.k, b.k) + 1
-        f = min(max(a.frac, b.frac), WIDTH - k)
-        if f < 0:
-            raise _refuse(what, k, "a comparison whose difference exceeds the 64-bit ring")
+        ring, f = compare_ring(a, b)
+        if not ring:
+            raise _refuse(what, max(a.k, b.k) + 1, "a comparison whose difference exceeds "
+                          + _no_ring((a.ring, b.ring)))
+        a, b = _compare_operands(a, b)
         return Num(1, 0, 0.0), [min(a.frac, f), min(b.frac, f)]
     if op in ("and", "or", "not"):
         return Num(1, 0, 0.0), [0, 0]
     if op in ("add", "sub", "case"):
+        rings = (a.ring, b.ring)
+        if op == "case" and 128 in rings:
+            raise _refuse(what, max(a.k, b.k), "CASE of a value held in the 128-bit ring is not supported")
         if a.dec is not None and b.dec is not None and a.dec == b.dec:
             k = max(a.k, b.k) + 1
-            if k > WIDTH:
-                raise _refuse(what, k, "exceeds the 64-bit ring")
-            return Num(k, 0, 0.0, a.dec), [0, 0]
+            ring = _ring_for(k, k, rings) if op != "case" else (64 if k <= WIDTH else 0)
+            if not ring:
+                raise _refuse(what, k, "exceeds " + _no_ring(rings))
+            return Num(k, 0, 0.0, a.dec, ring=ring), [0, 0]
         a, b = to_float(a), to_float(b)
         k = max(a.k, b.k) + (0 if op == "case" else 1)
-        f = min(max(a.frac, b.frac), WIDTH - k)
+        top = max(a.frac, b.frac)
+        ring = _ring_for(k, k + min(top, max(0, WIDTH - k)), rings) if op != "case" else (64 if k <= WIDTH else 0)
+        f = min(top, _max_width(ring) - k) if ring else -1
         if f < 0:
-            raise _refuse(what, k, "exceeds the 64-bit ring")
+            raise _refuse(what, k, "exceeds " + _no_ring(rings))
         fa, fb = min(a.frac, f), min(b.frac, f)
         err = (max if op == "case" else (lambda u, v: u + v))(
             _trunc_to(a, fa).err, _trunc_to(b, fb).err)
-        return Num(k, f, err), [fa, fb]
+        return Num(k, f, err, ring=ring), [fa, fb]
     if op in ("mul", "mulinv"):
         k = a.k + b.k
+        rings = (a.ring, b.ring)
         if a.dec is not None and b.dec is not None:
-            if k > WIDTH:
-                raise _refuse(what, k, "a product of exact decimals exceeding the 64-bit ring")
-            return Num(k, 0, 0.0, a.dec + b.dec), [0, 0]
+            ring = _ring_for(k, k, rings)
+            if not ring:
+                raise _refuse(what, k, "a product of exact decimals exceeding " + _no_ring(rings))
+            return Num(k, 0, 0.0, a.dec + b.dec, ring=ring), [0, 0]
         if (a.dec is not None and b.frac == 0 and b.err == 0) or (b.dec is not None and a.frac == 0 and a.err == 0):
-            if k > WIDTH:
-                raise _refuse(what, k, "a product of exact values exceeding the 64-bit ring")
-            return Num(k, 0, 0.0, a.dec if a.dec is not None else b.dec), [0, 0]
+            ring = _ring_for(k, k, rings)
+            if not ring:
+                raise _refuse(what, k, "a product of exact values exceeding " + _no_ring(rings))
+            return Num(k, 0, 0.0, a.dec if a.dec is not None else b.dec, ring=ring), [0, 0]
         a, b = to_float(a), to_float(b)
-        fa, fb = a.frac, b.frac
-        while (a.k + fa) + (b.k + fb) > WIDTH and (fa > 0 or fb > 0):
-            if fa >= fb:
-                fa -= 1
-            else:
-                fb -= 1
-        if (a.k + fa) + (b.k + fb) > WIDTH:
-            raise _refuse(what, k, "a product exceeding the 64-bit ring")
-        ta, tb = _trunc_to(a, fa), _trunc_to(b, fb)
-        fo = min(fa + fb, _frac_for(k, "float") if fa + fb else 0)
-        err = 2.0 ** a.k * tb.err + 2.0 ** b.k * ta.err + ta.err * tb.err
-        if fa + fb > fo:
-            err += _ulp(fo)
-        return Num(k, fo, err), [fa, fb]
+        narrow = _product(a, b, k, WIDTH) if 128 not in rings else None
+        if narrow is not None and (not _WIDE.get() or narrow[0].err <= REL_TARGET * WIDE_PRODUCT_SLACK * 2.0 ** k):
+            return narrow
+        wide = _product(a, b, k, WIDE_WIDTH, 128) if (128 in rings or _WIDE.get()) and k <= WIDE_MAX_CLASS \
+            else None
+        if wide is not None:
+            return wide
+        if narrow is not None:
+            return narrow
+        raise _refuse(what, k, "a product exceeding " + _no_ring(rings))
     raise PrecisionError(f"no range rule for operator {op}")
+
+
+def _product(a: Num, b: Num, k: int, W: int, ring: int = 64):
+    """A float product in a ring of width ``W``: (Num, [fa, fb]) or None if none fits."""
+    fa, fb = a.frac, b.frac
+    while (a.k + fa) + (b.k + fb) > W and (fa > 0 or fb > 0):
+        if fa >= fb:
+            fa -= 1
+        else:
+            fb -= 1
+    if (a.k + fa) + (b.k + fb) > W:
+        return None
+    ta, tb = _trunc_to(a, fa), _trunc_to(b, fb)
+    fo = min(fa + fb, _frac_for(k, "float") if fa + fb else 0)
+    err = 2.0 ** a.k * tb.err + 2.0 ** b.k * ta.err + ta.err * tb.err
+    if fa + fb > fo:
+        err += _ulp(fo)
+    return Num(k, fo, err, ring=ring), [fa, fb]
+
+
+def _compare_operands(a: Num, b: Num):
+    if (a.dec is None) != (b.dec is None) or (a.dec is not None and a.dec != b.dec):
+        return to_float(a), to_float(b)
+    return a, b
+
+
+def compare_ring(a: Num, b: Num) -> tuple[int, int]:
+    """(ring, common frac) of the difference a comparison of ``a`` and ``b`` takes the
+    sign of (ring 0: none holds it)."""
+    a, b = _compare_operands(a, b)
+    k = max(a.k, b.k) + 1
+    top = max(a.frac, b.frac)
+    ring = _ring_for(k, k + min(top, max(0, WIDTH - k)), (a.ring, b.ring))
+    return ring, (min(top, _max_width(ring) - k) if ring else -1)
 
 
 def sum_of(row: Num, n: int, what: str) -> tuple[Num, int]:
     """SUM over at most ``n`` rows: (the sum's Num, the frac the row must have first)."""
     grow = max(0, int(math.ceil(math.log2(max(n, 1)))))
     k = row.k + grow
-    if k > WIDTH:
-        raise _refuse(what, k, f"a sum over {n} rows exceeding the 64-bit ring")
-    f = min(row.frac, WIDTH - k)
+    ring = _ring_for(k, k + min(row.frac, max(0, WIDTH - k)), (row.ring,))
+    if not ring:
+        raise _refuse(what, k, f"a sum over {n} rows exceeding " + _no_ring((row.ring,)))
+    f = min(row.frac, _max_width(ring) - k)
     r = _trunc_to(row, f)
-    return Num(k, f, r.err * max(n, 1), row.dec, row.approx), f
+    return Num(k, f, r.err * max(n, 1), row.dec, row.approx, ring=ring), f
 
 
 def count_of(n: int) -> Num:
@@ -288,6 +395,8 @@ def avg_of(row: Num, total: Num, count_kind: str, session_frac: int, what: str, 
         # pet.mpc.divide at the session's f: |quotient| = |avg| * 2^s < 2^30
         prep = session_frac if (kr + divide_shift(n) <= 29 and ks + session_frac <= WIDTH) else -1
         rel, approx = 1e-4, True
+    if prep < 1 and count_kind in ("pub", "own") and (total.ring == 128 or _WIDE.get()):
+        return _wide_avg(row, total, ks, fs, kr, session_frac, what)
     if prep < 1:
         raise _refuse(what, ks, "an average whose sum is too large to divide in the 64-bit ring")
     row = to_float(row)
@@ -295,6 +404,24 @@ def avg_of(row: Num, total: Num, count_kind: str, session_frac: int, what: str, 
     f = max(prep, session_frac) if count_kind != "pub" else prep
     err = row.err + 2.0 ** -prep + rel * 2.0 ** k + 2 * _ulp(f)
     return Num(k, f, err, None, approx or row.approx, prep)
+
+
+#: Fractional bits of the reciprocal of a count in a wide-ring division.
+INV_BITS = 50
+
+
+def _wide_avg(row: Num, total: Num, ks: int, fs: int, kr: int, session_frac: int, what: str) -> Num:
+    """AVG of a sum held in the wide ring, for a public or owned count: the sum (at
+    ``prep`` bits, ``ks + prep + INV_BITS <= 125``) times the reciprocal at
+    :data:`INV_BITS` bits in Z_2^128 (pet.sql.execute._average_wide), then the quotient
+    back in the 64-bit ring (``kr + f <= 61``). Relative error about 2^-50."""
+    prep = min(fs if fs else session_frac, WIDE_WIDTH - INV_BITS - ks)
+    f = min(max(session_frac, _frac_for(kr, "float")), WIDTH - kr)
+    if prep < 0 or f < 0:
+        raise _refuse(what, ks, "an average too large for the 128-bit ring")
+    row = to_float(row)
+    err = row.err + 2.0 ** -prep + 2.0 ** (ks - INV_BITS) + 2 * _ulp(f)
+    return Num(row.k, f, err, None, row.approx, prep, wide_div=True)
 
 
 def extremes_rep(nums) -> tuple[int, int]:
@@ -306,6 +433,8 @@ def extremes_rep(nums) -> tuple[int, int]:
 
 
 def extreme_of(row: Num, what: str) -> Num:
+    if row.ring == 128:
+        raise _refuse(what, row.k, "MIN/MAX of a value held in the 128-bit ring is not supported")
     if row.k + 2 > WIDTH:
         raise _refuse(what, row.k, "MIN/MAX of a value exceeding the 64-bit ring")
     return row
@@ -313,11 +442,11 @@ def extreme_of(row: Num, what: str) -> Num:
 
 def check(n: Num, what: str) -> Num:
     """Refuse ``n`` if its error bound exceeds the precision criterion."""
-    if n.width > WIDTH:
-        raise _refuse(what, n.k, "exceeds the 64-bit ring")
+    if n.width > _max_width(n.ring):
+        raise _refuse(what, n.k, f"exceeds the {_ring_name(n.ring)}")
     if n.dec is None and not n.approx and n.err > REL_TARGET * 2.0 ** n.k and n.k > ZERO + 10:
         raise _refuse(what, n.k, f"its error bound {n.err:.3g} exceeds {REL_TARGET:g} of the bound "
-                      "(too little precision left in the 64-bit ring)")
+                      f"(too little precision left in the {_ring_name(n.ring)})")
     return n
 
 

@@ -362,6 +362,9 @@ def at_frac(session, v, f, shape=None):
         arr = np.asarray(v.v, dtype=np.float64)
         if shape is not None:
             arr = np.broadcast_to(arr, shape)
+        if v.num is not None and v.num.ring == 128:
+            from pet.mpc import ring128
+            return ring128.constant(session, arr, f)
         if v.num is not None and v.num.dec is not None:
             return mpc.constant(session, np.rint(arr).astype(np.int64), 0)
         return mpc.constant(session, arr if f else np.rint(arr).astype(np.int64), f)
@@ -386,10 +389,39 @@ def _mul_public_sh(session, x, c, xf, fc, fo):
 
 
 def _mul_sh(session, xs, ys, fo):
-    """Beaver product of Shared ``xs``, ``ys`` truncated to ``fo`` fractional bits."""
+    """Beaver product of Shared ``xs``, ``ys`` truncated to ``fo`` fractional bits (in
+    the wide ring when an operand is a :class:`pet.mpc.Shared128`)."""
     from pet.mpc import mul
 
+    if getattr(xs, "ring_bits", 64) == 128:
+        return xs.mul(ys, frac=fo)
+    if getattr(ys, "ring_bits", 64) == 128:
+        return ys.mul(xs, frac=fo)
     return mul(xs, ys, frac=fo)
+
+
+def _wide_op(op, num, xn, yn, xs, ys) -> bool:
+    """Whether a rule-planned op runs in the wide ring (pet.sql.numbers: its result is
+    wide, an operand is, or a comparison's difference needs it)."""
+    from pet.sql import numbers as N
+
+    if any(getattr(v, "ring_bits", 64) == 128 for v in (xs, ys)):
+        return True
+    if op in ("lt", "le", "gt", "ge", "eq", "ne"):
+        return N.compare_ring(xn, yn)[0] == 128
+    return num.ring == 128
+
+
+def wide_operands(values: list) -> list:
+    """Shared values as :class:`pet.mpc.Shared128` (the 64-bit ones lifted together, one
+    round)."""
+    from pet.mpc.ring128 import lift_many
+
+    narrow = [i for i, v in enumerate(values) if getattr(v, "ring_bits", 64) == 64]
+    out = list(values)
+    for i, w in zip(narrow, lift_many([values[i] for i in narrow])):
+        out[i] = w
+    return out
 
 
 def _plain(op, x, y, kind):
@@ -497,6 +529,8 @@ def _eval_num(session, op, vals, shape, what):
     fa, fb = res[1]
     xs = _operand(session, x, fa, num, y, shape)
     ys = _operand(session, y, fb, num, x, shape)
+    if _wide_op(op, num, x.num, y.num, xs, ys):
+        xs, ys = wide_operands([xs, ys])
     if op in ("add", "sub"):
         return Sh(xs + ys if op == "add" else xs - ys, kind, num)
     if op in ("mul", "mulinv", "and"):
@@ -552,7 +586,7 @@ def to_float_shared(session, s, num):
     from pet.sql import numbers as N
 
     c = 10.0 ** -num.dec
-    out, xf, fc = N.scale_public(N.Num(num.k, 0, 0.0), N.class_of(c), c)
+    out, xf, fc = N.scale_public(N.Num(num.k, 0, 0.0, ring=num.ring), N.class_of(c), c)
     return _mul_public_sh(session, s, c, xf, fc, out.frac)
 
 

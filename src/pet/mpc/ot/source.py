@@ -22,6 +22,10 @@ Kinds (fields named and shaped as the dealer's, :mod:`pet.mpc.correlated`):
   ``2^(64-s) wbit_0 wbit_1`` (one correlated OT of ``s`` bits per element);
   :func:`pet.mpc.truncation.trunc_masked` recognises it and runs the wrap-bit protocol
   (one round, one bit per element each way);
+* ``triple128`` (shape): a Beaver triple mod 2^128, the two cross products by
+  :class:`~pet.mpc.ot.gilboa128.Gilboa128` (128 OTs with 128-bit messages per product);
+* ``wrapbit`` (shape): a random bit per element and shares of the two parties' bits'
+  product (one correlated OT of 64 bits per element), for :mod:`pet.mpc.ring128`;
 * ``matmul`` (m, k, n): random ``A_p`` (m, k), ``B_p`` (k, n) at each party;
   ``C_p = A_p B_p`` + this party's shares of the two cross products ``A_0 B_1`` and
   ``A_1 B_0``, each a :class:`~pet.mpc.ot.requests.MatrixProduct` (one correlated OT per
@@ -177,6 +181,10 @@ class OTSource(CorrelatedSource):
             return self._reuse_setup(spec)
         if kind == "reuse_mul":
             return self._reuse_mul(spec)
+        if kind == "triple128":
+            return self._triple128(spec.shape)
+        if kind == "wrapbit":
+            return self._wrapbit(spec.shape)
         raise InputError(f"the OT source does not produce {kind!r} correlations")
 
     def _trunc_wrap(self, shape, shift):
@@ -194,6 +202,43 @@ class OTSource(CorrelatedSource):
         def finish(res):
             prod = np.concatenate([res[0]["out"][0], res[1]["out"][0]])
             return {"r": np.zeros(shape, dtype=np.uint64), "wbit": bit.reshape(shape), "wprod": prod.reshape(shape)}
+
+        return reqs, finish
+
+    def _triple128(self, shape):
+        """A Beaver triple mod 2^128 (:mod:`pet.mpc.ring128`): random ``a_p, b_p`` (128-bit)
+        at each party; ``c_p = a_p b_p`` + this party's shares of ``a_0 b_1`` and
+        ``a_1 b_0``, each a :class:`~pet.mpc.ot.gilboa128.Gilboa128` (one direction each)."""
+        from pet.mpc import _kernels128
+        from pet.mpc.ot.gilboa128 import Gilboa128
+
+        n = int(np.prod(shape, dtype=np.int64))
+        a, b = random_words(2 * n).reshape(n, 2), random_words(2 * n).reshape(n, 2)
+        p = self.party
+        reqs = [Gilboa128(n, 0, a if p == 0 else b), Gilboa128(n, 1, b if p == 0 else a)]
+
+        def finish(res):
+            c = np.empty_like(a)
+            _kernels128.mul(a, b, c)
+            for r in res:
+                _kernels128.add(c, r["share"], c)
+            s2 = tuple(shape) + (2,)
+            return {"a": a.reshape(s2), "b": b.reshape(s2), "c": c.reshape(s2)}
+
+        return reqs, finish
+
+    def _wrapbit(self, shape):
+        """A ``wrapbit`` spec (:mod:`pet.mpc.ring128`): a random bit per element and shares
+        of the product of both parties' bits (mod 2^64): one correlated OT of a 64-bit
+        message per element, split between the two directions."""
+        n = int(np.prod(shape, dtype=np.int64))
+        bit = random_words(n) & np.uint64(1)
+        half = n // 2
+        reqs = [BitProduct(half, 0, [0], [[1]], bit[:half]), BitProduct(n - half, 1, [0], [[1]], bit[half:])]
+
+        def finish(res):
+            prod = np.concatenate([res[0]["out"][0], res[1]["out"][0]])
+            return {"wbit": bit.reshape(shape), "wprod": prod.reshape(shape)}
 
         return reqs, finish
 
