@@ -89,8 +89,9 @@ from pet.mpc import (
     sigmoid,
     stack,
     tournament,
-    where,
 )
+from pet.mpc.arithmetic import mul_raw
+from pet.mpc.boolean import msb
 from pet.mpc.prefetch import Prefetcher
 
 __all__ = ["train", "predict_margin", "candidate_matrix", "OBJECTIVES"]
@@ -153,7 +154,12 @@ def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Sha
     at the last level without another division.
 
     ``hist``: (K, nodes, 2) left sums (G_L, H_L); ``tot``: (nodes, 2). One batched
-    reciprocal, two products, one batched comparison, argmax, one comparison."""
+    reciprocal, two products, *one* batched comparison for ``[H_L >= hmin]``,
+    ``[H_R >= hmin]`` and ``[gain > thr]`` of every candidate, the validity product, one
+    round for the masked gains and ``e = valid * [gain > thr]``, the argmax tournament
+    (one-hot only), and the split flag ``s = sum_k onehot_k e_k`` (1 round): the winner is
+    the best valid candidate (or an invalid one when none is valid, then ``e = 0``), so
+    ``s = [best gain > thr]`` exactly, without a comparison after the tournament."""
     K = hist.shape[0]
     GL, HL = hist[:, :, 0], hist[:, :, 1]
     G, H = tot[:, 0].reshape(1, -1), tot[:, 1].reshape(1, -1)
@@ -164,12 +170,18 @@ def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Sha
     w = _at(num * r, F)  # G / (H + lambda)
     term = num * w
     chg = term[:K] + term[K:2 * K] - term[2 * K:]
-    ok = concatenate([HL, HR], axis=0) >= hmin
-    valid = ok[:K] * ok[K:]
-    masked = where(valid, chg, -1.0)
-    best_of = tournament(masked, axis=0, outputs=("one_hot", "value"), arity=4)
-    onehot, best = best_of.one_hot, best_of.value  # (K, nodes), (nodes,)
-    split = best > thr
+    low = concatenate([HL, HR], axis=0) - hmin  # < 0: child too light
+    above = thr - chg  # < 0: gain above the threshold (same scale as ``best > thr``)
+    nk = K * chg.shape[1]
+    bits = msb(session, np.concatenate([low.share.reshape(-1), above.share.reshape(-1)]))
+    ok = _ones(session, (2 * nk,)) - Shared(session, bits[:2 * nk], 0)
+    valid = ok[:nk] * ok[nk:]
+    lifted = (chg + 1.0).share.reshape(-1)  # masked = valid (chg + 1) - 1
+    prod = mul_raw(session, np.concatenate([valid.share, valid.share]), np.concatenate([lifted, bits[2 * nk:]]))
+    masked = Shared(session, prod[:nk].reshape(chg.shape), chg.frac) - 1.0
+    e = Shared(session, prod[nk:].reshape(chg.shape), 0)
+    onehot = tournament(masked, axis=0, outputs=("one_hot",), arity=4).one_hot  # (K, nodes)
+    split = (onehot * e).sum(axis=0)
     return onehot, split, w
 
 
@@ -295,7 +307,7 @@ def _prepare_targets(session, setup: _Setup, y, n: int, base_score, gamma: float
 def _gradients(session, setup: _Setup, margin: Shared, yv: Shared, n: int) -> Shared:
     """Step 1: the shared (n, 2) gradients and hessians, divided by the public ``S``."""
     if setup.logistic:
-        p = _at(sigmoid(margin), F)
+        p = _at(sigmoid(margin, method="piecewise"), F)
         g = p - yv
         h = p - p * p
     else:
