@@ -13,8 +13,6 @@ Default: unshaped only (loopback / in-memory). ``link`` is a
 
 import os
 
-import pytest
-
 FULL = os.environ.get("PET_BENCH_FULL", "") not in ("", "0")
 
 

@@ -335,7 +335,7 @@ _PW_DEGREE = 4
 _PW_COEF_BITS = 20
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _piecewise_coeffs() -> tuple:
     """Per segment of :data:`_PW_BOUNDS`, the least-squares (Chebyshev nodes) degree-4 fit
     of ``sigma(16 b)`` in ``b``, as integers at scale ``2^_PW_COEF_BITS`` (pure and
