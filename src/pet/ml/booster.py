@@ -356,7 +356,9 @@ def _unpack(session, setup: _Setup, packed: Shared) -> Shared:
     """``(..., 2)`` shares of ``G, H`` at ``F`` fractional bits from packed sums
     ``H + 2^T G`` (``H`` in ``[0, 2^(T-1))``), 9 rounds on the (n-independent) sums:
     ``G' = trunc(P, T)`` is ``G`` or ``G + 1`` (the truncation's ulp), so ``H' = P - 2^T G'``
-    is ``H`` or ``H - 2^T``; one MSB of ``H'`` tells which, and both are corrected locally."""
+    is ``H`` or ``H - 2^T``; one MSB of ``H'`` tells which, and both are corrected locally.
+    Only dealer-masked values are opened (the truncation's ``x + r``, the MSB's masked
+    words): the parties learn nothing about the sums."""
     T = np.uint64(setup.pack_shift)
     raw = packed.share.reshape(-1)
     hi = trunc(session, raw, setup.pack_shift)
