@@ -19,7 +19,8 @@ from pet import mpc
 from pet.ml import booster
 from pet.transport import Link
 
-PHASES = [("gradients", "_gradients"), ("histograms", "_level_histograms"), ("gain: reciprocal", "reciprocal"),
+PHASES = [("gradients", "_gradients"), ("histograms", "_level_histograms"), ("histograms: unpack", "_unpack"),
+          ("gain: reciprocal", "reciprocal"),
           ("gain: argmax tournament", "tournament"), ("gain: all", "_gains"), ("reveal choice", "_reveal_choice"),
           ("share directions", "_share_right"), ("membership", "_descend"), ("split level: all", "_split_level"),
           ("last level: all", "_last_level"), ("leaf weights (old)", "_leaf_weights")]
@@ -100,7 +101,9 @@ def main(rows=10_000, trees=2, link=None):
     per_tree = np.diff(np.array([start] + marks, dtype=float), axis=0)[1:] if len(marks) > 1 else \
         np.diff(np.array([start] + marks, dtype=float), axis=0)
     dealer1 = res[1][1]
-    print(f"rows {rows}, trees {trees}, link {link}, wall {wall:.1f} s, train AUC {roc_auc_score(y, proba[:, 1]):.5f}")
+    import os
+    print(f"rows {rows}, trees {trees}, link {link}, wall {wall:.1f} s, train AUC {roc_auc_score(y, proba[:, 1]):.5f}, "
+          f"load average at the end {os.getloadavg()[0]:.1f}")
     steady = np.median(np.diff(stamps[1:])) if len(stamps) > 2 else stamps[1] - stamps[0]
     print(f"seconds per tree (steady): {steady:.2f}  first tree: {stamps[1] - stamps[0]:.2f}")
     print(f"per tree (steady trees): rounds {per_tree[:, 0].mean():.0f}, MB between parties "

@@ -2,14 +2,16 @@
 the issues with ``PET_BENCH_FULL=1``. A per-benchmark variable (documented in each file)
 overrides both.
 
-A shaped network link for the benchmarks that accept one (the ``link`` fixture):
+Shaped network links for the benchmarks that take a ``link`` argument (each such test runs
+once per link, with ids ``loopback``, ``rtt20ms-1gbit``, ...):
 ``pytest benchmarks --link rtt=20ms,bw=100mbit`` or ``PET_LINK=rtt=20ms,bw=100mbit``
-(the option wins); default: no shaping (loopback / in-memory).
+(the option wins); several links separated by ``;`` (``none`` = unshaped), or ``--link wan``
+for the three of the LAN/WAN table: loopback, 20 ms at 1 Gbit/s, 20 ms at 100 Mbit/s.
+Default: unshaped only (loopback / in-memory). ``link`` is a
+:class:`pet.transport.Link` or None.
 """
 
 import os
-
-import pytest
 
 FULL = os.environ.get("PET_BENCH_FULL", "") not in ("", "0")
 
@@ -31,10 +33,33 @@ def link_spec(config=None):
     return spec or os.environ.get("PET_LINK") or None
 
 
-@pytest.fixture(scope="session")
-def link(pytestconfig):
-    """The :class:`pet.transport.Link` to shape the run with, or None (unshaped)."""
+#: ``--link wan``: the links of the LAN/WAN table in benchmarks/README.md
+WAN_LINKS = (None, "rtt=20ms,bw=1gbit", "rtt=20ms,bw=100mbit")
+
+
+def link_specs(config=None) -> list:
+    """The link texts to run with (None = unshaped), from ``--link`` / ``PET_LINK``."""
+    spec = link_spec(config)
+    if spec is None:
+        return [None]
+    if spec.strip().lower() == "wan":
+        return list(WAN_LINKS)
+    return [None if part.strip().lower() in ("none", "loopback") else part.strip()
+            for part in spec.split(";") if part.strip()]
+
+
+def _link_id(spec) -> str:
+    if spec is None:
+        return "loopback"
+    return spec.replace("rtt=", "rtt").replace("bw=", "").replace(",", "-")
+
+
+def pytest_generate_tests(metafunc):
+    """Run every benchmark that takes ``link`` once per selected link."""
+    if "link" not in metafunc.fixturenames:
+        return
     from pet.transport import Link
 
-    spec = link_spec(pytestconfig)
-    return None if spec is None else Link.parse(spec)
+    specs = link_specs(metafunc.config)
+    metafunc.parametrize("link", [None if s is None else Link.parse(s) for s in specs],
+                         ids=[_link_id(s) for s in specs])

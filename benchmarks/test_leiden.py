@@ -17,7 +17,9 @@ first message to the result), ``bytes`` (both parties' traffic with each other, 
 received, counted once per direction) and ``dealer_bytes``, the number of MPC rounds,
 levels and candidate moves, the modularity of the union partition next to leidenalg's on
 the union graph (``n_iterations=-1``, seed 0) and ``delta_q``. Target: <= 120 s with
-``|delta_q| <= 0.01``.
+``|delta_q| <= 0.01``. With ``--link`` (``conftest.py``; ``--link wan``: loopback, 1 Gbit/s
+and 100 Mbit/s at 20 ms) the parties shape what they send to each other and to the dealer,
+and the dealer (``pet dealer --link``) what it sends to them.
 """
 
 from __future__ import annotations
@@ -45,14 +47,16 @@ _PARTY = textwrap.dedent("""
     from pet.mpc import Session
     from pet.transport import tcp
 
-    party, port, dport, edges, nodes, out = sys.argv[1:7]
+    party, port, dport, edges, nodes, out, link = sys.argv[1:8]
     party, port, dport = int(party), int(port), int(dport)
+    from pet.transport import Link
+    shape = (lambda c: c) if not link else Link.parse(link).wrap
     nodes_, edges_ = read_csv_input(edges, nodes)
     if party == 0:
-        ch = tcp.listen("127.0.0.1", port, timeout=3600, accept_timeout=120)
+        ch = shape(tcp.listen("127.0.0.1", port, timeout=3600, accept_timeout=120))
     else:
-        ch = tcp.connect("127.0.0.1", port, timeout=3600, retry_for=120)
-    dealer = tcp.connect("127.0.0.1", dport, timeout=3600, retry_for=120)
+        ch = shape(tcp.connect("127.0.0.1", port, timeout=3600, retry_for=120))
+    dealer = shape(tcp.connect("127.0.0.1", dport, timeout=3600, retry_for=120))
     ch.exchange("ready")
     t0 = time.perf_counter()
     with Session(party, ch, dealer=dealer) as s:
@@ -107,11 +111,21 @@ def _write_inputs(tmp, n, edges, owner):
     return paths, float(cross.mean())
 
 
-def _run(paths):
+def _link_text(link) -> str:
+    """``link`` as ``Link.parse`` text for the subprocesses ('' = unshaped)."""
+    if link is None:
+        return ""
+    return f"rtt={link.rtt!r}s" + ("" if link.bandwidth is None else f",bw={link.bandwidth!r}bit")
+
+
+def _run(paths, link=None):
     port, dport = _free_port(), _free_port()
-    dealer = subprocess.Popen([sys.executable, "-m", "pet", "dealer", "--listen", f"127.0.0.1:{dport}"],
+    spec = _link_text(link)
+    dealer = subprocess.Popen([sys.executable, "-m", "pet", "dealer", "--listen", f"127.0.0.1:{dport}"]
+                              + (["--link", spec] if spec else []),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    procs = [subprocess.Popen([sys.executable, "-c", _PARTY, str(p), str(port), str(dport), *map(str, paths[p])],
+    procs = [subprocess.Popen([sys.executable, "-c", _PARTY, str(p), str(port), str(dport), *map(str, paths[p]),
+                               spec],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in (0, 1)]
     outs = [p.communicate(timeout=3600) for p in procs]
     dealer.communicate(timeout=60)
@@ -121,13 +135,13 @@ def _run(paths):
     return [json.loads(o.strip().splitlines()[-1]) for o, _ in outs]
 
 
-def test_leiden_two_processes(benchmark, tmp_path):
+def test_leiden_two_processes(benchmark, tmp_path, link):
     import igraph as ig
     import leidenalg as la
 
     n, edges, owner = _graph(SCALE)
     paths, cross_frac = _write_inputs(tmp_path, n, edges, owner)
-    results = benchmark.pedantic(_run, args=(paths,), rounds=1, iterations=1)
+    results = benchmark.pedantic(_run, args=(paths, link), rounds=1, iterations=1)
     memb = pd.concat([pd.read_csv(p[2]) for p in paths]).set_index("node")["community"].loc[list(range(n))]
     g = ig.Graph(n=n, edges=edges.tolist())
     q = g.modularity(memb.tolist())
@@ -137,6 +151,7 @@ def test_leiden_two_processes(benchmark, tmp_path):
     q_la = g.modularity(ref.membership)
     info = results[0]["info"]
     extra = {
+        "link": "loopback" if link is None else str(link),
         "nodes": n, "edges": int(len(edges)), "cross_fraction": round(cross_frac, 4),
         "wall_s": round(max(r["wall"] for r in results), 2),
         "bytes": int(results[0]["sent"] + results[0]["received"]),

@@ -2,7 +2,13 @@
 
 Measured at 2,000 rows, 3 + 3 features, depth 4, max_bin 16 (exact counts: every shape is
 public). Before the per-node last level and the message-free directions a tree took 483
-rounds and 5.39 MB sent by party 0; now 448 and 4.52 MB."""
+rounds and 5.39 MB sent by party 0; after them 448 and 4.52 MB; with the piecewise sigmoid
+(``pet.mpc.sigmoid(method="piecewise")``: 24 rounds instead of 41, half the bytes) 431 and
+3.85 MB; with the split flag selected from per-candidate bits by the one-hot instead of a
+comparison after the argmax (8 rounds less per level) 399 and 3.93 MB; with g and h packed
+into one ring word for the histograms (half the per-row openings and histogram messages,
+9 rounds more per level to unpack the n-independent sums) 435 and 3.63 MB (at 10^5 rows
+the packing saves about 70 MB per tree for 45 rounds)."""
 
 import numpy as np
 
@@ -25,5 +31,5 @@ def test_rounds_and_bytes_per_tree():
 
     for per_tree in mpc.run_local(prog, timeout=600):
         rounds, sent = per_tree[:, 0], per_tree[:, 1]
-        assert np.all(rounds <= 455), rounds
-        assert np.all(sent <= 4.75e6), sent
+        assert np.all(rounds <= 438), rounds
+        assert np.all(sent <= 3.7e6), sent

@@ -163,3 +163,43 @@ def test_cli_link_option_shapes_what_a_party_sends():
     assert shaped(parser.parse_args([]), b) is b
     with pytest.raises(SystemExit):
         parser.parse_args(["--link", "rtt=fast"])
+
+
+def test_pet_dealer_link_option_shapes_what_the_dealer_sends():
+    """``pet dealer --link``: every reply of the dealer arrives at least half a round trip
+    after it was sent (the parties' own sends are not shaped here)."""
+    import argparse
+    import threading
+
+    from pet import mpc
+    from pet.cli import dealer as dealer_cli
+
+    parser = argparse.ArgumentParser()
+    dealer_cli.register(parser.add_subparsers())
+    port = free_port()
+    args = parser.parse_args(["dealer", "--listen", f"127.0.0.1:{port}", "--sessions", "1",
+                              "--link", "rtt=400ms", "--wait", "30"])
+    assert args.link == Link(rtt=0.4)
+    served = threading.Thread(target=dealer_cli.run, args=(args,), daemon=True)
+    served.start()
+    out = {}
+
+    def party(p, peer):
+        dch = tcp.connect("127.0.0.1", port, retry_for=10, timeout=30)
+        with dch, mpc.Session(p, peer, dealer=dch) as s:
+            a = s.share(np.arange(4.0) if p == 0 else None, owner=0)
+            t0 = time.monotonic()
+            y = a * a  # one dealer request and its (shaped) reply, then one opening
+            out[p] = (time.monotonic() - t0, s.reveal(y))
+
+    c0, c1 = local_pair(timeout=30)
+    threads = [threading.Thread(target=party, args=(p, ch)) for p, ch in ((0, c0), (1, c1))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    served.join(30)
+    for p in (0, 1):
+        seconds, y = out[p]
+        assert 0.2 <= seconds < 0.2 + SLACK
+        np.testing.assert_allclose(y, np.arange(4.0) ** 2, atol=1e-3)

@@ -1,6 +1,7 @@
 """``pet dealer``: serve correlated randomness (Beaver triples etc.) to two MPC parties.
 
     pet dealer --listen 127.0.0.1:9100 [--sessions 1] [--max-elements N] [--tls-dir DIR]
+               [--link rtt=20ms,bw=100mbit]
 
 Both party processes connect to this address (``pet.transport.tcp.connect``) and pass
 the channel as ``Session(party, peer_channel, dealer=channel)``. The dealer is a third
@@ -12,7 +13,9 @@ malformed or oversized request fails only its own connection or session (one log
 stderr). With ``--sessions 0`` it serves until killed.
 With TLS, each connecting party must present a certificate naming ``party0`` or ``party1``
 (the channel's ``peer_name``); without TLS only a loopback ``--listen`` address is allowed,
-unless ``--insecure``.
+unless ``--insecure``. ``--link`` (for experiments) shapes what the dealer sends to each
+party like a WAN link (:class:`pet.transport.Link`); the parties shape their own sends with
+their ``--link``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pet.cli._net import add_tls_arguments, refuse_plaintext, tls_from_args
+from pet.cli._net import _parse_link, add_tls_arguments, refuse_plaintext, tls_from_args
 
 __all__ = ["register", "run"]
 
@@ -44,7 +47,24 @@ def register(subparsers) -> None:
                    help="largest number of ring elements one request may make the dealer hold "
                         "(default 2^27 = 134217728, 1 GiB)")
     add_tls_arguments(p, peer_name=False)
+    p.add_argument("--link", metavar="SPEC", default=None, type=_parse_link,
+                   help="for experiments: shape what the dealer sends to each party like a WAN link, "
+                        "e.g. rtt=20ms,bw=100mbit (pet.transport.Link)")
     p.set_defaults(func=run)
+
+
+class ShapedListener:
+    """A listener whose accepted channels send through ``link`` (:meth:`pet.transport.Link.wrap`);
+    everything else is the wrapped listener's."""
+
+    def __init__(self, listener, link):
+        self._listener, self._link = listener, link
+
+    def accept(self, *args, **kwargs):
+        return self._link.wrap(self._listener.accept(*args, **kwargs))
+
+    def __getattr__(self, name):
+        return getattr(self._listener, name)
 
 
 def run(args) -> int:
@@ -64,7 +84,8 @@ def run(args) -> int:
         print(f"pet dealer listening on {host}:{listener.port}", file=sys.stderr, flush=True)
         # accepts, pairs by session id, serves sessions in threads; a hostile client only
         # fails its own connection (one stderr line each)
-        _, failed = dealer.serve_listener(listener, sessions=args.sessions, wait=args.wait,
+        served = listener if args.link is None else ShapedListener(listener, args.link)
+        _, failed = dealer.serve_listener(served, sessions=args.sessions, wait=args.wait,
                                           hello_timeout=min(dealer.HELLO_TIMEOUT, args.wait),
                                           max_elements=max_elements)
     return 1 if failed else 0

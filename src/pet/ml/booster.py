@@ -8,17 +8,22 @@ Training one tree (full binary tree of depth ``D``, nodes processed level by lev
 the MPC rounds per tree are O(D), independent of the number of rows and features):
 
 1. gradients ``g``, hessians ``h`` (shared): squared error ``g = margin - y``, ``h = 1``;
-   logistic ``p = sigmoid(margin)`` (MPC sigmoid), ``g = p - y``, ``h = p (1 - p)``.
+   logistic ``p = sigmoid(margin)`` (the MPC sigmoid's piecewise form, 24 rounds,
+   :func:`pet.mpc.sigmoid` with ``method="piecewise"``), ``g = p - y``, ``h = p (1 - p)``;
+   both packed into one ring word per row, ``y = h + 2^T g`` (public layout
+   :func:`_packing`: every sum of up to ``n`` rows stays exact in it);
 2. per level, for the left child of each pair of nodes (the right one by subtraction
-   from the parent): ``[g*v, h*v]`` (v = shared 0/1 node membership vector) and the
-   left-child sums of every split candidate of both parties,
-   ``C_p.T @ [g*v, h*v]`` (:class:`pet.mpc.PrivateMatrix`: the party's private
-   cumulative bin-indicator matrix times shared vectors, with a matrix-triple mask reused
-   across nodes and trees; the owner's side from per-bin sums, :mod:`pet.ml.secure_hist`);
+   from the parent): ``v * y`` (v = shared 0/1 node membership vector) and the
+   left-child sums of every split candidate of both parties, ``C_p.T @ (v * y)``
+   (:class:`pet.mpc.PrivateMatrix`: the party's private cumulative bin-indicator matrix
+   times shared vectors, with a matrix-triple mask reused across nodes and trees; the
+   owner's side from per-bin sums, :mod:`pet.ml.secure_hist`); the packed sums of the
+   level are unpacked into ``G, H`` (:func:`_unpack`, 9 rounds, n-independent);
 3. gains in MPC: ``G_L^2/(H_L+lambda) + G_R^2/(H_R+lambda) - G^2/(H+lambda)`` (MPC
    reciprocal); candidates with ``H_L`` or ``H_R`` below ``min_child_weight`` get gain
    -1; one-hot of the best candidate per node by MPC argmax; the shared *split flag*
-   ``s = [best gain > max(gamma, 1e-6)]``;
+   ``s = [best gain > max(gamma, 1e-6)]``, selected by the one-hot from the per-candidate
+   bits ``valid * [gain > thr]`` (compared in the validity comparisons' batch);
 4. the owner of the best candidate is revealed to both parties (one bit per node); the
    candidate itself (feature, threshold, default direction) is revealed only to its
    owner (the one-hot restricted to the owner's candidates);
@@ -51,19 +56,23 @@ divides regression targets by a private scale ``c = max|y - base|`` (so gains ar
 units of ``c^2``; its gamma threshold is shared accordingly) and, when ``n * max(h) +
 lambda`` exceeds 2^16 (more than 65,535 rows for squared error, 262,143 for logistic),
 g, h, lambda and min_child_weight are divided by a public power of two, so that every
-``H + lambda`` lies in the domain ``[2^-10, 2^17)`` of the MPC reciprocal.
+``H + lambda`` lies in the domain ``[2^-10, 2^17)`` of the MPC reciprocal. In the packed
+histogram word, g and h keep all 16 fractional bits up to 32,767 rows (logistic; 8,191
+squared error), one bit less per doubling of the rows beyond (14 at 10^5 logistic rows);
+the gains work on the unpacked sums at 16 bits.
 
 Cost per tree (``K`` candidates of both parties, ``n`` rows, depth ``D``; measured by phase
-with ``benchmarks/_xgb_phases.py``): about 615 rounds at ``D = 5``, of which per level the
-gains take about 109 (reciprocal 28, argmax over ``K`` at most ``12 ceil(log4 K) - 1`` as a
-4-ary tournament, :func:`pet.mpc.tournament`, comparisons 8 each), the gradients' sigmoid
-43 per tree. Bytes between the parties: per row and tree about 1.4 kB for the sigmoid and
-about 2.5 kB for the memberships and histograms (each level ``l < D - 1``: the products
-``v * [g, h]`` and ``v * q s`` on ``n x 2^l`` elements, the histogram product's one exchange
-of ``n x max(2, 2^l)`` ring elements; the last level only ``Q - A`` and ``v * y``), plus
-per tree about 47 MB at ``K = 640`` for the gains (``3 K x 2^l`` reciprocals per level),
-independent of ``n``; and once per tree a dense ``m_p x n x 2^D`` product at each party
-and at the dealer (the reusable-mask correction).
+with ``benchmarks/_xgb_phases.py``): about 600 rounds at ``D = 5``, of which per level the
+gains take about 101 (reciprocal 28, argmax over ``K`` at most ``12 ceil(log4 K) - 1`` as a
+4-ary tournament, :func:`pet.mpc.tournament`, one batched comparison of 8 rounds) and the
+unpacking 9, the gradients' sigmoid 24 per tree. Bytes between the parties: per row and
+tree about 0.7 kB for the sigmoid and about 1.8 kB for the memberships and histograms
+(each level ``l < D - 1``: the products ``v * y`` and ``v * q s`` on ``n x 2^(l-1)`` and
+``n x 2^l`` elements, the histogram product's one exchange of ``n x 2^(l-1)`` ring
+elements; the last level ``Q - A`` and ``v * y``), plus per tree about 48 MB at
+``K = 640`` for the gains (``3 K x 2^l`` reciprocals per level), independent of ``n``;
+and once per tree a dense ``m_p x n x 2^(D-1)`` product at each party and at the dealer
+(the reusable-mask correction).
 """
 
 from __future__ import annotations
@@ -89,9 +98,11 @@ from pet.mpc import (
     sigmoid,
     stack,
     tournament,
-    where,
 )
+from pet.mpc.arithmetic import mul_raw
+from pet.mpc.boolean import msb
 from pet.mpc.prefetch import Prefetcher
+from pet.mpc.truncation import trunc
 
 __all__ = ["train", "predict_margin", "candidate_matrix", "OBJECTIVES"]
 
@@ -100,6 +111,8 @@ OBJECTIVES = ("binary:logistic", "reg:squarederror")
 F = 16
 #: largest ``H + lambda`` the MPC reciprocal handles is 2^17; keep a margin of 2
 _H_LIMIT = 2.0 ** 16
+#: bound on ``|g|`` for squared error (targets scaled into [-1, 1]; margins stay in their hull)
+_G_BOUND = 4.0
 
 
 def _public_mul(x: Shared, c: float) -> Shared:
@@ -153,7 +166,12 @@ def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Sha
     at the last level without another division.
 
     ``hist``: (K, nodes, 2) left sums (G_L, H_L); ``tot``: (nodes, 2). One batched
-    reciprocal, two products, one batched comparison, argmax, one comparison."""
+    reciprocal, two products, *one* batched comparison for ``[H_L >= hmin]``,
+    ``[H_R >= hmin]`` and ``[gain > thr]`` of every candidate, the validity product, one
+    round for the masked gains and ``e = valid * [gain > thr]``, the argmax tournament
+    (one-hot only), and the split flag ``s = sum_k onehot_k e_k`` (1 round): the winner is
+    the best valid candidate (or an invalid one when none is valid, then ``e = 0``), so
+    ``s = [best gain > thr]`` exactly, without a comparison after the tournament."""
     K = hist.shape[0]
     GL, HL = hist[:, :, 0], hist[:, :, 1]
     G, H = tot[:, 0].reshape(1, -1), tot[:, 1].reshape(1, -1)
@@ -164,12 +182,18 @@ def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Sha
     w = _at(num * r, F)  # G / (H + lambda)
     term = num * w
     chg = term[:K] + term[K:2 * K] - term[2 * K:]
-    ok = concatenate([HL, HR], axis=0) >= hmin
-    valid = ok[:K] * ok[K:]
-    masked = where(valid, chg, -1.0)
-    best_of = tournament(masked, axis=0, outputs=("one_hot", "value"), arity=4)
-    onehot, best = best_of.one_hot, best_of.value  # (K, nodes), (nodes,)
-    split = best > thr
+    low = concatenate([HL, HR], axis=0) - hmin  # < 0: child too light
+    above = thr - chg  # < 0: gain above the threshold (same scale as ``best > thr``)
+    nk = K * chg.shape[1]
+    bits = msb(session, np.concatenate([low.share.reshape(-1), above.share.reshape(-1)]))
+    ok = _ones(session, (2 * nk,)) - Shared(session, bits[:2 * nk], 0)
+    valid = ok[:nk] * ok[nk:]
+    lifted = (chg + 1.0).share.reshape(-1)  # masked = valid (chg + 1) - 1
+    prod = mul_raw(session, np.concatenate([valid.share, valid.share]), np.concatenate([lifted, bits[2 * nk:]]))
+    masked = Shared(session, prod[:nk].reshape(chg.shape), chg.frac) - 1.0
+    e = Shared(session, prod[nk:].reshape(chg.shape), 0)
+    onehot = tournament(masked, axis=0, outputs=("one_hot",), arity=4).one_hot  # (K, nodes)
+    split = (onehot * e).sum(axis=0)
     return onehot, split, w
 
 
@@ -235,6 +259,8 @@ class _Setup:
     S: float  # public power of two dividing g and h
     lam: float
     hmin: float
+    pack_frac: int = F  # fractional bits of g, h in the packed histogram word
+    pack_shift: int = 40  # T: the packed word is h + 2^T g
     base_margin: float = 0.0
     scale: float = 1.0
 
@@ -263,7 +289,22 @@ def _agree(session, binner, params: dict, n: int, has_label: bool, objective: st
     S = _scale_power(n, 0.25 if logistic else 1.0, params["reg_lambda"])
     lam = params["reg_lambda"] / S
     hmin = max(params["min_child_weight"], _plain.HESS_EPS) / S
-    return _Setup(label_party, model_id, ms, logistic, S, lam, hmin)
+    pack_frac, pack_shift = _packing(n / S, 0.25 if logistic else 1.0, 1.0 if logistic else _G_BOUND)
+    return _Setup(label_party, model_id, ms, logistic, S, lam, hmin, pack_frac, pack_shift)
+
+
+def _packing(n_eff: float, hmax: float, gmax: float):
+    """Public layout of the packed histogram word ``h + 2^T g`` (g, h at ``fp`` fractional
+    bits): the largest ``fp <= F`` such that every sum ``H`` over up to ``n_eff`` rows lies
+    in ``[0, 2^(T-1))`` and every ``|G| 2^T`` below ``2^61`` (the truncation's range), so
+    the sums of packed words are the packed sums, exactly. ``fp = F`` up to 32,767 rows
+    (logistic; 8,191 squared error), then one bit less per doubling of the rows (14 at
+    10^5 logistic rows)."""
+    for fp in range(F, F - 24, -1):
+        T = math.ceil(math.log2(n_eff * hmax * 2.0 ** fp + 1)) + 1
+        if math.log2(n_eff * gmax * 2.0 ** fp + 1) + T <= 61:
+            return fp, T
+    raise InputError("too many rows for the packed histograms")  # unreachable: n is bounded
 
 
 def _prepare_targets(session, setup: _Setup, y, n: int, base_score, gamma: float):
@@ -293,34 +334,57 @@ def _prepare_targets(session, setup: _Setup, y, n: int, base_score, gamma: float
 
 
 def _gradients(session, setup: _Setup, margin: Shared, yv: Shared, n: int) -> Shared:
-    """Step 1: the shared (n, 2) gradients and hessians, divided by the public ``S``."""
+    """Step 1: the shared gradients and hessians, divided by the public ``S``, packed into
+    one ring word per row, ``h + 2^T g`` at ``setup.pack_frac`` fractional bits (returned
+    as an integer Shared of shape (n,)): every later product and sum is linear, so one
+    word carries both statistics (half the openings and the histogram messages)."""
     if setup.logistic:
-        p = _at(sigmoid(margin), F)
+        p = _at(sigmoid(margin, method="piecewise"), F)
         g = p - yv
         h = p - p * p
     else:
         g = margin - yv
         h = constant(session, np.ones(n, dtype=np.int64), F)
-    gh = concatenate([g.reshape(n, 1), h.reshape(n, 1)], axis=1)
-    return _public_mul(gh, 1.0 / setup.S) if setup.S != 1.0 else gh
+    gh = concatenate([g.reshape(1, n), h.reshape(1, n)], axis=0)
+    if setup.S != 1.0:
+        gh = _public_mul(gh, 1.0 / setup.S)
+    gh = _at(gh, setup.pack_frac)
+    return Shared(session, gh.share[1] + (gh.share[0] << np.uint64(setup.pack_shift)), 0)
 
 
-def _level_histograms(session, products, gh: Shared, V, hist, tot, n: int, K: int, nodes: int):
-    """Step 2: per-candidate left sums and per-node totals of every node of the level:
-    fresh histograms for the left children (or the root), the right ones by subtraction."""
-    if V is None:
-        ghv = gh.reshape(n, 1, 2)
-    else:
-        ghv = V[:, 0::2].reshape(n, nodes // 2, 1) * gh.reshape(n, 1, 2)
-    L = ghv.shape[1]
-    flat = ghv.reshape(n, 2 * L)
-    hL = products.matmul(flat).reshape(K, L, 2)
-    tL = flat.sum(axis=0).reshape(L, 2)
-    if V is None:
-        return hL, tL
-    hist = _pair_children(session, hL, hist)
-    tot = _pair_children(session, tL.reshape(1, L, 2), tot.reshape(1, L, 2)).reshape(nodes, 2)
-    return hist, tot
+def _unpack(session, setup: _Setup, packed: Shared) -> Shared:
+    """``(..., 2)`` shares of ``G, H`` at ``F`` fractional bits from packed sums
+    ``H + 2^T G`` (``H`` in ``[0, 2^(T-1))``), 9 rounds on the (n-independent) sums:
+    ``G' = trunc(P, T)`` is ``G`` or ``G + 1`` (the truncation's ulp), so ``H' = P - 2^T G'``
+    is ``H`` or ``H - 2^T``; one MSB of ``H'`` tells which, and both are corrected locally.
+    Only dealer-masked values are opened (the truncation's ``x + r``, the MSB's masked
+    words): the parties learn nothing about the sums."""
+    T = np.uint64(setup.pack_shift)
+    raw = packed.share.reshape(-1)
+    hi = trunc(session, raw, setup.pack_shift)
+    lo = raw - (hi << T)
+    e = msb(session, lo)
+    up = np.uint64(F - setup.pack_frac)
+    g = (hi - e) << up
+    h = (lo + (e << T)) << up
+    return Shared(session, np.stack([g, h], axis=-1).reshape(packed.shape + (2,)), F)
+
+
+def _level_histograms(session, setup: _Setup, products, y: Shared, V, packed, n: int, nodes: int):
+    """Step 2: per-candidate left sums and per-node totals of every node of the level, as
+    packed words (fresh for the left children or the root: ``C_p.T @ (v * y)`` on ``n x L``,
+    the right ones by subtraction), then unpacked for the gains. Returns
+    ``((hist (K, nodes), tot (nodes,)) packed, hist (K, nodes, 2), tot (nodes, 2))``."""
+    yv = y.reshape(n, 1) if V is None else V[:, 0::2] * y.reshape(n, 1)  # (n, L): exact, 0/1 times ring words
+    hL = products.matmul(yv)  # (K, L)
+    tL = yv.sum(axis=0)  # (L,)
+    if V is not None:
+        hist, tot = packed
+        hL = _interleave(session, hL, hist - hL)
+        tL = _interleave(session, tL, tot - tL)
+    K = hL.shape[0]
+    both = _unpack(session, setup, concatenate([hL.reshape(-1), tL.reshape(-1)]))
+    return (hL, tL), both[:K * nodes].reshape(K, nodes, 2), both[K * nodes:].reshape(nodes, 2)
 
 
 def _choose_splits(session, binner, X, setup: _Setup, hist, tot, thr, n: int):
@@ -412,14 +476,14 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
     for t in range(n_estimators):
         with prefetcher.block("gradients"):
             gh = _gradients(session, setup, margin, yv, n)
-        products = PreparedProducts(pms, 2 ** D)  # columns: 2 at the root, 2^d at level d >= 1
+        products = PreparedProducts(pms, 2 ** (D - 1))  # columns: 1 at the root, 2^(d-1) at level d >= 1
         V = None  # membership at the current level (None: root, all ones)
-        hist = tot = None
+        packed = None
         k = 0
         for d in range(D):
             nodes = 2 ** d
             with prefetcher.block(("level", d)):
-                hist, tot = _level_histograms(session, products, gh, V, hist, tot, n, setup.K, nodes)
+                packed, hist, tot = _level_histograms(session, setup, products, gh, V, packed, n, nodes)
                 if d < D - 1:
                     V, owner, own_nodes, cand, split = _split_level(session, binner, X, setup, hist, tot, thr,
                                                                     V, n)
@@ -446,13 +510,6 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
         state["base_margin"] = setup.base_margin
         state["scale"] = setup.scale
     return state
-
-
-def _pair_children(session, left: Shared, parent: Shared) -> Shared:
-    """Histograms of all children from the left ones (K, L, 2) and the parents (K, L, 2):
-    right = parent - left; children ordered ``l0, r0, l1, r1, ...`` on axis 1."""
-    right = parent - left
-    return stack([left, right], axis=2).reshape(left.shape[0], -1, left.shape[2])  # (K, L, 2 children, 2 stats)
 
 
 def predict_margin(session, state: dict, X: np.ndarray):
