@@ -311,3 +311,70 @@ def test_dir_pet_shows_only_the_public_api():
     names = eval(r.stdout)  # noqa: S307 - our own repr of a list of str
     assert "importlib" not in names and "annotations" not in names and "__getattr__" not in names
     assert {"psi", "mpc", "sql", "errors", "__version__"} <= set(names)
+
+
+# -- item 9: jobs ------------------------------------------------------------------------------
+
+
+def _job(tmp_path, epsilon=0.6, job_id="j9"):
+    a, b = _tables(tmp_path, left="id,v\n" + "".join(f"{i},{i}\n" for i in range(40)),
+                   right="id,w\n" + "".join(f"{i},{i}\n" for i in range(20, 70)))
+    port = free_port()
+    job = tmp_path / "job.yaml"
+    job.write_text(f"job: {job_id}\nnetwork:\n  address: 127.0.0.1:{port}\ntasks:\n"
+                   "  - name: align\n    type: psi\n    params: {column: id}\n"
+                   f"    party0: {{input: {a}, output: {tmp_path / 'a_out.csv'}}}\n"
+                   f"    party1: {{input: {b}, output: {tmp_path / 'b_out.csv'}}}\n"
+                   "  - name: positives\n    type: dp_count\n    depends: [align]\n"
+                   f"    params: {{party: 0, input: {tmp_path / 'a_out.csv'}, ledger: {tmp_path / 'budget.sqlite'}, "
+                   f"block: b1, block_epsilon: 1.0, epsilon: {epsilon}}}\n")
+    return job
+
+
+def _run_job(tmp_path, job, *extra):
+    p0 = pet_process("run", job, "--party", 0, "--state", tmp_path / "s0.sqlite", "--timeout", 60, *extra)
+    try:
+        r1 = run_pet("run", job, "--party", 1, "--state", tmp_path / "s1.sqlite", "--timeout", 60, *extra,
+                     timeout=PROMPT + 60)
+        code0, out0, err0 = _finish(p0)
+    finally:
+        if p0.poll() is None:
+            p0.kill()
+    return (code0, out0, err0), r1
+
+
+def test_run_status_shows_states_timings_and_outputs_and_dp_count_is_an_integer(tmp_path):
+    import json
+    import sqlite3
+
+    job = _job(tmp_path)
+    (code0, out0, err0), r1 = _run_job(tmp_path, job)
+    assert code0 == 0 and r1.returncode == 0, (out0, err0, r1.stdout, r1.stderr)
+    # dp_count released an integer count (discrete Laplace), as stored in the state file
+    with sqlite3.connect(tmp_path / "s0.sqlite") as db:
+        (result,) = db.execute("SELECT result FROM task_state WHERE task='positives'").fetchone()
+    assert isinstance(json.loads(result)["noisy_count"], int), result
+
+    st = run_pet("run", job, "--status", "--party", 0, "--state", tmp_path / "s0.sqlite")
+    assert st.returncode == 0, st.stderr
+    text = st.stdout
+    assert "job j9, party 0: SUCCESS" in text, text
+    assert "1. align" in text and "(psi): SUCCESS" in text and "2. positives" in text
+    assert text.count("started ") == 2 and text.count("took ") == 2
+    assert f"output: {tmp_path / 'a_out.csv'}" in text and "rows_out: 20" in text
+    assert "noisy_count: " in text
+    # without --party: every party in the file; a state file that does not exist is an error in words
+    both = run_pet("run", job, "--status", "--state", tmp_path / "s1.sqlite")
+    assert "job j9, party 1: SUCCESS" in both.stdout and f"output: {tmp_path / 'b_out.csv'}" in both.stdout
+    missing = run_pet("run", job, "--status", "--state", tmp_path / "nope.sqlite")
+    assert missing.returncode == 1 and "no such state file" in missing.stderr and "Traceback" not in missing.stderr
+    assert not (tmp_path / "nope.sqlite").exists()
+
+    # the same count again would over-spend the block: refused in words, shown by --status
+    (code0, out0, err0), r1 = _run_job(tmp_path, job, "--rerun")
+    assert code0 == 1
+    assert "Block(" not in err0 and "0.4 of epsilon 1 is available now" in err0, err0
+    assert "0.6 is already spent" in err0
+    st = run_pet("run", job, "--status", "--party", 0, "--state", tmp_path / "s0.sqlite")
+    assert "job j9, party 0: FAILED" in st.stdout and "(dp_count): FAILED" in st.stdout, st.stdout
+    assert "error: BudgetExceeded: task positives: block 'b1' cannot cover epsilon=0.6" in st.stdout, st.stdout

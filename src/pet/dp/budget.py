@@ -178,6 +178,26 @@ class Block:
     def consumed(self):
         return self._view(self._c)
 
+    def describe(self) -> str:
+        """What is left of this block, in words (for messages such as a refused claim):
+        for a basic block, epsilon available now / still locked / held by claims / spent;
+        for a Rényi block, the share of the budget still available at its best order."""
+        if self.kind == "basic":
+            parts = [f"{_from_units(self._u):g} of epsilon {_from_units(self._g):g} is available now"]
+            if self._l:
+                parts.append(f"{_from_units(self._l):g} is still locked (not yet unlocked)")
+            if self._a:
+                parts.append(f"{_from_units(self._a):g} is held by claims not yet spent")
+            parts.append(f"{_from_units(self._c):g} is already spent")
+        else:
+            share = self.unlocked_share()
+            parts = [f"Rényi block (epsilon {self.epsilon:g}, delta {self.delta:g}): at its best order "
+                     f"{100 * share:.1f}% of the budget is available now"]
+            spent = float(np.max(self._c[self._pos] / self._g[self._pos]))
+            parts.append(f"up to {100 * spent:.1f}% is already spent")
+        state = " (retired)" if self.retired else ""
+        return f"block {self.block_id!r}{state}: " + ", ".join(parts)
+
     def __repr__(self) -> str:
         return (
             f"Block({self.block_id!r}, kind={self.kind}, locked={self.locked}, unlocked={self.unlocked}, "

@@ -34,7 +34,9 @@ Tasks marked (MPC) use the job's :class:`pet.mpc.Session` (a dealer is needed).
 ``dp_count``
     One party releases a differentially private row count of a table, charged to a block of
     a durable :class:`pet.dp.BudgetLedger`; a claim the block cannot cover is refused (the
-    task fails with :class:`~pet.errors.BudgetExceeded`) and nothing is released.
+    task fails with :class:`~pet.errors.BudgetExceeded`) and nothing is released. The count
+    is released as an integer: the true count plus discrete Laplace noise
+    (:func:`pet.dp.discrete_laplace_mechanism`, sensitivity 1, epsilon-DP).
     Parameters: ``party`` (who computes), ``input``, ``ledger`` (SQLite path), ``block``,
     ``block_epsilon`` (created if missing), ``epsilon``, ``claim`` (id; default job.task).
 """
@@ -81,7 +83,7 @@ def psi_task(ctx) -> dict:
 
 
 def dp_count_task(ctx) -> dict:
-    from pet.dp import BudgetLedger, laplace_mechanism
+    from pet.dp import BudgetLedger, discrete_laplace_mechanism
 
     params = ctx.params
     owner = int(_param(params, "party", required=False, default=0))
@@ -97,11 +99,19 @@ def dp_count_task(ctx) -> dict:
         if claim in ledger.claim_ids():
             claim = f"{claim}.{len(ledger.claim_ids())}"
         if not ledger.allocate(claim, {block: epsilon}):
-            left = ledger.block(block)
-            raise BudgetExceeded(f"block {block!r} cannot cover epsilon={epsilon} (state: {left})")
-        noisy = laplace_mechanism(float(len(df)), 1.0, epsilon)
+            raise BudgetExceeded(f"task {ctx.task}: block {block!r} cannot cover epsilon={epsilon:g}: "
+                                 f"{_budget_left(ledger, block)}")
+        noisy = discrete_laplace_mechanism(len(df), 1, epsilon)  # an integer count
         ledger.consume(claim)
     return {"noisy_count": noisy, "epsilon": epsilon, "block": block, "claim": claim}
+
+
+def _budget_left(ledger, block: str) -> str:
+    """What ``block`` has left, in words (for a refused claim)."""
+    try:
+        return ledger.block(block).describe()
+    except Exception:  # noqa: BLE001 - a description must never hide the refusal itself
+        return "its remaining budget is smaller than that"
 
 
 def sql_task(ctx) -> dict:
