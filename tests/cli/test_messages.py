@@ -378,3 +378,30 @@ def test_run_status_shows_states_timings_and_outputs_and_dp_count_is_an_integer(
     st = run_pet("run", job, "--status", "--party", 0, "--state", tmp_path / "s0.sqlite")
     assert "job j9, party 0: FAILED" in st.stdout and "(dp_count): FAILED" in st.stdout, st.stdout
     assert "error: BudgetExceeded: task positives: block 'b1' cannot cover epsilon=0.6" in st.stdout, st.stdout
+
+
+# -- item 10: clean output ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("op", ["+", "*", "-", "<", "@", "public*"])
+def test_mpc_shape_mismatch_is_a_pet_error_naming_the_shapes(op):
+    import numpy as np
+
+    import pet.mpc as mpc
+    from pet.errors import InputError
+
+    def fn(s):
+        a = s.share(np.ones(3) if s.party == 0 else None, owner=0)
+        b = s.share(np.ones((4, 2)) if s.party == 1 else None, owner=1)
+        try:
+            if op == "public*":
+                a * np.ones(4)
+            else:
+                {"+": a.__add__, "*": a.__mul__, "-": a.__sub__, "<": a.__lt__, "@": a.__matmul__}[op](b)
+        except InputError as exc:
+            return exc
+        return None
+
+    for exc in mpc.run_local(fn):
+        assert isinstance(exc, InputError) and isinstance(exc, ValueError), exc
+        assert ("shape mismatch" if op != "@" else "not aligned") in str(exc) and "(3,)" in str(exc), str(exc)
