@@ -405,3 +405,30 @@ def test_mpc_shape_mismatch_is_a_pet_error_naming_the_shapes(op):
     for exc in mpc.run_local(fn):
         assert isinstance(exc, InputError) and isinstance(exc, ValueError), exc
         assert ("shape mismatch" if op != "@" else "not aligned") in str(exc) and "(3,)" in str(exc), str(exc)
+
+
+def test_output_files_are_0600_whatever_the_umask_as_documented(tmp_path):
+    """Documented in docs/deployment.md, README.md and `pet --help`: outputs are created
+    with mode 0600 (owner only) even under umask 022, an existing file replaced alike."""
+    import os
+    import stat
+    from pathlib import Path
+
+    a, b = _tables(tmp_path)
+    (tmp_path / "o1.csv").write_text("old\n")
+    os.chmod(tmp_path / "o1.csv", 0o644)
+    address = f"127.0.0.1:{free_port()}"
+    old = os.umask(0o022)
+    try:
+        p0 = pet_process(*_psi(0, address, a, tmp_path / "o0.csv"))
+        r1 = run_pet(*_psi(1, address, b, tmp_path / "o1.csv"), timeout=PROMPT + 30)
+        code0, _, err0 = _finish(p0)
+    finally:
+        os.umask(old)
+    assert r1.returncode == 0 and code0 == 0, (r1.stderr, err0)
+    for name in ("o0.csv", "o1.csv"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600, name
+    root = Path(__file__).resolve().parents[2]
+    assert "mode 0600" in (root / "docs" / "deployment.md").read_text()
+    assert "mode 0600" in (root / "README.md").read_text()
+    assert "mode 0600" in " ".join(run_pet("--help").stdout.split())

@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pet",
         description="Privacy-enhancing computation for two parties: PSI, MPC, secure SQL, "
         "vertical XGBoost, private Leiden and differential privacy.",
+        epilog="Output files are written atomically and created with mode 0600 (read/write for the owner "
+               "only), whatever the umask: they hold personal data, model halves or keys. chmod them to share.",
     )
     parser.add_argument("--version", action="version", version=f"pet {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
