@@ -142,6 +142,33 @@ def _print_table(reports) -> None:
         print("-" * 100)
 
 
+#: Child processes of ``pet demo`` write into a pipe (stdout and stderr merged) that the
+#: parent relays line by line (:func:`_relay`), so the parties' lines never mix on one line.
+_PIPED = dict(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+
+
+def _relay(procs) -> list:
+    """One thread per ``(label, process)`` copying its output to this stdout whole lines at a
+    time under one lock; a line without a ``[party N]`` tag gets ``[label]`` in front."""
+    import threading
+
+    lock = threading.Lock()
+
+    def copy(label, stream):
+        for line in stream:
+            text = line.rstrip("\n")
+            if not text.startswith("["):
+                text = f"[{label}] {text}"
+            with lock:
+                print(text, flush=True)
+        stream.close()
+
+    threads = [threading.Thread(target=copy, args=(label, proc.stdout), daemon=True) for label, proc in procs]
+    for t in threads:
+        t.start()
+    return threads
+
+
 def _run_all(args) -> int:
     from pet.demo.steps import STEPS
     from pet.transport import make_test_pki
@@ -160,11 +187,13 @@ def _run_all(args) -> int:
             common += ["--dealer", dealer]
         procs = []
         if needs_dealer:
-            procs.append(("dealer", subprocess.Popen(base + ["dealer", "--listen", dealer, "--tls-dir", tmp])))
+            procs.append(("dealer", subprocess.Popen(base + ["dealer", "--listen", dealer, "--tls-dir", tmp],
+                                                     **_PIPED)))
         procs.append(("party 1", subprocess.Popen(base + ["demo", "--party", "1", "--connect", peer,
-                                                          "--report", f"{tmp}/party1.json", *common])))
+                                                          "--report", f"{tmp}/party1.json", *common], **_PIPED)))
         procs.append(("party 0", subprocess.Popen(base + ["demo", "--party", "0", "--listen", peer,
-                                                          "--report", f"{tmp}/party0.json", *common])))
+                                                          "--report", f"{tmp}/party0.json", *common], **_PIPED)))
+        relays = _relay(procs)
         failed = []
         deadline = time.monotonic() + args.timeout + 300
         for label, proc in reversed(procs):
@@ -175,6 +204,8 @@ def _run_all(args) -> int:
                 code = "killed after timeout"
             if code != 0:
                 failed.append(f"{label} exited with {code}")
+        for relay in relays:
+            relay.join(timeout=10)
         reports = []
         for party in (0, 1):
             try:
