@@ -432,3 +432,45 @@ def test_output_files_are_0600_whatever_the_umask_as_documented(tmp_path):
     assert "mode 0600" in (root / "docs" / "deployment.md").read_text()
     assert "mode 0600" in (root / "README.md").read_text()
     assert "mode 0600" in " ".join(run_pet("--help").stdout.split())
+
+
+# -- item 8: the split demo --------------------------------------------------------------------
+
+
+def _demo_pair(*extra):
+    address = f"127.0.0.1:{free_port()}"
+    p0 = pet_process("demo", "--party", 0, "--listen", address, "--steps", "link,mpc", "--timeout", 30, *extra)
+    try:
+        r1 = run_pet("demo", "--party", 1, "--connect", address, "--steps", "link,mpc", "--timeout", 30, *extra,
+                     timeout=PROMPT + 60)
+        code0, out0, err0 = _finish(p0)
+    finally:
+        if p0.poll() is None:
+            p0.kill()
+    return (code0, out0 + err0), (r1.returncode, r1.stdout + r1.stderr)
+
+
+def test_split_demo_without_dealer_skips_only_the_mpc_steps():
+    for code, out in _demo_pair():
+        assert code == 0, out
+        assert "skipping the step(s) mpc: they need the MPC dealer, and no --dealer was given here" in out, out
+        assert "step link done" in out and "mpc SKIPPED" in out
+        assert "mpc      skip" in out
+        assert "Traceback" not in out
+
+
+def test_split_demo_checks_the_dealer_before_the_first_step():
+    start = time.monotonic()
+    dealer = f"127.0.0.1:{free_port()}"  # nobody listens there
+    for code, out in _demo_pair("--dealer", dealer):
+        assert code == 1, out
+        assert "could not reach the dealer at" in out and "pet dealer --listen" in out, out
+        assert "step 1/2" not in out  # nothing ran
+    assert time.monotonic() - start < PROMPT
+
+
+def test_readme_says_the_split_demo_needs_a_dealer():
+    from pathlib import Path
+
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert "split demo needs the MPC dealer" in readme and "--dealer HOSTD:PORT" in readme
