@@ -260,8 +260,8 @@ def test_psi_party_that_learns_nothing_needs_no_output(tmp_path):
 # -- item 1: same query, same result -------------------------------------------------------------
 
 
-def _sql_pair(tmp_path, q0: list, q1: list):
-    a, b = _tables(tmp_path)
+def _sql_pair(tmp_path, q0: list, q1: list, **tables):
+    a, b = _tables(tmp_path, **tables)
     dealer_port, port = free_port(), free_port()
     dealer = pet_process("dealer", "--listen", f"127.0.0.1:{dealer_port}", "--wait", 60)
     common = ["--dealer", f"127.0.0.1:{dealer_port}", "--wait", 60, "--timeout", 60]
@@ -474,3 +474,63 @@ def test_readme_says_the_split_demo_needs_a_dealer():
 
     readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
     assert "split demo needs the MPC dealer" in readme and "--dealer HOSTD:PORT" in readme
+
+
+# -- item 6: command-line words on the command line ------------------------------------------
+
+
+def test_label_error_lists_the_columns_like_the_id_error(tmp_path):
+    a, _ = _tables(tmp_path)
+    r = run_pet("xgb", "fit", "--party", 0, "--listen", f"127.0.0.1:{free_port()}", "--no-dealer", "--input", a,
+                "--id", "id", "--label", "y", "--model", tmp_path / "m", "--wait", 60)
+    assert r.returncode == 1
+    assert "--label 'y' is not a column of" in r.stderr and "['id', 'v']" in r.stderr, r.stderr
+    assert "waiting" not in r.stderr
+
+
+def test_encrypted_model_without_key_file_names_the_flag_before_connecting(tmp_path):
+    import os
+
+    from pet.ml.model_io import save_state
+
+    a, _ = _tables(tmp_path)
+    save_state(tmp_path / "m.model", "classifier", {"party": 0, "model_id": "m1"}, key=os.urandom(32))
+    r = run_pet("xgb", "predict", "--party", 0, "--listen", f"127.0.0.1:{free_port()}", "--no-dealer", "--input",
+                a, "--id", "id", "--model", tmp_path / "m.model", "--output", tmp_path / "p.csv", "--wait", 60)
+    assert r.returncode == 1
+    assert "is encrypted: pass --key-file" in r.stderr and "key=" not in r.stderr, r.stderr
+    assert "waiting" not in r.stderr and "Traceback" not in r.stderr
+    r = run_pet("xgb", "predict", "--party", 0, "--listen", f"127.0.0.1:{free_port()}", "--no-dealer", "--input",
+                a, "--id", "id", "--model", tmp_path / "nope.model", "--output", tmp_path / "p.csv", "--wait", 60)
+    assert r.returncode == 1 and "--model" in r.stderr and "no such file" in r.stderr, r.stderr
+
+
+def test_sql_duplicate_keys_hint_names_the_flag(tmp_path):
+    r1, code0, err0 = _sql_pair(tmp_path, ["--query", "SELECT COUNT(*) AS n FROM a JOIN b ON a.id = b.id"],
+                                ["--query", "SELECT COUNT(*) AS n FROM a JOIN b ON a.id = b.id"],
+                                right="id,w\n2,x\n2,y\n4,z\n")
+    assert r1.returncode == 1 and code0 == 1
+    for err in (r1.stderr, err0):
+        assert "--duplicate-keys reveal_counts" in err and "duplicate_keys=" not in err, err
+
+
+def test_every_python_keyword_hint_has_command_line_words():
+    """Each library hint with a keyword argument that can reach the command line is
+    rewritten (pet.cli.main.FLAG_WORDS): grep-found phrases, per command."""
+    from pet.cli.main import cli_words
+
+    dup = ("key ['id']: 2 duplicate item(s) (rows repeating an earlier item); PSI needs distinct items -- "
+           "pass dedupe=True to keep the first occurrence of each")
+    assert cli_words(dup, "psi").endswith("pass --dedupe to keep the first row of each key")
+    assert "--id column must hold distinct values" in cli_words(dup, "xgb")
+    cases = {
+        "m.model is encrypted: pass key=": "--key-file",
+        "load and save it with key= in this version": "--key-file",
+        "m is not encrypted, but a key was given": "--key-file",
+        "GROUP BY on a private key; pass public_groups={column: [values]}": "--public-groups COLUMN=",
+        "(pass the same correlations=/dealer= at both parties)": "--no-dealer",
+        "plaintext: pass tls=TLSConfig(...), or insecure=True if this network is trusted": "--insecure",
+    }
+    for text, flag in cases.items():
+        out = cli_words(text, "sql")
+        assert flag in out and "=True" not in out and "key=" not in out and "_groups=" not in out, out

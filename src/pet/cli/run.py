@@ -61,6 +61,12 @@ def _rerun(args):
     return True if args.rerun else list(args.rerun_task)
 
 
+def _job_words(text: str) -> str:
+    """A task's error with library keyword arguments replaced by job-file parameters."""
+    return text.replace("pass dedupe=True to keep the first occurrence of each",
+                        "set `dedupe: true` in the task's params to keep the first row of each key")
+
+
 def _spec(args):
     from pet.jobs import from_reference, load_job
 
@@ -192,6 +198,6 @@ def run(args) -> int:
                 d.close()
     print(f"job {result.job}: {result.status} (ran {len(result.ran)}, skipped {len(result.skipped)})")
     if result.status != "SUCCESS":
-        print(result.error or "", file=sys.stderr)
+        print(_job_words(result.error or ""), file=sys.stderr)
         return 1
     return 0

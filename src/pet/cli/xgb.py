@@ -118,6 +118,24 @@ def _key(path):
         raise InputError(f"--key-file: {exc}") from None
 
 
+def _check_model_locally(args, key) -> None:
+    """Before waiting for the peer: fit's --model can be written; predict's --model exists and
+    opens with this --key-file (or none) as this party's half, and --output can be written."""
+    from pet.cli._checks import check_input_file, check_output_path
+
+    if args.action == "fit":
+        check_output_path(args.model, "--model")
+        return
+    check_input_file(args.model, "--model")
+    from pet.ml.model_io import load_state
+
+    try:
+        load_state(args.model, key=key, party=args.party)
+    except InputError as exc:
+        raise InputError(f"--model {args.model}: {exc}") from None
+    check_output_path(args.output)
+
+
 def run(args) -> int:
     from pet.ml import VerticalXGBClassifier, VerticalXGBRegressor
     from pet.mpc import Session
@@ -132,7 +150,8 @@ def run(args) -> int:
         raise InputError(f"--id {args.id!r} is not a column of {args.input} ({list(df.columns)})")
     label = getattr(args, "label", None)
     if label is not None and label not in df.columns:
-        raise InputError(f"--label {label!r} is not a column of {args.input}")
+        raise InputError(f"--label {label!r} is not a column of {args.input} ({list(df.columns)})")
+    _check_model_locally(args, key)
     channel = open_peer(args, tls, "xgb")
     start = time.perf_counter()
     with channel, open_source(args, tls) as source:

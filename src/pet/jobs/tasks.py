@@ -142,7 +142,7 @@ def _features(ctx, df, label=None):
         drop.append(label)
     missing = [c for c in drop if c not in df.columns]
     if missing:
-        raise InputError(f"task {ctx.task}: columns {missing} are not in the input")
+        raise InputError(f"task {ctx.task}: columns {missing} are not in the input ({list(df.columns)})")
     return df.drop(columns=drop)
 
 
