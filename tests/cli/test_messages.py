@@ -534,3 +534,26 @@ def test_every_python_keyword_hint_has_command_line_words():
     for text, flag in cases.items():
         out = cli_words(text, "sql")
         assert flag in out and "=True" not in out and "key=" not in out and "_groups=" not in out, out
+
+
+def test_csv_rows_are_named_one_based_in_every_command(tmp_path):
+    """A bad row is named as "data row N" (1-based, after the header: line N + 1), or by the
+    CSV parser's own 1-based line number, before any waiting for the peer."""
+    # pet psi: an empty key on line 4 = data row 3
+    (tmp_path / "k.csv").write_text("id,v\n1,a\n2,b\n,c\n4,d\n")
+    r = run_pet(*_psi(0, f"127.0.0.1:{free_port()}", tmp_path / "k.csv", tmp_path / "o.csv"))
+    assert r.returncode == 1 and "--column 'id': data row 3 has no value" in r.stderr, r.stderr
+    # pet xgb: a malformed CSV names its line, without a traceback
+    (tmp_path / "bad.csv").write_text("id,x\n1,2\n2,3,4\n")
+    r = run_pet("xgb", "fit", "--party", 0, "--listen", f"127.0.0.1:{free_port()}", "--no-dealer", "--input",
+                tmp_path / "bad.csv", "--id", "id", "--model", tmp_path / "m", "--wait", 60)
+    assert r.returncode == 1 and "is not a valid CSV file" in r.stderr and "line 3" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    # pet leiden: a non-finite weight on line 3 = data row 2, checked before connecting
+    (tmp_path / "nodes.csv").write_text("node\n1\n2\n3\n")
+    (tmp_path / "edges.csv").write_text("source,target,weight\n1,2,1\n2,3,nan\n")
+    r = run_pet("leiden", "--party", 0, "--listen", f"127.0.0.1:{free_port()}", "--no-dealer", "--nodes",
+                tmp_path / "nodes.csv", "--edges", tmp_path / "edges.csv", "--output", tmp_path / "c.csv",
+                "--wait", 60)
+    assert r.returncode == 1 and "weight of data row 2 is not finite" in r.stderr, r.stderr
+    assert "waiting" not in r.stderr

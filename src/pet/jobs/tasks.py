@@ -74,12 +74,28 @@ def psi_task(ctx) -> dict:
         reveal = int(reveal)
     mode = check_reveal(reveal)  # the job file keeps the reference layout's "reveal" ("both"/0/1)
     df = read_table(source, what=f"task {ctx.task}: input")
+    _check_keys(ctx, df, [column] if isinstance(column, str) else list(column), source)
     rows = align(ctx.channel, df, column, party=ctx.party, reveal_to=None if mode == "both" else int(mode),
                  dedupe=bool(_param(params, "dedupe", required=False, default=False)))
     if rows is None:
         return {"rows_in": len(df), "learned": "set sizes only"}
     write_table(rows, output)
     return {"rows_in": len(df), "rows_out": len(rows), "output": str(output)}
+
+
+def _check_keys(ctx, df, columns, source) -> None:
+    """Key columns exist and have no empty value, named by 1-based data row (line N + 1 of a
+    CSV file with its header)."""
+    from pet.psi.files import data_row
+
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(f"task {ctx.task}: key column(s) {missing} not in {source} ({list(df.columns)})")
+    for c in columns:
+        na = df[c].isna().to_numpy().nonzero()[0]
+        if na.size:
+            raise InputError(f"task {ctx.task}: column {c!r} of {source}: {data_row(int(na[0]))} has no value "
+                             "(keys must not be empty)")
 
 
 def dp_count_task(ctx) -> dict:
