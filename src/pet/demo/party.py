@@ -56,8 +56,8 @@ def _check_dealer(party, channel, names, dealer, tls, timeout, insecure, log, de
                              f"the same --tls-dir) before the parties, or leave out --dealer to skip the steps "
                              f"{', '.join(mpc_steps)} ({error})")
     if peer_state == "unreachable":
-        raise TransportError(f"the peer could not reach the dealer at its --dealer address; nothing was run "
-                             f"(start `pet dealer` first)")
+        raise TransportError("the peer could not reach the dealer at its --dealer address; nothing was run "
+                             "(start `pet dealer` first)")
     if state == "ok" and peer_state == "ok":
         return {}
     for d in dealer_channels:

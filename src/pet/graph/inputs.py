@@ -112,7 +112,8 @@ def prepare_input(nodes, edges) -> LocalInput:
         pa, pb = pos.get(a), pos.get(b)
         pair = (a, b) if a <= b else (b, a)
         if pair in seen:
-            raise GraphError(f"edges: edge ({a}, {b}) is listed twice (data row {i + 1}); list each undirected edge once")
+            raise GraphError(f"edges: edge ({a}, {b}) is listed twice (data row {i + 1}); list each undirected "
+                             "edge once")
         seen.add(pair)
         if pa is not None and pb is not None:
             if w[i] < 0:
