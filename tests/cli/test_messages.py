@@ -557,3 +557,17 @@ def test_csv_rows_are_named_one_based_in_every_command(tmp_path):
                 "--wait", 60)
     assert r.returncode == 1 and "weight of data row 2 is not finite" in r.stderr, r.stderr
     assert "waiting" not in r.stderr
+
+
+def test_xgb_progress_has_no_carriage_returns_off_a_terminal():
+    import io
+
+    from pet.cli.xgb import tree_progress
+
+    log = io.StringIO()  # not a terminal, like stderr redirected to a file
+    bar = tree_progress(0, 20, log)
+    for _ in range(20):
+        bar.update(1)
+    bar.close()
+    text = log.getvalue()
+    assert "\r" not in text and "20/20 trees" in text and len(text.splitlines()) == 10, text
