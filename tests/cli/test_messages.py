@@ -571,3 +571,22 @@ def test_xgb_progress_has_no_carriage_returns_off_a_terminal():
     bar.close()
     text = log.getvalue()
     assert "\r" not in text and "20/20 trees" in text and len(text.splitlines()) == 10, text
+
+
+def test_budget_messages_say_what_is_left_in_words():
+    import pet.dp as dp
+    from pet.dp.budget import allocate, consume
+    from pet.errors import BudgetExceeded
+
+    block = dp.Block(1.0, block_id="b", unlocked="all")
+    claim = dp.Claim({"b": 0.3}, claim_id="c")
+    assert allocate(claim, {"b": block})
+    consume(claim, {"b": block}, 0.1)
+    words = block.describe()
+    assert words == ("block 'b': 0.7 of epsilon 1 is available now, 0.2 is held by claims not yet spent, "
+                     "0.1 is already spent"), words
+    with pytest.raises(BudgetExceeded) as info:
+        consume(claim, {"b": block}, 0.5)
+    assert "epsilon 0.2 left of its allocation" in str(info.value) and "Block(" not in str(info.value)
+    renyi = dp.Block(10.0, 1e-6, orders=[8.0, 16.0, 32.0, 64.0], block_id="r", unlocked="all")
+    assert "100.0% of the budget is available now" in renyi.describe()

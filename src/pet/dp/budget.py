@@ -393,7 +393,8 @@ def _consume_amounts(claim: Claim, blocks: Mapping[Any, Block], amount: Any) -> 
         if blk.kind == "basic":
             if x > held:
                 raise BudgetExceeded(
-                    f"claim {claim.claim_id!r}: consume {want!r} on block {b!r} exceeds its allocation")
+                    f"claim {claim.claim_id!r}: consuming epsilon {want!r} on block {b!r} exceeds what the claim "
+                    f"holds there (epsilon {_from_units(held):g} left of its allocation)")
         elif np.any(x > held + RENYI_TOLERANCE):
             raise BudgetExceeded(f"claim {claim.claim_id!r}: consume on block {b!r} exceeds its allocation")
         out[b] = x if blk.kind == "basic" else np.minimum(x, held)
