@@ -531,6 +531,16 @@ def test_every_python_keyword_hint_has_command_line_words():
         "(pass the same correlations=/dealer= at both parties)": "--no-dealer",
         "plaintext: pass tls=TLSConfig(...), or insecure=True if this network is trusted": "--insecure",
     }
+    sql_cases = {
+        "AVG output column 'mean' without bounds under differential privacy (pass DP(bounds={'mean': (lo, hi)}): "
+        "each row's contribution is clamped to them)": "--bound mean=LO:HI",
+        "min_group_size=3 on a row-level query (no GROUP BY or aggregates); aggregate with GROUP BY, or leave out "
+        "min_group_size": "--min-group-size 3",
+        "min_group_size on a query over one party's tables": "--min-group-size on",
+    }
+    for text, flag in sql_cases.items():
+        out = cli_words(text, "sql")
+        assert flag in out and "min_group_size" not in out and "DP(bounds" not in out, out
     for text, flag in cases.items():
         out = cli_words(text, "sql")
         assert flag in out and "=True" not in out and "key=" not in out and "_groups=" not in out, out
