@@ -57,6 +57,7 @@ def test_psi_peer_learns_that_the_other_side_has_duplicate_keys(tmp_path):
             p0.kill()
     assert r1.returncode == 1
     assert "--dedupe" in r1.stderr and "dedupe=True" not in r1.stderr and "Traceback" not in r1.stderr
+    assert "(the first: data row 2)" in r1.stderr, r1.stderr  # "2,y" repeats "2,x" (line 3 of the file)
     assert code0 == 1
     assert "the peer failed: duplicate keys in its input" in err0, err0
     assert "before sending a message" not in err0
