@@ -601,3 +601,19 @@ def test_budget_messages_say_what_is_left_in_words():
     assert "epsilon 0.2 left of its allocation" in str(info.value) and "Block(" not in str(info.value)
     renyi = dp.Block(10.0, 1e-6, orders=[8.0, 16.0, 32.0, 64.0], block_id="r", unlocked="all")
     assert "100.0% of the budget is available now" in renyi.describe()
+
+
+def test_job_psi_task_names_an_empty_key_by_data_row(tmp_path):
+    from pet.jobs import parse_job, run_job
+    from pet.transport import run_parties
+
+    (tmp_path / "a.csv").write_text("id,v\n1,a\n,b\n3,c\n")
+    (tmp_path / "b.csv").write_text("id,w\n1,x\n3,y\n")
+    spec = parse_job({"job": "j", "tasks": [
+        {"name": "align", "type": "psi", "params": {"column": "id"},
+         "party0": {"input": str(tmp_path / "a.csv"), "output": str(tmp_path / "a_out.csv")},
+         "party1": {"input": str(tmp_path / "b.csv"), "output": str(tmp_path / "b_out.csv")}}]})
+    r0, r1 = run_parties(*(lambda ch, p=p: run_job(spec, p, ch, state_path=tmp_path / f"s{p}.sqlite",
+                                                   log=lambda s: None) for p in (0, 1)), timeout=60)
+    assert r0.status == "FAILED" and "column 'id'" in r0.error and "data row 2 has no value" in r0.error, r0.error
+    assert r1.status == "FAILED"
