@@ -1,6 +1,10 @@
-"""Vertical XGBoost, party 0 (the label party): the breast-cancer data split by columns —
-party 0 has 15 features and the diagnosis, party 1 the other 15. Rows are aligned by PSI on
-the patient id first. Needs a dealer; run in three terminals:
+"""Vertical XGBoost, party 0 (the label party): the demo's customer tables
+(`pet.demo.data.customer_tables`, built from scikit-learn's breast-cancer data). Party 0 (a
+clinic) holds 480 patients with features f00..f14 and the diagnosis `label`; party 1 (a lab)
+holds 470 patients with features f15..f29 (and `region`, `spend`, not used here). PSI on the
+patient `id` first keeps the 400 patients both hold, in one joint order; the model is then
+trained on all 30 features, and only party 0 gets the scores. Needs a dealer; run in three
+terminals:
 
     pet dealer --listen 127.0.0.1:9106
     python examples/xgb_party0.py --address 127.0.0.1:9105 --dealer 127.0.0.1:9106

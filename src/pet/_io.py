@@ -58,7 +58,11 @@ def read_table(path: str | os.PathLike, *, what: str = "input", dtype=None):
         raise InputError(f"{what}: no such file {str(path)!r}")
     if is_parquet(path):
         return pd.read_parquet(path)
-    return pd.read_csv(path, dtype=dtype)
+    try:
+        return pd.read_csv(path, dtype=dtype)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        # pandas counts lines from 1, the header included ("Expected 2 fields in line 3")
+        raise InputError(f"{what} {str(path)!r} is not a valid CSV file: {str(exc).strip()}") from None
 
 
 def write_table(df, path: str | os.PathLike, *, header: bool = True) -> None:

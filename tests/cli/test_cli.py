@@ -22,6 +22,13 @@ def test_demo_runs_parties_as_processes_over_tls():
     assert "mutual TLS" in out.stdout and "Summary" in out.stdout
     assert "400 common customers aligned" in out.stdout
     assert "All 2 steps succeeded" in out.stdout
+    # the children's output is relayed whole lines at a time, each tagged once at its start
+    # (issue 22, item 10: the two parties never interleave on one line)
+    progress = [line for line in out.stdout.splitlines() if "[party" in line or "[dealer" in line]
+    assert len(progress) >= 6, out.stdout
+    for line in progress:
+        assert line.startswith(("[party 0] ", "[party 1] ", "[dealer] ")), line
+        assert line.count("[party") + line.count("[dealer") == 1, line
 
 
 def test_demo_unknown_step_is_an_error():

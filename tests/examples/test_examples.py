@@ -27,12 +27,34 @@ def test_psi_pair():
     address = f"127.0.0.1:{free_port()}"
     out0, out1 = run_together([EXAMPLES / "psi_party0.py", "--address", address],
                               [EXAMPLES / "psi_party1.py", "--address", address])
-    a = pd.read_csv(reference_path("PETML", "breast_hetero_mini_server.csv"))
-    b = pd.read_csv(reference_path("PETML", "breast_hetero_mini_client.csv"))
+    # the clinic (party 0) reads the file with the diagnoses, the lab the other; a partial overlap
+    a = pd.read_csv(reference_path("PETML", "breast_hetero_mini_client.csv"))
+    b = pd.read_csv(reference_path("PETML", "breast_hetero_mini_server.csv"))
+    assert "y" in a.columns and "y" not in b.columns
+    a, b = a[a["id"] < 450], b[b["id"] >= 120]
     common = len(set(a["id"]) & set(b["id"]))
+    assert 0 < common < min(len(a), len(b)) and common == 330
     assert f"{common} of {len(a)} rows are common" in out0
     assert f"{common} of {len(b)} rows are common" in out1
     assert out0.split("first ids")[1] == out1.split("first ids")[1]
+    assert "psi_party0.py" in (EXAMPLES / "README.md").read_text()
+    for name in ("psi_party0.py", "psi_party1.py"):  # the docstring names the file the script reads
+        source = (EXAMPLES / name).read_text()
+        doc, code = source.split('"""')[1], source.split('"""', 2)[2]
+        read = code.split('reference_path("PETML", "')[1].split('"')[0]
+        assert read in doc, (name, read)
+
+
+def test_xgb_docstring_matches_its_data():
+    from pet.demo.data import customer_tables
+
+    t0, t1 = customer_tables()
+    doc = (EXAMPLES / "xgb_party0.py").read_text().split('"""')[1]
+    common = len(set(t0["id"]) & set(t1["id"]))
+    assert f"holds {len(t0)} patients with features f00..f14" in " ".join(doc.split())
+    assert list(t0.columns) == ["id", *[f"f{i:02d}" for i in range(15)], "label"]
+    assert f"holds {len(t1)} patients with features f15..f29" in " ".join(doc.split())
+    assert f"keeps the {common} patients both hold" in " ".join(doc.split())
 
 
 def test_mpc_triple_with_dealer_process():

@@ -245,11 +245,11 @@ def test_duplicates_and_missing_rows_across_batches(tmp_path, batch):
         drop_duplicates(store, dedupe=False, name=store.name)
     assert store.deduplicated().positions.tolist() == [0, 1, 2, 4]
     p.write_text("id,v\na,1\nb,2\nc,3\n,4\nd,5\n")
-    with pytest.raises(InputError, match="'id': row 3 has no value"):
+    with pytest.raises(InputError, match="'id': data row 4 has no value"):
         encode_file(p, "id", batch_rows=batch)
     pq_path = tmp_path / "m.parquet"
     pd.DataFrame({"id": ["a", "b", "c", "d", None, "e"]}).to_parquet(pq_path, index=False)
-    with pytest.raises(InputError, match="row 4 has no value"):
+    with pytest.raises(InputError, match="data row 5 has no value"):
         encode_file(pq_path, "id", batch_rows=batch)
 
 

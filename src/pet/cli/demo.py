@@ -8,10 +8,16 @@ exchanged and what each party learned. It exits non-zero if anything failed.
 Run one side only, for two terminals or two hosts (give both the same --tls-dir, made with
 ``python -c "import pet.transport as t; t.make_test_pki('certs')"``; roles are pinned: the
 peer must present party<1-P>, the dealer ``dealer``). Without --tls-dir only loopback
-addresses are allowed, unless --insecure::
+addresses are allowed, unless --insecure.
 
-    pet demo --party 0 --listen 0.0.0.0:9400 [--dealer HOST:PORT] --tls-dir certs
-    pet demo --party 1 --connect HOST0:9400 [--dealer HOST:PORT] --tls-dir certs
+The MPC steps (mpc, xgb, sql, leiden) need the dealer: start ``pet dealer`` first and give
+both parties its address with --dealer. Each party connects to it before the first step, so
+an unreachable dealer stops both at once; without --dealer (at either party) those steps are
+skipped, with a line saying so, and the others run::
+
+    pet dealer --listen 0.0.0.0:9401 --tls-dir certs
+    pet demo --party 0 --listen 0.0.0.0:9400 --dealer HOSTD:9401 --tls-dir certs
+    pet demo --party 1 --connect HOST0:9400 --dealer HOSTD:9401 --tls-dir certs
 """
 
 from __future__ import annotations
@@ -35,7 +41,9 @@ def register(subparsers) -> None:
     side = p.add_mutually_exclusive_group()
     side.add_argument("--listen", metavar="HOST:PORT", help="party 0: address to listen on for party 1")
     side.add_argument("--connect", metavar="HOST:PORT", help="party 1: address of party 0")
-    p.add_argument("--dealer", metavar="HOST:PORT", help="address of a running `pet dealer` (MPC steps)")
+    p.add_argument("--dealer", metavar="HOST:PORT",
+                   help="with --party: address of a running `pet dealer`, needed by the MPC steps (mpc, xgb, sql, "
+                        "leiden; skipped without it)")
     p.add_argument("--tls-dir", metavar="DIR", help="mutual TLS with ca.pem and party<N>.pem/.key from DIR")
     p.add_argument("--insecure", action="store_true",
                    help="allow plain TCP (no --tls-dir) on a non-loopback address: trusted networks only")
@@ -126,8 +134,11 @@ def _print_table(reports) -> None:
         seconds = max(a.get("seconds", 0), b.get("seconds", 0))
         peer = a.get("peer_bytes", b.get("peer_bytes", 0))
         dealer = a.get("dealer_bytes", 0) + b.get("dealer_bytes", 0)
-        print(f"{name:<8} {'yes' if ok else 'NO':<4} {seconds:>8.2f} {_human(peer):>12} {_human(dealer):>13}")
+        flag = "skip" if ok and (a.get("skipped") or b.get("skipped")) else "yes" if ok else "NO"
+        print(f"{name:<8} {flag:<4} {seconds:>8.2f} {_human(peer):>12} {_human(dealer):>13}")
         result = a.get("result") if a.get("result") and not a["result"].startswith("(") else b.get("result")
+        if a.get("skipped") or b.get("skipped"):
+            result = f"skipped: {a.get('skipped') or b.get('skipped')}"
         if result:
             print(wrap(result, "  result: "))
         if name == "leiden" and a.get("ok") and b.get("ok"):
@@ -140,6 +151,33 @@ def _print_table(reports) -> None:
             if rep.get("error"):
                 print(wrap(rep["error"], f"  party {party} ERROR: "))
         print("-" * 100)
+
+
+#: Child processes of ``pet demo`` write into a pipe (stdout and stderr merged) that the
+#: parent relays line by line (:func:`_relay`), so the parties' lines never mix on one line.
+_PIPED = dict(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+
+
+def _relay(procs) -> list:
+    """One thread per ``(label, process)`` copying its output to this stdout whole lines at a
+    time under one lock; a line without a ``[party N]`` tag gets ``[label]`` in front."""
+    import threading
+
+    lock = threading.Lock()
+
+    def copy(label, stream):
+        for line in stream:
+            text = line.rstrip("\n")
+            if not text.startswith("["):
+                text = f"[{label}] {text}"
+            with lock:
+                print(text, flush=True)
+        stream.close()
+
+    threads = [threading.Thread(target=copy, args=(label, proc.stdout), daemon=True) for label, proc in procs]
+    for t in threads:
+        t.start()
+    return threads
 
 
 def _run_all(args) -> int:
@@ -160,11 +198,13 @@ def _run_all(args) -> int:
             common += ["--dealer", dealer]
         procs = []
         if needs_dealer:
-            procs.append(("dealer", subprocess.Popen(base + ["dealer", "--listen", dealer, "--tls-dir", tmp])))
+            procs.append(("dealer", subprocess.Popen(base + ["dealer", "--listen", dealer, "--tls-dir", tmp],
+                                                     **_PIPED)))
         procs.append(("party 1", subprocess.Popen(base + ["demo", "--party", "1", "--connect", peer,
-                                                          "--report", f"{tmp}/party1.json", *common])))
+                                                          "--report", f"{tmp}/party1.json", *common], **_PIPED)))
         procs.append(("party 0", subprocess.Popen(base + ["demo", "--party", "0", "--listen", peer,
-                                                          "--report", f"{tmp}/party0.json", *common])))
+                                                          "--report", f"{tmp}/party0.json", *common], **_PIPED)))
+        relays = _relay(procs)
         failed = []
         deadline = time.monotonic() + args.timeout + 300
         for label, proc in reversed(procs):
@@ -175,6 +215,8 @@ def _run_all(args) -> int:
                 code = "killed after timeout"
             if code != 0:
                 failed.append(f"{label} exited with {code}")
+        for relay in relays:
+            relay.join(timeout=10)
         reports = []
         for party in (0, 1):
             try:

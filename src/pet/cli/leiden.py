@@ -23,6 +23,7 @@ import argparse
 import sys
 import time
 
+from pet.cli._checks import check_output_path
 from pet.cli._net import add_tls_arguments, check_addresses, open_peer, tls_from_args
 from pet.cli._source import add_source_arguments, open_source
 from pet.errors import InputError
@@ -73,6 +74,10 @@ def run(args) -> int:
     tls = tls_from_args(args, f"party{args.party}")  # peer pinned to party<1-P>, dealer to "dealer"
     check_addresses(args, tls, "leiden")
     nodes, edges = _inputs(args)
+    from pet.graph.inputs import prepare_input
+
+    prepare_input(nodes, edges)  # checked alone, before waiting for the peer (rows named 1-based)
+    check_output_path(args.output)
     channel = open_peer(args, tls, "leiden")
     start = time.perf_counter()
     with channel, open_source(args, tls) as source:

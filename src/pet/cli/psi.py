@@ -126,6 +126,17 @@ def run_bucketed(args, tls) -> int:
 
 
 
+def _first_duplicate(store) -> str:
+    """The first input row that repeats an earlier key, as "data row N" (1-based)."""
+    import numpy as np
+
+    from pet.psi.files import data_row
+
+    kept = np.sort(store.deduplicated().positions)
+    differ = np.flatnonzero(kept != np.arange(kept.size))
+    return data_row(int(differ[0]) if differ.size else int(kept.size))
+
+
 def _progress(args, n_rows: int) -> bool:
     """--progress / --no-progress, else a bar only above the threshold and only when
     stderr is a terminal (no carriage returns in a log file)."""
@@ -165,9 +176,9 @@ def run(args) -> int:
     with channel:  # a failure in here sends the peer a goodbye with its category (Channel.fail)
         if store.duplicates and not args.dedupe:
             # checked once connected, so the peer learns why this side stops ("duplicate keys")
-            raise LocalFailure(f"--input {args.input}: {store.duplicates} row(s) repeat an earlier key; PSI needs "
-                               "distinct keys -- pass --dedupe to keep the first row of each key",
-                               "duplicate-keys")
+            raise LocalFailure(f"--input {args.input}: {store.duplicates} row(s) repeat an earlier key (the first: "
+                               f"{_first_duplicate(store)}); PSI needs distinct keys -- pass --dedupe to keep the "
+                               "first row of each key", "duplicate-keys")
         if args.cardinality:
             store, _ = drop_duplicates(store, dedupe=args.dedupe, name=store.name)
             count = psi_cardinality(channel, store, party=args.party, workers=args.workers, progress=progress)

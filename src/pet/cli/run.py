@@ -10,6 +10,9 @@ only with its own ``--rerun`` (every task) or ``--rerun-task NAME`` (that task a
 dependents); if the peer needs a task this party finished, both refuse and say who must pass
 ``--rerun``. Both parties must run the identical job file (compared by digest at the start).
 
+``pet run job.yaml --status [--party P] [--state FILE]`` connects to nobody: it prints each
+task's state, start and end times, duration and outputs (or error) from the state file.
+
 With the job's ``network.tls_dir``, both links use mutual TLS with pinned roles: party P
 requires ``party<1-P>`` in the peer's certificate and ``dealer`` in the dealer's. Without it,
 only loopback addresses are allowed unless ``--insecure``.
@@ -29,9 +32,12 @@ def register(subparsers) -> None:
     p.add_argument("job", nargs="?", help="job YAML file")
     p.add_argument("--mission", help="reference platform mission YAML (with --request)")
     p.add_argument("--request", help="reference platform job request JSON (with --mission)")
-    p.add_argument("--party", required=True, help="0 or 1 (or party_a / party_b)")
+    p.add_argument("--party", help="0 or 1 (or party_a / party_b); required unless --status")
     p.add_argument("--address", help="override the job's network address HOST:PORT")
-    p.add_argument("--state", default="pet-jobs.sqlite", help="SQLite file with task states")
+    p.add_argument("--state", default="pet-jobs.sqlite", help="SQLite file with task states (default pet-jobs.sqlite)")
+    p.add_argument("--status", action="store_true",
+                   help="print each task's state, timings and outputs from --state and exit (connects to nobody; "
+                        "without --party: every party found in the file)")
     p.add_argument("--rerun", action="store_true",
                    help="run every task again (this party agrees to recompute and reveal again what it finished)")
     p.add_argument("--rerun-task", action="append", default=[], metavar="NAME",
@@ -55,21 +61,109 @@ def _rerun(args):
     return True if args.rerun else list(args.rerun_task)
 
 
-def run(args) -> int:
-    from pet.cli._net import refuse_plaintext
-    from pet.jobs import from_reference, load_job, run_job
-    from pet.transport import tcp
-    from pet.transport.tls import TLSConfig
+def _job_words(text: str) -> str:
+    """A task's error with library keyword arguments replaced by job-file parameters."""
+    return text.replace("pass dedupe=True to keep the first occurrence of each",
+                        "set `dedupe: true` in the task's params to keep the first row of each key")
 
-    party = _party(args.party)
+
+def _spec(args):
+    from pet.jobs import from_reference, load_job
+
     if args.mission or args.request:
         if not (args.mission and args.request) or args.job:
             raise InputError("give either a job file, or both --mission and --request")
-        spec = from_reference(args.mission, args.request)
-    elif args.job:
-        spec = load_job(args.job)
-    else:
-        raise InputError("give a job file, or --mission and --request")
+        return from_reference(args.mission, args.request)
+    if args.job:
+        return load_job(args.job)
+    raise InputError("give a job file, or --mission and --request")
+
+
+def _when(t) -> str:
+    import datetime
+
+    if t is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(t).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+
+
+def _summary(result_json) -> str:
+    """A task's stored JSON summary as ``key: value`` pairs (its output paths among them)."""
+    import json
+
+    if not result_json:
+        return ""
+    try:
+        value = json.loads(result_json)
+    except ValueError:
+        return str(result_json)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)
+
+
+def status_lines(spec, store, party: int) -> list[str]:
+    """``pet run --status``: the job's tasks in run order with state, times and outputs."""
+    states = store.states(spec.job, party)
+    digest = store.digest(spec.job, party)
+    status = store.status(spec.job, party) if states else "not started"
+    lines = [f"job {spec.job}, party {party}: {status} (state file {store.path})"]
+    if digest is not None and digest != spec.digest():
+        lines.append("  note: these states were recorded for a different version of this job file; the next "
+                     "`pet run` refuses them (new job id, or --rerun)")
+    order = spec.order()
+    width = max(len(t.name) for t in order)
+    for i, task in enumerate(order, 1):
+        st = states.get(task.name)
+        if st is None:
+            lines.append(f"  {i}. {task.name:<{width}} ({task.type}): not started")
+            continue
+        took = ""
+        if st["started"] is not None and st["ended"] is not None:
+            took = f", took {st['ended'] - st['started']:.2f} s"
+        times = ""
+        if st["started"] is not None:
+            times = f", started {_when(st['started'])}"
+            if st["ended"] is not None:
+                times += f", ended {_when(st['ended'])}"
+        lines.append(f"  {i}. {task.name:<{width}} ({task.type}): {st['status']}{times}{took}")
+        summary = _summary(st["result"])
+        if summary:
+            label = "outputs" if st["status"] == "SUCCESS" else "last outputs"
+            lines.append(f"       {label}: {summary}")
+        if st["error"] and st["status"] != "SUCCESS":
+            first = st["error"].splitlines()[0]
+            lines.append(f"       error: {first}")
+    return lines
+
+
+def show_status(args) -> int:
+    """``--status``: print what the state file says about the job; connects to nobody."""
+    from pet.jobs import StateStore
+
+    spec = _spec(args)
+    store = StateStore.open_existing(args.state)
+    parties = [_party(args.party)] if args.party is not None else store.parties(spec.job)
+    if not parties:
+        print(f"job {spec.job}: no task states in {args.state} (not run here yet)")
+        return 0
+    for party in parties:
+        print("\n".join(status_lines(spec, store, party)))
+    return 0
+
+
+def run(args) -> int:
+    from pet.cli._net import refuse_plaintext
+    from pet.jobs import run_job
+    from pet.transport import tcp
+    from pet.transport.tls import TLSConfig
+
+    if args.status:
+        return show_status(args)
+    if args.party is None:
+        raise InputError("--party is required (0 or 1; party_a or party_b) unless --status")
+    party = _party(args.party)
+    spec = _spec(args)
     address = args.address or spec.address
     host, port = tcp.parse_address(address)
     tls = None
@@ -104,6 +198,6 @@ def run(args) -> int:
                 d.close()
     print(f"job {result.job}: {result.status} (ran {len(result.ran)}, skipped {len(result.skipped)})")
     if result.status != "SUCCESS":
-        print(result.error or "", file=sys.stderr)
+        print(_job_words(result.error or ""), file=sys.stderr)
         return 1
     return 0

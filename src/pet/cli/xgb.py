@@ -48,7 +48,8 @@ def _common(p, fit: bool):
                       "fit)") + " (AES-256-GCM, key derived with HKDF-SHA256)")
     p.add_argument("--wait", type=float, default=120.0, metavar="SECONDS", help="wait for the peer (default 120)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS", help="receive timeout (default 600)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress report (default: a bar on a terminal, a line per 10%% of trees otherwise)")
     add_tls_arguments(p)
 
 
@@ -118,6 +119,49 @@ def _key(path):
         raise InputError(f"--key-file: {exc}") from None
 
 
+class _PlainProgress:
+    """Progress as whole lines (no carriage returns) for a log file: about every 10% of trees."""
+
+    def __init__(self, party: int, total: int, stream):
+        self.party, self.total, self.stream, self.done = party, total, stream, 0
+        self.step = max(1, total // 10)
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        if self.done % self.step == 0 or self.done == self.total:
+            print(f"pet xgb party {self.party}: {self.done}/{self.total} trees", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+def tree_progress(party: int, total: int, stream):
+    """A tqdm bar when ``stream`` is a terminal, else plain lines (:class:`_PlainProgress`)."""
+    if stream.isatty():
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=f"pet xgb party {party}", unit="tree", file=stream)
+    return _PlainProgress(party, total, stream)
+
+
+def _check_model_locally(args, key) -> None:
+    """Before waiting for the peer: fit's --model can be written; predict's --model exists and
+    opens with this --key-file (or none) as this party's half, and --output can be written."""
+    from pet.cli._checks import check_input_file, check_output_path
+
+    if args.action == "fit":
+        check_output_path(args.model, "--model")
+        return
+    check_input_file(args.model, "--model")
+    from pet.ml.model_io import load_state
+
+    try:
+        load_state(args.model, key=key, party=args.party)
+    except InputError as exc:
+        raise InputError(f"--model {args.model}: {exc}") from None
+    check_output_path(args.output)
+
+
 def run(args) -> int:
     from pet.ml import VerticalXGBClassifier, VerticalXGBRegressor
     from pet.mpc import Session
@@ -132,7 +176,8 @@ def run(args) -> int:
         raise InputError(f"--id {args.id!r} is not a column of {args.input} ({list(df.columns)})")
     label = getattr(args, "label", None)
     if label is not None and label not in df.columns:
-        raise InputError(f"--label {label!r} is not a column of {args.input}")
+        raise InputError(f"--label {label!r} is not a column of {args.input} ({list(df.columns)})")
+    _check_model_locally(args, key)
     channel = open_peer(args, tls, "xgb")
     start = time.perf_counter()
     with channel, open_source(args, tls) as source:
@@ -141,11 +186,7 @@ def run(args) -> int:
         with Session(args.party, channel, **source) as session:
             if args.action == "fit":
                 cls = VerticalXGBClassifier if args.task == "classifier" else VerticalXGBRegressor
-                bar = None
-                if not args.no_progress:
-                    from tqdm import tqdm
-                    bar = tqdm(total=args.n_estimators, desc=f"pet xgb party {args.party}", unit="tree",
-                               file=sys.stderr)
+                bar = None if args.no_progress else tree_progress(args.party, args.n_estimators, sys.stderr)
                 est = cls(session, n_estimators=args.n_estimators, max_depth=args.max_depth,
                           learning_rate=args.learning_rate, reg_lambda=args.reg_lambda, gamma=args.gamma,
                           min_child_weight=args.min_child_weight, max_bin=args.max_bin,

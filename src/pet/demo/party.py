@@ -15,7 +15,7 @@ import traceback
 from pet._io import atomic_output
 from pet.demo import require_demo_extras
 from pet.demo.steps import STEPS, StepContext
-from pet.errors import PetError, ProtocolError
+from pet.errors import PetError, ProtocolError, TransportError
 from pet.transport import tcp
 from pet.transport.tls import TLSConfig
 
@@ -28,6 +28,45 @@ def tls_for(name: str, tls_dir: str | None) -> TLSConfig | None:
     if not tls_dir:
         return None
     return TLSConfig.from_dir(tls_dir, name)
+
+
+def _check_dealer(party, channel, names, dealer, tls, timeout, insecure, log, dealer_channels) -> dict:
+    """Before the first step: connect to the dealer if a step needs MPC and ``dealer`` is given
+    (appending the channel to ``dealer_channels``), and agree with the peer on it. Returns
+    ``{step: reason}`` for the MPC steps to skip: none when both parties reached the dealer,
+    all of them (with a line saying why) when a party has no ``--dealer``. A dealer that was
+    given but cannot be reached fails the run at both parties before any step."""
+    mpc_steps = [n for n in names if STEPS[n][1]]
+    if not mpc_steps:
+        return {}
+    state = "none"
+    if dealer is not None:
+        d_host, d_port = tcp.parse_address(dealer)
+        log(f"[party {party}] connecting to the dealer at {d_host}:{d_port} (steps {', '.join(mpc_steps)} need it) ...")
+        try:
+            dealer_channels.append(tcp.connect(d_host, d_port, tls=tls.for_dealer() if tls else None,
+                                               timeout=timeout, retry_for=min(timeout / 2, 60.0),
+                                               insecure=insecure))
+            state = "ok"
+        except PetError as exc:
+            state, error = "unreachable", exc
+    peer_state = channel.exchange(state)
+    if state == "unreachable":
+        raise TransportError(f"could not reach the dealer at {dealer}: start `pet dealer --listen {dealer}` (with "
+                             f"the same --tls-dir) before the parties, or leave out --dealer to skip the steps "
+                             f"{', '.join(mpc_steps)} ({error})")
+    if peer_state == "unreachable":
+        raise TransportError("the peer could not reach the dealer at its --dealer address; nothing was run "
+                             "(start `pet dealer` first)")
+    if state == "ok" and peer_state == "ok":
+        return {}
+    for d in dealer_channels:
+        d.close()
+    dealer_channels.clear()
+    why = "no --dealer was given here" if state == "none" else "the peer was started without --dealer"
+    fix = "start `pet dealer --listen HOST:PORT` and pass --dealer HOST:PORT to both parties to run them"
+    log(f"[party {party}] skipping the step(s) {', '.join(mpc_steps)}: they need the MPC dealer, and {why}; {fix}")
+    return {n: f"needs the MPC dealer, and {why}" for n in mpc_steps}
 
 
 def run_party(party: int, peer: str, *, dealer: str | None, tls_dir: str | None, report: str | None,
@@ -52,13 +91,9 @@ def run_party(party: int, peer: str, *, dealer: str | None, tls_dir: str | None,
         from pet.mpc import Session
 
         if not sessions:
-            if dealer is None:
+            if not dealer_channels:
                 raise ProtocolError("this step needs the dealer, but no --dealer address was given")
-            d_host, d_port = tcp.parse_address(dealer)
-            d_channel = tcp.connect(d_host, d_port, tls=tls.for_dealer() if tls else None, timeout=timeout,
-                                    retry_for=timeout, insecure=insecure)
-            dealer_channels.append(d_channel)
-            sessions.append(Session(party, channel, dealer=d_channel))
+            sessions.append(Session(party, channel, dealer=dealer_channels[0]))
         return sessions[0]
 
     outcomes: dict = {"party": party, "steps": [], "ok": True}
@@ -71,8 +106,18 @@ def run_party(party: int, peer: str, *, dealer: str | None, tls_dir: str | None,
             peer_names = channel.exchange(names)
             if peer_names != names:
                 raise ProtocolError(f"the parties run different steps: {names} vs {peer_names}")
+            current = "dealer check"
+            skipped = _check_dealer(party, channel, names, dealer, tls, timeout, insecure, log, dealer_channels)
+            if dealer_channels:
+                session()  # at once: the dealer drops a connection that stays silent (pet.mpc.dealer.HELLO_TIMEOUT)
             for i, name in enumerate(names, 1):
                 current = name
+                if name in skipped:
+                    outcomes["steps"].append({"step": name, "ok": True, "skipped": skipped[name], "seconds": 0,
+                                              "peer_bytes": 0, "dealer_bytes": 0,
+                                              "result": "", "learned": ""})
+                    log(f"[party {party}] step {i}/{len(names)}: {name} SKIPPED: {skipped[name]}")
+                    continue
                 if channel.exchange(["step", name]) != ["step", name]:
                     raise ProtocolError(f"peer is not at step {name!r}")
                 log(f"[party {party}] step {i}/{len(names)}: {name} ...")

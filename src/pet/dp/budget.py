@@ -178,6 +178,26 @@ class Block:
     def consumed(self):
         return self._view(self._c)
 
+    def describe(self) -> str:
+        """What is left of this block, in words (for messages such as a refused claim):
+        for a basic block, epsilon available now / still locked / held by claims / spent;
+        for a Rényi block, the share of the budget still available at its best order."""
+        if self.kind == "basic":
+            parts = [f"{_from_units(self._u):g} of epsilon {_from_units(self._g):g} is available now"]
+            if self._l:
+                parts.append(f"{_from_units(self._l):g} is still locked (not yet unlocked)")
+            if self._a:
+                parts.append(f"{_from_units(self._a):g} is held by claims not yet spent")
+            parts.append(f"{_from_units(self._c):g} is already spent")
+        else:
+            share = self.unlocked_share()
+            parts = [f"Rényi block (epsilon {self.epsilon:g}, delta {self.delta:g}): at its best order "
+                     f"{100 * share:.1f}% of the budget is available now"]
+            spent = float(np.max(self._c[self._pos] / self._g[self._pos]))
+            parts.append(f"up to {100 * spent:.1f}% is already spent")
+        state = " (retired)" if self.retired else ""
+        return f"block {self.block_id!r}{state}: " + ", ".join(parts)
+
     def __repr__(self) -> str:
         return (
             f"Block({self.block_id!r}, kind={self.kind}, locked={self.locked}, unlocked={self.unlocked}, "
@@ -373,7 +393,8 @@ def _consume_amounts(claim: Claim, blocks: Mapping[Any, Block], amount: Any) -> 
         if blk.kind == "basic":
             if x > held:
                 raise BudgetExceeded(
-                    f"claim {claim.claim_id!r}: consume {want!r} on block {b!r} exceeds its allocation")
+                    f"claim {claim.claim_id!r}: consuming epsilon {want!r} on block {b!r} exceeds what the claim "
+                    f"holds there (epsilon {_from_units(held):g} left of its allocation)")
         elif np.any(x > held + RENYI_TOLERANCE):
             raise BudgetExceeded(f"claim {claim.claim_id!r}: consume on block {b!r} exceeds its allocation")
         out[b] = x if blk.kind == "basic" else np.minimum(x, held)

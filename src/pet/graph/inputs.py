@@ -102,7 +102,7 @@ def prepare_input(nodes, edges) -> LocalInput:
     bad = ~np.isfinite(w)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise GraphError(f"edges: weight of row {i} is not finite ({w[i]!r})")
+        raise GraphError(f"edges: weight of data row {i + 1} is not finite ({w[i]!r})")
     src_keys = [canonical_key(x) for x in edges["source"].tolist()]
     dst_keys = [canonical_key(x) for x in edges["target"].tolist()]
     int_s, int_d, int_w = [], [], []
@@ -112,7 +112,8 @@ def prepare_input(nodes, edges) -> LocalInput:
         pa, pb = pos.get(a), pos.get(b)
         pair = (a, b) if a <= b else (b, a)
         if pair in seen:
-            raise GraphError(f"edges: edge ({a}, {b}) is listed twice (row {i}); list each undirected edge once")
+            raise GraphError(f"edges: edge ({a}, {b}) is listed twice (data row {i + 1}); list each undirected "
+                             "edge once")
         seen.add(pair)
         if pa is not None and pb is not None:
             if w[i] < 0:
@@ -126,7 +127,7 @@ def prepare_input(nodes, edges) -> LocalInput:
             cr_for.append(foreign)
             cr_w.append(w[i])
         else:
-            raise GraphError(f"edges: neither endpoint of edge ({a}, {b}) (row {i}) is one of this party's "
+            raise GraphError(f"edges: neither endpoint of edge ({a}, {b}) (data row {i + 1}) is one of this party's "
                              "nodes; an edge must touch at least one own node")
     return LocalInput(
         node_ids=node_ids,

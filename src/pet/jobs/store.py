@@ -116,7 +116,9 @@ class StateStore:
                            "WHERE job=? AND party=? AND task=?", (status, now, error, result, job, party, task))
 
     def states(self, job: str, party: int) -> dict[str, dict]:
-        with closing(self._connect()) as db:
+        """``{task: {"status", "started", "ended", "error", "result"}}`` (times: Unix seconds,
+        ``result``: the task's JSON summary, e.g. its output paths)."""
+        with closing(self._connect_ro()) as db:
             rows = db.execute("SELECT task, status, started, ended, error, result FROM task_state "
                               "WHERE job=? AND party=?", (job, party)).fetchall()
         return {r[0]: {"status": r[1], "started": r[2], "ended": r[3], "error": r[4], "result": r[5]}
@@ -124,3 +126,37 @@ class StateStore:
 
     def status(self, job: str, party: int) -> str:
         return job_status(s["status"] for s in self.states(job, party).values())
+
+    @classmethod
+    def open_existing(cls, path) -> StateStore:
+        """The store in an existing file, for reading (``pet run --status``): nothing is
+        created; :class:`~pet.errors.InputError` if ``path`` is not a state file."""
+        import os
+
+        if not os.path.isfile(path):
+            raise InputError(f"--state {str(path)!r}: no such state file (the job has not run here with this "
+                             "--state; the default is pet-jobs.sqlite in the directory `pet run` ran in)")
+        store = cls.__new__(cls)
+        store.path = str(path)
+        try:
+            with closing(sqlite3.connect(f"file:{store.path}?mode=ro", uri=True, timeout=30)) as db:
+                db.execute("SELECT 1 FROM task_state LIMIT 1").fetchall()
+        except sqlite3.DatabaseError:
+            raise InputError(f"--state {str(path)!r}: not a pet job state file") from None
+        return store
+
+    def parties(self, job: str) -> list[int]:
+        """The parties that have states of ``job`` in this file."""
+        with closing(self._connect_ro()) as db:
+            return [r[0] for r in db.execute("SELECT DISTINCT party FROM task_state WHERE job=? ORDER BY party",
+                                             (job,))]
+
+    def digest(self, job: str, party: int) -> str | None:
+        """The job-file digest the states of ``job`` / ``party`` were recorded for (None: none)."""
+        with closing(self._connect_ro()) as db:
+            row = db.execute("SELECT digest FROM job_digest WHERE job=? AND party=?", (job, party)).fetchone()
+        return None if row is None else row[0]
+
+    def _connect_ro(self) -> sqlite3.Connection:
+        """A connection for reading: no schema, no journal-mode change (the file exists)."""
+        return sqlite3.connect(self.path, timeout=30)

@@ -34,7 +34,9 @@ Tasks marked (MPC) use the job's :class:`pet.mpc.Session` (a dealer is needed).
 ``dp_count``
     One party releases a differentially private row count of a table, charged to a block of
     a durable :class:`pet.dp.BudgetLedger`; a claim the block cannot cover is refused (the
-    task fails with :class:`~pet.errors.BudgetExceeded`) and nothing is released.
+    task fails with :class:`~pet.errors.BudgetExceeded`) and nothing is released. The count
+    is released as an integer: the true count plus discrete Laplace noise
+    (:func:`pet.dp.discrete_laplace_mechanism`, sensitivity 1, epsilon-DP).
     Parameters: ``party`` (who computes), ``input``, ``ledger`` (SQLite path), ``block``,
     ``block_epsilon`` (created if missing), ``epsilon``, ``claim`` (id; default job.task).
 """
@@ -72,6 +74,7 @@ def psi_task(ctx) -> dict:
         reveal = int(reveal)
     mode = check_reveal(reveal)  # the job file keeps the reference layout's "reveal" ("both"/0/1)
     df = read_table(source, what=f"task {ctx.task}: input")
+    _check_keys(ctx, df, [column] if isinstance(column, str) else list(column), source)
     rows = align(ctx.channel, df, column, party=ctx.party, reveal_to=None if mode == "both" else int(mode),
                  dedupe=bool(_param(params, "dedupe", required=False, default=False)))
     if rows is None:
@@ -80,8 +83,23 @@ def psi_task(ctx) -> dict:
     return {"rows_in": len(df), "rows_out": len(rows), "output": str(output)}
 
 
+def _check_keys(ctx, df, columns, source) -> None:
+    """Key columns exist and have no empty value, named by 1-based data row (line N + 1 of a
+    CSV file with its header)."""
+    from pet.psi.files import data_row
+
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(f"task {ctx.task}: key column(s) {missing} not in {source} ({list(df.columns)})")
+    for c in columns:
+        na = df[c].isna().to_numpy().nonzero()[0]
+        if na.size:
+            raise InputError(f"task {ctx.task}: column {c!r} of {source}: {data_row(int(na[0]))} has no value "
+                             "(keys must not be empty)")
+
+
 def dp_count_task(ctx) -> dict:
-    from pet.dp import BudgetLedger, laplace_mechanism
+    from pet.dp import BudgetLedger, discrete_laplace_mechanism
 
     params = ctx.params
     owner = int(_param(params, "party", required=False, default=0))
@@ -97,11 +115,19 @@ def dp_count_task(ctx) -> dict:
         if claim in ledger.claim_ids():
             claim = f"{claim}.{len(ledger.claim_ids())}"
         if not ledger.allocate(claim, {block: epsilon}):
-            left = ledger.block(block)
-            raise BudgetExceeded(f"block {block!r} cannot cover epsilon={epsilon} (state: {left})")
-        noisy = laplace_mechanism(float(len(df)), 1.0, epsilon)
+            raise BudgetExceeded(f"task {ctx.task}: block {block!r} cannot cover epsilon={epsilon:g}: "
+                                 f"{_budget_left(ledger, block)}")
+        noisy = discrete_laplace_mechanism(len(df), 1, epsilon)  # an integer count
         ledger.consume(claim)
     return {"noisy_count": noisy, "epsilon": epsilon, "block": block, "claim": claim}
+
+
+def _budget_left(ledger, block: str) -> str:
+    """What ``block`` has left, in words (for a refused claim)."""
+    try:
+        return ledger.block(block).describe()
+    except Exception:  # noqa: BLE001 - a description must never hide the refusal itself
+        return "its remaining budget is smaller than that"
 
 
 def sql_task(ctx) -> dict:
@@ -132,7 +158,7 @@ def _features(ctx, df, label=None):
         drop.append(label)
     missing = [c for c in drop if c not in df.columns]
     if missing:
-        raise InputError(f"task {ctx.task}: columns {missing} are not in the input")
+        raise InputError(f"task {ctx.task}: columns {missing} are not in the input ({list(df.columns)})")
     return df.drop(columns=drop)
 
 

@@ -166,6 +166,7 @@ class Shared:
     def __add__(self, other):
         if getattr(other, "ring_bits", 64) == 128:
             return other + self  # the wide ring (pet.mpc.ring128): this value is lifted
+        _check_shapes(self, other, '+')
         from pet.mpc import arithmetic
         return arithmetic.add(self, other)
 
@@ -174,10 +175,12 @@ class Shared:
     def __sub__(self, other):
         if getattr(other, "ring_bits", 64) == 128:
             return (-other) + self
+        _check_shapes(self, other, '-')
         from pet.mpc import arithmetic
         return arithmetic.sub(self, other)
 
     def __rsub__(self, other):
+        _check_shapes(other, self, '-')
         from pet.mpc import arithmetic
         return arithmetic.add(arithmetic.neg(self), other)
 
@@ -191,6 +194,7 @@ class Shared:
     def __mul__(self, other):
         if getattr(other, "ring_bits", 64) == 128:
             return other * self
+        _check_shapes(self, other, '*')
         from pet.mpc import arithmetic
         return arithmetic.mul(self, other)
 
@@ -205,32 +209,39 @@ class Shared:
         return arithmetic.matmul(other, self)
 
     def __truediv__(self, other):
+        _check_shapes(self, other, '/')
         from pet.mpc import nonlinear
         return nonlinear.divide(self, other)
 
     def __rtruediv__(self, other):
+        _check_shapes(other, self, '/')
         from pet.mpc import nonlinear
         return nonlinear.divide(other, self)
 
     # -- comparisons (shared 0/1 integers) ---------------------------------------------
 
     def __lt__(self, other):
+        _check_shapes(self, other, '<')
         from pet.mpc import compare
         return compare.less(self, other)
 
     def __le__(self, other):
+        _check_shapes(self, other, '<=')
         from pet.mpc import compare
         return compare.less_equal(self, other)
 
     def __gt__(self, other):
+        _check_shapes(self, other, '>')
         from pet.mpc import compare
         return compare.greater(self, other)
 
     def __ge__(self, other):
+        _check_shapes(self, other, '>=')
         from pet.mpc import compare
         return compare.greater_equal(self, other)
 
     def __eq__(self, other):
+        _check_shapes(self, other, '==')
         from pet.mpc import compare
         return compare.equal(self, other)
 
@@ -307,3 +318,14 @@ def diag(s: Shared) -> Shared:
     out = np.zeros((k, k), dtype=np.uint64)
     out[np.arange(k), np.arange(k)] = s.share
     return Shared(s.session, out, s.frac)
+
+
+def _check_shapes(a, b, op: str) -> None:
+    """Raise :class:`~pet.errors.InputError` (a ``PetError`` and ``ValueError``) naming both
+    shapes when the elementwise ``a op b`` cannot be broadcast (``@`` checks its own shapes
+    in :func:`pet.mpc.arithmetic.matmul`). Shapes are public, so both parties raise alike."""
+    sa, sb = np.shape(a.share if isinstance(a, Shared) else a), np.shape(b.share if isinstance(b, Shared) else b)
+    try:
+        np.broadcast_shapes(sa, sb)
+    except ValueError:
+        raise InputError(f"shape mismatch in a {op} b: shapes {sa} and {sb} cannot be broadcast together") from None

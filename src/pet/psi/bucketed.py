@@ -229,7 +229,7 @@ def _input_batches(path, columns: list[str], header: bool, batch_rows: int):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pet.psi.files import csv_tables, text_keys
+    from pet.psi.files import csv_tables, data_row, text_keys
 
     p = Path(path)
     start = 0
@@ -247,7 +247,7 @@ def _input_batches(path, columns: list[str], header: bool, batch_rows: int):
         for c, col in zip(columns, keys):
             if any(v is None for v in col):
                 row = next(i for i, v in enumerate(col) if v is None)
-                raise InputError(f"--column {c!r}: row {start + row} has no value (keys must not be empty)")
+                raise InputError(f"--column {c!r}: {data_row(start + row)} has no value (keys must not be empty)")
         yield table, keys  # CSV keys are text already (read as pandas dtype=str)
         start += n
 

@@ -170,6 +170,12 @@ def check_columns(have, columns: list[str]) -> None:
         raise InputError(f"--column: {missing} not in {list(have)}")
 
 
+def data_row(index: int) -> str:
+    """How messages name the row at 0-based ``index`` among the data rows: ``"data row N"``,
+    1-based and not counting a header (with a header, it is line N + 1 of a CSV file)."""
+    return f"data row {index + 1}"
+
+
 def text_keys(df, columns: list[str], start: int) -> list[list]:
     """The key columns of one batch as lists of ``str`` (the CLI compares keys as text)."""
     out = []
@@ -177,7 +183,7 @@ def text_keys(df, columns: list[str], start: int) -> list[list]:
         col = df[c]
         na = col.isna().to_numpy().nonzero()[0]
         if na.size:
-            raise InputError(f"--column {c!r}: row {start + int(na[0])} has no value (keys must not be empty)")
+            raise InputError(f"--column {c!r}: {data_row(start + int(na[0]))} has no value (keys must not be empty)")
         out.append(col.map(str).tolist())
     return out
 
