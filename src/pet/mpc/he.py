@@ -366,15 +366,26 @@ class HEBackend:
             for ib in range(nm):
                 rows = Xs[ib * mb:(ib + 1) * mb]
                 pts = []
-                for a, coeffs in enumerate(_encode_left_row(rows, c.t, mb, kb, nb)):
+                for coeffs in _encode_left_row(rows, c.t, mb, kb, nb):
+                    if not coeffs.any():  # SEAL refuses a product with the zero plaintext
+                        pts.append(None)
+                        continue
                     pt = c.plain(coeffs)
                     ev.transform_to_ntt_inplace(pt, c.parms_id)
                     pts.append(pt)
                 for b in range(nn):
-                    acc = ev.multiply_plain(cin[0][b], pts[0])
-                    for a in range(1, nk):
-                        ev.add_inplace(acc, ev.multiply_plain(cin[a][b], pts[a]))
-                    ev.transform_from_ntt_inplace(acc)
+                    acc = None
+                    for a in range(nk):
+                        if pts[a] is None:
+                            continue
+                        if acc is None:
+                            acc = ev.multiply_plain(cin[a][b], pts[a])
+                        else:
+                            ev.add_inplace(acc, ev.multiply_plain(cin[a][b], pts[a]))
+                    if acc is None:  # an all-zero row block: the result is a fresh encryption of 0
+                        acc = c.peer_encryptor.encrypt_zero()
+                    else:
+                        ev.transform_from_ntt_inplace(acc)
                     mask = np.frombuffer(os.urandom(8 * POLY_DEGREE), dtype=np.uint64) % np.uint64(c.t)
                     blk = r_mod[ib * mb:(ib + 1) * mb, b * nb:(b + 1) * nb]
                     mask[tgt[:blk.shape[0], :blk.shape[1]]] = blk
