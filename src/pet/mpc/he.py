@@ -148,6 +148,8 @@ class _Ctx:
         data = self.ctx.first_context_data().parms()
         self.q = np.array([mod.value() for mod in data.coeff_modulus()], dtype=np.uint64)
         self.L = len(self.q)
+        if not all((1 << 60) - (1 << 30) < int(q) < (1 << 60) for q in self.q):
+            raise ProtocolError("unexpected SEAL ciphertext primes")  # lift() assumes 60-bit primes
         self.parms_id = self.ctx.first_parms_id()
         keygen = _seal.KeyGenerator(self.ctx)
         self.secret = keygen.secret_key()
@@ -178,14 +180,19 @@ class _Ctx:
         return np.frombuffer(b, dtype=np.uint64, offset=len(self._ct_prefix)).reshape(2, self.L, POLY_DEGREE).copy()
 
     def cipher(self, data: np.ndarray):
-        """A ciphertext from raw data (2, L, N), checked (every coefficient below its prime)."""
+        """A ciphertext from wire data (2, L, N): each word reduced mod its prime (see :meth:`lift`)."""
         if data.shape != (2, self.L, POLY_DEGREE) or data.dtype != np.uint64:
             raise ProtocolError("HE ciphertext of the wrong shape")
-        if np.any(data >= self.q[None, :, None]):
-            raise ProtocolError("HE ciphertext coefficient out of range")
         ct = _seal.Ciphertext()
-        ct.load_bytes(self.ctx, self._ct_prefix + np.ascontiguousarray(data).tobytes())
+        ct.load_bytes(self.ctx, self._ct_prefix + (data % self.q[None, :, None]).tobytes())
         return ct
+
+    def lift(self, data: np.ndarray) -> np.ndarray:
+        """Wire form of ciphertext data (..., 2, L, N): each residue ``c`` mod ``q_i`` sent as
+        ``c + q_i r`` with ``r`` uniform in ``[0, 16)``, a uniform 64-bit word up to
+        ``16 (2^60 - q_i) / 2^64 < 2^-30`` (so the bytes on the wire carry no structure)."""
+        r = np.frombuffer(os.urandom(data.nbytes), dtype=np.uint64).reshape(data.shape) & np.uint64(15)
+        return data + r * self.q[:, None]
 
     def decrypt_coeffs(self, ct) -> np.ndarray:
         pt = self.decryptor.decrypt(ct)
@@ -323,7 +330,7 @@ class HEBackend:
                 for b in range(nn):
                     arr[a, b] = c.raw(c.encryptor.encrypt_symmetric(c.plain(coeffs[a, b])))
             self.bytes_sent += arr.nbytes
-            out.append(arr)
+            out.append(c.lift(arr))
         return out
 
     # evaluator
@@ -395,7 +402,7 @@ class HEBackend:
                     kern.add_flood(raw[0], c.q, flood_bits, np.frombuffer(os.urandom(24 * POLY_DEGREE),
                                                                           dtype=np.uint64).reshape(3, -1))
                     out[ib, b] = raw
-            res.append(out)
+            res.append(c.lift(out))
             self.bytes_sent += out.nbytes
         return share.reshape(m, n), res
 
