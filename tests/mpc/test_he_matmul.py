@@ -280,3 +280,10 @@ def test_each_partys_view_is_masked():
     for coeffs in captured["coeffs"]:
         rest = coeffs[mask].astype(np.float64) / t
         assert abs(rest.mean() - 0.5) < 0.02 and np.count_nonzero(coeffs[mask] == 0) < 5
+
+
+def test_uniform_mod_is_the_128_bit_integer_mod_t():
+    t = he._plain_moduli(1)[0]
+    w = np.random.default_rng(5).integers(0, R, (2, 200), dtype=np.uint64)
+    got = he_kernels.uniform_mod(w, np.uint64(t))
+    assert [int(x) for x in got] == [(int(a) * R + int(b)) % t for a, b in zip(w[0], w[1])]

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pet.errors import InputError, ProtocolError
+from pet.mpc.prg import PRG
 
 try:  # the optional extra pet[he]
     import seal as _seal
@@ -187,12 +188,13 @@ class _Ctx:
         ct.load_bytes(self.ctx, self._ct_prefix + (data % self.q[None, :, None]).tobytes())
         return ct
 
-    def lift(self, data: np.ndarray) -> np.ndarray:
+    def lift(self, data: np.ndarray, prg) -> np.ndarray:
         """Wire form of ciphertext data (..., 2, L, N): each residue ``c`` mod ``q_i`` sent as
         ``c + q_i r`` with ``r`` uniform in ``[0, 16)``, a uniform 64-bit word up to
         ``16 (2^60 - q_i) / 2^64 < 2^-30`` (so the bytes on the wire carry no structure)."""
-        r = np.frombuffer(os.urandom(data.nbytes), dtype=np.uint64).reshape(data.shape) & np.uint64(15)
-        return data + r * self.q[:, None]
+        r = prg.words((data.size + 15) // 16)  # 4 bits per word
+        r = np.stack([(r >> np.uint64(4 * i)) & np.uint64(15) for i in range(16)], axis=1).reshape(-1)
+        return data + r[:data.size].reshape(data.shape) * self.q[:, None]
 
     def decrypt_coeffs(self, ct) -> np.ndarray:
         pt = self.decryptor.decrypt(ct)
@@ -256,6 +258,7 @@ class HEBackend:
         self.party = party
         self.ctxs: list = []
         self.bytes_sent = 0
+        self.prg = PRG()  # AES-CTR seeded from os.urandom: masks, flooding, wire lifts
 
     def _contexts(self, count: int) -> list:
         """The first ``count`` contexts; new ones cost one exchange of public keys."""
@@ -330,7 +333,7 @@ class HEBackend:
                 for b in range(nn):
                     arr[a, b] = c.raw(c.encryptor.encrypt_symmetric(c.plain(coeffs[a, b])))
             self.bytes_sent += arr.nbytes
-            out.append(c.lift(arr))
+            out.append(c.lift(arr, self.prg))
         return out
 
     # evaluator
@@ -348,7 +351,8 @@ class HEBackend:
             raise ProtocolError("HE: too few plaintext moduli for the mask")
         B = k << 126
         limbs = -(-b_bits // 16)
-        words = np.frombuffer(os.urandom(2 * limbs * m * n), dtype=np.uint16).reshape(limbs, m * n).astype(np.uint64)
+        words = self.prg.words(-(-limbs * m * n // 4)).view(np.uint16)[:limbs * m * n].reshape(limbs, m * n)
+        words = words.astype(np.uint64)
         top = b_bits - 16 * (limbs - 1)
         words[-1] &= np.uint64((1 << top) - 1)
         share = -(kern.limbs_mod64(words) + np.uint64(B % (1 << 64)))
@@ -393,16 +397,15 @@ class HEBackend:
                         acc = c.peer_encryptor.encrypt_zero()
                     else:
                         ev.transform_from_ntt_inplace(acc)
-                    mask = np.frombuffer(os.urandom(8 * POLY_DEGREE), dtype=np.uint64) % np.uint64(c.t)
+                    mask = kern.uniform_mod(self.prg.words((2, POLY_DEGREE)), np.uint64(c.t))
                     blk = r_mod[ib * mb:(ib + 1) * mb, b * nb:(b + 1) * nb]
                     mask[tgt[:blk.shape[0], :blk.shape[1]]] = blk
                     ev.add_plain_inplace(acc, c.plain(mask))
                     ev.add_inplace(acc, c.peer_encryptor.encrypt_zero())
                     raw = c.raw(acc)
-                    kern.add_flood(raw[0], c.q, flood_bits, np.frombuffer(os.urandom(24 * POLY_DEGREE),
-                                                                          dtype=np.uint64).reshape(3, -1))
+                    kern.add_flood(raw[0], c.q, flood_bits, self.prg.words((3, POLY_DEGREE)))
                     out[ib, b] = raw
-            res.append(c.lift(out))
+            res.append(c.lift(out, self.prg))
             self.bytes_sent += out.nbytes
         return share.reshape(m, n), res
 

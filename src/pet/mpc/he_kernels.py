@@ -120,3 +120,15 @@ def garner_mod64(residues, ts):
     out = np.empty(residues.shape[1], dtype=np.uint64)
     _garner(np.ascontiguousarray(residues), np.asarray(ts, dtype=np.uint64), inv, radix, out)
     return out
+
+
+@numba.njit(cache=True)
+def uniform_mod(words, t):
+    """(words[0] 2^64 + words[1]) mod t per column of (2, M) uniform words: uniform mod t
+    within t / 2^128 per value (t < 2^47)."""
+    M = words.shape[1]
+    c = np.uint64(18446744073709551615) % t + np.uint64(1)  # 2^64 mod t (t is not a power of 2)
+    out = np.empty(M, dtype=np.uint64)
+    for j in range(M):
+        out[j] = (_mulmod46(words[0, j] % t, c % t, t) + words[1, j] % t) % t
+    return out
