@@ -287,3 +287,25 @@ def test_uniform_mod_is_the_128_bit_integer_mod_t():
     w = np.random.default_rng(5).integers(0, R, (2, 200), dtype=np.uint64)
     got = he_kernels.uniform_mod(w, np.uint64(t))
     assert [int(x) for x in got] == [(int(a) * R + int(b)) % t for a, b in zip(w[0], w[1])]
+
+
+def test_pet_imports_and_falls_back_to_ot_without_seal_python():
+    import subprocess
+    import sys
+
+    code = ("import sys, warnings; sys.modules['seal'] = None\n"
+            "import numpy as np, pet, pet.mpc as mpc\n"
+            "from pet.mpc import he\n"
+            "assert not he.HE_AVAILABLE\n"
+            "def prog(s):\n"
+            "    a = s.share(np.eye(2) if s.party == 0 else None, owner=0)\n"
+            "    b = s.share(np.full((2, 2), 3.0) if s.party == 1 else None, owner=1)\n"
+            "    return s.reveal(a @ b), s.source.matrix_backend\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    (r, backend), _ = mpc.run_local(prog, correlations='ot', timeout=300)\n"
+            "assert backend == 'ot' and np.allclose(r, 3.0), (backend, r)\n"
+            "assert any('pet[he]' in str(x.message) for x in w)\n"
+            "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]

@@ -34,7 +34,6 @@ within ``2^-41`` of one independent of ``X``. Parameters and the argument: ``doc
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 
 import numpy as np

@@ -82,8 +82,8 @@ def _add_flood(c0, q, a, b, c, consts):
     for i in range(L):
         qi = q[i]
         for j in range(N):
-            v = (_mulmod_shoup(a[j], consts[i, 0], consts[i, 1], qi) + _mulmod_shoup(b[j], consts[i, 2], consts[i, 3], qi)
-                 + c[j] % qi + (qi - consts[i, 4]))
+            v = _mulmod_shoup(a[j], consts[i, 0], consts[i, 1], qi)
+            v += _mulmod_shoup(b[j], consts[i, 2], consts[i, 3], qi) + c[j] % qi + (qi - consts[i, 4])
             c0[i, j] = (c0[i, j] + v % qi) % qi
 
 

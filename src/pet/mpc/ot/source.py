@@ -47,9 +47,9 @@ party's fields beyond the correlation. Semi-honest security only.
 
 from __future__ import annotations
 
-import numpy as np
-
 import warnings
+
+import numpy as np
 
 from pet.errors import InputError, ProtocolError
 from pet.mpc import he
