@@ -309,3 +309,17 @@ def test_pet_imports_and_falls_back_to_ot_without_seal_python():
             "print('ok')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+def test_pieces_and_several_products_one_way_are_pipelined_and_exact(monkeypatch):
+    monkeypatch.setattr(he, "MAX_PIECE_BYTES", 1)  # every piece one row of k
+    rng = np.random.default_rng(9)
+    shapes = [(3, 4, 2), (2, 3, 3), (4, 2, 1)]
+    ops = [(rng.integers(0, R, (m, k), dtype=np.uint64), rng.integers(0, R, (k, n), dtype=np.uint64))
+           for m, k, n in shapes]
+    assert he._k_ranges(3, 4, 2) == [(0, 1), (1, 2), (2, 3), (3, 4)]
+    (s0, s1), _, seen = _he_products(lambda p: [he.HEProduct(m, k, n, 0, ops[i][1] if p == 0 else ops[i][0])
+                                                for i, (m, k, n) in enumerate(shapes)])
+    for (X, Y), a, b in zip(ops, s0, s1):
+        assert _ints(a + b) == _pymatmul(X, Y)
+    assert len(seen[0]) > 3  # keys + one exchange per piece + the last results

@@ -58,6 +58,8 @@ COEFF_BITS = (60, 60, 60, 38)
 #: plaintext moduli: primes of this many bits (distinct, coprime with the ciphertext primes).
 PLAIN_BITS = 46
 MAX_PLAIN_MODULI = 8
+#: ciphertext bytes of one product piece sent up (longer ``k`` is split; bounds memory and frames)
+MAX_PIECE_BYTES = 256 << 20
 #: statistical security (bits) of the whole view of one request (masks + flooding).
 STAT_BITS = 40
 #: largest |coefficient| of SEAL's error distribution (centered binomial, sigma 3.2) + rounding.
@@ -299,24 +301,28 @@ class HEBackend:
         return out
 
     def _run(self, products: list) -> list:
+        """Pipelined, one product (piece) per direction per exchange, so memory and frames
+        stay bounded: round ``r`` sends ``[ciphertexts of my r-th product, results of the
+        peer's (r-1)-th]``; ``max(mine, theirs) + 1`` exchanges (2 for a triple)."""
         count = max(_plain_count(p.m, p.k, p.n) for p in products)
         ctxs = self._contexts(count)
         mine = [i for i, p in enumerate(products) if p.encryptor == self.party]
         theirs = [i for i, p in enumerate(products) if p.encryptor != self.party]
-        up = {i: self._encrypt(products[i], ctxs) for i in mine}
-        got = self.exchange([up[i] for i in mine])
-        if not isinstance(got, list) or len(got) != len(theirs):
-            raise ProtocolError("the peer sent a malformed HE message")
-        shares, down = {}, []
-        for i, cts in zip(theirs, got):
-            share, res = self._evaluate(products[i], ctxs, cts)
-            shares[i] = share
-            down.append(res)
-        back = self.exchange(down)
-        if not isinstance(back, list) or len(back) != len(mine):
-            raise ProtocolError("the peer sent a malformed HE message")
-        for i, res in zip(mine, back):
-            shares[i] = self._decrypt(products[i], ctxs, res)
+        shares, pending = {}, None
+        for r in range(max(len(mine), len(theirs)) + 1):
+            up = self._encrypt(products[mine[r]], ctxs) if r < len(mine) else None
+            down = None
+            if 1 <= r <= len(theirs):
+                i = theirs[r - 1]
+                shares[i], down = self._evaluate(products[i], ctxs, pending)
+            got = self.exchange([up, down])
+            if not (isinstance(got, list) and len(got) == 2
+                    and (got[0] is None) == (r >= len(theirs)) and (got[1] is None) == (not 1 <= r <= len(mine))):
+                raise ProtocolError("the peer sent a malformed HE message")
+            pending = got[0]
+            if 1 <= r <= len(mine):
+                i = mine[r - 1]
+                shares[i] = self._decrypt(products[i], ctxs, got[1])
         return [shares[i] for i in range(len(products))]
 
     # encryptor
@@ -439,13 +445,15 @@ def _flood_bits(P: int, n_out: int) -> int:
 
 
 def _k_ranges(m: int, k: int, n: int) -> list:
-    """Split ``range(k)`` into the fewest equal pieces whose products fit the noise budget."""
+    """Split ``range(k)`` into the fewest equal pieces whose products fit the noise budget
+    and send at most :data:`MAX_PIECE_BYTES` of ciphertexts each."""
     for pieces in range(1, k + 1):
         step = -(-k // pieces)
         mb, kb, nb = plan_blocks(m, step, n)
         nk = -(-step // kb)
         n_out = -(-m // mb) * -(-n // nb) * _plain_count(m, step, n)
-        if _flood_bits(nk * mb * kb, n_out) <= _FLOOD_MAX_BITS:
+        up_bytes = nk * -(-n // nb) * _plain_count(m, step, n) * 2 * 3 * 8 * POLY_DEGREE
+        if _flood_bits(nk * mb * kb, n_out) <= _FLOOD_MAX_BITS and (up_bytes <= MAX_PIECE_BYTES or step == 1):
             return [(lo, min(k, lo + step)) for lo in range(0, k, step)]
     raise InputError("HE product does not fit the noise budget")
 
