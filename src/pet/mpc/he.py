@@ -18,7 +18,8 @@ One product :class:`HEProduct` ``X (m, k) @ Y (k, n)``: one party (the *encrypto
    ``l`` blocks is ``sum_l X[i, l] Y[l, j]``; adds a mask polynomial ``R`` (its target
    coefficients an integer ``R in [B, B + 2^b)``, all others uniform mod ``t_j``), a fresh
    public-key encryption of zero, and uniform flooding noise in ``[-2^F, 2^F)`` to ``c0``;
-   sends the result (rounds 2 and 3 run for all products of a request at once: 2 messages);
+   sends the result (steps 2 and 3 are pipelined over the products of a request, one per
+   direction per exchange: 2 exchanges for a triple);
 4. encryptor: decrypts, CRT-combines (Garner) the target coefficients into the integer
    ``V + R`` where ``V = sum_l x_il y_lj`` exactly (|V| < B = K 2^126, so no wrap mod Q),
    and keeps ``V + R mod 2^64``; the evaluator keeps ``-R mod 2^64``. The two sum to
