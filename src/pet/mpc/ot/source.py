@@ -28,15 +28,21 @@ Kinds (fields named and shaped as the dealer's, :mod:`pet.mpc.correlated`):
   product (one correlated OT of 64 bits per element), for :mod:`pet.mpc.ring128`;
 * ``matmul`` (m, k, n): random ``A_p`` (m, k), ``B_p`` (k, n) at each party;
   ``C_p = A_p B_p`` + this party's shares of the two cross products ``A_0 B_1`` and
-  ``A_1 B_0``, each a :class:`~pet.mpc.ot.requests.MatrixProduct` (one correlated OT per
-  bit of one operand with a vector message: ``64 k n`` OTs of ``m`` words, or the
-  transposed form ``64 m k`` OTs of ``n`` words if smaller). ``O(m k n)`` bytes: correct,
-  slow for large shapes;
+  ``A_1 B_0``. With homomorphic encryption (both parties have the ``pet[he]`` extra,
+  agreed by one message on the first matrix request): each cross product is a
+  :class:`~pet.mpc.he.HEProduct` (the holder of ``B`` encrypts it, the holder of ``A``
+  multiplies and returns masked results; party 1 encrypts for ``A_0 B_1``, party 0 for
+  ``A_1 B_0``; two messages per request for all products). Without it: each a
+  :class:`~pet.mpc.ot.requests.MatrixProduct` (one correlated OT per bit of one operand
+  with a vector message: ``64 k n`` OTs of ``m`` words, or the transposed form ``64 m k``
+  OTs of ``n`` words if smaller). ``O(m k n)`` bytes: correct, slow for large shapes;
 * ``reuse_setup`` (owner, m, n, handle): the owner draws its private mask ``A`` (m, n)
   from the OS CSPRNG and keeps it under ``handle``; no message at all;
 * ``reuse_mul`` (handle, owner, m, n, t): the other party draws ``b`` (n, t); shares
-  ``s`` of ``A @ b`` by one :class:`~pet.mpc.ot.requests.MatrixProduct` (owner = sender
-  with ``A``, the other = receiver with the bits of ``b``).
+  ``s`` of ``A @ b`` by one :class:`~pet.mpc.he.HEProduct` (the other party encrypts
+  ``b``, the owner multiplies by ``A``) or, without HE, one
+  :class:`~pet.mpc.ot.requests.MatrixProduct` (owner = sender with ``A``, the other =
+  receiver with the bits of ``b``).
 
 What a party learns: only its own uniformly random fields and OT messages masked by pads
 it cannot compute (see :mod:`pet.mpc.ot.engine`); it learns nothing about the other
@@ -45,9 +51,12 @@ party's fields beyond the correlation. Semi-honest security only.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from pet.errors import InputError, ProtocolError
+from pet.mpc import he
 from pet.mpc.correlated import CorrelatedSource, check_session_id, typed_specs
 from pet.mpc.ot import correlations
 from pet.mpc.ot.aes import TCCRHash
@@ -86,13 +95,15 @@ class OTSource(CorrelatedSource):
     """Dealer-free :class:`~pet.mpc.correlated.CorrelatedSource` (see the module doc).
 
     Parameters: ``channel`` -- the channel to the other party (the session's own);
-    ``party`` -- 0 or 1; ``chunk`` -- OTs per direction per extension message.
+    ``party`` -- 0 or 1; ``chunk`` -- OTs per direction per extension message;
+    ``he_products`` -- offer the HE path for matrix kinds (used iff both parties offer it
+    and have the ``pet[he]`` extra; :attr:`matrix_backend` says which path was agreed).
     Statistics: :attr:`messages` (OT messages sent), :attr:`engine` (``ots_sent``...).
     """
 
     kind = "ot"
 
-    def __init__(self, channel, party: int, *, chunk: int = DEFAULT_CHUNK):
+    def __init__(self, channel, party: int, *, chunk: int = DEFAULT_CHUNK, he_products: bool = True):
         if party not in (0, 1) or isinstance(party, bool):
             raise InputError(f"party must be 0 or 1, got {party!r}")
         if channel is None or not hasattr(channel, "exchange"):
@@ -106,6 +117,10 @@ class OTSource(CorrelatedSource):
         self._expanders = None
         self._tweaks = [0, 0]
         self._ready: list = []
+        #: how matrix kinds are served: None (not yet agreed), "he" or "ot"
+        self.matrix_backend: str | None = None
+        self._he: he.HEBackend | None = None
+        self._offer_he = bool(he_products) and he.HE_AVAILABLE
 
     @property
     def messages(self) -> int:
@@ -154,11 +169,35 @@ class OTSource(CorrelatedSource):
 
     # -- generation ----------------------------------------------------------------------
 
+    def _agree_matrix_backend(self) -> None:
+        """Once, at the first matrix request (both parties reach it at the same point):
+        one message ``{"he": bool}`` each way; HE iff both have the ``pet[he]`` extra."""
+        got = self._chan.exchange({"he": self._offer_he})
+        if not (isinstance(got, dict) and isinstance(got.get("he"), bool)):
+            raise ProtocolError("the peer sent a malformed matrix-backend message")
+        if self._offer_he and got["he"]:
+            self.matrix_backend = "he"
+            self._he = he.HEBackend(self._chan.exchange, self.party)
+            return
+        self.matrix_backend = "ot"
+        warnings.warn("dealer-free matrix products use the OT path (O(m k n) OTs, slow for large shapes): "
+                      + ("install the optional extra pet[he] (seal-python) at both parties for the HE path"
+                         if not he.HE_AVAILABLE else "HE products not offered by both parties (pet[he] extra, "
+                         "he_products=True)"),
+                      RuntimeWarning, stacklevel=4)
+
     def _generate(self, requests: list) -> list:
         flat = [s for specs in requests for s in specs]
+        if self.matrix_backend is None and any(s.kind in ("matmul", "reuse_mul") for s in flat):
+            self._check_handles(flat)  # refuse a bad request before any message
+            self._agree_matrix_backend()
         plans = [self._plan(s) for s in flat]
         reqs = [r for p in plans for r in p[0]]
-        res = self._engine().extend(reqs) if reqs else []
+        ot_reqs = [r for r in reqs if not isinstance(r, he.HEProduct)]
+        he_reqs = [r for r in reqs if isinstance(r, he.HEProduct)]
+        ot_res = iter(self._engine().extend(ot_reqs) if ot_reqs else [])
+        he_res = iter(self._he.run(he_reqs) if he_reqs else [])
+        res = [next(he_res) if isinstance(r, he.HEProduct) else next(ot_res) for r in reqs]
         fields, pos = [], 0
         for p_reqs, finish in plans:
             fields.append(finish(res[pos:pos + len(p_reqs)]))
@@ -264,6 +303,15 @@ class OTSource(CorrelatedSource):
         a = random_words(m * k).reshape(m, k)
         b = random_words(k * n).reshape(k, n)
         p = self.party
+        if self.matrix_backend == "he":
+            # A_0 @ B_1: party 1 encrypts B_1; A_1 @ B_0: party 0 encrypts B_0
+            reqs = [he.HEProduct(m, k, n, 1, b if p == 1 else a), he.HEProduct(m, k, n, 0, b if p == 0 else a)]
+
+            def finish_he(res):
+                c = matmul_u64(a, b) if a.size and b.size else np.zeros((m, n), dtype=np.uint64)
+                return {"a": a, "b": b, "c": c + res[0] + res[1]}
+
+            return reqs, finish_he
         # cross 0: A_0 @ B_1 (party 0 holds X = A_0); cross 1: A_1 @ B_0 (party 1 holds X = A_1)
         r0, f0 = self._cross(m, k, n, 0, a if p == 0 else b)
         r1, f1 = self._cross(m, k, n, 1, a if p == 1 else b)
@@ -283,6 +331,14 @@ class OTSource(CorrelatedSource):
         fields = {"A": A} if A is not None else {}
         return [], lambda res: fields
 
+    def _check_handles(self, flat) -> None:
+        known = set(self._reuse)
+        for spec in flat:
+            if spec.kind == "reuse_setup":
+                known.add(spec.handle)
+            elif spec.kind == "reuse_mul" and spec.handle not in known:
+                raise InputError(f"reuse_mul refers to unknown private matrix {spec.handle}")
+
     def _reuse_mul(self, spec):
         entry = self._reuse.get(spec.handle)
         if entry is None:
@@ -291,6 +347,11 @@ class OTSource(CorrelatedSource):
         if owner != spec.owner or (m, n) != (spec.m, spec.n):
             raise InputError(f"reuse_mul does not match the setup of private matrix {spec.handle}")
         t = spec.t
+        if self.matrix_backend == "he":  # A (m, n) @ b (n, t): the other party encrypts b
+            if self.party == owner:
+                return [he.HEProduct(m, n, t, 1 - owner, A)], lambda res: {"s": res[0]}
+            b = random_words(n * t).reshape(n, t)
+            return [he.HEProduct(m, n, t, 1 - owner, b)], lambda res: {"b": b, "s": res[0]}
         if self.party == owner:
             req, fin = self._cross(m, n, t, owner, A)
             return [req], lambda res: {"s": fin(res[0])}
