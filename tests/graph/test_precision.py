@@ -10,7 +10,6 @@ accepted iff ``A_p <= 2^23 - 1`` at both parties.
 import math
 
 import igraph as ig
-import numpy as np
 import pytest
 
 from pet.errors import PrecisionError
