@@ -461,6 +461,8 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
               "learning_rate": learning_rate, "reg_lambda": reg_lambda, "gamma": gamma,
               "min_child_weight": min_child_weight, "max_bin": max_bin}
     setup = _agree(session, binner, params, n, y is not None, objective)
+    from pet.ml.ranges import check_training  # issue 21: worst-case ranges, refused before any MPC work
+    check_training(n, params)
     thr, yv, margin = _prepare_targets(session, setup, y, n, base_score, gamma)
     # private matrices (one-time masked transfer of each party's indicator)
     codes = BinCodes(binner, X)

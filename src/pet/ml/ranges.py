@@ -1,0 +1,145 @@
+"""Worst-case magnitudes of the values vertical XGBoost computes in MPC, and the check
+that refuses a training run they do not fit (issue 21: right, or refused -- never wrapped).
+
+Every value is fixed point in Z_2^64 with ``F = 16`` fractional bits (:mod:`pet.ml.booster`);
+a stored value needs ``|v| 2^frac < 2^61`` and a Beaver product needs its *raw* product
+``|x| 2^fx |y| 2^fy < 2^62`` (:data:`pet.mpc.ring.SAFE_BITS`) before truncation. The bounds
+below depend only on public facts both parties hold after the handshake (``n``, the
+objective and the estimator parameters), so both parties run :func:`check_training` on
+the same numbers and raise the same :class:`~pet.errors.PrecisionError` before any MPC
+work; nothing is exchanged for it. docs/ml.md "Ranges" derives each line.
+
+``S`` is the public power of two dividing g, h, lambda and min_child_weight
+(``booster._scale_power``: ``(n hmax + lambda) / S <= 2^16``).
+
+Squared error (targets scaled by the label party to ``y' = (y - base) / c``, ``|y'| <= 1``;
+residuals ``r = margin - y'`` are the gradients, ``h = 1``): a leaf moves its rows'
+residuals by ``-a mean(r)`` with ``0 <= a <= eta``, which never increases ``||r||_2`` for
+``eta <= 2`` (and multiplies it by at most ``eta - 1`` otherwise), so after any number of
+trees ``|r_i| <= R = sqrt(n) max(1, eta - 1)^T``. Hence ``|g| <= R``, ``|G| <= sqrt(n) R``,
+``H <= n``, ``|w| = |G| / (H + lambda) <= R`` (Cauchy-Schwarz: ``|G| <= sqrt(n_l) ||r||``,
+``H = n_l``), gain terms ``G^2 / (S (H + lambda)) <= R^2 / S``, margins ``<= R + 1``.
+
+Logistic: ``g = p - y`` in ``[-1, 1]``, ``h = p (1 - p)`` in ``[0, 1/4]``; ``|G| <= n``,
+``H <= n / 4``. The leaf weight ``G / (H + lambda)`` has no bound better than ``n / lambda``
+independent of the data (rows whose probability saturates at the wrong label have ``g``
+near 1 and ``h`` near 0); that bound exceeds the product's range (``|w| < 2^14``) from
+``16,384 lambda`` rows, far below ordinary training sets, so it is documented but **not**
+enforced here (docs/ml.md "Ranges": an open item for the booster).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pet.errors import PrecisionError
+
+__all__ = ["F", "SAFE_BITS", "STORE_BITS", "RECIP_LO", "RECIP_HI", "Magnitude", "scale_power", "residual_bound",
+           "training_magnitudes", "check_training", "max_rows"]
+
+F = 16                 # fractional bits of g, h, sums, gains, leaf weights, margins
+SAFE_BITS = 62         # a Beaver product's raw value must stay below 2^SAFE_BITS
+STORE_BITS = 61        # a stored value's encoding must stay below 2^STORE_BITS
+RECIP_LO, RECIP_HI = 2.0 ** -10, 2.0 ** 17  # domain of pet.mpc.reciprocal
+H_LIMIT = 2.0 ** 16    # booster._H_LIMIT
+HESS_EPS = 1e-6        # pet.ml._plain.HESS_EPS
+
+
+@dataclass(frozen=True)
+class Magnitude:
+    """One value entering MPC: worst-case ``|value|`` and the power of two its encoding
+    (or its raw product, for a product) must stay below: ``bound * 2^frac < 2^limit_bits``."""
+    name: str
+    param: str   # the parameter that drives it (named in the error)
+    bound: float
+    frac: int
+    limit_bits: int
+
+    @property
+    def bits(self) -> float:
+        """log2 of the encoding (or raw product) of the worst case."""
+        return math.log2(self.bound) + self.frac if self.bound > 0 else -math.inf
+
+    @property
+    def fits(self) -> bool:
+        return self.bits < self.limit_bits
+
+
+def scale_power(n: int, hmax: float, lam: float) -> float:
+    """The public power of two dividing g, h (the same rule as ``booster._scale_power``)."""
+    need = (n * hmax + lam) / H_LIMIT
+    return float(2.0 ** max(0, math.ceil(math.log2(need)))) if need > 1 else 1.0
+
+
+def residual_bound(n: int, n_estimators: int, learning_rate: float) -> float:
+    """Squared error: bound ``R`` on every residual ``|margin - y'|`` after any tree."""
+    grow = max(1.0, float(learning_rate) - 1.0)
+    return math.sqrt(max(n, 1)) * grow ** int(n_estimators)
+
+
+def training_magnitudes(n: int, params: dict) -> list:
+    """The enforced worst-case magnitudes of one training run (see the module doc), each
+    a :class:`Magnitude`; plus the reciprocal's domain as two pseudo-entries."""
+    lam = float(params["reg_lambda"])
+    eta = float(params["learning_rate"])
+    T = int(params["n_estimators"])
+    logistic = params["objective"] == "binary:logistic"
+    hmax = 0.25 if logistic else 1.0
+    S = scale_power(n, hmax, lam)
+    out = []
+    if logistic:
+        gmax, Gmax, Hmax = 1.0, float(n), n * hmax
+    else:
+        R = residual_bound(n, T, eta)
+        gmax, Gmax, Hmax = R, math.sqrt(max(n, 1)) * R, float(n)
+    out.append(Magnitude("gradient g (times a 0/1 membership)", "n_estimators/learning_rate", gmax, 2 * F, SAFE_BITS))
+    out.append(Magnitude("sum of gradients G / S (per bin, per node)", "n", Gmax / S, F, STORE_BITS))
+    out.append(Magnitude("sum of hessians H / S (per bin, per node)", "n", Hmax / S, F, STORE_BITS))
+    out.append(Magnitude("H + lambda (upper end of the reciprocal's domain, times 2^-17)", "reg_lambda",
+                         (Hmax + lam) / S / RECIP_HI, 0, 0))
+    # lower end: a non-empty valid child has H >= 1 (squared error) or H >= min_child_weight
+    hlow = max(1.0, float(params["min_child_weight"])) if not logistic \
+        else max(float(params["min_child_weight"]), HESS_EPS)
+    out.append(Magnitude("2^-10 / (H + lambda) of a valid child (lower end of the reciprocal's domain)",
+                         "reg_lambda", RECIP_LO / ((hlow + lam) / S), 0, 0))
+    if not logistic:
+        out.append(Magnitude("leaf weight G / (H + lambda) (product G * 1/(H + lambda))", "n", R, 3 * F, SAFE_BITS))
+        out.append(Magnitude("gain term G^2 / (S (H + lambda))", "n", R * R / S, 2 * F, SAFE_BITS))
+        out.append(Magnitude("scaled leaf -learning_rate * w", "learning_rate", R * max(eta, 2.0 ** -F), 2 * F,
+                             SAFE_BITS))
+        out.append(Magnitude("margin after n_estimators trees", "n_estimators", R + 1.0, F, STORE_BITS))
+    return out
+
+
+def check_training(n: int, params: dict) -> None:
+    """Raise PrecisionError (same at both parties: public inputs only) if a worst-case
+    value of training with ``n`` rows and ``params`` does not fit its range."""
+    for m in training_magnitudes(n, params):
+        if not m.fits:
+            raise PrecisionError(
+                f"vertical XGBoost with n={n} rows, {params['objective']}, reg_lambda={params['reg_lambda']}, "
+                f"learning_rate={params['learning_rate']}, n_estimators={params['n_estimators']}: the {m.name} "
+                f"can reach 2^{m.bits:.1f} (bound {m.bound:.3g} with {m.frac} fractional bits), above the "
+                f"range 2^{m.limit_bits} of the 64-bit ring; reduce '{m.param}' (docs/ml.md, 'Ranges')")
+
+
+def max_rows(params: dict, hi: int = 1 << 62) -> int:
+    """The largest ``n`` :func:`check_training` accepts with ``params`` (binary search;
+    the conditions are monotone in ``n``); 0 if none."""
+    def ok(n):
+        try:
+            check_training(n, params)
+            return True
+        except PrecisionError:
+            return False
+    if not ok(1):
+        return 0
+    lo = 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

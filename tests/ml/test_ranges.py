@@ -1,0 +1,168 @@
+"""Worst-case ranges of vertical XGBoost (pet.ml.ranges; docs/ml.md "Ranges"; issue 21).
+
+The bounds are checked against exact arithmetic (Python ints and Fractions), not against
+the module's own formulas: worst-case data is built, the values the booster encodes are
+computed exactly, and they must lie within the stated bounds (the bound is valid) and
+leave the ring exactly where the check starts refusing (the refusal is necessary)."""
+
+import math
+import random
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import pet.mpc as mpc
+from pet.errors import PrecisionError
+from pet.ml import booster
+from pet.ml import ranges as R
+from pet.ml.booster import train
+
+BASE = dict(n_estimators=10, max_depth=3, learning_rate=0.3, reg_lambda=1.0, gamma=0.0, min_child_weight=1.0,
+            max_bin=16)
+
+
+def _params(**kw):
+    return dict(BASE, objective="reg:squarederror", **kw)
+
+
+def _simulate_squared_error(y, eta, lam, trees, depth, rng):
+    """Exact (Fraction) squared-error boosting on random partitions: every residual, leaf
+    weight and gain term the booster would encode, as exact rationals."""
+    n = len(y)
+    r = [Fraction(-v) for v in y]  # margin 0, g = margin - y'
+    seen = {"r": max(abs(v) for v in r), "w": Fraction(0), "G": Fraction(0), "term": Fraction(0)}
+    for _ in range(trees):
+        leaf = [rng.randrange(2 ** depth) for _ in range(n)]
+        for j in range(2 ** depth):
+            rows = [i for i in range(n) if leaf[i] == j]
+            if not rows:
+                continue
+            G = sum(r[i] for i in rows)
+            H = len(rows)
+            w = G / (H + lam)
+            seen["G"] = max(seen["G"], abs(G))
+            seen["w"] = max(seen["w"], abs(w))
+            seen["term"] = max(seen["term"], G * w)
+            for i in rows:
+                r[i] -= eta * w
+        seen["r"] = max(seen["r"], max(abs(v) for v in r))
+    return seen
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_squared_error_bounds_hold_exactly(seed):
+    rng = random.Random(seed)  # not-secret: test data
+    n = rng.randrange(2, 40)
+    # adversarial scaled targets in [-1, 1]: extremes of both signs
+    y = [Fraction(rng.choice([-1, 1])) if rng.random() < 0.7 else Fraction(rng.randrange(-8, 9), 8)
+         for _ in range(n)]
+    eta = Fraction(rng.choice([1, 3, 7, 10, 15, 20]), 10)  # up to 2
+    lam = Fraction(rng.choice([0, 1, 5]))
+    T = 6
+    seen = _simulate_squared_error(y, eta, lam, T, 2, rng)
+    Rb = R.residual_bound(n, T, float(eta))
+    assert seen["r"] <= Rb and seen["w"] <= Rb            # |g|, |w| <= R
+    assert seen["G"] <= math.sqrt(n) * Rb                  # |G| <= sqrt(n) R
+    assert seen["term"] <= Rb * Rb                         # G^2 / (H + lambda) <= R^2 (S = 1)
+
+
+def test_squared_error_growth_needs_the_learning_rate_factor():
+    # with learning_rate > 2 residuals do grow: the max(1, eta - 1)^T factor is needed
+    rng = random.Random(1)  # not-secret: test data
+    y = [Fraction(1)] * 4
+    seen = _simulate_squared_error(y, Fraction(3), Fraction(0), 4, 0, rng)
+    assert seen["r"] > math.sqrt(4)
+    assert seen["r"] <= R.residual_bound(4, 4, 3.0)
+
+
+def test_leaf_weight_boundary_in_python_ints():
+    """learning_rate 3, 10 trees: R = sqrt(n) 2^10; the leaf weight's raw product
+    G 2^16 * (1/(H + lambda)) 2^32 reaches 2^62 (the truncation's limit) at n = 256."""
+    p = _params(learning_rate=3.0, n_estimators=10, reg_lambda=0.0)
+    assert R.max_rows(p) == 255
+    for n, fits in ((255, True), (256, False)):
+        Rb = R.residual_bound(n, 10, 3.0)
+        # worst case: a one-row leaf (H = 1, lambda = 0) holding the whole residual R
+        G_enc = int(math.floor(Rb * 2 ** 16))
+        recip_enc = 2 ** 32  # 1 / (1 + 0) with 32 fractional bits
+        raw = G_enc * recip_enc
+        assert (raw < 2 ** 62) == fits
+        if fits:
+            R.check_training(n, p)
+        else:
+            with pytest.raises(PrecisionError, match="learning_rate=3.0.*leaf weight.*reduce 'n'"):
+                R.check_training(n, p)
+
+
+@pytest.mark.parametrize("objective,lam", [("reg:squarederror", 1.0), ("reg:squarederror", 0.0),
+                                           ("binary:logistic", 1.0), ("binary:logistic", 0.0)])
+def test_row_limit_is_the_reciprocal_domain_in_python_ints(objective, lam):
+    """At the largest accepted n every enforced value fits, checked with Python ints; one
+    row more and a valid child's H + lambda falls below the reciprocal's domain 2^-10."""
+    p = dict(BASE, objective=objective, reg_lambda=lam)
+    nmax = R.max_rows(p)
+    hmax = Fraction(1, 4) if objective == "binary:logistic" else Fraction(1)
+    hlow = Fraction(1)  # a valid child: H >= 1 row (squared error) or >= min_child_weight = 1 (logistic)
+    for n, fits in ((nmax, True), (nmax + 1, False)):
+        S = Fraction(booster._scale_power(n, float(hmax), lam)).limit_denominator(1)
+        assert S.denominator == 1 and S == R.scale_power(n, float(hmax), lam)
+        # worst-case sums, encoded with 16 fractional bits, as Python ints
+        G = n  # logistic: n rows of |g| <= 1; squared error: sqrt(n) R with R = sqrt(n)
+        assert (G * 2 ** 16) // int(S) < 2 ** 61
+        assert (n * hmax + lam) / S < 2 ** 17                  # upper end: always kept by S
+        ok_low = (hlow + Fraction(lam)) / S > Fraction(1, 2 ** 10)
+        assert ok_low == fits
+        if fits:
+            R.check_training(n, p)
+        else:
+            with pytest.raises(PrecisionError, match="reg_lambda"):
+                R.check_training(n, p)
+    assert nmax > 10 ** 7  # ordinary training sets are far inside
+
+
+def test_error_names_parameter_and_docs():
+    p = _params(learning_rate=3.0)
+    with pytest.raises(PrecisionError) as e:
+        R.check_training(10 ** 6, p)
+    msg = str(e.value)
+    assert "n=1000000" in msg and "reg_lambda=" in msg and "docs/ml.md" in msg and "2^" in msg
+
+
+def _both(fn):
+    def prog(session):
+        try:
+            return fn(session)
+        except Exception as exc:  # noqa: BLE001 - returned to the test
+            return exc
+    return mpc.run_local(prog, timeout=300)
+
+
+def _data(n, seed=0):
+    rng = np.random.default_rng(seed)  # not-secret: test data
+    X = rng.normal(size=(n, 4))
+    y = (X[:, 0] + X[:, 2] > 0).astype(np.float64)
+    return [X[:, :2], X[:, 2:]], y
+
+
+def test_oversized_input_refused_at_both_parties(monkeypatch):
+    # a 24-bit "ring" for stored values: G / S = n <= 2^8 rows fit, 300 do not
+    monkeypatch.setattr(R, "STORE_BITS", 24)
+    calls = []
+    real = booster.BinCodes
+
+    def spy(*a, **k):  # any MPC preparation after the check would build the codes
+        calls.append(1)
+        return real(*a, **k)
+    monkeypatch.setattr(booster, "BinCodes", spy)
+    kw = dict(BASE, objective="binary:logistic", n_estimators=1, max_depth=2, base_score=0.5)
+    kw.pop("objective")
+    parts, y = _data(300)
+    r = _both(lambda s: train(s, parts[s.party], y if s.party == 0 else None, objective="binary:logistic", **kw))
+    for out in r:
+        assert isinstance(out, PrecisionError), out
+        assert "n=300" in str(out) and "sum of gradients" in str(out)
+    assert not calls
+    parts, y = _data(200)
+    r = _both(lambda s: train(s, parts[s.party], y if s.party == 0 else None, objective="binary:logistic", **kw))
+    assert all(isinstance(out, dict) for out in r), r
