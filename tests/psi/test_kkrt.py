@@ -304,3 +304,42 @@ def test_wide_ot_extension_gives_the_kkrt_correlation():
     differing = np.unpackbits((q ^ (wrong & s) ^ t).view(np.uint8), axis=1).sum(axis=1)
     assert differing.min() > 64  # another codeword gives an unrelated value (~128 bits differ)
     assert 200 < np.unpackbits(s.view(np.uint8)).sum() < 312  # s: random choice bits
+
+
+# -- the CLI: pet psi --protocol kkrt ------------------------------------------------------
+
+
+def test_cli_protocol_kkrt_matches_ecdh(tmp_path):
+    import pandas as pd
+
+    from pet.data import reference_path
+    from tests.helpers import free_port, pet_process
+
+    data = reference_path()
+    outs = {}
+    for proto in ("kkrt", "ecdh"):
+        port = free_port()
+        o0, o1 = tmp_path / f"{proto}0.csv", tmp_path / f"{proto}1.parquet"
+        p0 = pet_process("psi", "--party", 0, "--listen", f"127.0.0.1:{port}", "--protocol", proto, "--input",
+                         data / "PETML/breast_hetero_mini_server.csv", "--column", "id", "--output", o0)
+        p1 = pet_process("psi", "--party", 1, "--connect", f"127.0.0.1:{port}", "--protocol", proto, "--input",
+                         data / "PETML/breast_hetero_mini_client.parquet", "--column", "id", "--output", o1)
+        r0, r1 = p0.communicate(timeout=180), p1.communicate(timeout=180)
+        assert p0.returncode == 0 and p1.returncode == 0, (r0, r1)
+        outs[proto] = pd.read_csv(o0), pd.read_parquet(o1)
+    k0, k1 = outs["kkrt"]
+    e0, _ = outs["ecdh"]
+    assert k0["id"].tolist() == k1["id"].tolist()  # joint order
+    assert sorted(k0["id"]) == sorted(e0["id"]) and len(k0) == 569
+    assert k0.sort_values("id").reset_index(drop=True).equals(e0.sort_values("id").reset_index(drop=True))
+
+
+def test_cli_protocol_kkrt_refuses_cardinality(tmp_path):
+    from pet.data import reference_path
+    from tests.helpers import free_port, pet_process
+
+    p = pet_process("psi", "--party", 0, "--listen", f"127.0.0.1:{free_port()}", "--protocol", "kkrt",
+                    "--cardinality", "--input", reference_path() / "PETML/breast_hetero_mini_server.csv",
+                    "--column", "id", "--wait", "1")
+    _, err = p.communicate(timeout=60)
+    assert p.returncode != 0 and "--protocol kkrt" in err

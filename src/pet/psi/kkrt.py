@@ -315,3 +315,22 @@ def kkrt_psi(channel, items, *, party, reveal=NOT_GIVEN, reveal_to=NOT_GIVEN, de
     else:
         found = [values[i] for i in store.rows_of(own_order).tolist()]
     return PsiResult(found, indices, int(indices.size), out["peer_size"], stats)
+
+
+def align_store(channel, store: EncodedItems, path, output, *, party: int, mode: str, arity: int, dedupe: bool,
+                header: bool, chunk_size: int = DEFAULT_CHUNK) -> int | None:
+    """:func:`pet.psi.files.align_store` by KKRT: the protocol on the keys of ``path``
+    already encoded in ``store``, then the matching rows written to ``output`` in the
+    joint order (streaming, :func:`~pet.psi.write_rows`). Returns the rows written, or
+    None at a party that does not learn the intersection."""
+    from pet.psi.ecdh import drop_duplicates
+    from pet.psi.files import write_rows
+
+    n_rows = store.n_rows
+    store, _ = drop_duplicates(store, dedupe=dedupe, name=store.name)
+    out = run_protocol(channel, store, party=party, op="align", mode=mode, arity=arity, chunk_size=chunk_size)
+    if "matched" not in out:
+        return None
+    rows = store.rows_of(out["matched"])
+    del store, out
+    return write_rows(path, rows, output, header=header, total_rows=n_rows)
