@@ -76,6 +76,7 @@ from pet._validate import NOT_GIVEN, check_party
 from pet.errors import InputError, ProtocolError
 from pet.mpc.ot.kkrt_ext import CODE_BITS, CODE_WORDS, KkrtReceiver, KkrtSender, PseudorandomCode, base_ots_one_way
 from pet.psi import cuckoo, kkrt_kernels
+from pet.psi._parallel import resolve_workers
 from pet.psi.ecdh import PsiResult, check_channel, check_reveal, prepare
 from pet.psi.store import EncodedItems
 
@@ -117,6 +118,39 @@ def _code_inputs(h: np.ndarray, items: np.ndarray, which: np.ndarray) -> np.ndar
     return x
 
 
+class _Window:
+    """Run per-chunk kernels (numba, ``nogil``) in worker threads while the calling thread
+    receives and extends the next chunk; at most ``2 * workers`` chunks in flight (bounded
+    memory). ``workers == 1`` runs them inline."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool = None
+        self._pending = []
+        if workers > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pet-kkrt")
+
+    def submit(self, fn, *args) -> None:
+        if self._pool is None:
+            fn(*args)
+            return
+        self._pending.append(self._pool.submit(fn, *args))
+        while len(self._pending) > 2 * self.workers:
+            self._pending.pop(0).result()
+
+    def drain(self) -> None:
+        while self._pending:
+            self._pending.pop(0).result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            for f in self._pending:
+                f.cancel()
+            self._pool.shutdown(wait=True)
+
+
 def _check_header(mine: dict, peer) -> dict:
     if not isinstance(peer, dict) or peer.get("proto") != _PROTO:
         raise ProtocolError(f"the peer is not running pet KKRT-PSI (got {str(peer)[:80]!r})")
@@ -147,7 +181,7 @@ def _table_size(n_r: int, attempt: int, sizes) -> int:
 
 
 def run_protocol(channel, store: EncodedItems, *, party: int, op: str, mode: str, arity: int = 1,
-                 chunk_size: int = DEFAULT_CHUNK, _table_sizes=None) -> dict:
+                 chunk_size: int = DEFAULT_CHUNK, workers=None, _table_sizes=None) -> dict:
     """The two-party protocol on a store of encoded items. Returns a dict with
     ``peer_size``, ``attempt`` (cuckoo attempts used; receiver and sender), and, when this
     party learns it, ``matched`` (positions in ``store``, joint order). ``_table_sizes``
@@ -168,20 +202,24 @@ def run_protocol(channel, store: EncodedItems, *, party: int, op: str, mode: str
             result["matched"] = np.zeros(0, dtype=np.int64)
         return result
     ell = mask_bytes(n0, n1)
-    if receiver_party(mode, n0, n1) == party:
-        matched, positions, attempt = _receive(channel, store, party, n_peer, ell, chunk, _table_sizes)
-        if mode == "both":
-            channel.send(positions)
-    else:
-        perm, attempt = _send(channel, store, party, n_peer, ell, chunk, _table_sizes)
-        matched = _sender_result(channel, perm, n_peer) if mode == "both" else None
+    window = _Window(resolve_workers(workers, n + n_peer))
+    try:
+        if receiver_party(mode, n0, n1) == party:
+            matched, positions, attempt = _receive(channel, store, party, n_peer, ell, chunk, _table_sizes, window)
+            if mode == "both":
+                channel.send(positions)
+        else:
+            perm, attempt = _send(channel, store, party, n_peer, ell, chunk, _table_sizes, window)
+            matched = _sender_result(channel, perm, n_peer) if mode == "both" else None
+    finally:
+        window.close()
     result["attempt"] = attempt
     if learns:
         result["matched"] = matched
     return result
 
 
-def _receive(channel, store, party, n_s, ell, chunk, sizes):
+def _receive(channel, store, party, n_s, ell, chunk, sizes, window):
     """Receiver steps 1-5: returns (matched own positions, their list positions ``p``,
     both in the joint order; the cuckoo attempt used)."""
     sid, pairs = base_ots_one_way(channel, party, ot_sender=False)
@@ -211,7 +249,8 @@ def _receive(channel, store, party, n_s, ell, chunk, sizes):
         codes[full] = code.encode(_code_inputs(h, items, table.item_hash[items]))
         u, t = ot.extend(codes)
         channel.send(u)
-        kkrt_kernels.receiver_values(t, lo, table.bin_item, h0, vals)
+        window.submit(kkrt_kernels.receiver_values, t, lo, table.bin_item, h0, vals)
+    window.drain()
     lists = [_as_masks(channel.recv(), n_s, ell, i) for i in range(cuckoo.HASHES)]
     masks = np.stack(lists)
     del lists
@@ -232,7 +271,7 @@ def _as_masks(msg, n_s: int, ell: int, i: int) -> np.ndarray:
     return msg
 
 
-def _send(channel, store, party, n_r, ell, chunk, sizes):
+def _send(channel, store, party, n_r, ell, chunk, sizes, window):
     """Sender steps 1-4: returns (the permutation ``pi`` of the mask lists, attempt)."""
     sid, choices, keys = base_ots_one_way(channel, party, ot_sender=True)
     h = item_hashes(store)
@@ -269,12 +308,19 @@ def _send(channel, store, party, n_r, ell, chunk, sizes):
             raise ProtocolError(f"KKRT-PSI: the peer's OT matrix {k} is not a ({CODE_BITS}, {words}) uint64 array")
         q = ot.extend(u)
         a, b = bounds[k], bounds[k + 1]
-        it, hx = pair_item[a:b], pair_hash[a:b]
-        codes = code.encode(_code_inputs(h, it, hx))
-        kkrt_kernels.sender_masks(q, lo, it, hx, pair_bin[a:b], codes, ot.s, pos, h0, masks)
+        window.submit(_chunk_masks, q, lo, h, code, pair_item[a:b], pair_hash[a:b], pair_bin[a:b], ot.s, pos, h0,
+                      masks)
+    window.drain()
     for i in range(cuckoo.HASHES):
         channel.send(masks[i])
     return perm, attempt
+
+
+def _chunk_masks(q, lo, h, code, items, which, bins, s, pos, h0, masks) -> None:
+    """Sender step 4 for one chunk: the codewords of its (item, function) pairs and their
+    OPRF outputs, written to ``masks`` at the items' shuffled positions."""
+    codes = code.encode(_code_inputs(h, items, which))
+    kkrt_kernels.sender_masks(q, lo, items, which, bins, codes, s, pos, h0, masks)
 
 
 def _sender_result(channel, perm: np.ndarray, n_r: int) -> np.ndarray:
@@ -290,7 +336,7 @@ def _sender_result(channel, perm: np.ndarray, n_r: int) -> np.ndarray:
 
 
 def kkrt_psi(channel, items, *, party, reveal=NOT_GIVEN, reveal_to=NOT_GIVEN, dedupe: bool = False,
-             chunk_size: int = DEFAULT_CHUNK) -> PsiResult:
+             chunk_size: int = DEFAULT_CHUNK, workers=None) -> PsiResult:
     """Private set intersection of this party's ``items`` with the peer's, by KKRT16
     (OT-extension OPRF; see the module docstring for the protocol and what each party
     learns). The contract of :func:`~pet.psi.ecdh_psi`: the same items (sequences of str,
@@ -298,13 +344,15 @@ def kkrt_psi(channel, items, *, party, reveal=NOT_GIVEN, reveal_to=NOT_GIVEN, de
     ``reveal`` / ``reveal_to``, ``dedupe``; returns a :class:`~pet.psi.PsiResult` with
     ``.items`` in this party's input order and ``.indices`` in a joint order identical
     at both parties. ``chunk_size``: cuckoo bins per message (a multiple of 64; 64 bytes
-    per bin)."""
+    per bin). ``workers``: threads for the per-chunk hashing (default: all cores from
+    20,000 items, else inline)."""
     check_channel(channel)
     party = check_party(party)
     mode = check_reveal(reveal, reveal_to)
     values, store = prepare(items, dedupe=dedupe)
     before = channel.stats.snapshot()
-    out = run_protocol(channel, store, party=party, op="psi", mode=mode, chunk_size=chunk_size)
+    resolve_workers(workers, 0)
+    out = run_protocol(channel, store, party=party, op="psi", mode=mode, chunk_size=chunk_size, workers=workers)
     stats = channel.stats.snapshot() - before
     if "matched" not in out:
         return PsiResult(None, None, None, out["peer_size"], stats)
