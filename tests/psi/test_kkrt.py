@@ -343,3 +343,18 @@ def test_cli_protocol_kkrt_refuses_cardinality(tmp_path):
                     "--column", "id", "--wait", "1")
     _, err = p.communicate(timeout=60)
     assert p.returncode != 0 and "--protocol kkrt" in err
+
+
+def test_match_finds_positions_and_refuses_an_ambiguous_value():
+    rng = np.random.default_rng(5)
+    vals = rng.integers(0, 256, size=(50, 10), dtype=np.uint8)
+    hidx = (np.arange(50) % 3).astype(np.int8)
+    slot, keys = kkrt_kernels.value_table(vals, hidx)
+    masks = rng.integers(0, 256, size=(40, 10), dtype=np.uint8)
+    masks[7], masks[30] = vals[4], vals[5]  # item 4 has function 1, item 5 function 2
+    found = np.full(50, -1, dtype=np.int64)
+    assert kkrt_kernels.match_list(slot, keys, vals, hidx, masks, 1, found) == 1
+    assert found[4] == 7 and (np.delete(found, 4) == -1).all()  # item 5 is not looked up in list 1
+    masks[12] = vals[4]  # the same value twice in one list: ambiguous
+    found[:] = -1
+    assert kkrt_kernels.match_list(slot, keys, vals, hidx, masks, 1, found) == -1

@@ -251,17 +251,21 @@ def _receive(channel, store, party, n_s, ell, chunk, sizes, window):
         channel.send(u)
         window.submit(kkrt_kernels.receiver_values, t, lo, table.bin_item, h0, vals)
     window.drain()
-    lists = [_as_masks(channel.recv(), n_s, ell, i) for i in range(cuckoo.HASHES)]
-    masks = np.stack(lists)
-    del lists
-    out_item = np.empty(n_r, dtype=np.int64)
-    out_pos = np.empty(n_r, dtype=np.int64)
-    count = kkrt_kernels.match(masks, vals, table.item_hash, out_item, out_pos)
-    if count < 0:
+    slot, keys = kkrt_kernels.value_table(vals, table.item_hash)
+    found = np.full(n_r, -1, dtype=np.int64)
+    counts = []
+    for i in range(cuckoo.HASHES):  # list i is matched while list i + 1 is on the wire
+        masks = _as_masks(channel.recv(), n_s, ell, i)
+        window.submit(lambda *a: counts.append(kkrt_kernels.match_list(*a)), slot, keys, vals, table.item_hash,
+                      masks, i, found)
+    window.drain()
+    if any(c < 0 for c in counts):
         raise ProtocolError("KKRT-PSI: an OPRF value matches two of the peer's masks (probability < 2^-40); "
                             "rerun the PSI")
-    order = np.argsort(out_pos[:count], kind="stable")
-    return out_item[:count][order], out_pos[:count][order], attempt
+    items = np.flatnonzero(found >= 0)
+    positions = found[items]
+    order = np.argsort(positions, kind="stable")
+    return items[order], positions[order], attempt
 
 
 def _as_masks(msg, n_s: int, ell: int, i: int) -> np.ndarray:

@@ -970,53 +970,57 @@ def _mix(x, i):
 
 
 @numba.njit(cache=True, nogil=True)
-def match(masks, vals, hidx, out_item, out_pos):
-    """For each own item ``y`` (value ``vals[y]``, hash index ``hidx[y]``) find ``p`` with
-    ``masks[hidx[y], p] == vals[y]`` (all ``ell`` bytes). Writes the matches to
-    ``out_item`` / ``out_pos`` and returns their count, or -1 when a value matches two
-    masks of one list (a collision, probability < 2^-40 with the chosen ``ell``).
-    One open-addressing hash table over all ``3 n_S`` masks keyed by (list, prefix)."""
-    L, n_s, ell = masks.shape
+def value_table(vals, hidx):
+    """An open-addressing hash table over the receiver's own values: ``(slot, keys)``,
+    ``slot[j]`` = own item or -1, keyed by (function index, first 8 bytes of the value).
+    Load at most 1/2."""
+    n = vals.shape[0]
     size = 1
-    while size < 2 * L * n_s + 2:
+    while size < 2 * n + 2:
         size *= 2
     mask = np.uint64(size - 1)
     slot = np.full(size, -1, dtype=np.int64)
     keys = np.empty(size, dtype=np.uint64)
-    for i in range(L):
-        for p in range(n_s):
-            key = _mix(_prefix(masks[i, p]), i)
-            j = np.int64(key & mask)
-            while slot[j] >= 0:
-                j = (j + 1) & (size - 1)
-            slot[j] = i * n_s + p
-            keys[j] = key
-    count = 0
-    for y in range(vals.shape[0]):
-        i = hidx[y]
-        if i < 0:
+    for y in range(n):
+        if hidx[y] < 0:
             continue
-        v = vals[y]
-        key = _mix(_prefix(v), i)
+        key = _mix(_prefix(vals[y]), hidx[y])
         j = np.int64(key & mask)
-        found = -1
+        while slot[j] >= 0:
+            j = (j + 1) & (size - 1)
+        slot[j] = y
+        keys[j] = key
+    return slot, keys
+
+
+@numba.njit(cache=True, nogil=True)
+def match_list(slot, keys, vals, hidx, masks, i, found):
+    """Look every entry ``p`` of the sender's list ``i`` up among the own values of
+    function ``i``: on a full ``ell``-byte match ``found[y] = p``. Returns the number of
+    matches, or -1 if an own value matches two entries (a collision, probability
+    < 2^-40 with the chosen ``ell``). Lists touch disjoint items (each item has one
+    function), so the three lists can be matched concurrently."""
+    size = slot.shape[0]
+    mask = np.uint64(size - 1)
+    ell = masks.shape[1]
+    count = 0
+    for p in range(masks.shape[0]):
+        row = masks[p]
+        key = _mix(_prefix(row), i)
+        j = np.int64(key & mask)
         while slot[j] >= 0:
             if keys[j] == key:
-                e = slot[j]
-                if e // n_s == i:
-                    p = e - i * n_s
+                y = slot[j]
+                if hidx[y] == i:
                     same = True
                     for k in range(ell):
-                        if masks[i, p, k] != v[k]:
+                        if vals[y, k] != row[k]:
                             same = False
                             break
                     if same:
-                        if found >= 0:
+                        if found[y] >= 0:
                             return -1
-                        found = p
+                        found[y] = p
+                        count += 1
             j = (j + 1) & (size - 1)
-        if found >= 0:
-            out_item[count] = y
-            out_pos[count] = found
-            count += 1
     return count
