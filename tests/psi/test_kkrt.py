@@ -213,7 +213,7 @@ def _stopping_peer(stop_after: str, party: int = 1, n: int = 500):
     def fn(ch):
         items = [f"id-{i}" for i in range(n)]
         header = {"proto": "pet.psi.kkrt", "v": 1, "op": "psi", "party": party, "mode": "both", "arity": 1,
-                  "n": len(items), "chunk": kkrt.DEFAULT_CHUNK}
+                  "n": len(items), "chunk": kkrt.DEFAULT_CHUNK, "nonce": os.urandom(32)}
         ch.exchange(header)
         if stop_after == "base":
             base_ots_one_way(ch, party, ot_sender=True)  # party 0 has the smaller set: the receiver

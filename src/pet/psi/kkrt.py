@@ -13,7 +13,9 @@ is the receiver; with ``"both"`` the party with the smaller set is (party 0 on a
 Protocol (``lambda = 40``):
 
 0. Header exchange (protocol, version, operation, reveal mode, key columns, set size,
-   party). Either set empty: both return an empty result, nothing more is sent.
+   party, a fresh 32-byte nonce). Either set empty: both return an empty result, nothing
+   more is sent. ``hid`` = SHA-256 of both nonces (party 0's first) seeds the cuckoo hash
+   functions, so ``R`` can build its table while ``S`` prepares the base OTs.
 1. Base OTs: 512 1-out-of-2 OTs of seeds, ``S`` the base-OT receiver with random choice
    bits ``s`` (:func:`pet.mpc.ot.kkrt_ext.base_ots_one_way`; one message each way; the
    session id ``sid`` comes from both parties' nonces).
@@ -21,7 +23,7 @@ Protocol (``lambda = 40``):
    personalisation ``pet-kkrt-item``. ``R`` places its items in a stashless cuckoo table
    of ``m`` bins with 3 hash functions (:mod:`pet.psi.cuckoo`: ``m`` for failure
    ``<= 2^-40`` at ``n_R``; about ``1.54 n_R`` at 2^20). A failed placement is detected
-   and retried with the next seed (``sid``, attempt), at most :data:`MAX_ATTEMPTS` times,
+   and retried with the next seed (``hid``, attempt), at most :data:`MAX_ATTEMPTS` times,
    never by dropping an item. ``R`` sends the attempt number.
 3. OPRF (:mod:`pet.mpc.ot.kkrt_ext`): for bin ``b`` holding ``y`` placed by function ``i``,
    ``R``'s codeword is ``C(h(y) ^ i)`` (``C`` = the 512-bit pseudorandom code, AES under
@@ -67,7 +69,9 @@ object per item.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 
 import numpy as np
 
@@ -161,8 +165,9 @@ def _check_header(mine: dict, peer) -> dict:
     for key, what in (("op", "operation"), ("mode", "reveal mode"), ("arity", "number of key columns")):
         if peer.get(key) != mine[key]:
             raise ProtocolError(f"the parties disagree on the {what}: ours {mine[key]!r}, peer {peer.get(key)!r}")
-    n, chunk = peer.get("n"), peer.get("chunk")
-    if not (isinstance(n, int) and 0 <= n < 2**40 and isinstance(chunk, int) and chunk >= 64 and chunk % 64 == 0):
+    n, chunk, nonce = peer.get("n"), peer.get("chunk"), peer.get("nonce")
+    if not (isinstance(n, int) and 0 <= n < 2**40 and isinstance(chunk, int) and chunk >= 64 and chunk % 64 == 0
+            and isinstance(nonce, bytes) and len(nonce) == 32 and nonce != mine["nonce"]):
         raise ProtocolError(f"malformed KKRT-PSI header from the peer: n={n!r}, chunk={chunk!r}")
     return peer
 
@@ -190,8 +195,10 @@ def run_protocol(channel, store: EncodedItems, *, party: int, op: str, mode: str
         raise InputError(f"chunk_size must be a positive multiple of 64 (bins per message), got {chunk_size!r}")
     n = len(store)
     header = {"proto": _PROTO, "v": _VERSION, "op": op, "party": party, "mode": mode, "arity": arity, "n": n,
-              "chunk": chunk_size}
+              "chunk": chunk_size, "nonce": os.urandom(32)}
     peer = _check_header(header, channel.exchange(header))
+    nonces = (header["nonce"], peer["nonce"]) if party == 0 else (peer["nonce"], header["nonce"])
+    hid = hashlib.sha256(b"pet.psi.kkrt/hash-functions\x00" + nonces[0] + nonces[1]).digest()
     n_peer = peer["n"]
     chunk = min(chunk_size, peer["chunk"])
     n0, n1 = (n, n_peer) if party == 0 else (n_peer, n)
@@ -205,11 +212,11 @@ def run_protocol(channel, store: EncodedItems, *, party: int, op: str, mode: str
     window = _Window(resolve_workers(workers, n + n_peer))
     try:
         if receiver_party(mode, n0, n1) == party:
-            matched, positions, attempt = _receive(channel, store, party, n_peer, ell, chunk, _table_sizes, window)
+            matched, positions, attempt = _receive(channel, store, party, n_peer, ell, chunk, _table_sizes, window, hid)
             if mode == "both":
                 channel.send(positions)
         else:
-            perm, attempt = _send(channel, store, party, n_peer, ell, chunk, _table_sizes, window)
+            perm, attempt = _send(channel, store, party, n_peer, ell, chunk, _table_sizes, window, hid)
             matched = _sender_result(channel, perm, n_peer) if mode == "both" else None
     finally:
         window.close()
@@ -219,17 +226,17 @@ def run_protocol(channel, store: EncodedItems, *, party: int, op: str, mode: str
     return result
 
 
-def _receive(channel, store, party, n_s, ell, chunk, sizes, window):
+def _receive(channel, store, party, n_s, ell, chunk, sizes, window, hid):
     """Receiver steps 1-5: returns (matched own positions, their list positions ``p``,
     both in the joint order; the cuckoo attempt used)."""
-    sid, pairs = base_ots_one_way(channel, party, ot_sender=False)
     h = item_hashes(store)
     n_r = h.shape[0]
     table = None
     for attempt in range(MAX_ATTEMPTS):
-        table = cuckoo.build(h, _table_size(n_r, attempt, sizes), cuckoo.seed_key(sid, attempt))
+        table = cuckoo.build(h, _table_size(n_r, attempt, sizes), cuckoo.seed_key(hid, attempt))
         if table is not None:
             break
+    sid, pairs = base_ots_one_way(channel, party, ot_sender=False)
     if table is None:
         channel.send({"attempt": -1})
         raise ProtocolError(f"KKRT-PSI: cuckoo hashing of {n_r} items failed {MAX_ATTEMPTS} times with fresh hash "
@@ -275,10 +282,10 @@ def _as_masks(msg, n_s: int, ell: int, i: int) -> np.ndarray:
     return msg
 
 
-def _send(channel, store, party, n_r, ell, chunk, sizes, window):
+def _send(channel, store, party, n_r, ell, chunk, sizes, window, hid):
     """Sender steps 1-4: returns (the permutation ``pi`` of the mask lists, attempt)."""
-    sid, choices, keys = base_ots_one_way(channel, party, ot_sender=True)
     h = item_hashes(store)
+    sid, choices, keys = base_ots_one_way(channel, party, ot_sender=True)
     n_s = h.shape[0]
     perm = secure_permutation(n_s)
     pos = np.empty(n_s, dtype=np.int64)
@@ -291,7 +298,7 @@ def _send(channel, store, party, n_r, ell, chunk, sizes, window):
     if isinstance(attempt, bool) or not isinstance(attempt, int) or not 0 <= attempt < MAX_ATTEMPTS:
         raise ProtocolError(f"KKRT-PSI: malformed cuckoo attempt number from the peer ({str(msg)[:40]!r})")
     m = _table_size(n_r, attempt, sizes)
-    bins = cuckoo.hash_bins(h, m, cuckoo.seed_key(sid, attempt))
+    bins = cuckoo.hash_bins(h, m, cuckoo.seed_key(hid, attempt))
     flat = bins.ravel()
     n_chunks = -(-m // chunk)
     order = np.argsort((flat // chunk).astype(np.uint32 if n_chunks >= 1 << 16 else np.uint16), kind="stable")
