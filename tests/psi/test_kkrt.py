@@ -263,6 +263,19 @@ def test_blake2b_kernel_matches_hashlib(digest, salt, person):
         assert o.tobytes() == hashlib.blake2b(m, digest_size=digest, salt=salt, person=person).digest()
 
 
+def test_pseudorandom_code_is_aes_under_four_keys():
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from pet.mpc.ot.kkrt_ext import PseudorandomCode
+
+    code = PseudorandomCode(os.urandom(32))
+    x = np.frombuffer(os.urandom(16 * 5), dtype=np.uint64).reshape(5, 2)
+    out = code.encode(x)
+    for i, key in enumerate(code.keys):
+        enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+        assert out[i].tobytes() == enc.update(x.tobytes())
+
+
 def test_oprf_hash_is_blake2b_of_value_and_bin():
     sid = os.urandom(32)
     h0 = kkrt_kernels.blake2b_init(10, salt=sid[:16], person=b"pet-kkrt-oprf")
@@ -287,8 +300,9 @@ def test_wide_ot_extension_gives_the_kkrt_correlation():
         _, pairs = base_ots_one_way(ch, 0, ot_sender=False)
         ot = KkrtReceiver(pairs)
         ts = []
-        for lo in (0, 512):
-            u, t = ot.extend(codes[lo:lo + 512] if lo == 0 else codes[512:])
+        key_major = np.ascontiguousarray(codes.reshape(-1, 4, 2).transpose(1, 0, 2))
+        for lo, hi in ((0, 512), (512, 640)):
+            u, t = ot.extend(key_major[:, lo:hi])
             ch.send(u)
             ts.append(t)
         return np.concatenate(ts)

@@ -78,7 +78,7 @@ import numpy as np
 from pet._random import secure_permutation
 from pet._validate import NOT_GIVEN, check_party
 from pet.errors import InputError, ProtocolError
-from pet.mpc.ot.kkrt_ext import CODE_BITS, CODE_WORDS, KkrtReceiver, KkrtSender, PseudorandomCode, base_ots_one_way
+from pet.mpc.ot.kkrt_ext import CODE_BITS, KkrtReceiver, KkrtSender, PseudorandomCode, base_ots_one_way
 from pet.psi import cuckoo, kkrt_kernels
 from pet.psi._parallel import resolve_workers
 from pet.psi.ecdh import PsiResult, check_channel, check_reveal, prepare
@@ -252,8 +252,8 @@ def _receive(channel, store, party, n_s, ell, chunk, sizes, window, hid):
         occupant = table.bin_item[lo:hi]
         full = np.flatnonzero(occupant >= 0)
         items = occupant[full]
-        codes = np.zeros((hi - lo, CODE_WORDS), dtype=np.uint64)
-        codes[full] = code.encode(_code_inputs(h, items, table.item_hash[items]))
+        codes = np.zeros((4, hi - lo, 2), dtype=np.uint64)
+        codes[:, full] = code.encode(_code_inputs(h, items, table.item_hash[items]))
         u, t = ot.extend(codes)
         channel.send(u)
         window.submit(kkrt_kernels.receiver_values, t, lo, table.bin_item, h0, vals)

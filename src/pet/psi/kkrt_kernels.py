@@ -929,7 +929,7 @@ def receiver_values(t, lo, bin_item, h0, vals):
 def sender_masks(q, lo, pair_item, pair_hash, pair_bin, codes, s, pos, h0, masks):
     """Sender's OPRF outputs for the pairs (item, hash index) whose bin lies in the chunk
     ``lo .. lo + len(q)``: ``masks[i, pos[item]] = H(q_b ^ (C(item, i) & s), b)``
-    (``codes[k]`` = C of pair ``k``)."""
+    (word ``w`` of C of pair ``k`` = ``codes[w // 2, k, w % 2]``)."""
     h = np.empty(8, dtype=np.uint64)
     m = np.empty(16, dtype=np.uint64)
     v = np.empty(8, dtype=np.uint64)
@@ -938,7 +938,7 @@ def sender_masks(q, lo, pair_item, pair_hash, pair_bin, codes, s, pos, h0, masks
         b = pair_bin[k]
         r = b - lo
         for w in range(8):
-            v[w] = q[r, w] ^ (codes[k, w] & s[w])
+            v[w] = q[r, w] ^ (codes[w >> 1, k, w & 1] & s[w])
         for i in range(8):
             h[i] = h0[i]
             m[i] = v[i]

@@ -34,10 +34,11 @@ def rows_to_ots(rows, out):
 
 @numba.njit(cache=True, nogil=True)
 def receiver_u(codes, t0, t1, u):
-    """KKRT receiver: ``u[j] = t0[j] ^ t1[j] ^ column j of codes``, where ``codes`` is
-    (64 W, H) -- OT ``k``'s codeword -- and ``t0``, ``t1``, ``u`` are (64 H, W)."""
-    H = codes.shape[1]
-    W = codes.shape[0] // 64
+    """KKRT receiver: ``u[j] = t0[j] ^ t1[j] ^ column j of the codewords``, where
+    ``codes`` is (H / 2, 64 W, 2) -- word ``h`` of OT ``k``'s codeword is
+    ``codes[h // 2, k, h % 2]`` -- and ``t0``, ``t1``, ``u`` are (64 H, W)."""
+    H = 2 * codes.shape[0]
+    W = codes.shape[1] // 64
     buf = np.empty((64, _BLOCKS), dtype=np.uint64)
     for h in range(H):
         w0 = 0
@@ -46,7 +47,7 @@ def receiver_u(codes, t0, t1, u):
             for b in range(nb):
                 base = 64 * (w0 + b)
                 for i in range(64):
-                    buf[i, b] = codes[base + i, h]
+                    buf[i, b] = codes[h >> 1, base + i, h & 1]
             _transpose_blocks(buf, nb)
             for i in range(64):
                 j = 64 * h + i

@@ -112,12 +112,12 @@ class KkrtReceiver:
         self.ots = 0
 
     def extend(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``codes``: (64 W, 8) uint64, the codeword chosen for each OT of the chunk.
-        Returns ``(u, t)``: ``u`` (512, W) uint64 to send, ``t`` (64 W, 8) this side's
-        output rows ``t_b``."""
-        m = codes.shape[0]
-        if m % 64 or codes.shape[1:] != (CODE_WORDS,) or codes.dtype != np.uint64:
-            raise InputError(f"codes must be a (64 W, {CODE_WORDS}) uint64 array")
+        """``codes``: (4, 64 W, 2) uint64, the codeword chosen for each OT of the chunk in
+        the key-major layout of :meth:`PseudorandomCode.encode`. Returns ``(u, t)``: ``u``
+        (512, W) uint64 to send, ``t`` (64 W, 8) this side's output rows ``t_b``."""
+        m = codes.shape[1] if codes.ndim == 3 else -1
+        if m % 64 or codes.shape != (4, m, 2) or codes.dtype != np.uint64:
+            raise InputError("codes must be a (4, 64 W, 2) uint64 array")
         W = m // 64
         t0 = self._g0.rows(W)
         t1 = self._g1.rows(W)
@@ -181,8 +181,17 @@ class PseudorandomCode:
         self.keys = [hashlib.sha256(b"pet.mpc.ot/kkrt/code\x00" + sid + bytes([i])).digest()[:16] for i in range(4)]
 
     def encode(self, x: np.ndarray) -> np.ndarray:
-        """Codewords (n, 8) uint64 of the inputs ``x`` ((n, 2) uint64)."""
-        out = np.empty((x.shape[0], CODE_WORDS), dtype=np.uint64)
+        """Codewords of the inputs ``x`` ((n, 2) uint64), key-major: (4, n, 2) uint64, so
+        word ``w`` of codeword ``k`` is ``out[w // 2, k, w % 2]`` (each AES output lands in
+        place, no interleaving copy)."""
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        x = np.ascontiguousarray(x, dtype=np.uint64)
+        n = x.shape[0]
+        flat = np.empty(8 * n + 2, dtype=np.uint64)  # update_into wants 15 spare bytes after each part
+        src = memoryview(x).cast("B")
         for i, key in enumerate(self.keys):
-            out[:, 2 * i:2 * i + 2] = ecb(key, x)
-        return out
+            if n:
+                enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()  # noqa: S305 - PRF on distinct blocks
+                enc.update_into(src, memoryview(flat[2 * n * i:2 * n * (i + 1) + 2]).cast("B"))
+        return flat[:8 * n].reshape(4, n, 2)
