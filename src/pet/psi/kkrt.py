@@ -301,10 +301,11 @@ def _send(channel, store, party, n_r, ell, chunk, sizes, window, hid):
     bins = cuckoo.hash_bins(h, m, cuckoo.seed_key(hid, attempt))
     flat = bins.ravel()
     n_chunks = -(-m // chunk)
-    order = np.argsort((flat // chunk).astype(np.uint32 if n_chunks >= 1 << 16 else np.uint16), kind="stable")
-    bounds = np.searchsorted(flat[order] // chunk, np.arange(n_chunks + 1))
+    chunk_of = (flat // chunk).astype(np.uint32 if n_chunks >= 1 << 16 else np.uint16)
+    order = np.argsort(chunk_of, kind="stable")  # a radix sort of small ints: pairs grouped by chunk
+    chunk_of = chunk_of[order]
     pair_item = order // cuckoo.HASHES
-    pair_hash = (order % cuckoo.HASHES).astype(np.int64)
+    pair_hash = (order % cuckoo.HASHES).astype(np.int8)
     pair_bin = flat[order]
     del order, bins, flat
     code = PseudorandomCode(sid)
@@ -318,7 +319,7 @@ def _send(channel, store, party, n_r, ell, chunk, sizes, window, hid):
         if not (isinstance(u, np.ndarray) and u.dtype == np.uint64 and u.shape == (CODE_BITS, words)):
             raise ProtocolError(f"KKRT-PSI: the peer's OT matrix {k} is not a ({CODE_BITS}, {words}) uint64 array")
         q = ot.extend(u)
-        a, b = bounds[k], bounds[k + 1]
+        a, b = np.searchsorted(chunk_of, (k, k + 1))  # the pairs of this chunk
         window.submit(_chunk_masks, q, lo, h, code, pair_item[a:b], pair_hash[a:b], pair_bin[a:b], ot.s, pos, h0,
                       masks)
     window.drain()
