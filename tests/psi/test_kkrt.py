@@ -56,9 +56,13 @@ def test_random_sets_match_set_intersection(n0, n1, common):
 
 
 def test_large_unequal_sets_full_table():
-    """One side above 2^16 (a full-size cuckoo table of ~1.5 n bins), the other smaller,
-    both as receiver: party 1 has the smaller set, so it is the OPRF receiver."""
+    """One side above 2^16, the other smaller. With reveal=0 the large side is the OPRF
+    receiver (a full-size cuckoo table of ~1.5 n bins, several messages); with "both"
+    the smaller side is."""
     a, b = two_sets((1 << 16) + 1234, 3000, 1700, seed=3)
+    r0, r1 = run_kkrt(a, b, reveal=0)
+    oracle = set(a) & set(b)
+    assert r0.size == len(oracle) and r0.items == [x for x in a if x in oracle] and r1.items is None
     check_against_oracle(a, b, *run_kkrt(a, b))
     b2, a2 = two_sets((1 << 16) + 77, 1 << 12, 999, seed=4)
     check_against_oracle(a2, b2, *run_kkrt(a2, b2, chunk_size=4096))
@@ -372,3 +376,16 @@ def test_match_finds_positions_and_refuses_an_ambiguous_value():
     masks[12] = vals[4]  # the same value twice in one list: ambiguous
     found[:] = -1
     assert kkrt_kernels.match_list(slot, keys, vals, hidx, masks, 1, found) == -1
+
+
+def test_joint_order_is_the_senders_shuffle():
+    """The joint order is the order of the sender's shuffled lists: neither party's input
+    order (a sender sending its masks in input order would give ascending indices)."""
+    a = [f"k{i}" for i in range(600)]  # party 0: smaller set, the OPRF receiver
+    b = [f"k{i}" for i in range(100, 800)]
+    r0, r1 = run_kkrt(a, b)
+    check_against_oracle(a, b, r0, r1)
+    assert r1.indices.tolist() != sorted(r1.indices.tolist())
+    assert r0.indices.tolist() != sorted(r0.indices.tolist())
+    r0b, _ = run_kkrt(a, b)
+    assert r0b.indices.tolist() != r0.indices.tolist()  # a fresh permutation per run
