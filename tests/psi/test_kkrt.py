@@ -389,3 +389,21 @@ def test_joint_order_is_the_senders_shuffle():
     assert r0.indices.tolist() != sorted(r0.indices.tolist())
     r0b, _ = run_kkrt(a, b)
     assert r0b.indices.tolist() != r0.indices.tolist()  # a fresh permutation per run
+
+
+def test_align_protocol_kkrt_matches_ecdh():
+    import pandas as pd
+
+    from pet.psi import align
+
+    d0 = pd.DataFrame({"k": [3, 1, 4, 5, 9, 2, 6], "z": list("abcdefg"), "v": range(7)})
+    d1 = pd.DataFrame({"key": [9, 2, 7, 1, 8], "zz": list("ekcbe"), "w": range(5)})
+    out = {}
+    for proto in ("kkrt", "ecdh"):
+        out[proto] = run_parties(lambda ch, p=proto: align(ch, d0, ["k", "z"], party=0, protocol=p),
+                                 lambda ch, p=proto: align(ch, d1, ["key", "zz"], party=1, protocol=p), timeout=60)
+    (k0, k1), (e0, _) = out["kkrt"], out["ecdh"]
+    assert k0["k"].tolist() == k1["key"].tolist() and k0["z"].tolist() == k1["zz"].tolist()  # joint order
+    assert sorted(k0["v"]) == sorted(e0["v"]) == [1, 4]  # (1, "b") and (9, "e")
+    with pytest.raises(InputError, match="protocol"):
+        align(local_pair()[0], d0, "k", party=0, protocol="rr22")
