@@ -1,5 +1,6 @@
-"""ECDH-PSI end to end: pet vs openmined-psi 2.0.6, both parties as separate processes over
-loopback TCP, 2^16 / 2^18 / 2^20 items per side with half of them in common.
+"""PSI end to end: pet's ECDH-PSI vs openmined-psi 2.0.6, and pet's KKRT-PSI vs SecretFlow's
+C++ KKRT (spu 0.9.5), 2^16 / 2^18 / 2^20 items per side with half of them in common.
+pet and openmined-psi run both parties as separate processes over loopback TCP.
 
 Run::
 
@@ -23,6 +24,16 @@ time over wall time while two threads make ``cryptography`` calls: at most 1.0 m
 call holds the GIL; pet's batched kernel does not, and pet runs it in threads).
 ``max_rss_mib_main`` is the peak resident memory of a party's process (pet: threads
 included; openmined-psi is single-threaded).
+
+KKRT (``test_psi_kkrt``): ``pet-kkrt`` is :func:`pet.psi.kkrt_psi` as two processes over
+loopback TCP (as above) and as two threads of one process over the in-memory channel
+(``pet-kkrt-threads``, the setting SecretFlow is timed in); ``secretflow-kkrt`` runs
+``shared/peers/spu_psi.py LOG2 KKRT`` (two threads, in-memory link, CSV in and out) with the
+SPU environment's python: ``PET_SPU_PYTHON`` (default ``/work/peers-venv/bin/python``, else
+``../.venv-spu/bin/python``) and ``PET_SPU_PSI`` (default ``../shared/peers/spu_psi.py``
+next to the repository); without them that case fails with an explanation. Its RR22 time
+is recorded beside it (``secretflow_rr22_s``). Extra fields: ``protocol_wall_s`` (the PSI
+call, as for ECDH), ``load_avg_1min`` at the start of the case.
 
 openmined-psi runs its reference flow: the server (party 0) builds the GCS setup message
 (fpr 2^-40) while the client (party 1) builds its request, then the server answers the
@@ -88,6 +99,54 @@ if __name__ == "__main__":
     main()
 """
 
+_KKRT = _COMMON + """
+from pet.psi import kkrt_psi
+
+def main():
+    party, port, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    data = items(n, party)
+    ch = channel(party, port)
+    ch.exchange("ready")
+    c0, t0 = cpu(), time.perf_counter()
+    res = kkrt_psi(ch, data, party=party)
+    wall = time.perf_counter() - t0
+    ch.close()
+    print(json.dumps({"wall": wall, "cpu": cpu() - c0, "sent": res.stats.bytes_sent,
+                      "received": res.stats.bytes_received, "size": res.size, "n": n, "rss": maxrss()}))
+
+if __name__ == "__main__":
+    main()
+"""
+
+_KKRT_THREADS = _COMMON + """
+import threading
+from pet.psi import kkrt_psi
+from pet.transport import run_parties
+
+def main():
+    n = int(sys.argv[3])
+    data = [items(n, 0), items(n, 1)]
+    cpu_t = [0.0, 0.0]
+
+    def party(p):
+        def fn(ch):
+            c = time.thread_time()
+            r = kkrt_psi(ch, data[p], party=p)
+            cpu_t[p] = time.thread_time() - c
+            return r
+        return fn
+
+    c0, t0 = cpu(), time.perf_counter()
+    r0, r1 = run_parties(party(0), party(1), timeout=3600)
+    wall = time.perf_counter() - t0
+    for r in (r0, r1):
+        print(json.dumps({"wall": wall, "cpu": (cpu() - c0) / 2, "sent": r.stats.bytes_sent,
+                          "received": r.stats.bytes_received, "size": r.size, "n": n, "rss": maxrss()}))
+
+if __name__ == "__main__":
+    main()
+"""
+
 _OPENMINED = _COMMON + """
 import private_set_intersection.python as psi
 
@@ -124,6 +183,18 @@ def main():
 if __name__ == "__main__":
     main()
 """
+
+
+def _run_threads(code: str, n: int, tmp_path) -> tuple[dict, dict, float]:
+    script = tmp_path / "threads.py"
+    script.write_text(textwrap.dedent(code))
+    t0 = time.perf_counter()
+    p = subprocess.run([sys.executable, str(script), "0", "0", str(n)], capture_output=True, text=True, timeout=7200)
+    total = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"threads run failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
+    r0, r1 = (json.loads(line) for line in p.stdout.strip().splitlines()[-2:])
+    return r0, r1, total
 
 
 def _free_port() -> int:
@@ -340,3 +411,74 @@ def test_psi_bucketed(benchmark, log10, workers, tmp_path):
     info = benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info.update(info)
     print(f"\nbucketed n=10^{log10} B={buckets} local:{workers}: {info}")
+
+
+# --------------------------------------------------------------------------- KKRT vs SecretFlow
+
+
+def _spu_python() -> str:
+    from pathlib import Path
+
+    given = os.environ.get("PET_SPU_PYTHON")
+    candidates = [given] if given else ["/work/peers-venv/bin/python",
+                                        str(Path(__file__).resolve().parents[2] / ".venv-spu/bin/python")]
+    for c in candidates:
+        if c and Path(c).exists():
+            return c
+    raise RuntimeError(f"no SPU environment for the SecretFlow comparison (tried {candidates}): python3 -m venv "
+                       "../.venv-spu && ../.venv-spu/bin/pip install spu==0.9.5, or set PET_SPU_PYTHON")
+
+
+def _spu_script() -> str:
+    from pathlib import Path
+
+    path = os.environ.get("PET_SPU_PSI") or str(Path(__file__).resolve().parents[2] / "shared/peers/spu_psi.py")
+    if not Path(path).exists():
+        raise RuntimeError(f"SecretFlow runner not found at {path} (set PET_SPU_PSI)")
+    return path
+
+
+def _secretflow(log2: int, proto: str) -> float:
+    p = subprocess.run([_spu_python(), _spu_script(), str(log2), proto], capture_output=True, text=True,
+                       timeout=3600)
+    if p.returncode != 0:
+        raise RuntimeError(f"SecretFlow {proto} failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
+    for line in reversed(p.stdout.strip().splitlines()):  # its own log lines go to stdout too
+        try:
+            return float(line)
+        except ValueError:
+            continue
+    raise RuntimeError(f"SecretFlow {proto} printed no time:\n{p.stdout[-2000:]}")
+
+
+@pytest.mark.timeout(7200)
+@pytest.mark.parametrize("impl", ["pet-kkrt", "pet-kkrt-threads", "secretflow-kkrt"])
+@pytest.mark.parametrize("log2", LOG2)
+def test_psi_kkrt(benchmark, log2, impl, tmp_path):
+    """Each size runs pet's KKRT (processes, then threads) then SecretFlow's, so partial runs
+    still compare like with like."""
+    n = 1 << log2
+    load = os.getloadavg()[0]
+    out = {}
+    if impl == "secretflow-kkrt":
+        def run():
+            out["kkrt"] = _secretflow(log2, "KKRT")
+
+        benchmark.pedantic(run, rounds=1, iterations=1)
+        rr22 = _secretflow(log2, "RR22")
+        info = {"impl": impl, "n_per_side": n, "wall_s": round(out["kkrt"], 2), "secretflow_rr22_s": round(rr22, 2),
+                "load_avg_1min": round(load, 2)}
+        benchmark.extra_info.update(info)
+        print("\nPSI-BENCH " + json.dumps(info), flush=True)
+        return
+
+    def run():
+        if impl == "pet-kkrt":
+            out["r"] = _run_two(_KKRT, n, tmp_path)
+        else:
+            out["r"] = _run_threads(_KKRT_THREADS, n, tmp_path)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    r0, r1, total = out["r"]
+    assert r0["size"] == r1["size"] == n // 2
+    _record(benchmark, impl, n, r0, r1, total, {"load_avg_1min": round(load, 2)})

@@ -4,6 +4,8 @@
   Curve25519 (X25519 scalar multiplication, RFC 9380 Elligator 2 hash-to-curve).
   ``PsiResult.items`` is the intersection in the party's own input order, ``.indices`` the
   positions of the matching rows in a *joint* order identical on both sides, ``.size``.
+- :func:`kkrt_psi` -- the same contract by KKRT16 (OPRF from OT extension, cuckoo hashing):
+  an order of magnitude faster than ECDH for large sets (:mod:`pet.psi.kkrt`).
 - :func:`psi_cardinality` -- only the intersection size, to both parties.
 - :func:`align` ``(channel, df, on, *, party) -> DataFrame`` -- the rows of ``df`` whose key
   (one column or several) is in the intersection, in the joint order: row ``i`` of party 0's
@@ -29,7 +31,9 @@ from pet.psi.align import align
 from pet.psi.bucketed import BucketedResult, BucketedRunFailed, align_dataset
 from pet.psi.ecdh import PsiResult, digest_bytes, ecdh_psi, psi_cardinality
 from pet.psi.files import align_file, encode_file, write_rows
+from pet.psi.kkrt import kkrt_psi
 from pet.psi.store import EncodedItems, encode_chunks
 
 __all__ = ["BucketedResult", "BucketedRunFailed", "EncodedItems", "PsiResult", "align", "align_dataset", "align_file",
-           "digest_bytes", "ecdh_psi", "encode_chunks", "encode_file", "psi_cardinality", "write_rows"]
+           "digest_bytes", "ecdh_psi", "encode_chunks", "encode_file", "kkrt_psi", "psi_cardinality",
+           "write_rows"]

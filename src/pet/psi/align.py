@@ -8,9 +8,12 @@ paired by position in ``on`` (names may differ between the parties); the number 
 columns must agree (checked). Keys are encoded by :mod:`pet.psi.encoding`: an int column
 does not match a str column.
 
-Leakage: as :func:`~pet.psi.ecdh_psi` -- with ``reveal="both"`` both parties learn which of
-their rows are in the intersection and the peer's row count; nothing about the peer's
-other columns.
+``protocol="kkrt"`` runs :func:`pet.psi.kkrt.run_protocol` instead (OT-extension OPRF,
+faster on large tables; same result, same joint-order guarantee).
+
+Leakage: as :func:`~pet.psi.ecdh_psi` (or :func:`~pet.psi.kkrt_psi`) -- with
+``reveal="both"`` both parties learn which of their rows are in the intersection and the
+peer's row count; nothing about the peer's other columns.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ def _key_columns(df, on) -> list[str]:
 
 
 def align(channel, df, on, *, party, reveal_to=NOT_GIVEN, reveal=NOT_GIVEN, dedupe: bool = False,
-          keep_index: bool = False, hash_suite: str = "NU", workers=None, chunk_size: int = 1 << 14, progress=None):
+          keep_index: bool = False, hash_suite: str = "NU", workers=None, chunk_size: int = 1 << 14, progress=None,
+          protocol: str = "ecdh"):
     """The rows of ``df`` whose key is in the intersection with the peer's keys, in the
     joint order shared with the peer.
 
@@ -54,7 +58,9 @@ def align(channel, df, on, *, party, reveal_to=NOT_GIVEN, reveal=NOT_GIVEN, dedu
     reveal : deprecated spelling of ``reveal_to`` (``"both"``, 0 or 1; DeprecationWarning).
     dedupe : duplicate keys raise :class:`~pet.errors.InputError` unless True (keep first).
     keep_index : keep ``df``'s index labels (default: a fresh 0..k-1 index).
-    hash_suite, workers, chunk_size, progress : as :func:`~pet.psi.ecdh_psi`.
+    hash_suite, workers, chunk_size, progress : as :func:`~pet.psi.ecdh_psi` (ECDH only,
+        except ``workers``).
+    protocol : ``"ecdh"`` (default) or ``"kkrt"`` (:func:`~pet.psi.kkrt_psi`); both parties alike.
 
     Returns
     -------
@@ -66,6 +72,8 @@ def align(channel, df, on, *, party, reveal_to=NOT_GIVEN, reveal=NOT_GIVEN, dedu
     party = check_party(party)
     mode = check_reveal(reveal, reveal_to, deprecated_reveal=True)
     check_options(hash_suite, chunk_size, workers, progress)
+    if protocol not in ("ecdh", "kkrt"):
+        raise InputError(f"protocol must be 'ecdh' or 'kkrt', got {protocol!r}")
     if not isinstance(df, pd.DataFrame):
         raise PetTypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     cols = _key_columns(df, on)
@@ -73,8 +81,13 @@ def align(channel, df, on, *, party, reveal_to=NOT_GIVEN, reveal=NOT_GIVEN, dedu
     store = store_from_columns(columns, [f"df[{c!r}]" for c in cols], name=f"key {cols}")
     del columns
     store, positions = drop_duplicates(store, dedupe=dedupe, name=f"key {cols}")
-    out = run_protocol(channel, store, party=party, op="align", mode=mode, suite=hash_suite,
-                       arity=len(cols), workers=workers, chunk_size=chunk_size, progress=progress)
+    if protocol == "kkrt":
+        from pet.psi import kkrt
+
+        out = kkrt.run_protocol(channel, store, party=party, op="align", mode=mode, arity=len(cols), workers=workers)
+    else:
+        out = run_protocol(channel, store, party=party, op="align", mode=mode, suite=hash_suite,
+                           arity=len(cols), workers=workers, chunk_size=chunk_size, progress=progress)
     if "matched" not in out:
         return None
     rows = df.iloc[positions[out["matched"]]]
