@@ -1,6 +1,8 @@
 """One party's process in ``pet demo``: connect, run every step in lock-step, report.
 
-Party 0 listens for party 1; both connect to the dealer when a step needs MPC. Before each
+Party 0 listens for party 1; both connect to the dealer when a step needs MPC -- or, dealer-free
+(``correlations="ot"``, ``pet demo --no-dealer``), make the correlated randomness between
+themselves by oblivious transfer over the peer channel, and no dealer exists. Before each
 step the parties exchange its name (a barrier that also catches two different pet versions
 running different step lists). Each step's seconds and bytes (peer channel plus dealer
 channel) are measured here; the report is written as JSON, atomically.
@@ -15,7 +17,7 @@ import traceback
 from pet._io import atomic_output
 from pet.demo import require_demo_extras
 from pet.demo.steps import STEPS, StepContext
-from pet.errors import PetError, ProtocolError
+from pet.errors import InputError, PetError, ProtocolError
 from pet.transport import tcp
 from pet.transport.tls import TLSConfig
 
@@ -31,11 +33,18 @@ def tls_for(name: str, tls_dir: str | None) -> TLSConfig | None:
 
 
 def run_party(party: int, peer: str, *, dealer: str | None, tls_dir: str | None, report: str | None,
-              steps=None, timeout: float = 120.0, workdir: str = "", log=print, insecure: bool = False) -> dict:
+              steps=None, timeout: float = 120.0, workdir: str = "", log=print, insecure: bool = False,
+              correlations: str | None = None) -> dict:
     """Run ``steps`` (default: all) as ``party``; return (and write to ``report``) the outcomes.
 
     With ``tls_dir`` the peer must present ``party<1-P>`` and the dealer ``dealer``; without
-    it, non-loopback addresses are refused unless ``insecure``."""
+    it, non-loopback addresses are refused unless ``insecure``. ``correlations="ot"`` runs the
+    MPC steps dealer-free (``dealer`` must be None): the session's base OTs and OT extension go
+    over the peer channel and count in its bytes."""
+    if correlations not in (None, "ot"):
+        raise InputError(f"correlations must be None or 'ot', got {str(correlations)[:20]!r}")
+    if correlations == "ot" and dealer is not None:
+        raise InputError("pass either a dealer address or correlations='ot' (dealer-free), not both")
     names = list(steps or STEPS)
     require_demo_extras(names)
     tls = tls_for(f"party{party}", tls_dir)
@@ -48,9 +57,11 @@ def run_party(party: int, peer: str, *, dealer: str | None, tls_dir: str | None,
     sessions = []
 
     def session():
-        """The MPC session with the peer and the dealer, opened on first use."""
+        """The MPC session with the peer (and the dealer unless dealer-free), opened on first use."""
         from pet.mpc import Session
 
+        if not sessions and correlations == "ot":
+            sessions.append(Session(party, channel, correlations="ot"))
         if not sessions:
             if dealer is None:
                 raise ProtocolError("this step needs the dealer, but no --dealer address was given")
