@@ -38,10 +38,10 @@ def test_two_party_processes_without_a_dealer_match_the_oracles(tmp_path):
 
 def test_demo_no_dealer_runs_two_processes_only():
     """The orchestrating ``pet demo --no-dealer`` starts no dealer and succeeds."""
-    out = run_pet("demo", "--no-dealer", "--steps", "mpc", "--timeout", "240", timeout=600)
+    out = run_pet("demo", "--no-dealer", "--steps", "psi,mpc", "--timeout", "240", timeout=600)
     assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:])
     assert "dealer-free" in out.stdout and "parties and dealer" not in out.stdout
-    assert "All 1 steps succeeded" in out.stdout
+    assert "All 2 steps succeeded" in out.stdout
 
 
 def test_dealer_and_no_dealer_together_are_refused():
@@ -50,3 +50,14 @@ def test_dealer_and_no_dealer_together_are_refused():
     assert out.returncode != 0 and "--no-dealer" in out.stderr and "not allowed with" in out.stderr
     with pytest.raises(InputError, match="not both"):
         run_party(0, "127.0.0.1:1", dealer="127.0.0.1:2", tls_dir=None, report=None, correlations="ot")
+
+
+def test_dealer_free_default_steps_leave_out_only_xgb():
+    import argparse
+
+    from pet.cli.demo import _steps
+    from pet.demo.steps import STEPS
+
+    assert _steps(argparse.Namespace(steps=None, no_dealer=True)) == [s for s in STEPS if s != "xgb"]
+    assert _steps(argparse.Namespace(steps=None, no_dealer=False)) == list(STEPS)
+    assert _steps(argparse.Namespace(steps="psi,xgb", no_dealer=True)) == ["psi", "xgb"]

@@ -7,7 +7,8 @@ exchanged and what each party learned. It exits non-zero if anything failed.
 
 With --no-dealer there are two processes only: the MPC steps run dealer-free, the two parties
 making the correlated randomness by oblivious transfer over their own link (its bytes count
-as peer bytes).
+as peer bytes). The xgb step is left out unless named in --steps (dealer-free, its matrix
+products by OT take minutes on the demo data).
 
 Run one side only, for two terminals or two hosts (give both the same --tls-dir, made with
 ``python -c "import pet.transport as t; t.make_test_pki('certs')"``; roles are pinned: the
@@ -60,10 +61,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+#: Steps left out of a dealer-free demo unless named in --steps: vertical XGBoost's private
+#: matrix products by OT are O(rows x bins x features) bytes, minutes on the demo data, until
+#: the HE matrix products make them fast.
+SLOW_WITHOUT_DEALER = ("xgb",)
+
+
 def _steps(args) -> list[str]:
     from pet.demo.steps import STEPS
 
     if not args.steps:
+        if getattr(args, "no_dealer", False):
+            return [s for s in STEPS if s not in SLOW_WITHOUT_DEALER]
         return list(STEPS)
     names = [s.strip() for s in args.steps.split(",") if s.strip()]
     unknown = [s for s in names if s not in STEPS]
