@@ -349,7 +349,8 @@ def dealer_free_tcp_party0(request, tmp_path_factory):
         tls_dir = str(tmp_path_factory.mktemp("pki"))
         make_test_pki(tls_dir, names=("party0", "party1"))
     listener = tcp.Listener("127.0.0.1", 0, timeout=900, tls=TLSConfig.from_dir(tls_dir, "party0") if tls_dir else None)
-    child = subprocess.Popen([sys.executable, __file__, "dealer-free", str(listener.port), *([tls_dir] if tls_dir else [])])
+    child = subprocess.Popen([sys.executable, __file__, "dealer-free", str(listener.port),
+                              *([tls_dir] if tls_dir else [])])
     peer = listener.accept(accept_timeout=120)
     listener.close()
     yield request.param, peer

@@ -2,7 +2,6 @@
 steps dealer-free, checked against the oracles of the dealer demo test."""
 
 import json
-import subprocess
 
 import pytest
 

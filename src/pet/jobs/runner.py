@@ -182,8 +182,9 @@ def run_job(spec: JobSpec, party: int, channel, *, state_path, task_types: dict 
     function returning one, used by MPC tasks (one :class:`pet.mpc.Session` per run, opened on
     first use). A job with ``correlations="ot"`` (``network.correlations: ot``) runs its MPC
     tasks dealer-free: the session makes its correlated randomness with the peer by oblivious
-    transfer over ``channel`` (base OTs when first opened) and ``dealer`` must be None. Raises nothing for a task failure (the result's ``status`` says FAILED, with
-    the error); raises for a protocol mismatch.
+    transfer over ``channel`` (base OTs when first opened) and ``dealer`` must be None.
+    Raises nothing for a task failure (the result's ``status`` says FAILED, with the error);
+    raises for a protocol mismatch.
     """
     party = check_party(party)
     if spec.correlations == "ot" and dealer is not None:
