@@ -23,6 +23,7 @@ benchmarks/test_mpc.py PEER_PORT DEALER_PORT``) and the dealer as ``pet dealer``
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import subprocess
@@ -275,9 +276,6 @@ def _party1_main(peer_port: int, dealer_port: int) -> int:
             _do(s, inputs, cmd[0], int(cmd[1]), cmd[2])
 
 
-if __name__ == "__main__":
-    raise SystemExit(_party1_main(int(sys.argv[1]), int(sys.argv[2])))
-
 
 # -- dealer-free (correlations="ot"): two parties only ----------------------------------
 
@@ -299,6 +297,7 @@ def _fresh_dealer_free_call(op, n):
     return mpc.run_local(prog, correlations="ot", timeout=900)
 
 
+@pytest.mark.timeout(3600)
 @pytest.mark.parametrize("op,n", DEALER_FREE_CASES)
 def test_dealer_free_in_process(benchmark, op, n):
     """Dealer-free rows next to ``test_in_process``: everything from a fresh session to the
@@ -318,3 +317,142 @@ def test_dealer_free_in_process(benchmark, op, n):
         "bytes_per_op": round(sent0 / n, 2),  # everything party 0 sent, OT extension included
         "cpu_s_per_party": [round(cpu0, 3), round(cpu1, 3)],
     })
+
+
+# -- dealer-free, two processes over loopback TCP (plain and mutual TLS) -----------------
+
+
+def _dealer_free_call(s_factory, op, n):
+    """One fresh dealer-free session (handshake, base OTs on first use), sharing, the op and
+    the reveal; returns (bytes this party sent, CPU seconds of this thread)."""
+    import time
+
+    t = time.thread_time()
+    with s_factory() as s:
+        before = s.channel.stats.bytes_sent
+        a = s.share(_data(n, 0, op) if s.party == 0 else None, owner=0)
+        b = s.share(_data(n, 1, op) if s.party == 1 else None, owner=1)
+        s.reveal(OPS[op](a, b))
+        sent = s.channel.stats.bytes_sent - before
+    return sent, time.thread_time() - t
+
+
+@pytest.fixture(scope="module", params=["tcp", "tls"])
+def dealer_free_tcp_party0(request, tmp_path_factory):
+    """Party 0 here, party 1 a child process (``python benchmarks/test_mpc.py dealer-free
+    PORT [TLS_DIR]``); one connection, a fresh session per call."""
+    from pet.transport import make_test_pki
+    from pet.transport.tls import TLSConfig
+
+    tls_dir = None
+    if request.param == "tls":
+        tls_dir = str(tmp_path_factory.mktemp("pki"))
+        make_test_pki(tls_dir, names=("party0", "party1"))
+    listener = tcp.Listener("127.0.0.1", 0, timeout=900, tls=TLSConfig.from_dir(tls_dir, "party0") if tls_dir else None)
+    child = subprocess.Popen([sys.executable, __file__, "dealer-free", str(listener.port),
+                              *([tls_dir] if tls_dir else [])])
+    peer = listener.accept(accept_timeout=120)
+    listener.close()
+    yield request.param, peer
+    peer.send(None)
+    child.wait(60)
+    peer.close()
+
+
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("op,n", DEALER_FREE_CASES)
+def test_dealer_free_tcp_two_processes(benchmark, dealer_free_tcp_party0, op, n):
+    """Dealer-free rows next to ``test_tcp_three_processes``: two OS processes, no dealer;
+    each call is a fresh session (base OTs included), sharing, the op and the reveal."""
+    link, peer = dealer_free_tcp_party0
+
+    def call(m):
+        peer.send([op, m])
+        before = peer.stats.bytes_sent
+        _, cpu = _dealer_free_call(lambda: mpc.Session(0, peer, correlations="ot"), op, m)
+        child_cpu = peer.recv()
+        return peer.stats.bytes_sent - before, cpu, child_cpu  # the session's hello included
+
+    call(min(n, 10_000))  # warm up (numba in both processes)
+    result = {}
+
+    def once():
+        result["stats"] = call(n)
+
+    benchmark.pedantic(once, rounds=3 if n >= 250_000 else 10, iterations=1)
+    sent0, cpu0, cpu1 = result["stats"]
+    benchmark.extra_info.update({
+        "link": link,
+        "elements": n,
+        "ops_per_s": round(n / benchmark.stats.stats.median),
+        "bytes_per_op": round(sent0 / n, 2),  # everything party 0 sent, OT extension included
+        "cpu_s_per_party": [round(cpu0, 3), round(cpu1, 3)],
+    })
+
+
+def _dealer_free_party1_main(port: int, tls_dir: str | None) -> int:
+    from pet.transport.tls import TLSConfig
+
+    tls = TLSConfig.from_dir(tls_dir, "party1") if tls_dir else None
+    with tcp.connect("127.0.0.1", port, tls=tls, retry_for=60, timeout=900) as peer:
+        while True:
+            cmd = peer.recv()
+            if cmd is None:
+                return 0
+            _, cpu = _dealer_free_call(lambda: mpc.Session(1, peer, correlations="ot"), cmd[0], int(cmd[1]))
+            peer.send(cpu)
+
+
+# -- the same-run peer: SecretFlow SPU 0.9.5 CHEETAH (dealer-free 2PC) -------------------
+#
+# Runs benchmarks/peers/spu_cheetah.py with the python of the peers' own virtual environment
+# (benchmarks/peers/setup.sh; never a dependency of pet), named by PET_PEERS_PYTHON. Without
+# it only these rows are skipped (with the reason); pet's own rows always run.
+
+PEERS_PYTHON = os.environ.get("PET_PEERS_PYTHON", "")
+PEER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers", "spu_cheetah.py")
+
+
+def _peer_python_or_skip() -> str:
+    if not PEERS_PYTHON:
+        pytest.skip("PET_PEERS_PYTHON is not set: create the peers venv with benchmarks/peers/setup.sh and "
+                    "point PET_PEERS_PYTHON at its python to time SPU Cheetah in the same run")
+    if not os.access(PEERS_PYTHON, os.X_OK):
+        pytest.skip(f"PET_PEERS_PYTHON={PEERS_PYTHON!r} is not an executable python")
+    return PEERS_PYTHON
+
+
+@pytest.mark.timeout(3600)  # 10^6 comparisons take minutes on a loaded machine
+@pytest.mark.parametrize("op,n", DEALER_FREE_CASES)
+def test_peer_spu_cheetah(benchmark, op, n):
+    """SPU 0.9.5 CHEETAH, FM64, two threads over its in-memory link, a fresh runtime per run
+    (set-up inside the timing), one warm-up then 3 timed runs, in a child process of the
+    peers' venv. The benchmark's own columns show the child's reported run times (the
+    child's interpreter start, JAX compile and warm-up are outside them)."""
+    python = _peer_python_or_skip()
+    import json
+
+    out = subprocess.run([python, PEER_SCRIPT, op, str(n), "3"], capture_output=True, text=True, timeout=3600)
+    if out.returncode != 0:
+        raise RuntimeError(f"the SPU peer script failed ({out.returncode}): {out.stderr[-2000:]}")
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    times = list(report["seconds"])
+    clock = [0.0]
+
+    def reported_timer():  # replays the child's times as this benchmark's rounds
+        return clock[0]
+
+    def next_round():
+        clock[0] += times.pop(0)
+
+    benchmark._timer = reported_timer  # pytest-benchmark 5: the runner reads the timer here
+    benchmark.pedantic(next_round, rounds=len(report["seconds"]), iterations=1)
+    benchmark.extra_info.update({"peer": "spu 0.9.5 cheetah FM64", "elements": n, "seconds": report["seconds"],
+                                 "median_s": report["median"], "ops_per_s": round(n / report["median"]),
+                                 "cpu_s_both_parties": report.get("cpu_seconds_both_parties")})
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "dealer-free":
+        raise SystemExit(_dealer_free_party1_main(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None))
+    raise SystemExit(_party1_main(int(sys.argv[1]), int(sys.argv[2])))

@@ -340,37 +340,30 @@ def test_pet_run_two_processes(tmp_path):
     assert p1.returncode != 0 and "peer must pass --rerun" in err1
 
 
-def test_mpc_tasks_through_the_runner_with_a_dealer(tmp_path):
-    """psi -> xgb fit -> xgb predict -> sql -> leiden (reference JSON layout), checked against
-    plaintext xgboost, DuckDB and modularity on the whole graph."""
-    import duckdb
-    import igraph
-    import numpy as np
-    import xgboost
-    from sklearn.metrics import roc_auc_score
+XGB_PARAMS = {"n_estimators": 5, "max_depth": 3, "learning_rate": 0.3}
 
-    from pet.mpc import dealer as dealer_service
 
+def mpc_job(tmp_path, xgb_params=XGB_PARAMS, network=None) -> dict:
+    """psi -> xgb fit -> xgb predict -> sql -> leiden (reference JSON layout) on the PETML
+    breast and karate fixtures, as a job dictionary (inputs written to ``tmp_path``)."""
     client = pd.read_csv(reference_path("PETML", "breast_hetero_mini_client.csv"))  # id, y, x0..x2
     server = pd.read_csv(reference_path("PETML", "breast_hetero_mini_server.csv"))  # id, x3..x5
     client.sample(frac=1.0, random_state=1).to_csv(tmp_path / "client.csv", index=False)
     server.to_csv(tmp_path / "server.csv", index=False)
-    sql = ("SELECT COUNT(*) AS n, SUM(c.x0 * s.x3) AS s, MAX(s.x4) AS m FROM client AS c JOIN server AS s "
-           "ON c.id = s.id WHERE c.y = 1")
     t = str(tmp_path)
-    spec = parse_job({"job": "mpc-job", "tasks": [
+    job = {"job": "mpc-job", "tasks": [
         {"name": "align", "type": "psi", "params": {"column": "id"},
          "party0": {"input": f"{t}/client.csv", "output": f"{t}/client_aligned.csv"},
          "party1": {"input": f"{t}/server.csv", "output": f"{t}/server_aligned.csv"}},
         {"name": "fit", "type": "xgb_classifier_fit", "depends": ["align"],
-         "params": {"n_estimators": 5, "max_depth": 3, "learning_rate": 0.3, "drop": ["id"]},
+         "params": {**xgb_params, "drop": ["id"]},
          "party0": {"input": f"{t}/client_aligned.csv", "label": "y", "model": f"{t}/m0.json"},
          "party1": {"input": f"{t}/server_aligned.csv", "model": f"{t}/m1.json"}},
         {"name": "predict", "type": "xgb_classifier_predict", "depends": ["fit"], "params": {"drop": ["id"]},
          "party0": {"input": f"{t}/client_aligned.csv", "model": f"{t}/m0.json", "output": f"{t}/pred.csv",
                     "drop": ["id", "y"]},
          "party1": {"input": f"{t}/server_aligned.csv", "model": f"{t}/m1.json", "output": f"{t}/never.csv"}},
-        {"name": "report", "type": "sql", "params": {"sql": sql, "output": f"{t}/report.csv"},
+        {"name": "report", "type": "sql", "params": {"sql": MPC_JOB_SQL, "output": f"{t}/report.csv"},
          "party0": {"tables": {"client": f"{t}/client.csv"}}, "party1": {"tables": {"server": f"{t}/server.csv"}}},
         {"name": "communities", "type": "leiden",
          "party0": {"inputs": {"user_weights": str(reference_path("PETML", "karate_club_user_weight1.json")),
@@ -379,23 +372,34 @@ def test_mpc_tasks_through_the_runner_with_a_dealer(tmp_path):
          "party1": {"inputs": {"user_weights": str(reference_path("PETML", "karate_club_user_weight2.json")),
                                "local_nodes": str(reference_path("PETML", "karate_club_local_nodes2.json"))},
                     "outputs": {"cluster": f"{t}/c1.csv"}}},
-    ]})
+    ]}
+    if network is not None:
+        job["network"] = network
+    return job
 
-    def party(p):
-        return lambda chans: run_job(spec, p, chans[1 - p], state_path=tmp_path / f"s{p}.sqlite",
-                                     dealer=chans[2], log=lambda s: None)
 
-    r0, r1 = run_parties(party(0), party(1), lambda chans: dealer_service.serve(chans[0], chans[1]),
-                         timeout=600)[:2]
-    assert r0.status == r1.status == "SUCCESS", (r0.error, r1.error)
+MPC_JOB_SQL = ("SELECT COUNT(*) AS n, SUM(c.x0 * s.x3) AS s, MAX(s.x4) AS m FROM client AS c JOIN server AS s "
+               "ON c.id = s.id WHERE c.y = 1")
 
+
+def check_mpc_job_outputs(tmp_path, xgb_params=XGB_PARAMS) -> None:
+    """The outputs of :func:`mpc_job` against plaintext xgboost (same hyper-parameters),
+    DuckDB and modularity on the whole karate graph."""
+    import duckdb
+    import igraph
+    import numpy as np
+    import xgboost
+    from sklearn.metrics import roc_auc_score
+
+    client = pd.read_csv(reference_path("PETML", "breast_hetero_mini_client.csv"))
+    server = pd.read_csv(reference_path("PETML", "breast_hetero_mini_server.csv"))
     aligned0, aligned1 = pd.read_csv(tmp_path / "client_aligned.csv"), pd.read_csv(tmp_path / "server_aligned.csv")
     assert list(aligned0["id"]) == list(aligned1["id"]) and len(aligned0) == 569
     pred = pd.read_csv(tmp_path / "pred.csv")
     assert not (tmp_path / "never.csv").exists()  # the non-label party gets no predictions
     y = aligned0["y"].to_numpy()
     x = np.hstack([aligned0[["x0", "x1", "x2"]].to_numpy(), aligned1[["x3", "x4", "x5"]].to_numpy()])
-    plain = xgboost.XGBClassifier(n_estimators=5, max_depth=3, learning_rate=0.3, max_bin=32, tree_method="hist")
+    plain = xgboost.XGBClassifier(**xgb_params, max_bin=xgb_params.get("max_bin", 32), tree_method="hist")
     plain.fit(x, y)
     auc_plain = roc_auc_score(y, plain.predict_proba(x)[:, 1])
     assert abs(roc_auc_score(y, pred["probability"]) - auc_plain) < 0.01
@@ -403,7 +407,7 @@ def test_mpc_tasks_through_the_runner_with_a_dealer(tmp_path):
     con = duckdb.connect()
     con.register("client", client)
     con.register("server", server)
-    expected = con.sql(sql).df()
+    expected = con.sql(MPC_JOB_SQL).df()
     report = pd.read_csv(tmp_path / "report.csv")
     assert int(report["n"][0]) == int(expected["n"][0])
     assert abs(report["s"][0] - expected["s"][0]) <= 1e-3 * abs(expected["s"][0])
@@ -414,3 +418,20 @@ def test_mpc_tasks_through_the_runner_with_a_dealer(tmp_path):
     membership = dict(zip(labels["node"], labels["community"]))
     graph = igraph.Graph.Famous("Zachary")
     assert graph.modularity([membership[v] for v in range(34)]) >= 0.41
+
+
+def test_mpc_tasks_through_the_runner_with_a_dealer(tmp_path):
+    """psi -> xgb fit -> xgb predict -> sql -> leiden (reference JSON layout), checked against
+    plaintext xgboost, DuckDB and modularity on the whole graph."""
+    from pet.mpc import dealer as dealer_service
+
+    spec = parse_job(mpc_job(tmp_path))
+
+    def party(p):
+        return lambda chans: run_job(spec, p, chans[1 - p], state_path=tmp_path / f"s{p}.sqlite",
+                                     dealer=chans[2], log=lambda s: None)
+
+    r0, r1 = run_parties(party(0), party(1), lambda chans: dealer_service.serve(chans[0], chans[1]),
+                         timeout=600)[:2]
+    assert r0.status == r1.status == "SUCCESS", (r0.error, r1.error)
+    check_mpc_job_outputs(tmp_path)

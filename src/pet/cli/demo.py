@@ -5,6 +5,11 @@ dealer when a step needs MPC) as separate processes talking over loopback TCP wi
 TLS, runs every step, and ends with a summary table: what ran, the result, seconds, bytes
 exchanged and what each party learned. It exits non-zero if anything failed.
 
+With --no-dealer there are two processes only: the MPC steps run dealer-free, the two parties
+making the correlated randomness by oblivious transfer over their own link (its bytes count
+as peer bytes). The xgb step is left out unless named in --steps (dealer-free, its matrix
+products by OT take minutes on the demo data).
+
 Run one side only, for two terminals or two hosts (give both the same --tls-dir, made with
 ``python -c "import pet.transport as t; t.make_test_pki('certs')"``; roles are pinned: the
 peer must present party<1-P>, the dealer ``dealer``). Without --tls-dir only loopback
@@ -13,11 +18,13 @@ addresses are allowed, unless --insecure.
 The MPC steps (mpc, xgb, sql, leiden) need the dealer: start ``pet dealer`` first and give
 both parties its address with --dealer. Each party connects to it before the first step, so
 an unreachable dealer stops both at once; without --dealer (at either party) those steps are
-skipped, with a line saying so, and the others run::
+skipped, with a line saying so, and the others run. With --no-dealer at both parties
+the MPC steps run dealer-free (correlated randomness by oblivious transfer), two processes only::
 
     pet dealer --listen 0.0.0.0:9401 --tls-dir certs
     pet demo --party 0 --listen 0.0.0.0:9400 --dealer HOSTD:9401 --tls-dir certs
     pet demo --party 1 --connect HOST0:9400 --dealer HOSTD:9401 --tls-dir certs
+    pet demo --party 0 --listen 0.0.0.0:9400 --no-dealer --tls-dir certs   # and party 1 likewise
 """
 
 from __future__ import annotations
@@ -41,9 +48,13 @@ def register(subparsers) -> None:
     side = p.add_mutually_exclusive_group()
     side.add_argument("--listen", metavar="HOST:PORT", help="party 0: address to listen on for party 1")
     side.add_argument("--connect", metavar="HOST:PORT", help="party 1: address of party 0")
-    p.add_argument("--dealer", metavar="HOST:PORT",
-                   help="with --party: address of a running `pet dealer`, needed by the MPC steps (mpc, xgb, sql, "
-                        "leiden; skipped without it)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--dealer", metavar="HOST:PORT",
+                        help="with --party: address of a running `pet dealer`, needed by the MPC steps (mpc, xgb, "
+                             "sql, leiden; skipped without it, unless --no-dealer)")
+    source.add_argument("--no-dealer", action="store_true",
+                        help="dealer-free MPC steps: two processes only, the correlated randomness made by "
+                             "oblivious transfer between the parties (with --party: both parties pass it)")
     p.add_argument("--tls-dir", metavar="DIR", help="mutual TLS with ca.pem and party<N>.pem/.key from DIR")
     p.add_argument("--insecure", action="store_true",
                    help="allow plain TCP (no --tls-dir) on a non-loopback address: trusted networks only")
@@ -59,10 +70,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+#: Steps left out of a dealer-free demo unless named in --steps: vertical XGBoost's private
+#: matrix products by OT are O(rows x bins x features) bytes, minutes on the demo data, until
+#: the HE matrix products make them fast.
+SLOW_WITHOUT_DEALER = ("xgb",)
+
+
 def _steps(args) -> list[str]:
     from pet.demo.steps import STEPS
 
     if not args.steps:
+        if getattr(args, "no_dealer", False):
+            return [s for s in STEPS if s not in SLOW_WITHOUT_DEALER]
         return list(STEPS)
     names = [s.strip() for s in args.steps.split(",") if s.strip()]
     unknown = [s for s in names if s not in STEPS]
@@ -85,7 +104,8 @@ def _run_one(args) -> int:
     check_addresses(args, args.tls_dir, "demo")
     outcome = run_party(args.party, args.listen or args.connect, dealer=args.dealer, tls_dir=args.tls_dir,
                         report=args.report, steps=_steps(args), timeout=args.timeout,
-                        log=lambda line: print(line, flush=True), insecure=args.insecure)
+                        log=lambda line: print(line, flush=True), insecure=args.insecure,
+                        correlations="ot" if args.no_dealer else None)
     if args.report is None:
         _print_table([outcome] if args.party == 0 else [None, outcome])
     return 0 if outcome["ok"] else 1
@@ -185,17 +205,22 @@ def _run_all(args) -> int:
     from pet.transport import make_test_pki
 
     names = _steps(args)
-    needs_dealer = any(STEPS[n][1] for n in names)
+    needs_mpc = any(STEPS[n][1] for n in names)
+    needs_dealer = needs_mpc and not args.no_dealer
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pet-demo-") as tmp:
         print(f"pet demo: steps {', '.join(names)}; parties{' and dealer' if needs_dealer else ''} "
-              "as separate processes over loopback TCP with mutual TLS (throwaway certificates)", flush=True)
+              "as separate processes over loopback TCP with mutual TLS (throwaway certificates)"
+              + ("; MPC dealer-free (oblivious transfer between the two parties)" if needs_mpc and args.no_dealer
+                 else ""), flush=True)
         make_test_pki(tmp, names=("party0", "party1", "dealer"))
         peer, dealer = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
         base = [sys.executable, "-m", "pet"]
         common = ["--tls-dir", tmp, "--steps", ",".join(names), "--timeout", str(args.timeout)]
         if needs_dealer:
             common += ["--dealer", dealer]
+        elif needs_mpc:
+            common += ["--no-dealer"]
         procs = []
         if needs_dealer:
             procs.append(("dealer", subprocess.Popen(base + ["dealer", "--listen", dealer, "--tls-dir", tmp],

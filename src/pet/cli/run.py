@@ -16,11 +16,18 @@ task's state, start and end times, duration and outputs (or error) from the stat
 With the job's ``network.tls_dir``, both links use mutual TLS with pinned roles: party P
 requires ``party<1-P>`` in the peer's certificate and ``dealer`` in the dealer's. Without it,
 only loopback addresses are allowed unless ``--insecure``.
+
+MPC tasks (sql, xgb, leiden) need a source of correlated randomness: the job's
+``network.dealer`` (a running ``pet dealer``), or dealer-free with ``network.correlations: ot``
+in the job file or ``--no-dealer`` here (both parties must pass it; it overrides
+``network.dealer``): the two parties make the correlated randomness by oblivious transfer and
+no third process exists.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from pet.errors import InputError
@@ -45,6 +52,9 @@ def register(subparsers) -> None:
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the peer")
     p.add_argument("--insecure", action="store_true",
                    help="allow plain TCP (no network.tls_dir) to a non-loopback address: trusted networks only")
+    p.add_argument("--no-dealer", action="store_true",
+                   help="dealer-free MPC tasks (as network.correlations: ot; overrides network.dealer): the two "
+                        "parties make the correlated randomness by oblivious transfer; both parties must pass it")
     p.set_defaults(func=run)
 
 
@@ -164,6 +174,8 @@ def run(args) -> int:
         raise InputError("--party is required (0 or 1; party_a or party_b) unless --status")
     party = _party(args.party)
     spec = _spec(args)
+    if getattr(args, "no_dealer", False):
+        spec = dataclasses.replace(spec, dealer=None, correlations="ot")  # part of the digest both compare
     address = args.address or spec.address
     host, port = tcp.parse_address(address)
     tls = None

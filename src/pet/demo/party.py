@@ -1,6 +1,8 @@
 """One party's process in ``pet demo``: connect, run every step in lock-step, report.
 
-Party 0 listens for party 1; both connect to the dealer when a step needs MPC. Before each
+Party 0 listens for party 1; both connect to the dealer when a step needs MPC -- or, dealer-free
+(``correlations="ot"``, ``pet demo --no-dealer``), make the correlated randomness between
+themselves by oblivious transfer over the peer channel, and no dealer exists. Before each
 step the parties exchange its name (a barrier that also catches two different pet versions
 running different step lists). Each step's seconds and bytes (peer channel plus dealer
 channel) are measured here; the report is written as JSON, atomically.
@@ -15,7 +17,7 @@ import traceback
 from pet._io import atomic_output
 from pet.demo import require_demo_extras
 from pet.demo.steps import STEPS, StepContext
-from pet.errors import PetError, ProtocolError, TransportError
+from pet.errors import InputError, PetError, ProtocolError, TransportError
 from pet.transport import tcp
 from pet.transport.tls import TLSConfig
 
@@ -30,7 +32,8 @@ def tls_for(name: str, tls_dir: str | None) -> TLSConfig | None:
     return TLSConfig.from_dir(tls_dir, name)
 
 
-def _check_dealer(party, channel, names, dealer, tls, timeout, insecure, log, dealer_channels) -> dict:
+def _check_dealer(party, channel, names, dealer, tls, timeout, insecure, log, dealer_channels,
+                  correlations=None) -> dict:
     """Before the first step: connect to the dealer if a step needs MPC and ``dealer`` is given
     (appending the channel to ``dealer_channels``), and agree with the peer on it. Returns
     ``{step: reason}`` for the MPC steps to skip: none when both parties reached the dealer,
@@ -38,6 +41,11 @@ def _check_dealer(party, channel, names, dealer, tls, timeout, insecure, log, de
     given but cannot be reached fails the run at both parties before any step."""
     mpc_steps = [n for n in names if STEPS[n][1]]
     if not mpc_steps:
+        return {}
+    if correlations == "ot":  # dealer-free: both parties must say so
+        if channel.exchange("ot") != "ot":
+            raise InputError("this party runs the MPC steps dealer-free (--no-dealer) but the peer does not: "
+                             "pass --no-dealer at both parties, or --dealer HOST:PORT at both")
         return {}
     state = "none"
     if dealer is not None:
@@ -51,6 +59,9 @@ def _check_dealer(party, channel, names, dealer, tls, timeout, insecure, log, de
         except PetError as exc:
             state, error = "unreachable", exc
     peer_state = channel.exchange(state)
+    if peer_state == "ot":
+        raise InputError("the peer runs the MPC steps dealer-free (--no-dealer) but this party does not: "
+                         "pass --no-dealer at both parties, or --dealer HOST:PORT at both")
     if state == "unreachable":
         raise TransportError(f"could not reach the dealer at {dealer}: start `pet dealer --listen {dealer}` (with "
                              f"the same --tls-dir) before the parties, or leave out --dealer to skip the steps "
@@ -70,11 +81,18 @@ def _check_dealer(party, channel, names, dealer, tls, timeout, insecure, log, de
 
 
 def run_party(party: int, peer: str, *, dealer: str | None, tls_dir: str | None, report: str | None,
-              steps=None, timeout: float = 120.0, workdir: str = "", log=print, insecure: bool = False) -> dict:
+              steps=None, timeout: float = 120.0, workdir: str = "", log=print, insecure: bool = False,
+              correlations: str | None = None) -> dict:
     """Run ``steps`` (default: all) as ``party``; return (and write to ``report``) the outcomes.
 
     With ``tls_dir`` the peer must present ``party<1-P>`` and the dealer ``dealer``; without
-    it, non-loopback addresses are refused unless ``insecure``."""
+    it, non-loopback addresses are refused unless ``insecure``. ``correlations="ot"`` runs the
+    MPC steps dealer-free (``dealer`` must be None): the session's base OTs and OT extension go
+    over the peer channel and count in its bytes."""
+    if correlations not in (None, "ot"):
+        raise InputError(f"correlations must be None or 'ot', got {str(correlations)[:20]!r}")
+    if correlations == "ot" and dealer is not None:
+        raise InputError("pass either a dealer address or correlations='ot' (dealer-free), not both")
     names = list(steps or STEPS)
     require_demo_extras(names)
     tls = tls_for(f"party{party}", tls_dir)
@@ -87,9 +105,11 @@ def run_party(party: int, peer: str, *, dealer: str | None, tls_dir: str | None,
     sessions = []
 
     def session():
-        """The MPC session with the peer and the dealer, opened on first use."""
+        """The MPC session with the peer (and the dealer unless dealer-free), opened on first use."""
         from pet.mpc import Session
 
+        if not sessions and correlations == "ot":
+            sessions.append(Session(party, channel, correlations="ot"))
         if not sessions:
             if not dealer_channels:
                 raise ProtocolError("this step needs the dealer, but no --dealer address was given")
@@ -107,7 +127,8 @@ def run_party(party: int, peer: str, *, dealer: str | None, tls_dir: str | None,
             if peer_names != names:
                 raise ProtocolError(f"the parties run different steps: {names} vs {peer_names}")
             current = "dealer check"
-            skipped = _check_dealer(party, channel, names, dealer, tls, timeout, insecure, log, dealer_channels)
+            skipped = _check_dealer(party, channel, names, dealer, tls, timeout, insecure, log, dealer_channels,
+                                    correlations)
             if dealer_channels:
                 session()  # at once: the dealer drops a connection that stays silent (pet.mpc.dealer.HELLO_TIMEOUT)
             for i, name in enumerate(names, 1):

@@ -59,9 +59,11 @@ class TaskContext:
     session_provider: Callable[[], object] | None = None
 
     def session(self):
-        """The job's :class:`pet.mpc.Session` with the peer and the dealer (opened on first use)."""
+        """The job's :class:`pet.mpc.Session` with the peer -- and the dealer, or dealer-free with
+        ``network.correlations: ot`` (opened on first use)."""
         if self.session_provider is None:
-            raise InputError(f"task {self.task!r} needs MPC: give the job a dealer (network.dealer)")
+            raise InputError(f"task {self.task!r} needs MPC: give the job a dealer (network.dealer) or make it "
+                             f"dealer-free (network.correlations: ot, or `pet run --no-dealer` at both parties)")
         return self.session_provider()
 
 
@@ -121,7 +123,8 @@ def _exchange_digest(spec: JobSpec, channel) -> None:
         channel.close()
         raise ProtocolError(f"job {spec.job!r}: the two parties' job files differ (job digest {digest[:16]} "
                             f"here, {peer[2][:16]} at the peer); both must run the identical job file -- "
-                            f"the same tasks, params, per-party sections and network settings")
+                            f"the same tasks, params, per-party sections and network settings (`pet run "
+                            f"--no-dealer` counts as a network setting: both parties pass it or neither)")
 
 
 def _task_list(value, names: set[str], what: str) -> set[str]:
@@ -177,10 +180,15 @@ def run_job(spec: JobSpec, party: int, channel, *, state_path, task_types: dict 
     of task names re-runs those and their dependents. ``rerun=True`` also resets the states
     of a job whose file changed since they were recorded. ``dealer`` is a channel to the dealer, or a
     function returning one, used by MPC tasks (one :class:`pet.mpc.Session` per run, opened on
-    first use). Raises nothing for a task failure (the result's ``status`` says FAILED, with
-    the error); raises for a protocol mismatch.
+    first use). A job with ``correlations="ot"`` (``network.correlations: ot``) runs its MPC
+    tasks dealer-free: the session makes its correlated randomness with the peer by oblivious
+    transfer over ``channel`` (base OTs when first opened) and ``dealer`` must be None.
+    Raises nothing for a task failure (the result's ``status`` says FAILED, with the error);
+    raises for a protocol mismatch.
     """
     party = check_party(party)
+    if spec.correlations == "ot" and dealer is not None:
+        raise InputError(f"job {spec.job!r} is dealer-free (network.correlations: ot): do not pass dealer=")
     if task_types is None:
         from pet.jobs.tasks import TASK_TYPES as task_types
     order = spec.order()
@@ -202,13 +210,17 @@ def run_job(spec: JobSpec, party: int, channel, *, state_path, task_types: dict 
         if not sessions:
             from pet.mpc import Session
 
-            dealer_channel = dealer() if callable(dealer) else dealer
-            sessions.append(Session(party, channel, dealer=dealer_channel))
+            if spec.correlations == "ot":
+                sessions.append(Session(party, channel, correlations="ot"))
+            else:
+                dealer_channel = dealer() if callable(dealer) else dealer
+                sessions.append(Session(party, channel, dealer=dealer_channel))
         return sessions[0]
 
+    has_source = dealer is not None or spec.correlations == "ot"
     try:
         return _run_tasks(spec, party, channel, store, order, states, to_run, task_types, log,
-                          session_provider if dealer is not None else None)
+                          session_provider if has_source else None)
     finally:
         for session in sessions:
             try:

@@ -8,6 +8,8 @@ A pet job file (YAML)::
       address: 127.0.0.1:9300        # party 0 listens here, party 1 connects here
       tls_dir: certs/                # optional: ca.pem and party<N>.pem/.key (mutual TLS)
       dealer: 127.0.0.1:9301         # `pet dealer` address, for MPC tasks (sql, xgb, leiden)
+      # correlations: ot             # instead of a dealer: dealer-free MPC (the two parties make
+                                     # the correlated randomness by oblivious transfer)
     tasks:
       - name: align                  # unique task name
         type: psi                    # a registered task type (pet.jobs.tasks.TASK_TYPES)
@@ -78,14 +80,18 @@ class JobSpec:
     address: str = "127.0.0.1:9300"
     tls_dir: str | None = None
     dealer: str | None = None
+    correlations: str | None = None  # "ot": dealer-free MPC tasks (no network.dealer)
 
     def canonical(self) -> dict:
         """The whole job as parsed -- id, network settings (defaults filled in) and every task
         with its common and per-party parameters and dependencies, in file order -- as plain
         JSON values."""
+        network = {"address": self.address, "tls_dir": self.tls_dir, "dealer": self.dealer}
+        if self.correlations is not None:  # absent by default: digests of older job files are unchanged
+            network["correlations"] = self.correlations
         return {
             "job": self.job,
-            "network": {"address": self.address, "tls_dir": self.tls_dir, "dealer": self.dealer},
+            "network": network,
             "tasks": [{"name": t.name, "type": t.type, "params": _canonical_value(t.params, t.name),
                        "party0": _canonical_value(t.party_params[0], t.name),
                        "party1": _canonical_value(t.party_params[1], t.name),
@@ -191,14 +197,42 @@ def parse_job(data: dict, *, source: str = "job") -> JobSpec:
         for dep in task.depends:
             if dep not in names:
                 raise InputError(f"{source}: task {task.name!r} depends on unknown task {dep!r}")
-    bad = set(network) - {"address", "tls_dir", "dealer"}
+    bad = set(network) - {"address", "tls_dir", "dealer", "correlations"}
     if bad:
         raise InputError(f"{source}: unknown network keys {sorted(bad)}")
+    dealer, correlations = _correlation_source(network.get("dealer"), network.get("correlations"), source)
     spec = JobSpec(job=job, tasks=tuple(tasks), address=str(network.get("address", "127.0.0.1:9300")),
-                   tls_dir=network.get("tls_dir"), dealer=network.get("dealer"))
+                   tls_dir=network.get("tls_dir"), dealer=dealer, correlations=correlations)
     spec.order()  # reject cycles now
     spec.digest()  # and parameters that have no canonical JSON form
     return spec
+
+
+#: Values of ``network.correlations`` (``dealer`` is the default and needs ``network.dealer``).
+JOB_CORRELATIONS = ("ot", "dealer")
+
+
+def _correlation_source(dealer, correlations, source: str):
+    """``(dealer, correlations)`` of a job's network section: ``correlations: ot`` (dealer-free;
+    ``dealer: none`` is accepted as a synonym) or a ``dealer`` address, not both."""
+    if isinstance(dealer, str) and dealer.strip().lower() == "none" or dealer is False:
+        if correlations not in (None, "ot"):
+            raise InputError(f"{source}: network.dealer: none means correlations: ot, got correlations: "
+                             f"{str(correlations)[:20]!r}")
+        dealer, correlations = None, "ot"
+    if correlations is None:
+        return dealer, None
+    if correlations not in JOB_CORRELATIONS:
+        raise InputError(f"{source}: network.correlations must be one of {', '.join(JOB_CORRELATIONS)}, "
+                         f"got {str(correlations)[:20]!r}")
+    if correlations == "ot" and dealer is not None:
+        raise InputError(f"{source}: network.correlations: ot is dealer-free; remove network.dealer "
+                         f"(or drop correlations: ot to use the dealer)")
+    if correlations == "dealer":
+        if dealer is None:
+            raise InputError(f"{source}: network.correlations: dealer needs network.dealer HOST:PORT")
+        return dealer, None  # the default, spelled out: the same digest as without the key
+    return None, "ot"
 
 
 def load_job(path: str | os.PathLike) -> JobSpec:
@@ -214,12 +248,13 @@ def load_job(path: str | os.PathLike) -> JobSpec:
 
 
 def from_reference(mission_path, request_path, *, address: str = "127.0.0.1:9300",
-                   dealer: str | None = None) -> JobSpec:
+                   dealer: str | None = None, correlations: str | None = None) -> JobSpec:
     """Convert a reference platform mission YAML and job-request JSON into a :class:`JobSpec`.
 
     Each operator pair (one per party) of the same class becomes one two-party task; the
     request's common parameters become ``params`` and its ``party_a``/``party_b`` sections
-    the per-party parameters (nested ``inputs``/``outputs`` kept as they are).
+    the per-party parameters (nested ``inputs``/``outputs`` kept as they are). ``dealer`` and
+    ``correlations`` (``"ot"``: dealer-free) become the job's network settings.
     """
     try:
         with open(mission_path, encoding="utf-8") as fh:
@@ -263,4 +298,6 @@ def from_reference(mission_path, request_path, *, address: str = "127.0.0.1:9300
         })
     job_id = f"{meta.get('name', 'mission')}@{meta.get('version', 1)}"
     network = {"address": address} if dealer is None else {"address": address, "dealer": dealer}
+    if correlations is not None:
+        network["correlations"] = correlations
     return parse_job({"job": job_id, "network": network, "tasks": tasks}, source=str(mission_path))

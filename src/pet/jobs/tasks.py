@@ -1,7 +1,8 @@
 """Built-in job task types: thin adapters from job parameters to library calls.
 
 Each is ``fn(ctx: TaskContext) -> dict`` (a small JSON summary stored in the state file).
-Tasks marked (MPC) use the job's :class:`pet.mpc.Session` (a dealer is needed).
+Tasks marked (MPC) use the job's :class:`pet.mpc.Session`: a dealer (``network.dealer``), or
+dealer-free with ``network.correlations: ot`` (``pet run --no-dealer``).
 
 ``psi``
     Align a CSV/Parquet table with the peer's by private set intersection.
