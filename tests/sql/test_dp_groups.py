@@ -15,7 +15,7 @@ from scipy import stats
 import pet.dp as pdp
 import pet.mpc as mpc
 import pet.sql as psql
-from pet.errors import BudgetExceeded, InputError
+from pet.errors import BudgetExceeded
 from pet.sql import SqlNotSupported
 from pet.sql.dp import (
     PAD_DELTA,
@@ -285,7 +285,7 @@ def test_renyi_block_cannot_pay_for_a_threshold_release_and_nobody_is_charged(tm
     l1 = _ledger(tmp_path / "1.db", 5.0)
     r = outcomes(Q, t0, t1, {"dp": psql.DP(2.0, 1e-6, ledger=l0, block="b")},
                  {"dp": psql.DP(2.0, 1e-6, ledger=l1, block="b")})
-    assert isinstance(r[0], InputError) and "basic" in str(r[0]), r
+    assert isinstance(r[0], BudgetExceeded) and "basic" in str(r[0]), r
     assert isinstance(r[1], BudgetExceeded) and "peer" in str(r[1]), r
     blk0, c0 = _state(l0)
     blk1, c1 = _state(l1)

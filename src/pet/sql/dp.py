@@ -246,9 +246,9 @@ class DPPlan:
 
         m = len(self.measurements)
         if self.derived:
-            raise InputError("a query releasing data-derived groups (a noisy-threshold selection, an "
-                             "(epsilon, delta) event without a Renyi curve) can only be charged to a basic "
-                             "ledger block")
+            raise BudgetExceeded("a query releasing data-derived groups (a noisy-threshold selection, an "
+                                 "(epsilon, delta) event without a Renyi curve) can only be charged to a basic "
+                                 "ledger block")
         if self.spec.delta == 0:
             return [EpsilonDeltaEvent(self.eps_each, 0.0)] * m
         return [ZCDPEvent(self.rho_each)] * m
@@ -287,6 +287,16 @@ def _lattice(lo, hi, kind) -> int:
         return 0
     k = math.frexp(max(abs(lo), abs(hi)))[1]
     return max(0, min(40, 30 - k))
+
+
+def check_duplicate_keys(duplicate_keys) -> None:
+    """The unit of privacy is one joined row *per join key*: ``duplicate_keys=
+    "reveal_counts"`` would let one key contribute many rows (the clamp bounds one row, not
+    one key) and reveal its exact multiplicity to the peer, so it is refused under DP."""
+    if duplicate_keys != "reject":
+        raise SqlNotSupported(f"duplicate_keys={duplicate_keys!r} under differential privacy",
+                              hint="the unit of privacy is one row per join key; aggregate each key's rows in "
+                                   "its owner's table first (e.g. a view with GROUP BY the key)")
 
 
 def plan_dp(plan, spec: DP, min_group_size=None) -> DPPlan:
@@ -635,6 +645,11 @@ class Budget:
     def demand(self, ledger):
         blk = ledger.block(self.spec.block)
         if blk.kind == "basic":
+            # a basic block counts epsilon only; a query's delta must at least fit the
+            # block's delta (a pure-epsilon block cannot pay for delta > 0)
+            if self.spec.delta > blk.delta:
+                raise BudgetExceeded(f"DP query refused: ledger block {self.spec.block!r} has delta={blk.delta}, "
+                                     f"below the query's delta={self.spec.delta} (nothing was charged)")
             return self.spec.epsilon
         from pet.dp.rdp import rdp_of_event
 
