@@ -46,9 +46,20 @@ consumed (also on a failure during the opening). A process killed between the al
 and the consumption leaves the claim allocated: the ledger stays consistent and the budget
 stays unavailable (conservative).
 
+**Data-derived groups** (no ``public_groups``; ``delta > 0``, refused under pure DP):
+:func:`run_derived`. Each key owner pads its distinct keys among the joined rows with
+``max(0, K + Z)`` dummy groups (:func:`padding_shift`; only the padded count is sent), all
+candidates are summed in MPC, and a candidate is released iff ``count + sel_0 + sel_1 >=
+tau`` -- both parties' discrete Laplace selection noise, a dummy's made hopeless by its
+owner, the comparison in MPC, the selection count never opened (:func:`selection_threshold`:
+a one-row group passes with probability ``<= delta_sel``). Split by basic composition:
+selection ``(eps/4, delta/2)``, padding ``(eps/8, delta/8)`` per key owner, measurements the
+rest; charged to a basic ledger block only.
+
 What each party learns beyond the non-DP query: nothing but the noisy released values (the
 receivers), whether the peer's budget refused (one bit), and nothing about group sizes
-(public groups: no group count is exchanged).
+(public groups: no group count is exchanged; data-derived groups: the padded candidate
+count of each key owner, DP, and -- the receivers -- which candidates pass the threshold).
 """
 
 from __future__ import annotations
