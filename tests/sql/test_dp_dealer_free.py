@@ -88,7 +88,7 @@ def test_data_derived_groups_with_a_cross_party_mask_match_duckdb(correlations):
         got = got.sort_values("k").reset_index(drop=True)
         assert list(got["k"]) == list(want["k"])
         assert np.allclose(got["n"], want["n"], atol=0.5)
-        assert np.allclose(got["t"], want["t"], atol=0.05)
+        assert np.allclose(got["t"], want["t"], atol=6 * got.attrs["dp"]["noise_std"]["t"])
     pd.testing.assert_frame_equal(r[0].sort_values("k").reset_index(drop=True),
                                   r[1].sort_values("k").reset_index(drop=True))
 
@@ -130,7 +130,7 @@ def test_cli_no_dealer_dp_query_charges_both_ledgers(tmp_path):
     # eu (70) and us (45) are far above the threshold (18 at this epsilon); the one-row groups
     # are released with probability below delta
     assert list(got[0]["region"]) == ["eu", "us"]
-    assert np.allclose(got[0]["n"], [70, 45], atol=15)
+    assert np.allclose(got[0]["n"], [70, 45], atol=25)  # noise std ~4
     for path in ledgers:
         with pdp.BudgetLedger(path) as led:
             led.check()

@@ -493,10 +493,11 @@ def two_laplace_tail(epsilon: float, k: int) -> float:
         raise ValueError("k must be >= 1")
     q = math.exp(-epsilon)
     r = q * q
+    one_q, one_r = -math.expm1(-epsilon), -math.expm1(-2 * epsilon)  # 1 - q, 1 - q^2 (small epsilon)
     qk = math.exp(-epsilon * k)
-    a = qk * ((k + 1) / (1 - q) + q / (1 - q) ** 2)   # sum_{s>=k} (s+1) q^s
-    b = qk / (1 - q)                                  # sum_{s>=k} q^s
-    return (1 - q) ** 4 * (a / (1 - r) ** 2 + 2 * r * b / (1 - r) ** 3)
+    a = qk * ((k + 1) / one_q + q / one_q ** 2)   # sum_{s>=k} (s+1) q^s
+    b = qk / one_q                                # sum_{s>=k} q^s
+    return one_q ** 4 * (a / one_r ** 2 + 2 * r * b / one_r ** 3)
 
 
 def selection_threshold(epsilon: float, delta: float) -> int:
