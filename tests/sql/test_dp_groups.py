@@ -185,6 +185,30 @@ def test_string_keys_of_a_non_receiver_are_revealed_only_for_released_groups():
     assert sorted(r[0]["region"]) == sorted(k for k, c in SIZES.items() if c >= 2)
 
 
+@pytest.mark.parametrize("suppressed_key", ["z", "a-suppressed-key-of-fifty-bytes-xxxxxxxxxxxxxxxxxx"])
+def test_masked_key_width_does_not_depend_on_a_suppressed_key(monkeypatch, suppressed_key):
+    """The receiver learns the width of the masked key words: padded to 16 words, the same
+    whether the longest key (suppressed, one row) has 1 or 50 bytes."""
+    import pet.sql.reveal as rv
+
+    widths = []
+    real = rv._send_owned
+
+    def spy(session, owner, value, receivers, op):
+        got = real(session, owner, value, receivers, op)
+        if op == "sql.width" and session.party not in (owner,):
+            widths.append(got)
+        return got
+    monkeypatch.setattr(rv, "_send_owned", spy)
+    t0, t1 = _tables()
+    users = t1["users"].copy()
+    users.loc[users["region"] == "solo0", "region"] = suppressed_key
+    sql = "SELECT u.region, COUNT(*) AS n FROM sales s JOIN users u ON s.uid = u.uid GROUP BY u.region"
+    r = run(sql, t0, {"users": users}, dp=psql.DP(BIG_EPS, 1e-6), reveal_to=0)
+    assert suppressed_key not in set(r[0]["region"])
+    assert widths == [16]
+
+
 # -- release probabilities: far below never (<= delta), far above always ----------------------------
 
 def test_release_probability_of_small_groups_is_at_most_delta_and_large_groups_always():

@@ -200,7 +200,7 @@ def _reveal_value(session, v, keep, kv, idx, known_both, receivers, g, pad_words
         return np.asarray(got if got is not None else [], dtype=object)
     # the owner does not know keep, the other party is the only receiver: masked words
     words = to_words(list(np.asarray(v.v, dtype=object)), v.kind) if me == p else None
-    if words is not None and pad_words and words.shape[1] < padded_width(words.shape[1]):
+    if words is not None and pad_words and v.kind == "str" and words.shape[1] < padded_width(words.shape[1]):
         words = np.pad(words, ((0, 0), (0, padded_width(words.shape[1]) - words.shape[1])))
     width = _send_owned(session, p, None if words is None else int(words.shape[1]), receivers, "sql.width")
     if me == p:
