@@ -1136,10 +1136,10 @@ def _present(plan, dplan, released, got, info):
         "groups": "public" if not plan.group_keys or not dplan.derived else "data-derived",
     }
     if dplan.derived:
-        info["dp"]["split"] = (f"selection eps={dplan.split['selection'][0]:.6g} delta={dplan.split['selection'][1]:.3g}"
-                               f" (threshold {dplan.tau}); padding per key owner eps={dplan.split[_pad_key(dplan)][0]:.6g}"
-                               f" delta={dplan.split[_pad_key(dplan)][1]:.3g}; measurements eps="
-                               f"{dplan.split['measurements'][0]:.6g} delta={dplan.split['measurements'][1]:.3g} "
+        (es, ds), (ep, dp_), (em, dm) = (dplan.split["selection"], dplan.split[_pad_key(dplan)],
+                                         dplan.split["measurements"])
+        info["dp"]["split"] = (f"selection eps={es:.6g} delta={ds:.3g} (threshold {dplan.tau}); padding per key "
+                               f"owner eps={ep:.6g} delta={dp_:.3g}; measurements eps={em:.6g} delta={dm:.3g} "
                                f"(zCDP rho={dplan.rho_each * len(ms):.6g} split equally); basic composition")
         info["dp"]["threshold"] = dplan.tau
         info["dp"]["budget_split"] = {k: list(v) for k, v in dplan.split.items()}
