@@ -322,3 +322,29 @@ def test_min_group_size_applies_to_the_noisy_count_of_released_groups():
     got = run(Q, t0, t1, dp=psql.DP(BIG_EPS, 1e-6), min_group_size=10, reveal_to=0)[0]
     assert sorted(got["region"]) == ["eu", "us"]   # asia (7) and oc (2) pass the threshold, not k = 10
     assert got.attrs["suppressed_groups"] == 2
+
+
+def test_too_many_candidate_groups_fail_at_both_before_the_opening_and_release_both_claims(tmp_path):
+    n = 420
+    sales = pd.DataFrame({"uid": np.arange(n), "shop": np.arange(n)})          # 420 shops
+    users = pd.DataFrame({"uid": np.arange(n), "tier": np.arange(n) % 300})   # 300 tiers
+    l0, l1 = _ledger(tmp_path / "0.db", 5.0), _ledger(tmp_path / "1.db", 5.0)
+    sql = "SELECT s.shop, u.tier, COUNT(*) AS n FROM sales s JOIN users u ON s.uid = u.uid GROUP BY s.shop, u.tier"
+    r = outcomes(sql, {"sales": sales}, {"users": users}, {"dp": psql.DP(2.0, 1e-6, ledger=l0, block="b")},
+                 {"dp": psql.DP(2.0, 1e-6, ledger=l1, block="b")})
+    assert all(isinstance(x, Exception) and "candidate groups" in str(x) for x in r), r
+    for path in (l0, l1):
+        blk, claims = _state(path)
+        assert blk.consumed == 0 and blk.allocated == 0 and [c.state for c in claims] == ["released"]
+
+
+def test_no_joined_rows_release_no_group_and_are_charged(tmp_path):
+    t0, t1 = _tables()
+    sales = t0["sales"].assign(uid=t0["sales"]["uid"] + 10_000)  # no key in common
+    l0, l1 = _ledger(tmp_path / "0.db", 5.0), _ledger(tmp_path / "1.db", 5.0)
+    r = outcomes(Q, {"sales": sales}, t1, {"dp": psql.DP(2.0, 1e-6, ledger=l0, block="b")},
+                 {"dp": psql.DP(2.0, 1e-6, ledger=l1, block="b")})
+    assert all(isinstance(x, pd.DataFrame) and len(x) == 0 and list(x.columns) == ["region", "n"] for x in r), r
+    for path in (l0, l1):
+        blk, _ = _state(path)
+        assert blk.consumed == pytest.approx(2.0)
