@@ -852,6 +852,55 @@ def _contribution(session, plan, m, v, n):
     return Sh(x, "int", num)
 
 
+def blank_dropped_rows(plan, df, party) -> None:
+    """Under DP this party's WHERE conjuncts run on its joined rows, not before the PSI
+    (:func:`fold_own_filters`), so its local rows include the ones they drop. Their values
+    never count (the mask is 0 there) and must not fail the query: in place, a NULL or
+    non-finite value of a dropped row becomes 0 (numbers), False (booleans) or "" (strings).
+    Finite values stay, so the magnitude classes (pet.sql.ranges) are over all joined rows
+    and do not depend on the WHERE; declared ``bounds=`` ranges are checked on all of them.
+    Group keys are kept as they are. Called by the owner only; nothing is sent."""
+    drop = ~df[plan.own_filters[party]].to_numpy(dtype=bool)
+    if not drop.any():
+        return
+    for name, col in plan.columns.items():
+        if col.party != party or name.startswith("_g") or name == plan.own_filters[party] or name not in df:
+            continue
+        bad = drop & df[name].isna().to_numpy()
+        if col.kind in ("int", "float"):
+            bad |= drop & ~np.isfinite(df[name].to_numpy(dtype=np.float64, na_value=np.nan))
+        if bad.any():
+            fill = {"int": 0, "float": 0.0, "bool": False}.get(col.kind, "")
+            if df[name].dtype.kind not in "O" and not (col.kind == "float" and df[name].dtype.kind == "f"):
+                df[name] = df[name].astype(object)
+            df.loc[bad, name] = fill
+
+
+def fold_own_filters(session, plan, rows, mask, n):
+    """The DP row mask: the cross-party WHERE ``mask`` times each party's own WHERE column
+    (``plan.own_filters[p]``, 0/1 evaluated by ``p`` on its joined rows).
+
+    Without DP a one-party WHERE runs before the PSI, so both parties see the *filtered*
+    joined row count exactly, whatever the noise. Under DP the PSI joins the unfiltered
+    rows (its intersection is the only size revealed) and the owner's 0/1 vector enters
+    the MPC as a sharing known to it (:meth:`pet.mpc.Shared.known_to`, no message); folding
+    it into a cross-party mask or into the other party's is one Beaver product (1 round,
+    ``n`` elements). From then on it is an operand of products only (the group matrix and
+    the sums), so nobody learns which joined rows pass, nor how many: only noisy counts and
+    sums of the passing rows are opened."""
+    import pet.mpc as mpc
+    from pet.sql.values import Pub, Sh
+
+    filters = plan.own_filters
+    if not filters or n == 0:
+        return mask
+    for p in sorted(filters):
+        w = rows[filters[p]].to_numpy(dtype=bool).astype(np.int64) if session.party == p else None
+        ws = mpc.Shared.known_to(session, w, p, frac_bits=0, shape=(n,))
+        mask = Sh(ws, "bool") if isinstance(mask, Pub) else Sh(mask.s * ws, "bool")
+    return mask
+
+
 def precheck_rows(plan, col_nums) -> None:
     """The range analysis of the row expressions only (mask and aggregate arguments):
     under DP the sums are of clamped contributions, whose range :func:`check_ranges`
