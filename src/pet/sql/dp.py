@@ -9,7 +9,10 @@ makes a key one row at each party). Neighbouring inputs differ by adding or remo
 joined row. What is protected: the values of the joined rows and the group they fall in
 (e.g. the peer's region of a row, the peer's amounts). What is *not* protected: the join
 itself -- PSI reveals the intersection (which keys join, hence the joined row count ``n``)
-to both parties exactly as without DP (docs/sql.md).
+to both parties exactly as without DP (docs/sql.md). So that this is never a *filtered*
+count, one party's WHERE conjuncts are not applied before the PSI under DP: the planner
+makes them the owner's 0/1 column (``plan.own_filters``), which :func:`fold_own_filters`
+multiplies into the MPC row mask (rows it drops: :func:`blank_dropped_rows`).
 
 **Measurements.** The released noisy quantities are one COUNT per group (if the query has
 COUNT(*), AVG or ``min_group_size``) and one SUM per bounded SUM/AVG/COUNT(e) aggregate.
