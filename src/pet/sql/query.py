@@ -272,7 +272,7 @@ def _plan(session, sql, schemas, min_group_size, dp=None, duplicate_keys="reject
     from pet.sql.execute import tell_peer_failed
 
     try:
-        plan = build_plan(sql, schemas, dp=dp is not None)
+        plan = build_plan(sql, schemas) if dp is None else build_plan(sql, schemas, dp=True)
         _check_plan_options(plan, min_group_size)
         if dp is not None:
             from pet.sql.dp import check_duplicate_keys, plan_dp
