@@ -162,7 +162,7 @@ def test_avg_is_clamped_noisy_sum_over_noisy_count():
     ("SELECT SUM(s.amount) AS total FROM sales s JOIN users u ON s.uid = u.uid", {}, "'total' without bounds"),
     ("SELECT AVG(s.amount) AS mean FROM sales s JOIN users u ON s.uid = u.uid", {}, "'mean' without bounds"),
     (Q, {"bounds": {"total": (0, 40)}}, "pure epsilon-DP"),                      # data-derived keys, delta = 0
-    (Q, {"delta": 1e-6, "bounds": {"total": (0, 40)}}, "public_groups"),         # ... delta > 0: not implemented
+    # (data-derived keys with delta > 0 are released by a noisy threshold: tests/sql/test_dp_groups.py)
     ("SELECT COUNT(*) AS n FROM sales s JOIN users u ON s.uid = u.uid HAVING COUNT(*) > 3", {}, "HAVING"),
     ("SELECT COUNT(*) * 2 AS n FROM sales s JOIN users u ON s.uid = u.uid", {}, "expression"),
     ("SELECT s.uid FROM sales s JOIN users u ON s.uid = u.uid", {}, "row-level"),
@@ -333,6 +333,29 @@ def test_failure_before_the_opening_releases_both_claims(tmp_path):
     for path in (l0, l1):
         blk, claims = _state(path)
         assert blk.unlocked == 3.0 and blk.consumed == 0 and [c.state for c in claims] == ["released"]
+
+
+@pytest.mark.parametrize("block_delta", [0.0, 1e-7])
+def test_query_delta_above_a_basic_blocks_delta_is_refused_at_both(tmp_path, block_delta):
+    paths = []
+    for p in (0, 1):
+        with pdp.BudgetLedger(tmp_path / f"{p}.db") as led:
+            led.add_block("b", 5.0, block_delta if p == 0 else 1e-5)
+        paths.append(str(tmp_path / f"{p}.db"))
+    k0, k1 = ({"dp": psql.DP(1.0, 1e-6, bounds={"total": (0, 40)}, public_groups=REGIONS, ledger=path, block="b")}
+              for path in paths)
+    r = outcomes(Q, T0, T1, k0, k1)
+    assert all(isinstance(x, BudgetExceeded) for x in r), r
+    assert "delta" in str(r[0]) and "peer" in str(r[1])
+    for path in paths:
+        blk, claims = _state(path)
+        assert blk.consumed == 0 and blk.allocated == 0 and all(c.state == "released" for c in claims)
+
+
+def test_duplicate_keys_reveal_counts_is_refused_under_dp():
+    r = outcomes(Q, T0, T1, {"dp": psql.DP(1.0, bounds={"total": (0, 40)}, public_groups=REGIONS),
+                             "duplicate_keys": "reveal_counts"})
+    assert all(isinstance(x, SqlNotSupported) and "reveal_counts" in str(x) for x in r), r
 
 
 def test_renyi_block_is_charged_the_composed_curve(tmp_path):

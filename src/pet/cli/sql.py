@@ -60,7 +60,9 @@ def register(subparsers) -> None:
     d.add_argument("--bound", action="append", default=[], metavar="COLUMN=LO:HI",
                    help="clamp of each row's contribution to the SUM/AVG output COLUMN; repeat per column")
     d.add_argument("--public-groups", action="append", default=[], metavar="COLUMN=V1,V2,...",
-                   help="the groups to release for GROUP BY key COLUMN (values as text); repeat per key")
+                   help="the groups to release for GROUP BY key COLUMN (values as text); repeat per key. "
+                        "Without it (and --delta > 0) the groups found in the data are released by a "
+                        "noisy threshold")
     d.add_argument("--ledger", metavar="PATH", help="this party's budget ledger (pet.dp.BudgetLedger file)")
     d.add_argument("--block", metavar="NAME", help="the ledger block the query is charged to")
     p.add_argument("--wait", type=float, default=120.0, metavar="SECONDS",

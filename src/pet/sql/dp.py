@@ -9,7 +9,10 @@ makes a key one row at each party). Neighbouring inputs differ by adding or remo
 joined row. What is protected: the values of the joined rows and the group they fall in
 (e.g. the peer's region of a row, the peer's amounts). What is *not* protected: the join
 itself -- PSI reveals the intersection (which keys join, hence the joined row count ``n``)
-to both parties exactly as without DP (docs/sql.md).
+to both parties exactly as without DP (docs/sql.md). So that this is never a *filtered*
+count, one party's WHERE conjuncts are not applied before the PSI under DP: the planner
+makes them the owner's 0/1 column (``plan.own_filters``), which :func:`fold_own_filters`
+multiplies into the MPC row mask (rows it drops: :func:`blank_dropped_rows`).
 
 **Measurements.** The released noisy quantities are one COUNT per group (if the query has
 COUNT(*), AVG or ``min_group_size``) and one SUM per bounded SUM/AVG/COUNT(e) aggregate.
@@ -46,9 +49,20 @@ consumed (also on a failure during the opening). A process killed between the al
 and the consumption leaves the claim allocated: the ledger stays consistent and the budget
 stays unavailable (conservative).
 
+**Data-derived groups** (no ``public_groups``; ``delta > 0``, refused under pure DP):
+:func:`run_derived`. Each key owner pads its distinct keys among the joined rows with
+``max(0, K + Z)`` dummy groups (:func:`padding_shift`; only the padded count is sent), all
+candidates are summed in MPC, and a candidate is released iff ``count + sel_0 + sel_1 >=
+tau`` -- both parties' discrete Laplace selection noise, a dummy's made hopeless by its
+owner, the comparison in MPC, the selection count never opened (:func:`selection_threshold`:
+a one-row group passes with probability ``<= delta_sel``). Split by basic composition:
+selection ``(eps/4, delta/2)``, padding ``(eps/8, delta/8)`` per key owner, measurements the
+rest; charged to a basic ledger block only.
+
 What each party learns beyond the non-DP query: nothing but the noisy released values (the
 receivers), whether the peer's budget refused (one bit), and nothing about group sizes
-(public groups: no group count is exchanged).
+(public groups: no group count is exchanged; data-derived groups: the padded candidate
+count of each key owner, DP, and -- the receivers -- which candidates pass the threshold).
 """
 
 from __future__ import annotations
@@ -231,12 +245,24 @@ class DPPlan:
     rho_each: float = 0.0
     accounted_epsilon: float = 0.0
     extra: dict = field(default_factory=dict)
+    # data-derived group keys (no public_groups): the noisy-threshold release
+    derived: bool = False
+    owners: list = field(default_factory=list)   # parties owning a GROUP BY key
+    select: Measurement | None = None             # the selection count (never opened)
+    tau: int = 0                                   # released iff count + noise >= tau
+    pad_shift: int = 0                             # K of the dummy-group padding
+    split: dict = field(default_factory=dict)     # part -> (epsilon, delta)
+    accounted_delta: float = 0.0
 
     @property
     def events(self) -> list:
         from pet.dp import EpsilonDeltaEvent, ZCDPEvent
 
         m = len(self.measurements)
+        if self.derived:
+            raise BudgetExceeded("a query releasing data-derived groups (a noisy-threshold selection, an "
+                                 "(epsilon, delta) event without a Renyi curve) can only be charged to a basic "
+                                 "ledger block")
         if self.spec.delta == 0:
             return [EpsilonDeltaEvent(self.eps_each, 0.0)] * m
         return [ZCDPEvent(self.rho_each)] * m
@@ -275,6 +301,16 @@ def _lattice(lo, hi, kind) -> int:
         return 0
     k = math.frexp(max(abs(lo), abs(hi)))[1]
     return max(0, min(40, 30 - k))
+
+
+def check_duplicate_keys(duplicate_keys) -> None:
+    """The unit of privacy is one joined row *per join key*: ``duplicate_keys=
+    "reveal_counts"`` would let one key contribute many rows (the clamp bounds one row, not
+    one key) and reveal its exact multiplicity to the peer, so it is refused under DP."""
+    if duplicate_keys != "reject":
+        raise SqlNotSupported(f"duplicate_keys={duplicate_keys!r} under differential privacy",
+                              hint="the unit of privacy is one row per join key; aggregate each key's rows in "
+                                   "its owner's table first (e.g. a view with GROUP BY the key)")
 
 
 def plan_dp(plan, spec: DP, min_group_size=None) -> DPPlan:
@@ -341,7 +377,10 @@ def plan_dp(plan, spec: DP, min_group_size=None) -> DPPlan:
     if not measurements:
         raise SqlNotSupported("a query without aggregates under differential privacy")
     key_lists = _match_groups(plan, spec)
-    dplan = DPPlan(spec, measurements, count_index, agg_meas, key_lists, min_group_size)
+    dplan = DPPlan(spec, measurements, count_index, agg_meas, key_lists or [], min_group_size)
+    if key_lists is None:
+        dplan.derived = True
+        dplan.owners = sorted({plan.columns[k].party for k in plan.group_keys})
     _calibrate(dplan)
     return dplan
 
@@ -371,11 +410,9 @@ def _match_groups(plan, spec) -> list:
     if not spec.public_groups:
         if spec.delta == 0:
             raise SqlNotSupported("GROUP BY keys derived from the data under pure epsilon-DP (delta=0)",
-                                  hint="pass public_groups={column: [values]}; releasing data-derived keys "
-                                       "would need delta > 0 and a noisy threshold")
-        raise SqlNotSupported("GROUP BY keys derived from the data under differential privacy (a noisy "
-                              "threshold from delta is not implemented)",
-                              hint="pass public_groups={column: [values]}")
+                                  hint="pass public_groups={column: [values]}, or delta > 0 for the noisy-"
+                                       "threshold release of the groups found in the data")
+        return None  # data-derived groups: the noisy-threshold release (delta > 0)
     used, lists = set(), []
     for i, k in enumerate(plan.group_keys):
         hits = [c for c in spec.public_groups if c in _key_names(plan, i)]
@@ -442,28 +479,111 @@ def gaussian_std(sigma2: Fraction) -> float:
     return math.sqrt(float(np.sum(ys * ys * w) / np.sum(w)))
 
 
+#: share of (epsilon, delta) of the selection (the noisy-threshold test) with data-derived groups
+SELECT_EPSILON, SELECT_DELTA = Fraction(1, 4), Fraction(1, 2)
+#: share of (epsilon, delta) of one key owner's dummy-group padding (each owner pays it)
+PAD_EPSILON, PAD_DELTA = Fraction(1, 8), Fraction(1, 8)
+#: added by a key owner to the selection noise of its dummy groups (never reach tau)
+DUMMY_OFFSET = -(2 ** 50)
+
+
+def two_laplace_tail(epsilon: float, k: int) -> float:
+    """``P(N0 + N1 >= k)`` for independent discrete Laplace ``N0, N1`` with ``P(y) ∝
+    exp(-epsilon |y|)``, ``k >= 1`` (closed form: the sum is a difference of two negative
+    binomials ``NB(2, q)``, ``q = exp(-epsilon)``; ``P(S = s) = (1-q)^4 q^s ((s+1)/(1-q^2)^2
+    + 2 q^2/(1-q^2)^3)`` for ``s >= 0``)."""
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    q = math.exp(-epsilon)
+    r = q * q
+    one_q, one_r = -math.expm1(-epsilon), -math.expm1(-2 * epsilon)  # 1 - q, 1 - q^2 (small epsilon)
+    qk = math.exp(-epsilon * k)
+    a = qk * ((k + 1) / one_q + q / one_q ** 2)   # sum_{s>=k} (s+1) q^s
+    b = qk / one_q                                # sum_{s>=k} q^s
+    return one_q ** 4 * (a / one_r ** 2 + 2 * r * b / one_r ** 3)
+
+
+def selection_threshold(epsilon: float, delta: float) -> int:
+    """The smallest integer ``tau`` with ``P(1 + N0 + N1 >= tau) <= delta`` (``N0, N1``
+    both parties' discrete Laplace noise at ``epsilon``): a group of one row is released
+    with probability at most ``delta``. (The central mechanism's threshold, one Laplace,
+    is ``1 + ln(1/(2 delta))/epsilon``; two parties' noise needs a few units more.)"""
+    lo, hi = 1, 2
+    while two_laplace_tail(epsilon, hi) > delta:
+        lo, hi = hi, hi * 2
+        if hi > 2 ** 62:
+            raise PrecisionError(f"no selection threshold for epsilon={epsilon}, delta={delta}")
+    while lo < hi:  # smallest k with tail(k) <= delta
+        mid = (lo + hi) // 2
+        if two_laplace_tail(epsilon, mid) <= delta:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo + 1
+
+
+def padding_shift(epsilon: float, delta: float) -> int:
+    """``K`` of the padding ``D = max(0, K + Z)``, ``Z`` discrete Laplace at ``epsilon``: the
+    smallest ``K >= 1`` with ``P(Z <= -K) = q^K / (1 + q) <= delta``, which makes the padded
+    group count ``g + D`` ``(epsilon, delta)``-DP for ``g`` of sensitivity 1."""
+    q = math.exp(-epsilon)
+    k = max(1, math.ceil(math.log(1.0 / (delta * (1 + q))) / epsilon))
+    while k > 1 and q ** (k - 1) / (1 + q) <= delta:
+        k -= 1
+    while q ** k / (1 + q) > delta:
+        k += 1
+    return k
+
+
 def _calibrate(dplan: DPPlan) -> None:
-    from pet.dp import RDPAccountant, basic_composition
+    """Noise of every measurement; with data-derived groups also the selection count, its
+    threshold and the padding, splitting ``(epsilon, delta)`` by :data:`SELECT_EPSILON` /
+    :data:`SELECT_DELTA` (selection), :data:`PAD_EPSILON` / :data:`PAD_DELTA` per key owner
+    (padding) and the rest to the measurements; basic composition adds them up."""
+    from pet.dp import RDPAccountant, ZCDPEvent, basic_composition
 
     spec, ms = dplan.spec, dplan.measurements
     m = len(ms)
-    if spec.delta == 0:
-        dplan.eps_each = spec.epsilon / m
-        eps_q = Fraction(repr(spec.epsilon)) / m
+    eps_q = Fraction(repr(spec.epsilon))
+    eps_m, delta_m = spec.epsilon, spec.delta
+    if dplan.derived:
+        k = len(dplan.owners)
+        rest = 1 - SELECT_EPSILON - k * PAD_EPSILON
+        rest_d = 1 - SELECT_DELTA - k * PAD_DELTA
+        eps_sel, d_sel = float(eps_q * SELECT_EPSILON), spec.delta * float(SELECT_DELTA)
+        eps_pad, d_pad = float(eps_q * PAD_EPSILON), spec.delta * float(PAD_DELTA)
+        eps_m, delta_m = float(eps_q * rest), spec.delta * float(rest_d)
+        eps_q = eps_q * rest
+        sel = Measurement("select", None, "selection count")
+        sel.scale = 1 / (Fraction(repr(spec.epsilon)) * SELECT_EPSILON)
+        sel.std_one = laplace_std(sel.scale)
+        dplan.select = sel
+        dplan.tau = selection_threshold(eps_sel, d_sel)
+        dplan.pad_shift = padding_shift(eps_pad, d_pad)
+        dplan.split = {"selection": (eps_sel, d_sel), **{f"padding_party{p}": (eps_pad, d_pad) for p in dplan.owners}}
+    if delta_m == 0:
+        dplan.eps_each = eps_m / m
         for x in ms:
-            x.scale = Fraction(x.sens) / eps_q
+            x.scale = Fraction(x.sens) / (eps_q / m)
             x.std_one = laplace_std(x.scale) * 2.0 ** -x.frac
-        dplan.accounted_epsilon = basic_composition([dplan.eps_each] * m)[0]
+        acc_m = basic_composition([dplan.eps_each] * m)[0]
     else:
-        rho = zcdp_budget(spec.epsilon, spec.delta)
+        rho = zcdp_budget(eps_m, delta_m)
         dplan.rho_each = rho / m
         for x in ms:
             x.sigma2 = Fraction(x.sens * x.sens) / (2 * Fraction(dplan.rho_each))
             x.std_one = gaussian_std(x.sigma2) * 2.0 ** -x.frac
         acc = RDPAccountant()
-        for ev in dplan.events:
-            acc.compose(ev)
-        dplan.accounted_epsilon = acc.get_epsilon(spec.delta)
+        for _ in range(m):
+            acc.compose(ZCDPEvent(dplan.rho_each))
+        acc_m = acc.get_epsilon(delta_m)
+    dplan.split["measurements"] = (eps_m, delta_m)
+    if dplan.derived:
+        parts = [dplan.split[k] for k in dplan.split if k != "measurements"] + [(acc_m, delta_m)]
+        dplan.accounted_epsilon, dplan.accounted_delta = basic_composition([e for e, _ in parts],
+                                                                           [d for _, d in parts])
+    else:
+        dplan.accounted_epsilon, dplan.accounted_delta = acc_m, spec.delta
 
 
 def sample_noise(m: Measurement, size: int) -> np.ndarray:
@@ -479,20 +599,23 @@ def sample_noise(m: Measurement, size: int) -> np.ndarray:
 
 
 class NoisePool:
-    """This party's noise for every measurement and released group, drawn in a background
-    thread started right after planning, so the samplers run while the local step and the
-    PSI do (their noise-dependent running time is hidden behind the join)."""
+    """This party's noise for every measurement (``size`` entries each), drawn in a
+    background thread: with public groups started right after planning, so the samplers run
+    while the local step and the PSI do; with data-derived groups right after the group
+    counts are exchanged, so they run while the group sums are computed in MPC (their
+    noise-dependent running time is hidden behind that work)."""
 
-    def __init__(self, dplan: DPPlan, groups: int):
-        self.groups = groups
+    def __init__(self, measurements: list, size: int):
+        self.groups = size
         self._out = None
         self._err = None
-        self._thread = threading.Thread(target=self._run, args=(dplan,), daemon=True, name="pet-sql-dp-noise")
+        self._thread = threading.Thread(target=self._run, args=(list(measurements),), daemon=True,
+                                        name="pet-sql-dp-noise")
         self._thread.start()
 
-    def _run(self, dplan):
+    def _run(self, measurements):
         try:
-            self._out = [sample_noise(m, self.groups) for m in dplan.measurements]
+            self._out = [sample_noise(m, self.groups) for m in measurements]
         except BaseException as exc:  # noqa: BLE001 - re-raised in get()
             self._err = exc
 
@@ -537,6 +660,11 @@ class Budget:
     def demand(self, ledger):
         blk = ledger.block(self.spec.block)
         if blk.kind == "basic":
+            # a basic block counts epsilon only; a query's delta must at least fit the
+            # block's delta (a pure-epsilon block cannot pay for delta > 0)
+            if self.spec.delta > blk.delta:
+                raise BudgetExceeded(f"DP query refused: ledger block {self.spec.block!r} has delta={blk.delta}, "
+                                     f"below the query's delta={self.spec.delta} (nothing was charged)")
             return self.spec.epsilon
         from pet.dp.rdp import rdp_of_event
 
@@ -614,7 +742,7 @@ def start(session, plan, spec: DP, min_group_size):
                                  f"{spec.epsilon}, delta={spec.delta} (nothing was charged; the peer learns "
                                  "only that the query was refused)")
         raise BudgetExceeded("DP query refused by the peer's privacy budget (nothing was charged here)")
-    pool = NoisePool(dplan, released_groups(dplan))
+    pool = None if dplan.derived else NoisePool(dplan.measurements, released_groups(dplan))
     return DPRun(dplan, budget, pool)
 
 
@@ -622,7 +750,7 @@ def start(session, plan, spec: DP, min_group_size):
 class DPRun:
     dplan: DPPlan
     budget: Budget
-    pool: NoisePool
+    pool: NoisePool | None  # None with data-derived groups (sized after the join)
 
 
 # -- execution (after the join) ---------------------------------------------------------------
@@ -727,6 +855,55 @@ def _contribution(session, plan, m, v, n):
     return Sh(x, "int", num)
 
 
+def blank_dropped_rows(plan, df, party) -> None:
+    """Under DP this party's WHERE conjuncts run on its joined rows, not before the PSI
+    (:func:`fold_own_filters`), so its local rows include the ones they drop. Their values
+    never count (the mask is 0 there) and must not fail the query: in place, a NULL or
+    non-finite value of a dropped row becomes 0 (numbers), False (booleans) or "" (strings).
+    Finite values stay, so the magnitude classes (pet.sql.ranges) are over all joined rows
+    and do not depend on the WHERE; declared ``bounds=`` ranges are checked on all of them.
+    Group keys are kept as they are. Called by the owner only; nothing is sent."""
+    drop = ~df[plan.own_filters[party]].to_numpy(dtype=bool)
+    if not drop.any():
+        return
+    for name, col in plan.columns.items():
+        if col.party != party or name.startswith("_g") or name == plan.own_filters[party] or name not in df:
+            continue
+        bad = drop & df[name].isna().to_numpy()
+        if col.kind in ("int", "float"):
+            bad |= drop & ~np.isfinite(df[name].to_numpy(dtype=np.float64, na_value=np.nan))
+        if bad.any():
+            fill = {"int": 0, "float": 0.0, "bool": False}.get(col.kind, "")
+            if df[name].dtype.kind not in "O" and not (col.kind == "float" and df[name].dtype.kind == "f"):
+                df[name] = df[name].astype(object)
+            df.loc[bad, name] = fill
+
+
+def fold_own_filters(session, plan, rows, mask, n):
+    """The DP row mask: the cross-party WHERE ``mask`` times each party's own WHERE column
+    (``plan.own_filters[p]``, 0/1 evaluated by ``p`` on its joined rows).
+
+    Without DP a one-party WHERE runs before the PSI, so both parties see the *filtered*
+    joined row count exactly, whatever the noise. Under DP the PSI joins the unfiltered
+    rows (its intersection is the only size revealed) and the owner's 0/1 vector enters
+    the MPC as a sharing known to it (:meth:`pet.mpc.Shared.known_to`, no message); folding
+    it into a cross-party mask or into the other party's is one Beaver product (1 round,
+    ``n`` elements). From then on it is an operand of products only (the group matrix and
+    the sums), so nobody learns which joined rows pass, nor how many: only noisy counts and
+    sums of the passing rows are opened."""
+    import pet.mpc as mpc
+    from pet.sql.values import Pub, Sh
+
+    filters = plan.own_filters
+    if not filters or n == 0:
+        return mask
+    for p in sorted(filters):
+        w = rows[filters[p]].to_numpy(dtype=bool).astype(np.int64) if session.party == p else None
+        ws = mpc.Shared.known_to(session, w, p, frac_bits=0, shape=(n,))
+        mask = Sh(ws, "bool") if isinstance(mask, Pub) else Sh(mask.s * ws, "bool")
+    return mask
+
+
 def precheck_rows(plan, col_nums) -> None:
     """The range analysis of the row expressions only (mask and aggregate arguments):
     under DP the sums are of clamped contributions, whose range :func:`check_ranges`
@@ -750,25 +927,74 @@ def precheck_rows(plan, col_nums) -> None:
 
 def check_ranges(dplan: DPPlan, n: int) -> None:
     """PrecisionError at both parties if a noisy sum could leave the ring's safe range:
-    ``(n + 1) S + 2 * 64 std`` (lattice units) must stay below 2^60."""
+    ``(n + 1) S + 2 * 64 std`` (lattice units) must stay below 2^60; with data-derived
+    groups the noisy selection count (and ``tau``) must stay below 2^48, far above a dummy
+    group's :data:`DUMMY_OFFSET`."""
     for m in dplan.measurements:
         top = (n + 1) * m.sens + 2 * _TAIL * m.std_one * 2.0 ** m.frac
         if top >= 2.0 ** _WIDTH:
             raise PrecisionError(f"DP {m.name}: the noisy sum (bound {top:.3g} units of 2^-{m.frac}) exceeds the "
                                  "64-bit ring; use narrower bounds or a larger epsilon")
+    if dplan.derived:
+        top = (n + 1) + 2 * _TAIL * dplan.select.std_one + dplan.tau
+        if top >= 2.0 ** 48:
+            raise PrecisionError(f"DP selection count: noise or threshold too large for the ring (bound {top:.3g}); "
+                                 "use a larger epsilon or delta")
+
+
+def _measure(session, plan, ms, groups, mask, col_leaf, n):
+    """Step 1 of both releases: the group matrix with the mask folded in, each SUM
+    measurement's clamped contributions (:func:`_contribution`) and one linear product for
+    all of them and the count. Returns ``({id(measurement): value}, count)`` over all
+    ``groups.g`` groups (values as :mod:`pet.sql.values`, nothing opened)."""
+    from pet.sql.execute import group_matrix, linear_sums
+    from pet.sql.values import evaluate
+
+    Hm = group_matrix(session, groups, mask, n)
+    sum_ms = [m for m in ms if m.kind == "sum"]
+    contribs = []
+    for m in sum_ms:
+        a = plan.aggs[m.agg]
+        v = evaluate(session, a.arg, col_leaf, (n,), what=m.name)
+        contribs.append(_contribution(session, plan, m, v, n))
+    sums, count = linear_sums(session, Hm, contribs, n, groups, [c.num for c in contribs])
+    by_meas = dict(zip([id(m) for m in sum_ms], sums))
+    for m in ms:
+        if m.kind == "count":
+            by_meas[id(m)] = count
+    return by_meas, count
+
+
+def _noise_shares(session, noise):
+    """Both parties' noise (this party's: a list of integer arrays, lattice units) as one
+    shared integer vector ``noise_0 + noise_1``: each party inputs its own as a secret
+    sharing (one message each). A noise beyond 2^63 -- never in practice -- wraps, which
+    is post-processing of the noisy value."""
+    mine = np.array([(int(x) + 2 ** 63) % 2 ** 64 - 2 ** 63 for arr in noise for x in arr], dtype=np.int64)
+    n0 = session.share(mine if session.party == 0 else None, owner=0, frac_bits=0)
+    n1 = session.share(mine if session.party == 1 else None, owner=1, frac_bits=0)
+    return n0 + n1
+
+
+def _integer(session, x):
+    import pet.mpc as mpc
+
+    return x if x.frac == 0 else mpc.Shared.from_shares(session, x.share, 0)
 
 
 def run_dp(session, plan, run: DPRun, rows, mask, col_leaf, n, receivers, info):
     """Aggregates of the DP query: clamped contributions, per-group sums and counts in MPC,
     plus both parties' noise as secret inputs, one opening to the receivers; charges the
-    budget after it. Returns the output columns at a receiver, None elsewhere."""
+    budget after it. Returns the output columns at a receiver, None elsewhere. Data-derived
+    groups: :func:`run_derived`."""
     import pet.mpc as mpc
-    from pet.sql.execute import group_matrix, linear_sums
-    from pet.sql.values import evaluate, to_shared
+    from pet.sql.values import to_shared
 
     dplan = run.dplan
     ms = dplan.measurements
     check_ranges(dplan, n)
+    if dplan.derived:
+        return run_derived(session, plan, run, rows, mask, col_leaf, n, receivers, info)
     groups = _public_groups(session, plan, dplan, rows)
     released = _released(plan, dplan, groups)
     sel = np.array([i for i, _ in released], dtype=np.int64)
@@ -780,27 +1006,11 @@ def run_dp(session, plan, run: DPRun, rows, mask, col_leaf, n, receivers, info):
         zero = mpc.constant(session, np.zeros(g_rel * len(ms), dtype=np.int64), 0)
         parts = [zero]
     else:
-        Hm = group_matrix(session, groups, mask, n)
-        sum_ms = [m for m in ms if m.kind == "sum"]
-        contribs = []
-        for m in sum_ms:
-            a = plan.aggs[m.agg]
-            v = evaluate(session, a.arg, col_leaf, (n,), what=m.name)
-            contribs.append(_contribution(session, plan, m, v, n))
-        sums, count = linear_sums(session, Hm, contribs, n, groups, [c.num for c in contribs])
-        by_meas = dict(zip([id(m) for m in sum_ms], sums))
+        by_meas, _ = _measure(session, plan, ms, groups, mask, col_leaf, n)
         for m in ms:
-            val = count if m.kind == "count" else by_meas[id(m)]
-            parts.append(to_shared(session, val, (groups.g,)).reshape(-1)[sel])
-    values = mpc.concatenate(parts) if len(parts) > 1 else parts[0]
-    if values.frac != 0:
-        values = mpc.Shared.from_shares(session, values.share, 0)
-    # ring words of this party's noise (as signed 64-bit; a noise beyond 2^63 -- never in
-    # practice -- wraps, which is post-processing of the noisy value)
-    mine_ring = np.array([(int(x) + 2 ** 63) % 2 ** 64 - 2 ** 63 for arr in noise for x in arr], dtype=np.int64)
-    n0 = session.share(mine_ring if session.party == 0 else None, owner=0, frac_bits=0)
-    n1 = session.share(mine_ring if session.party == 1 else None, owner=1, frac_bits=0)
-    noisy = values + n0 + n1
+            parts.append(to_shared(session, by_meas[id(m)], (groups.g,)).reshape(-1)[sel])
+    values = _integer(session, mpc.concatenate(parts) if len(parts) > 1 else parts[0])
+    noisy = values + _noise_shares(session, noise)
     one = receivers[0] if len(receivers) == 1 else None
     run.budget.opening()
     got = session.reveal(noisy, to=one)
@@ -808,6 +1018,126 @@ def run_dp(session, plan, run: DPRun, rows, mask, col_leaf, n, receivers, info):
     if got is None:
         return None
     got = np.asarray(got).reshape(len(ms), g_rel)
+    return _present(plan, dplan, released, got, info)
+
+
+# -- data-derived groups: padding, noisy threshold in MPC -------------------------------------
+
+def _padded_groups(session, plan, dplan, rows):
+    """:class:`pet.sql.execute.Groups` of the key values found in the joined rows, each
+    owner's list padded with dummy groups. Owner ``p`` numbers its ``g_p`` distinct key
+    values, draws ``D_p = max(0, K + Z)`` (``Z`` discrete Laplace at the padding epsilon,
+    CSPRNG; ``K`` = :func:`padding_shift`), and places the ``g_p + D_p`` groups (dummies:
+    no rows, key None) in a uniformly random order (CSPRNG permutation); ``g_p + D_p`` is
+    sent to the peer (one message each way, as the exact query's group count). The peer
+    learns only this padded count, which is ``(eps_pad, delta_pad)``-DP for ``g_p``."""
+    from pet._random import secure_permutation
+    from pet.dp._sampling import sample_discrete_laplace
+    from pet.sql.execute import Groups, _factorize
+
+    me = session.party
+    owners = dplan.owners
+    ids, sizes, values, real = {}, {}, {}, {}
+    mine = None
+    if me in owners:
+        cols = [k for k in plan.group_keys if plan.columns[k].party == me]
+        codes, uniques = _factorize(rows[cols])
+        g = len(uniques)
+        scale = 1 / (Fraction(repr(dplan.spec.epsilon)) * PAD_EPSILON)
+        total = g + max(0, dplan.pad_shift + sample_discrete_laplace(scale))
+        perm = secure_permutation(total)  # real group i -> slot perm[i]; dummies: perm[g:]
+        ids[me] = perm[:g][codes].astype(np.int64)
+        values[me] = {}
+        for c in cols:
+            slot_vals = np.full(total, None, dtype=object)
+            slot_vals[perm[:g]] = uniques[c].to_numpy(dtype=object)
+            values[me][c] = slot_vals
+        real[me] = np.zeros(total, dtype=bool)
+        real[me][perm[:g]] = True
+        mine = int(total)
+    peer = session.exchange("sql.groups", mine)
+    for p in owners:
+        sizes[p] = mine if p == me else peer
+        if not isinstance(sizes[p], int) or isinstance(sizes[p], bool) or sizes[p] < 0:
+            raise ProtocolError("malformed group count from the peer")
+    groups = Groups("own" if len(owners) == 1 else "product", owners, ids, sizes, values)
+    if groups.g > MAX_GROUPS:
+        raise InputError(f"differential privacy: {groups.g} candidate groups (padded) exceed {MAX_GROUPS}; "
+                         "pass public_groups")
+    groups.real = real
+    return groups
+
+
+def _dummy_cells(groups, me) -> np.ndarray | None:
+    """Which of the ``groups.g`` cells hold a dummy of this party's (None: it owns no key)."""
+    if me not in groups.owners:
+        return None
+    dummy = ~groups.real[me]
+    if groups.kind == "own":
+        return dummy
+    return np.repeat(dummy, groups.sizes[1]) if me == 0 else np.tile(dummy, groups.sizes[0])
+
+
+def run_derived(session, plan, run: DPRun, rows, mask, col_leaf, n, receivers, info):
+    """The release of data-derived groups (``delta > 0``, no ``public_groups``).
+
+    1. Candidates (:func:`_padded_groups`): each key owner's distinct keys among the joined
+       rows plus its dummy groups, in a random order; the padded counts are exchanged.
+    2. Both parties start their noise (a background thread): every measurement and the
+       selection count (discrete Laplace at the selection epsilon), one draw per candidate;
+       a key owner adds :data:`DUMMY_OFFSET` to the selection noise of its dummy cells.
+    3. Group sums and counts in MPC over all candidates (:func:`_measure`).
+    4. ``keep = count + sel_0 + sel_1 >= tau`` in MPC (one comparison per candidate): the
+       selection count is never opened, so nobody learns the exact (or noisy) count of a
+       suppressed group.
+    5. The budget's opening starts; :func:`pet.sql.reveal.reveal_columns` opens ``keep`` to
+       the receivers, then only the kept groups' noisy measurements and keys (a key owner
+       that is not a receiver and does not learn ``keep`` inputs its keys as words masked
+       by ``keep`` in MPC, padded to a public width). The claim is consumed.
+
+    Rounds: one exchange (counts), the Beaver products of :func:`_measure`, two noise
+    inputs, one comparison (8 rounds), the reveal. Returns the output columns at a
+    receiver, None elsewhere."""
+    import pet.mpc as mpc
+    from pet.sql.execute import _key_values
+    from pet.sql.reveal import reveal_columns
+    from pet.sql.values import Sh, to_shared
+
+    dplan = run.dplan
+    ms = dplan.measurements
+    if n == 0:  # public: nothing joined, no group exists; the (empty) release is charged
+        info["groups"] = 0
+        run.budget.opening()
+        run.budget.consume()
+        if session.party not in receivers:
+            return None
+        return _present(plan, dplan, [], np.zeros((len(ms), 0), dtype=np.int64), info)
+    groups = _padded_groups(session, plan, dplan, rows)
+    g = groups.g
+    info["groups"] = g  # candidates, padded
+    pool = NoisePool(ms + [dplan.select], g)
+    by_meas, count = _measure(session, plan, ms, groups, mask, col_leaf, n)
+    parts = [to_shared(session, by_meas[id(m)], (g,)).reshape(-1) for m in ms]
+    parts.append(to_shared(session, count, (g,)).reshape(-1))
+    values = _integer(session, mpc.concatenate(parts))
+    noise = pool.get()
+    dummy = _dummy_cells(groups, session.party)
+    if dummy is not None:
+        noise[-1] = noise[-1] + np.where(dummy, DUMMY_OFFSET, 0).astype(object)
+    noisy = values + _noise_shares(session, noise)
+    m = len(ms)
+    keep = mpc.greater_equal(noisy[m * g:], dplan.tau)
+    outs = _key_values(session, plan, groups) + [Sh(noisy[i * g:(i + 1) * g], "int") for i in range(m)]
+    run.budget.opening()
+    cols = reveal_columns(session, plan, outs, Sh(keep, "bool"), receivers, g=g, suppressed=None,
+                          null_flag=None, nullable=[False] * len(outs), info=info, pad_words=True)
+    run.budget.consume()
+    if cols is None:
+        return None
+    nk = len(plan.group_keys)
+    r = len(cols[nk]) if m else 0
+    released = [(None, {i: _scalar(cols[i][j]) for i in range(nk)}) for j in range(r)]
+    got = np.array([[int(x) for x in cols[nk + i]] for i in range(m)], dtype=np.int64).reshape(m, r)
     return _present(plan, dplan, released, got, info)
 
 
@@ -852,7 +1182,21 @@ def _present(plan, dplan, released, got, info):
         "split": (f"epsilon/{len(ms)} per measurement (basic composition)" if spec.delta == 0 else
                   f"zCDP rho={dplan.rho_each * len(ms):.6g} split equally, rho/{len(ms)} per measurement"),
         "accounted_epsilon": dplan.accounted_epsilon,
+        "accounted_delta": dplan.accounted_delta,
         "unit": "one joined row",
         "released_groups": len(released),
+        "groups": "public" if not plan.group_keys or not dplan.derived else "data-derived",
     }
+    if dplan.derived:
+        (es, ds), (ep, dp_), (em, dm) = (dplan.split["selection"], dplan.split[_pad_key(dplan)],
+                                         dplan.split["measurements"])
+        info["dp"]["split"] = (f"selection eps={es:.6g} delta={ds:.3g} (threshold {dplan.tau}); padding per key "
+                               f"owner eps={ep:.6g} delta={dp_:.3g}; measurements eps={em:.6g} delta={dm:.3g} "
+                               f"(zCDP rho={dplan.rho_each * len(ms):.6g} split equally); basic composition")
+        info["dp"]["threshold"] = dplan.tau
+        info["dp"]["budget_split"] = {k: list(v) for k, v in dplan.split.items()}
     return cols
+
+
+def _pad_key(dplan) -> str:
+    return next(k for k in dplan.split if k.startswith("padding"))

@@ -112,6 +112,10 @@ def _local_rows(plan, con, party, bounds=None):
     from pet.sql.local import run_local_query
 
     df = run_local_query(con, plan.local_sql[party])
+    if plan.own_filters.get(party):  # dp: WHERE not applied before the PSI (pet.sql.dp.blank_dropped_rows)
+        from pet.sql.dp import blank_dropped_rows
+
+        blank_dropped_rows(plan, df, party)
     check_declared(plan, df, party, bounds)
     for name, col in plan.columns.items():
         if col.party != party or name.startswith("_g"):
@@ -558,10 +562,10 @@ def _col_leaf(plan, rows, me, col_nums):
 
 def _run_dp(session, plan, dp, rows, col_leaf, n, col_nums, receivers, info):
     """Step 5: the DP release (:func:`pet.sql.dp.run_dp`) after its row precheck and the mask."""
-    from pet.sql.dp import precheck_rows, run_dp
+    from pet.sql.dp import fold_own_filters, precheck_rows, run_dp
 
     precheck_rows(plan, col_nums)
-    mask = _row_mask(session, plan, col_leaf, n)
+    mask = fold_own_filters(session, plan, rows, _row_mask(session, plan, col_leaf, n), n)
     return run_dp(session, plan, dp, rows, mask, col_leaf, n, receivers, info)
 
 

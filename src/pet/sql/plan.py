@@ -102,6 +102,7 @@ class Plan:
     limit: int | None = None
     offset: int = 0
     alias_tables: dict = field(default_factory=dict)  # alias -> base table name (for declared bounds)
+    own_filters: dict = field(default_factory=dict)   # dp: party -> its 0/1 WHERE column (not pushed below the PSI)
 
 
 _AGGS = {"Sum": "sum", "Count": "count", "Avg": "avg", "Min": "min", "Max": "max"}
@@ -551,8 +552,10 @@ def _join_keys(join, left_alias, right_alias, aliases, sql):
     return pairs, extra
 
 
-def build_plan(sql: str, schemas: list) -> Plan:
-    """Plan ``sql`` over ``schemas = [schema_of_party0, schema_of_party1]``.
+def build_plan(sql: str, schemas: list, *, dp: bool = False) -> Plan:
+    """Plan ``sql`` over ``schemas = [schema_of_party0, schema_of_party1]``. With ``dp``
+    (a differentially private query) one party's WHERE conjuncts are not pushed below the
+    PSI but become that party's 0/1 column ``plan.own_filters[party]`` (step 9).
 
     Steps (each one call, in this order: the first failing check gives the error):
 
@@ -579,7 +582,7 @@ def build_plan(sql: str, schemas: list) -> Plan:
     q, qsources, aliases, src_sql = _qualify(tree, all_schemas, src_owner)
     b = _Builder(sql, catalog, aliases, src_sql)
     pairs, extra, key_exprs = _join_key_exprs(q, qsources, aliases, src_owner, sql)
-    mask = _where_mask(b, q, extra, sql)
+    mask = _where_mask(b, q, extra, sql, dp=dp)
     row_level, outputs, having_ir = _group_keys_and_outputs(b, q, mask, sql)
     local_sql = _typed_local_sql(b, catalog, key_exprs, src_sql, pairs, sql)
     return _join_plan(sql, out_names, out_types, local_sql, pairs, b, mask, having_ir, outputs, row_level,
@@ -683,21 +686,34 @@ def _join_key_exprs(q, qsources, aliases, src_owner, sql: str):
     return pairs, extra, key_exprs
 
 
-def _where_mask(b: _Builder, q, extra, sql: str):
+def _where_mask(b: _Builder, q, extra, sql: str, dp: bool = False):
     """Step 9: WHERE (and the join condition's ``extra`` conjuncts): a conjunct over one
     party's columns (or none) becomes a filter of its local query, a cross-party one part
-    of the row mask; returns the mask IR (None without one)."""
+    of the row mask; returns the mask IR (None without one).
+
+    With ``dp``, a conjunct over one party's columns is *not* a local filter (the PSI would
+    reveal the filtered intersection size exactly): the party's conjuncts become one pushed
+    column ``COALESCE((c1) AND (c2) ..., FALSE)`` (``b.own_filters[party]``) that enters the
+    MPC as a 0/1 mask known to its owner. Constant conjuncts stay local filters."""
     exp = _exp()
     mask_parts = []
+    own = {0: [], 1: []}
     for c in _conjuncts(q.args.get("where").this if q.args.get("where") else None) + extra:
         ps = b.parties(c)
         if c.find(exp.AggFunc):
             raise _unsupported("aggregate in WHERE", c, sql)
-        if len(ps) <= 1:
+        if dp and len(ps) == 1:
+            own[next(iter(ps))].append(c.sql("duckdb"))
+        elif len(ps) <= 1:
             for p in (ps or {0, 1}):
                 b.filters[p].append(c.sql("duckdb"))
         else:
             mask_parts.append(b.row_ir(c))
+    b.own_filters = {}
+    for p in (0, 1):
+        if own[p]:
+            text = "COALESCE(" + " AND ".join(f"({c})" for c in own[p]) + ", FALSE)"
+            b.own_filters[p] = b.push(p, None, prefix="w", text=text)
     mask = None
     for m in mask_parts:
         mask = m if mask is None else ("op", "and", (mask, m))
@@ -782,6 +798,7 @@ def _join_plan(sql, out_names, out_types, local_sql, pairs, b: _Builder, mask, h
                 columns=b.columns, mask=mask, group_keys=b.group_keys, aggs=b.aggs, having=having_ir,
                 outputs=outputs, row_level=row_level)
     plan.alias_tables = {_alias_of(s): s.name.lower() for s in qsources if isinstance(s, exp.Table)}
+    plan.own_filters = dict(getattr(b, "own_filters", {}))
     _order_limit(plan, q, sql)
     _check_mpc_kinds(plan, sql)
     return plan

@@ -220,7 +220,7 @@ def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicat
         error = exc
     theirs = _hello(session, sql, mine, reveal_to, min_group_size, duplicate_keys, error, expect, bounds, dp)
     schemas = [mine, theirs] if me == 0 else [theirs, mine]
-    plan = _plan(session, sql, schemas, min_group_size, dp)
+    plan = _plan(session, sql, schemas, min_group_size, dp, duplicate_keys)
     if dp is not None:
         return _query_dp(session, plan, con, dp, reveal_to, min_group_size, duplicate_keys, psi_options, bounds)
     receivers = [0, 1] if reveal_to is None else [reveal_to]
@@ -263,7 +263,7 @@ def _query_dp(session, plan, con, dp, reveal_to, min_group_size, duplicate_keys,
     return df
 
 
-def _plan(session, sql, schemas, min_group_size, dp=None):
+def _plan(session, sql, schemas, min_group_size, dp=None, duplicate_keys="reject"):
     """:func:`build_plan` plus the option checks. Both parties plan on the same inputs, so
     they normally fail alike; should only one fail (e.g. a different DuckDB version), it
     sends the fixed status ``["plan", kind]`` in place of the ok of the next step (the
@@ -272,11 +272,12 @@ def _plan(session, sql, schemas, min_group_size, dp=None):
     from pet.sql.execute import tell_peer_failed
 
     try:
-        plan = build_plan(sql, schemas)
+        plan = build_plan(sql, schemas) if dp is None else build_plan(sql, schemas, dp=True)
         _check_plan_options(plan, min_group_size)
         if dp is not None:
-            from pet.sql.dp import plan_dp
+            from pet.sql.dp import check_duplicate_keys, plan_dp
 
+            check_duplicate_keys(duplicate_keys)
             plan_dp(plan, dp, min_group_size)
     except Exception as exc:  # noqa: BLE001 - the peer must not wait for us
         tell_peer_failed(session, "local", failure_status("plan", exc))

@@ -111,9 +111,12 @@ def _send_owned(session, owner, value, receivers, op):
     return value if me in receivers else None
 
 
-def reveal_columns(session, plan, outs, keep, receivers, *, g, suppressed, null_flag, nullable, info):
+def reveal_columns(session, plan, outs, keep, receivers, *, g, suppressed, null_flag, nullable, info,
+                   pad_words=False):
     """The output columns (kept entries only) at a receiver, None elsewhere; ``g`` is the
-    (public) number of groups or rows; fills ``info["suppressed_groups"]``."""
+    (public) number of groups or rows; fills ``info["suppressed_groups"]``. ``pad_words``
+    (DP release of data-derived groups): masked key words are padded to
+    :func:`padded_width`, so the receiver does not learn the longest suppressed key."""
     me = session.party
     receivers = sorted(receivers)
     one = receivers[0] if len(receivers) == 1 else None
@@ -144,7 +147,7 @@ def reveal_columns(session, plan, outs, keep, receivers, *, g, suppressed, null_
         nulls = _reveal_small(session, null_flag, receivers)
     cols = []
     for v, nullable_col in zip(outs, nullable):
-        col = _reveal_value(session, v, keep, kv, idx, known_both, receivers, g)
+        col = _reveal_value(session, v, keep, kv, idx, known_both, receivers, g, pad_words)
         if me in receivers and nulls is not None and nullable_col:
             col = np.asarray(col, dtype=object)
             col[np.asarray(nulls, dtype=bool)[idx]] = None
@@ -162,7 +165,13 @@ def _reveal_small(session, v, receivers):
     return _send_owned(session, v.party, None if v.v is None else np.asarray(v.v), receivers, "sql.small")
 
 
-def _reveal_value(session, v, keep, kv, idx, known_both, receivers, g):
+def padded_width(words: int) -> int:
+    """A public width for masked key words: at least 16 (60-byte strings), else the next
+    power of two (the receiver learns only that power)."""
+    return max(16, 1 << (max(words, 1) - 1).bit_length())
+
+
+def _reveal_value(session, v, keep, kv, idx, known_both, receivers, g, pad_words=False):
     me = session.party
     one = receivers[0] if len(receivers) == 1 else None
     if isinstance(v, Pub):
@@ -191,6 +200,8 @@ def _reveal_value(session, v, keep, kv, idx, known_both, receivers, g):
         return np.asarray(got if got is not None else [], dtype=object)
     # the owner does not know keep, the other party is the only receiver: masked words
     words = to_words(list(np.asarray(v.v, dtype=object)), v.kind) if me == p else None
+    if words is not None and pad_words and v.kind == "str" and words.shape[1] < padded_width(words.shape[1]):
+        words = np.pad(words, ((0, 0), (0, padded_width(words.shape[1]) - words.shape[1])))
     width = _send_owned(session, p, None if words is None else int(words.shape[1]), receivers, "sql.width")
     if me == p:
         width = int(words.shape[1])

@@ -1,0 +1,179 @@
+"""pet.sql under differential privacy (issue 18): the JOIN + GROUP BY of
+``benchmarks/test_sql.py`` (10 groups, key at one party; COUNT, SUM and AVG over
+cross-party expressions -- MAX has no DP mechanism) with ``dp=DP(1.0, 1e-6, bounds=...,
+public_groups=...)`` next to the same query without DP; dealer, party 0 and party 1 as
+separate processes over loopback TCP.
+
+Run::
+
+    .venv/bin/python -m pytest benchmarks/test_sql_dp.py --benchmark-only -s
+
+``PET_SQL_DP_BENCH_ROWS=10000`` sets the sizes (rows per side; default 10^4, with
+``PET_BENCH_FULL=1`` 10^4 and 10^6). Two shapes: no WHERE, and a one-party WHERE
+(``s.amount > 10``), which without DP filters before the PSI but under DP runs on the
+joined rows as a mask in MPC (docs/sql.md, "WHERE under DP") -- so that case also shows
+the cost of not revealing the filtered count. Reported per case (``extra_info`` and one
+printed line): wall time of the slower party with and without DP and the overhead, bytes
+sent, and per released aggregate the mean relative error over the groups next to the
+central mechanism's expected relative error (its noise std ``attrs["dp"]["noise_std"] /
+sqrt(2)`` over the exact value; AVG by the delta method from its sum's and count's noise).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import pick
+
+ROWS = [int(x) for x in os.environ.get("PET_SQL_DP_BENCH_ROWS", pick("10000", "10000,1000000")).split(",")
+        if x.strip()]
+WHERES = ["", "WHERE s.amount > 10"]
+SQL = ("SELECT u.g, COUNT(*) AS n, SUM(s.amount * u.w) AS total, AVG(s.amount + u.w) AS mean "
+       "FROM sales s JOIN users u ON s.id = u.id {where} GROUP BY u.g")
+DP_SPEC = {"epsilon": 1.0, "delta": 1e-6, "bounds": {"total": [0, 1000], "mean": [0, 110]},
+           "public_groups": {"g": list(range(10))}}
+
+_PARTY = textwrap.dedent("""
+    import json, sys, time
+    import numpy as np, pandas as pd
+    from pet.mpc import Session
+    from pet.sql import DP, query
+    from pet.transport import tcp
+
+    def tables(party, n):
+        i = np.arange(n, dtype=np.int64)
+        if party == 0:
+            return {"sales": pd.DataFrame({"id": i, "amount": ((i * 7919) % 10000) / 100.0})}
+        ids = i + n // 2
+        return {"users": pd.DataFrame({"id": ids, "w": ((ids * 104729) % 1000) / 100.0, "g": ids % 10})}
+
+    def main():
+        party, port, dport, n = (int(v) for v in sys.argv[1:5])
+        spec = json.loads(sys.argv[6])
+        dp = None
+        if spec:
+            dp = DP(spec["epsilon"], spec["delta"], bounds={k: tuple(v) for k, v in spec["bounds"].items()},
+                    public_groups=spec["public_groups"])
+        t = tables(party, n)
+        if party == 0:
+            ch = tcp.listen("127.0.0.1", port, timeout=3600, accept_timeout=300)
+        else:
+            ch = tcp.connect("127.0.0.1", port, timeout=3600, retry_for=300)
+        dealer = tcp.connect("127.0.0.1", dport, timeout=3600, retry_for=300)
+        with Session(party, ch, dealer=dealer) as s:
+            s.channel.exchange("ready")
+            before = ch.stats.snapshot()
+            t0 = time.perf_counter()
+            res = query(s, sys.argv[5], t, dp=dp)
+            wall = time.perf_counter() - t0
+            st = ch.stats.snapshot() - before
+        info = res.attrs["pet_sql"]
+        print(json.dumps({"wall": wall, "sent": st.bytes_sent, "joined": info["joined_rows"],
+                          "dp": res.attrs.get("dp"), "result": res.to_dict(orient="list")}, default=str))
+        ch.close()
+        dealer.close()
+
+    main()
+""")
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_pet(n: int, sql: str, spec) -> list[dict]:
+    dport, pport = _port(), _port()
+    dealer = subprocess.Popen([sys.executable, "-m", "pet", "dealer", "--listen", f"127.0.0.1:{dport}",
+                               "--wait", "300", "--timeout", "3600"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parties = [subprocess.Popen([sys.executable, "-c", _PARTY, str(p), str(pport), str(dport), str(n), sql,
+                                 json.dumps(spec)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in (0, 1)]
+    try:
+        outs = [p.communicate(timeout=3600) for p in parties]
+        dealer.communicate(timeout=60)
+    finally:
+        for p in parties + [dealer]:
+            if p.poll() is None:
+                p.kill()
+    for p, (_, err) in zip(parties, outs):
+        if p.returncode != 0:
+            raise RuntimeError(f"party failed:\n{err[-3000:]}")
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+
+
+def _exact(n: int, sql: str):
+    import duckdb
+    import numpy as np
+    import pandas as pd
+
+    i = np.arange(n, dtype=np.int64)
+    sales = pd.DataFrame({"id": i, "amount": ((i * 7919) % 10000) / 100.0})
+    ids = i + n // 2
+    users = pd.DataFrame({"id": ids, "w": ((ids * 104729) % 1000) / 100.0, "g": ids % 10})
+    con = duckdb.connect()
+    con.register("sales", sales)
+    con.register("users", users)
+    return con.execute(sql).df().set_index("g")
+
+
+def _errors(result: dict, dp: dict, want) -> dict:
+    """Per aggregate: (mean observed relative error, mean central expected relative error)."""
+    got = {g: i for i, g in enumerate(result["g"])}
+    central = {k: v / math.sqrt(2) for k, v in dp["noise_std"].items() if v is not None}
+    avg = dp["avg_noise"]["mean"]
+    out = {}
+    for col in ("n", "total", "mean"):
+        obs, exp = [], []
+        for g, row in want.iterrows():
+            x, w = float(result[col][got[g]]), float(row[col])
+            obs.append(abs(x - w) / abs(w))
+            if col == "mean":  # AVG = SUM / COUNT: delta method with the central noise of both
+                s, c = float(row["mean"]) * float(row["n"]), float(row["n"])
+                sum_std, count_std = avg["sum_noise_std"] / math.sqrt(2), avg["count_noise_std"] / math.sqrt(2)
+                exp.append(math.hypot(sum_std / s, count_std / c))
+            else:
+                exp.append(central[col] / abs(w))
+        out[col] = (sum(obs) / len(obs), sum(exp) / len(exp))
+    return out
+
+
+@pytest.mark.parametrize("where", WHERES, ids=["no-where", "one-party-where"])
+@pytest.mark.parametrize("rows", ROWS)
+def test_sql_dp_overhead_and_error(benchmark, rows, where):
+    sql = SQL.format(where=where)
+    holder = {}
+
+    def once():
+        holder["dp"] = _run_pet(rows, sql, DP_SPEC)
+
+    benchmark.pedantic(once, rounds=1, iterations=1)
+    plain = _run_pet(rows, sql, None)
+    d0, d1 = holder["dp"]
+    wall_dp, wall = max(d0["wall"], d1["wall"]), max(plain[0]["wall"], plain[1]["wall"])
+    want = _exact(rows, sql)
+    errs = _errors(d0["result"], d0["dp"], want)
+    load = os.getloadavg()
+    benchmark.extra_info.update({
+        "rows_per_side": rows, "where": where, "joined_rows_dp": d0["joined"], "joined_rows_plain": plain[0]["joined"],
+        "wall_dp_s": wall_dp, "wall_plain_s": wall, "overhead": wall_dp / wall - 1,
+        "bytes_sent_dp": [d0["sent"], d1["sent"]], "bytes_sent_plain": [plain[0]["sent"], plain[1]["sent"]],
+        "rel_err": {k: v[0] for k, v in errs.items()}, "central_rel_err": {k: v[1] for k, v in errs.items()},
+        "loadavg": load})
+    print(f"\npet.sql DP {rows:,} x {rows:,} rows, {where or 'no WHERE'} (joined {d0['joined']:,} under DP, "
+          f"{plain[0]['joined']:,} without): DP {wall_dp:.1f} s vs {wall:.1f} s ({100 * (wall_dp / wall - 1):+.0f}%); "
+          f"sent {d0['sent'] / 1e6:.2f} / {d1['sent'] / 1e6:.2f} MB vs {plain[0]['sent'] / 1e6:.2f} / "
+          f"{plain[1]['sent'] / 1e6:.2f} MB; load {load[0]:.1f}")
+    for k, (o, e) in errs.items():
+        print(f"  {k:6} mean rel. error {o:.2e} (central mechanism expected {e:.2e})")
+    assert d0["joined"] == rows // 2 and sorted(d0["result"]["g"]) == list(range(10))
+    assert d0["result"] == d1["result"]
