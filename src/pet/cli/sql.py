@@ -89,7 +89,7 @@ def _add_scale_out_arguments(p) -> None:
 
 def _scale_out(args, tls) -> dict | None:
     """The ``psi_options`` of the bucketed join, or None without ``--buckets``."""
-    from pet.cli.psi import _ports
+    from pet.psi.bucketed_join import port_range
 
     if args.buckets is None:
         given = [f"--{f.replace('_', '-')}" for f in ("cluster", "state_dir", "max_retries", "listen_ports")
@@ -98,7 +98,7 @@ def _scale_out(args, tls) -> dict | None:
             raise InputError(f"{', '.join(given)} need(s) --buckets")
         return None
     options = {"buckets": args.buckets, "cluster": args.cluster, "state_dir": args.state_dir,
-               "max_retries": args.max_retries, "listen_ports": _ports(args.listen_ports), "tls": tls,
+               "max_retries": args.max_retries, "listen_ports": port_range(args.listen_ports), "tls": tls,
                "timeout": args.timeout}
     return {k: v for k, v in options.items() if v is not None}
 

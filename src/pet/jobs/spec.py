@@ -78,12 +78,19 @@ class JobSpec:
     address: str = "127.0.0.1:9300"
     tls_dir: str | None = None
     dealer: str | None = None
+    scale_out: dict = field(default_factory=dict)  # job-level bucketed PSI settings (pet.jobs.tasks)
+
+    def scale_out_for(self, party: int) -> dict:
+        """The ``scale_out`` settings of ``party``: the common ones updated by its section."""
+        merged = {k: v for k, v in self.scale_out.items() if k not in ("party0", "party1")}
+        merged.update(self.scale_out.get(f"party{party}") or {})
+        return merged
 
     def canonical(self) -> dict:
         """The whole job as parsed -- id, network settings (defaults filled in) and every task
         with its common and per-party parameters and dependencies, in file order -- as plain
         JSON values."""
-        return {
+        out = {
             "job": self.job,
             "network": {"address": self.address, "tls_dir": self.tls_dir, "dealer": self.dealer},
             "tasks": [{"name": t.name, "type": t.type, "params": _canonical_value(t.params, t.name),
@@ -91,6 +98,9 @@ class JobSpec:
                        "party1": _canonical_value(t.party_params[1], t.name),
                        "depends": list(t.depends)} for t in self.tasks],
         }
+        if self.scale_out:  # only when given: the digests of existing job files do not change
+            out["scale_out"] = _canonical_value(self.scale_out, "scale_out")
+        return out
 
     def digest(self) -> str:
         """SHA-256 (hex) of the canonical JSON of :meth:`canonical` (sorted keys, no spaces,
@@ -152,7 +162,7 @@ def _mapping(value, what: str) -> dict:
 def parse_job(data: dict, *, source: str = "job") -> JobSpec:
     """Validate a job dictionary (as loaded from YAML) into a :class:`JobSpec`."""
     data = _mapping(data, source)
-    unknown = set(data) - {"job", "network", "tasks"}
+    unknown = set(data) - {"job", "network", "tasks", "scale_out"}
     if unknown:
         raise InputError(f"{source}: unknown top-level keys {sorted(unknown)}")
     job = data.get("job")
@@ -195,10 +205,31 @@ def parse_job(data: dict, *, source: str = "job") -> JobSpec:
     if bad:
         raise InputError(f"{source}: unknown network keys {sorted(bad)}")
     spec = JobSpec(job=job, tasks=tuple(tasks), address=str(network.get("address", "127.0.0.1:9300")),
-                   tls_dir=network.get("tls_dir"), dealer=network.get("dealer"))
+                   tls_dir=network.get("tls_dir"), dealer=network.get("dealer"),
+                   scale_out=_scale_out(data.get("scale_out"), source))
     spec.order()  # reject cycles now
     spec.digest()  # and parameters that have no canonical JSON form
     return spec
+
+
+#: Keys of a job's ``scale_out`` section (and of its ``party0``/``party1`` sub-sections).
+SCALE_OUT_KEYS = ("buckets", "cluster", "state_dir", "max_retries", "listen_ports")
+
+
+def _scale_out(value, source: str) -> dict:
+    """The job-level ``scale_out`` section: bucketed PSI for the ``psi`` and ``sql`` tasks."""
+    out = _mapping(value, f"{source}: scale_out")
+    bad = set(out) - {*SCALE_OUT_KEYS, "party0", "party1"}
+    if bad:
+        raise InputError(f"{source}: unknown scale_out keys {sorted(bad)} (allowed: {list(SCALE_OUT_KEYS)}, "
+                         "party0, party1)")
+    for party in ("party0", "party1"):
+        if party in out:
+            out[party] = _mapping(out[party], f"{source}: scale_out.{party}")
+            bad = set(out[party]) - set(SCALE_OUT_KEYS)
+            if bad:
+                raise InputError(f"{source}: unknown scale_out.{party} keys {sorted(bad)}")
+    return out
 
 
 def load_job(path: str | os.PathLike) -> JobSpec:

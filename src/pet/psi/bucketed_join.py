@@ -35,12 +35,31 @@ from pathlib import Path
 
 from pet.errors import InputError, PetTypeError
 
-__all__ = ["BUCKETED_OPTIONS", "align_frame", "split_bucketed_options"]
+__all__ = ["BUCKETED_OPTIONS", "align_frame", "port_range", "split_bucketed_options"]
 
 #: Keyword arguments of :func:`align_frame` besides ``buckets``, passed on to
 #: :func:`~pet.psi.bucketed.align_dataset`.
 BUCKETED_OPTIONS = ("cluster", "state_dir", "max_retries", "listen_ports", "tls", "timeout", "pair_timeout",
                     "hash_suite", "chunk_size", "progress", "protocol", "spill_bytes")
+
+
+def port_range(value, what: str = "--listen-ports"):
+    """``(lo, hi)`` from ``"LO-HI"`` or a pair of ints (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        lo, sep, hi = value.partition("-")
+        try:
+            lo, hi = (int(lo), int(hi)) if sep else (-1, -1)
+        except ValueError:
+            lo = hi = -1
+    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        lo, hi = value
+    else:
+        lo = hi = -1
+    if not (isinstance(lo, int) and 1 <= lo <= hi <= 65535):
+        raise InputError(f"{what} {str(value)[:40]!r}: expected LO-HI with 1 <= LO <= HI <= 65535")
+    return lo, hi
 
 
 def split_bucketed_options(psi_options: dict) -> dict | None:
