@@ -162,3 +162,19 @@ def test_cli_cluster_without_buckets_is_refused(tmp_path):
                   f"sales={tmp_path / 's.csv'}", "--query", SQL, "--output", str(tmp_path / "o.csv"),
                   "--cluster", "local:2", timeout=60)
     assert out.returncode != 0 and "--cluster need(s) --buckets" in out.stderr
+
+
+def test_one_party_bucketed_the_other_not_fails_both(clients):
+    import pet.mpc as mpc
+    import pet.sql as psql
+    from pet.errors import ProtocolError
+
+    sales, users = _tables(200, 200, 100)
+
+    def prog(session):
+        if session.party == 0:
+            return psql.query(session, SQL, {"sales": sales}, psi_options={"buckets": 3, "cluster": clients[0]})
+        return psql.query(session, SQL, {"users": users})
+
+    with pytest.raises(ProtocolError, match="pet.psi.bucketed|bucketed PSI"):  # refused at once, not a hang
+        mpc.run_local(prog, timeout=60)
