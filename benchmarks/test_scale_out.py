@@ -119,7 +119,7 @@ def _run_pair(tmp_path: Path, n: int, extra: list[str], out_suffix: str) -> dict
         time.sleep(0.5)
     wall = time.perf_counter() - t0
     results = [p.communicate() for p in procs]
-    for p, (out, err) in zip(procs, results):
+    for p, (_out, err) in zip(procs, results):
         assert p.returncode == 0, err[-3000:]
     sent = [int(o.split("sent ")[1].split(" B")[0].replace(",", "")) for o, _ in results]
     written = [int(o.split("pet psi: ")[1].split(" of ")[0]) for o, _ in results]
