@@ -147,13 +147,21 @@ PROTOCOLS = {"ecdh": _ecdh_bucket}
 
 def data_tls(tls, party: int):
     """The TLS configuration of the data connections between bucket tasks (and of nothing
-    else: the control channel is opened by the caller). The one place to adapt when
-    :class:`~pet.transport.tls.TLSConfig` gains role pinning: party 0's tasks are the TLS
-    servers, party 1's the clients."""
+    else: the control channel is opened by the caller): the party's own, with its pinned
+    peer role (:mod:`pet.transport.tls`: party ``p`` requires ``party{1-p}`` in the peer's
+    certificate). Party 0's tasks are the TLS servers, party 1's the clients. A
+    configuration pinned to the dealer or to this party's own role (one meant for another
+    link) is refused: a bucket task must only ever talk to the other party."""
     from pet.transport.tls import TLSConfig
 
-    if tls is not None and not isinstance(tls, TLSConfig):
+    if tls is None:
+        return None
+    if not isinstance(tls, TLSConfig):
         raise PetTypeError(f"tls must be a pet.transport.tls.TLSConfig or None, got {type(tls).__name__}")
+    wrong = sorted({"dealer", f"party{party}"} & set(tls.peer_names))
+    if wrong:
+        raise InputError(f"tls: party {party}'s bucket connections must pin the peer to 'party{1 - party}', but "
+                         f"this configuration accepts {wrong} (a configuration for another link?)")
     return tls
 
 
