@@ -11,7 +11,8 @@ Start a dealer, then both parties with the same query (either may start first)::
 Each ``--table NAME=PATH`` (CSV or Parquet) is a table of this party. The receiver(s)
 (``--reveal-to``, default both) write the result atomically (temporary file + rename, CSV
 or Parquet by extension); the other party writes nothing. What each party learns:
-docs/sql.md.
+docs/sql.md. ``--buckets B [--cluster local:N | tcp://HOST:PORT]`` runs the join's PSI
+bucketed on this party's Dask cluster (docs/scale-out.md).
 """
 
 from __future__ import annotations
