@@ -178,3 +178,45 @@ def test_one_party_bucketed_the_other_not_fails_both(clients):
 
     with pytest.raises(ProtocolError, match="pet.psi.bucketed|bucketed PSI"):  # refused at once, not a hang
         mpc.run_local(prog, timeout=60)
+
+
+def test_failed_query_with_state_dir_resumes_finished_buckets(tmp_path, clients, monkeypatch):
+    import pet.mpc as mpc
+    import pet.sql as psql
+    from pet.psi import bucketed
+
+    sales, users = _tables(3000, 3000, 1500, seed=9)
+    results = []
+    real = bucketed.align_dataset
+
+    def recording(*args, **kw):
+        results.append(real(*args, **kw))
+        return results[-1]
+
+    monkeypatch.setattr(bucketed, "align_dataset", recording)
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_3(done, total):
+        if done >= 3:
+            raise Crash("party 0 dies")
+
+    def run(crash):
+        def prog(session):
+            own = {"sales": sales} if session.party == 0 else {"users": users}
+            opts = {"buckets": 8, "cluster": clients[session.party], "state_dir": tmp_path / f"s{session.party}"}
+            if crash and session.party == 0:
+                opts["progress"] = crash_after_3
+            return psql.query(session, SQL, own, psi_options=opts)
+        return mpc.run_local(prog, timeout=120)
+
+    with pytest.raises(Exception):  # noqa: B017 - party 0's crash (or party 1's view of it)
+        run(True)
+    assert len(list((tmp_path / "s0" / "state" / "done").iterdir())) >= 3  # kept for the rerun
+    r0, r1 = run(False)
+    want = oracle(SQL, {"sales": sales}, {"users": users})
+    assert_same(r0, want)
+    assert_same(r1, want)
+    assert [r.resumed for r in results] and min(r.resumed for r in results) >= 2  # finished buckets kept
+    assert not (tmp_path / "s0" / "state").exists() and not (tmp_path / "s0" / "input.parquet").exists()
