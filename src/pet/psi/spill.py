@@ -221,7 +221,7 @@ def spill_part(path, columns: list[str], header: bool, key: bytes, buckets: int,
     names = [f"--column {c!r}" for c in columns]
     buf, buf_bytes, flushes, rows = [], 0, 0, 0
     for table, keys in _part_batches(path, columns, header, part, batch_rows):
-        enc = encode_columns(keys, names, rows)
+        enc = encode_columns(keys, names, part.get("lo", 0) + rows)  # row numbers for errors (Parquet: global)
         del keys
         b = bucket_of(enc, key, buckets)
         table = table.append_column(PET_KEY, pa.array(enc, type=pa.binary()))
