@@ -226,16 +226,6 @@ def _check_input(path, columns: list[str], header: bool) -> None:
     check_columns(have, columns)
 
 
-def spill_input(path, columns: list[str], header: bool, key: bytes, buckets: int, spill_dir: str,
-                spill_bytes: int = 64 << 20, batch_rows: int = 1 << 16) -> dict:
-    """Step 4 in one process (serial): :mod:`pet.psi.spill` with a single part. The driver
-    runs the parts as parallel Dask tasks instead."""
-    plan = plan_spill(path, header, spill_dir, 1)
-    res = [spill_part(path, columns, header, key, buckets, spill_dir, part, i, spill_bytes, batch_rows)
-           for i, part in enumerate(plan)]
-    return {"rows": finish_spill(spill_dir, res), "flushes": sum(r["flushes"] for r in res)}
-
-
 # --------------------------------------------------------------------------- bucket tasks (on workers)
 
 
