@@ -69,6 +69,9 @@ def write_table(df, path: str | os.PathLike, *, header: bool = True) -> None:
     """Write a DataFrame as CSV or Parquet (by extension), atomically."""
     with atomic_output(path) as tmp:
         if is_parquet(path):
+            if df.attrs:  # pandas stores attrs as JSON in the file; pet's (e.g. pet.sql's sizes) are not all JSON
+                df = df.copy(deep=False)
+                df.attrs = {}
             df.to_parquet(tmp, index=False)
         else:
             df.to_csv(tmp, index=False, header=header)

@@ -11,7 +11,8 @@ Start a dealer, then both parties with the same query (either may start first)::
 Each ``--table NAME=PATH`` (CSV or Parquet) is a table of this party. The receiver(s)
 (``--reveal-to``, default both) write the result atomically (temporary file + rename, CSV
 or Parquet by extension); the other party writes nothing. What each party learns:
-docs/sql.md.
+docs/sql.md. ``--buckets B [--cluster local:N | tcp://HOST:PORT]`` runs the join's PSI
+bucketed on this party's Dask cluster (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -70,7 +71,39 @@ def register(subparsers) -> None:
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                    help="receive timeout once connected (default 600)")
     add_tls_arguments(p)
+    _add_scale_out_arguments(p)
     p.set_defaults(func=run)
+
+
+def _add_scale_out_arguments(p) -> None:
+    """``--buckets``/``--cluster``...: the join's PSI step bucketed on Dask (docs/scale-out.md)."""
+    s = p.add_argument_group("scale-out on Dask (the join's PSI in buckets; both parties give the same --buckets)")
+    s.add_argument("--buckets", type=int, metavar="B",
+                   help="run the join's PSI in B buckets on this party's Dask cluster (pet.psi.bucketed)")
+    s.add_argument("--cluster", metavar="SPEC", default=None,
+                   help="this party's Dask cluster: local:N (default local:2) or tcp://HOST:PORT")
+    s.add_argument("--state-dir", metavar="DIR",
+                   help="the bucketed run's state (visible to the workers; kept on failure: rerunning the query "
+                        "resumes finished buckets); default: a temporary directory")
+    s.add_argument("--max-retries", type=int, default=None, metavar="N",
+                   help="failed attempts allowed per bucket (default 3)")
+    s.add_argument("--listen-ports", metavar="LO-HI", help="party 0's bucket tasks listen on ports in this range")
+
+
+def _scale_out(args, tls) -> dict | None:
+    """The ``psi_options`` of the bucketed join, or None without ``--buckets``."""
+    from pet.psi.bucketed_join import port_range
+
+    if args.buckets is None:
+        given = [f"--{f.replace('_', '-')}" for f in ("cluster", "state_dir", "max_retries", "listen_ports")
+                 if getattr(args, f) is not None]
+        if given:
+            raise InputError(f"{', '.join(given)} need(s) --buckets")
+        return None
+    options = {"buckets": args.buckets, "cluster": args.cluster, "state_dir": args.state_dir,
+               "max_retries": args.max_retries, "listen_ports": port_range(args.listen_ports), "tls": tls,
+               "timeout": args.timeout}
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _tables(specs) -> dict:
@@ -142,12 +175,13 @@ def run(args) -> int:
         check_output_path(args.output)
     for name, path in tables.items():
         check_input_file(path, f"--table {name}=")
+    psi_options = _scale_out(args, tls)
     channel = open_peer(args, tls, "sql")
     start = time.perf_counter()
     with channel, open_source(args, tls) as source:
         with Session(args.party, channel, **source) as session:
             result = query(session, sql, tables, reveal_to=reveal_to, min_group_size=args.min_group_size,
-                           duplicate_keys=args.duplicate_keys, dp=dp)
+                           duplicate_keys=args.duplicate_keys, dp=dp, psi_options=psi_options)
         stats = channel.stats
     seconds = time.perf_counter() - start
     traffic = f"{seconds:.2f} s, sent {stats.bytes_sent:,} B, received {stats.bytes_received:,} B"

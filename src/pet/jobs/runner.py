@@ -57,6 +57,8 @@ class TaskContext:
     results: dict = field(default_factory=dict)  # results of earlier tasks in this run
     log: Callable[[str], None] = print
     session_provider: Callable[[], object] | None = None
+    scale_out: dict = field(default_factory=dict)  # the job's scale_out settings for this party
+    tls_dir: str | None = None  # the job's network.tls_dir (bucket tasks' data connections)
 
     def session(self):
         """The job's :class:`pet.mpc.Session` with the peer -- and the dealer, or dealer-free with
@@ -242,7 +244,8 @@ def _run_tasks(spec, party, channel, store, order, states, to_run, task_types, l
             if channel.exchange(["task", task.name]) != ["task", task.name]:
                 raise ProtocolError(f"peer is not at task {task.name!r}")
             ctx = TaskContext(job=spec.job, task=task.name, party=party, params=task.params_for(party),
-                              channel=channel, results=results, log=log, session_provider=session_provider)
+                              channel=channel, results=results, log=log, session_provider=session_provider,
+                              scale_out=spec.scale_out_for(party), tls_dir=spec.tls_dir)
             result = task_types[task.type](ctx)
             if channel.exchange(["done", task.name]) != ["done", task.name]:
                 raise ProtocolError(f"peer did not finish task {task.name!r}")

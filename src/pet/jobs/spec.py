@@ -81,6 +81,13 @@ class JobSpec:
     tls_dir: str | None = None
     dealer: str | None = None
     correlations: str | None = None  # "ot": dealer-free MPC tasks (no network.dealer)
+    scale_out: dict = field(default_factory=dict)  # job-level bucketed PSI settings (pet.jobs.tasks)
+
+    def scale_out_for(self, party: int) -> dict:
+        """The ``scale_out`` settings of ``party``: the common ones updated by its section."""
+        merged = {k: v for k, v in self.scale_out.items() if k not in ("party0", "party1")}
+        merged.update(self.scale_out.get(f"party{party}") or {})
+        return merged
 
     def canonical(self) -> dict:
         """The whole job as parsed -- id, network settings (defaults filled in) and every task
@@ -89,7 +96,7 @@ class JobSpec:
         network = {"address": self.address, "tls_dir": self.tls_dir, "dealer": self.dealer}
         if self.correlations is not None:  # absent by default: digests of older job files are unchanged
             network["correlations"] = self.correlations
-        return {
+        out = {
             "job": self.job,
             "network": network,
             "tasks": [{"name": t.name, "type": t.type, "params": _canonical_value(t.params, t.name),
@@ -97,6 +104,9 @@ class JobSpec:
                        "party1": _canonical_value(t.party_params[1], t.name),
                        "depends": list(t.depends)} for t in self.tasks],
         }
+        if self.scale_out:  # only when given: the digests of existing job files do not change
+            out["scale_out"] = _canonical_value(self.scale_out, "scale_out")
+        return out
 
     def digest(self) -> str:
         """SHA-256 (hex) of the canonical JSON of :meth:`canonical` (sorted keys, no spaces,
@@ -158,7 +168,7 @@ def _mapping(value, what: str) -> dict:
 def parse_job(data: dict, *, source: str = "job") -> JobSpec:
     """Validate a job dictionary (as loaded from YAML) into a :class:`JobSpec`."""
     data = _mapping(data, source)
-    unknown = set(data) - {"job", "network", "tasks"}
+    unknown = set(data) - {"job", "network", "tasks", "scale_out"}
     if unknown:
         raise InputError(f"{source}: unknown top-level keys {sorted(unknown)}")
     job = data.get("job")
@@ -202,7 +212,8 @@ def parse_job(data: dict, *, source: str = "job") -> JobSpec:
         raise InputError(f"{source}: unknown network keys {sorted(bad)}")
     dealer, correlations = _correlation_source(network.get("dealer"), network.get("correlations"), source)
     spec = JobSpec(job=job, tasks=tuple(tasks), address=str(network.get("address", "127.0.0.1:9300")),
-                   tls_dir=network.get("tls_dir"), dealer=dealer, correlations=correlations)
+                   tls_dir=network.get("tls_dir"), dealer=dealer, correlations=correlations,
+                   scale_out=_scale_out(data.get("scale_out"), source))
     spec.order()  # reject cycles now
     spec.digest()  # and parameters that have no canonical JSON form
     return spec
@@ -233,6 +244,26 @@ def _correlation_source(dealer, correlations, source: str):
             raise InputError(f"{source}: network.correlations: dealer needs network.dealer HOST:PORT")
         return dealer, None  # the default, spelled out: the same digest as without the key
     return None, "ot"
+
+
+#: Keys of a job's ``scale_out`` section (and of its ``party0``/``party1`` sub-sections).
+SCALE_OUT_KEYS = ("buckets", "cluster", "state_dir", "max_retries", "listen_ports")
+
+
+def _scale_out(value, source: str) -> dict:
+    """The job-level ``scale_out`` section: bucketed PSI for the ``psi`` and ``sql`` tasks."""
+    out = _mapping(value, f"{source}: scale_out")
+    bad = set(out) - {*SCALE_OUT_KEYS, "party0", "party1"}
+    if bad:
+        raise InputError(f"{source}: unknown scale_out keys {sorted(bad)} (allowed: {list(SCALE_OUT_KEYS)}, "
+                         "party0, party1)")
+    for party in ("party0", "party1"):
+        if party in out:
+            out[party] = _mapping(out[party], f"{source}: scale_out.{party}")
+            bad = set(out[party]) - set(SCALE_OUT_KEYS)
+            if bad:
+                raise InputError(f"{source}: unknown scale_out.{party} keys {sorted(bad)}")
+    return out
 
 
 def load_job(path: str | os.PathLike) -> JobSpec:

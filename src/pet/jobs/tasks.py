@@ -9,12 +9,21 @@ dealer-free with ``network.correlations: ot`` (``pet run --no-dealer``).
     Parameters: ``input`` (path), ``column`` (name, or list for a composite key; the
     reference platform's ``column_name`` is accepted too), ``output`` (path, written
     atomically), optional ``reveal`` (``both``/0/1), ``dedupe``. The reference layout
-    ``inputs: {data: ...}`` / ``outputs: {data: ...}`` is accepted.
+    ``inputs: {data: ...}`` / ``outputs: {data: ...}`` is accepted. Bucketed (below): the
+    output is a ``.parquet`` file or a directory of parts.
 
 ``sql`` (MPC)
     :func:`pet.sql.query` over this party's tables. Parameters: ``sql`` (or ``query``),
     ``tables`` (``{name: path}``, this party's only), ``output`` (path; written at the
     receiving party), optional ``reveal_to`` (0/1; default both), ``min_group_size``.
+    Bucketed (below): the join's PSI step.
+
+Bucketed PSI on Dask (``psi`` and ``sql``; docs/scale-out.md): the job file's top-level
+``scale_out`` section (``buckets``, ``cluster``, ``state_dir``, ``max_retries``,
+``listen_ports``; per party in ``scale_out.party0`` / ``party1``) applies to every ``psi``
+and ``sql`` task; a task's own parameters of the same names override it (``buckets: null``
+turns it off for that task). The bucket tasks' data connections use the job's
+``network.tls_dir`` (mutual TLS, party roles pinned) when it is set.
 
 ``xgb_classifier_fit`` / ``xgb_regressor_fit`` (MPC)
     Train :class:`pet.ml.VerticalXGBClassifier` / ``...Regressor`` on an *aligned* table
@@ -62,6 +71,43 @@ def _param(params: dict, *names, required=True, default=None):
     return default
 
 
+_BUCKETED_KEYS = ("buckets", "cluster", "state_dir", "max_retries", "listen_ports")
+
+
+def _bucketed(ctx) -> dict | None:
+    """The bucketed-PSI options of this task (the job's ``scale_out`` updated by the task's
+    parameters), or None when it has no ``buckets``."""
+    opts = dict(getattr(ctx, "scale_out", None) or {})
+    opts.update({k: ctx.params[k] for k in _BUCKETED_KEYS if k in ctx.params})
+    if opts.get("buckets") is None:
+        return None
+    buckets = opts["buckets"]
+    if isinstance(buckets, bool) or not isinstance(buckets, int):
+        raise InputError(f"task {ctx.task}: buckets must be an integer, got {buckets!r}")
+    from pet.psi.bucketed_join import port_range
+
+    ports = port_range(opts.get("listen_ports"), f"task {ctx.task}: listen_ports")
+    tls = None
+    if getattr(ctx, "tls_dir", None):
+        from pet.transport.tls import TLSConfig
+
+        tls = TLSConfig.from_dir(ctx.tls_dir, f"party{ctx.party}")  # the peer's tasks must be party<1-P>
+    out = {"buckets": buckets, "cluster": opts.get("cluster"), "state_dir": opts.get("state_dir"),
+           "max_retries": opts.get("max_retries"), "listen_ports": ports, "tls": tls}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _psi_task_bucketed(ctx, source, output, column, mode, opts) -> dict:
+    from pet.psi.bucketed import align_dataset
+
+    res = align_dataset(ctx.channel, source, column, output, party=ctx.party, reveal=mode,
+                        dedupe=bool(_param(ctx.params, "dedupe", required=False, default=False)), **opts)
+    summary = {"rows_in": res.rows, "buckets": res.buckets, "resumed": res.resumed, "retries": res.retries}
+    if res.written is None:
+        return dict(summary, learned="set sizes only (and the peer's row count per bucket)")
+    return dict(summary, rows_out=res.written, output=str(output))
+
+
 def psi_task(ctx) -> dict:
     from pet.psi import align
     from pet.psi.ecdh import check_reveal
@@ -74,6 +120,9 @@ def psi_task(ctx) -> dict:
     if isinstance(reveal, str) and reveal.isdigit():
         reveal = int(reveal)
     mode = check_reveal(reveal)  # the job file keeps the reference layout's "reveal" ("both"/0/1)
+    bucketed = _bucketed(ctx)
+    if bucketed is not None:
+        return _psi_task_bucketed(ctx, source, output, column, mode, bucketed)
     df = read_table(source, what=f"task {ctx.task}: input")
     _check_keys(ctx, df, [column] if isinstance(column, str) else list(column), source)
     rows = align(ctx.channel, df, column, party=ctx.party, reveal_to=None if mode == "both" else int(mode),
@@ -141,7 +190,8 @@ def sql_task(ctx) -> dict:
         raise InputError("task parameter 'tables' must map table names to this party's files")
     reveal_to = _param(params, "reveal_to", required=False, default=None)
     result = query(ctx.session(), text, dict(tables), reveal_to=None if reveal_to is None else int(reveal_to),
-                   min_group_size=_param(params, "min_group_size", required=False, default=None))
+                   min_group_size=_param(params, "min_group_size", required=False, default=None),
+                   psi_options=_bucketed(ctx))
     if result is None:
         return {"learned": "nothing (the result went to the other party)"}
     write_table(result, _param(params, "output"))

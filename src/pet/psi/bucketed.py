@@ -22,8 +22,10 @@ talk over ``channel``, the control channel):
    ``key = SHA-256("pet-psi-bucket-key-v1" || nonce0 || nonce1)``, fresh every run. If
    both parties offer the same unfinished run (same run id, same inputs), they resume it
    with its stored key and exchange their done markers instead (a third round).
-4. Spill (a Dask task on the party's cluster): the input is read a batch of rows at a
-   time; each row's canonical key encoding ``e`` (:mod:`pet.psi.encoding`, keys as text as
+4. Spill (:mod:`pet.psi.spill`, Dask tasks on the party's cluster, in parallel): a plan
+   task cuts the input into parts (Parquet: row ranges; CSV: byte ranges at line ends, one
+   part if the file holds a ``"``), one task per part reads its rows a batch at a time;
+   each row's canonical key encoding ``e`` (:mod:`pet.psi.encoding`, keys as text as
    ``pet psi``) goes to bucket ``BLAKE2b-64(key, e) mod B``; rows are buffered up to
    ``spill_bytes`` and flushed as one Parquet file holding a row group per bucket.
 5. Buckets: party 0 submits a task per bucket (at most ``min(slots0, slots1)`` at once);
@@ -84,10 +86,11 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from pet._io import atomic_output, atomic_write_bytes, is_parquet
 from pet.errors import InputError, PetError, PetTypeError, ProtocolError, TransportError
+from pet.psi.spill import PET_BUCKET as _PET_BUCKET
+from pet.psi.spill import PET_KEY as _PET_KEY
+from pet.psi.spill import bucket_of, finish_spill, plan_spill, read_bucket, spill_part
 
 __all__ = ["BucketedResult", "BucketedRunFailed", "PROTOCOLS", "align_dataset", "bucket_of", "data_tls",
            "open_cluster"]
@@ -96,7 +99,6 @@ _PROTO = "pet.psi.bucketed"
 _VERSION = 1
 _KEY_DST = b"pet-psi-bucket-key-v1"
 _TICK = 0.1
-_PET_KEY, _PET_BUCKET = "__pet_key", "__pet_bucket"
 
 
 class BucketedRunFailed(PetError):
@@ -145,13 +147,21 @@ PROTOCOLS = {"ecdh": _ecdh_bucket}
 
 def data_tls(tls, party: int):
     """The TLS configuration of the data connections between bucket tasks (and of nothing
-    else: the control channel is opened by the caller). The one place to adapt when
-    :class:`~pet.transport.tls.TLSConfig` gains role pinning: party 0's tasks are the TLS
-    servers, party 1's the clients."""
+    else: the control channel is opened by the caller): the party's own, with its pinned
+    peer role (:mod:`pet.transport.tls`: party ``p`` requires ``party{1-p}`` in the peer's
+    certificate). Party 0's tasks are the TLS servers, party 1's the clients. A
+    configuration pinned to the dealer or to this party's own role (one meant for another
+    link) is refused: a bucket task must only ever talk to the other party."""
     from pet.transport.tls import TLSConfig
 
-    if tls is not None and not isinstance(tls, TLSConfig):
+    if tls is None:
+        return None
+    if not isinstance(tls, TLSConfig):
         raise PetTypeError(f"tls must be a pet.transport.tls.TLSConfig or None, got {type(tls).__name__}")
+    wrong = sorted({"dealer", f"party{party}"} & set(tls.peer_names))
+    if wrong:
+        raise InputError(f"tls: party {party}'s bucket connections must pin the peer to 'party{1 - party}', but "
+                         f"this configuration accepts {wrong} (a configuration for another link?)")
     return tls
 
 
@@ -214,145 +224,6 @@ def _check_input(path, columns: list[str], header: bool) -> None:
     except Exception as exc:  # noqa: BLE001 - any reader failure means the file is unusable
         raise InputError(f"--input: cannot read {str(path)!r}: {type(exc).__name__}: {exc}") from None
     check_columns(have, columns)
-
-
-def bucket_of(encodings: list[bytes], key: bytes, buckets: int) -> np.ndarray:
-    """Bucket of each canonical encoding: ``BLAKE2b-64(key, e) mod buckets`` (int32)."""
-    blake = hashlib.blake2b
-    h = np.fromiter((int.from_bytes(blake(e, key=key, digest_size=8).digest(), "little") for e in encodings),
-                    dtype=np.uint64, count=len(encodings))
-    return (h % np.uint64(buckets)).astype(np.int32)
-
-
-def _input_batches(path, columns: list[str], header: bool, batch_rows: int):
-    """``(arrow table without metadata, key columns as text lists)`` per batch of rows."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from pet.psi.files import csv_tables, data_row, text_keys
-
-    p = Path(path)
-    start = 0
-    if is_parquet(p):
-        pf = pq.ParquetFile(p)
-        visible = _visible_columns(pf)
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=visible):
-            table = pa.Table.from_batches([batch]).replace_schema_metadata(None)
-            keys = text_keys(table.select(columns).to_pandas(), columns, start)
-            yield table, keys
-            start += table.num_rows
-        return
-    for table, n in csv_tables(p, header, batch_rows):
-        keys = [table.column(c).to_pylist() for c in columns]
-        for c, col in zip(columns, keys):
-            if any(v is None for v in col):
-                row = next(i for i, v in enumerate(col) if v is None)
-                raise InputError(f"--column {c!r}: {data_row(start + row)} has no value (keys must not be empty)")
-        yield table, keys  # CSV keys are text already (read as pandas dtype=str)
-        start += n
-
-
-def _visible_columns(pf) -> list[str]:
-    from pet.psi.files import parquet_index_columns
-
-    hidden = set(parquet_index_columns(pf))
-    return [c for c in pf.schema_arrow.names if c not in hidden]
-
-
-def spill_input(path, columns: list[str], header: bool, key: bytes, buckets: int, spill_dir: str,
-                spill_bytes: int = 64 << 20, batch_rows: int = 1 << 16) -> dict:
-    """Step 4 (a Dask task): read the input in batches and write per-bucket row groups.
-
-    Each flush writes ``flush-NNNNNN.parquet`` (the input's columns plus the key encoding
-    and the bucket, rows grouped by bucket, one row group per non-empty bucket) and
-    ``flush-NNNNNN.npy`` (row-group index of each bucket, -1 if none). ``done.json``
-    marks the spill complete. Memory: one batch plus ``spill_bytes`` of buffered rows."""
-    import pyarrow as pa
-
-    from pet.psi.encoding import encode_columns
-
-    d = Path(spill_dir)
-    shutil.rmtree(d, ignore_errors=True)
-    d.mkdir(parents=True)
-    names = [f"--column {c!r}" for c in columns]
-    buf, buf_bytes, flushes, rows = [], 0, 0, 0
-    for table, keys in _input_batches(path, columns, header, batch_rows):
-        enc = encode_columns(keys, names, rows)
-        del keys
-        b = bucket_of(enc, key, buckets)
-        table = table.append_column(_PET_KEY, pa.array(enc, type=pa.binary()))
-        table = table.append_column(_PET_BUCKET, pa.array(b, type=pa.int32()))
-        del enc
-        rows += table.num_rows
-        buf.append(table)
-        buf_bytes += table.nbytes
-        if buf_bytes >= spill_bytes:
-            _flush(buf, d, flushes, buckets)
-            flushes += 1
-            buf, buf_bytes = [], 0
-    if buf or flushes == 0:
-        _flush(buf, d, flushes, buckets, schema=None if buf else _spill_schema(path, header))
-        flushes += 1
-    atomic_write_bytes(d / "done.json", json.dumps({"rows": rows, "flushes": flushes}).encode())
-    return {"rows": rows, "flushes": flushes}
-
-
-def _spill_schema(path, header: bool):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from pet.psi.files import file_columns
-
-    if is_parquet(path):
-        pf = pq.ParquetFile(path)
-        arrow = pf.schema_arrow.remove_metadata()
-        schema = pa.schema([arrow.field(c) for c in _visible_columns(pf)])
-    else:
-        schema = pa.schema([(c, pa.large_string()) for c in file_columns(path, header=header)])
-    return schema.append(pa.field(_PET_KEY, pa.binary())).append(pa.field(_PET_BUCKET, pa.int32()))
-
-
-def _flush(tables: list, d: Path, i: int, buckets: int, schema=None) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.concat_tables(tables) if tables else schema.empty_table()
-    tables.clear()
-    bucket = table.column(_PET_BUCKET).to_numpy()
-    order = np.argsort(bucket, kind="stable")
-    table = table.take(pa.array(order))
-    counts = np.bincount(bucket, minlength=buckets)
-    index = np.full(buckets, -1, dtype=np.int64)
-    path = d / f"flush-{i:06d}.parquet"
-    with pq.ParquetWriter(path, table.schema) as writer:
-        group, offset = 0, 0
-        for b in np.flatnonzero(counts).tolist():
-            n = int(counts[b])
-            writer.write_table(table.slice(offset, n), row_group_size=n)
-            index[b] = group
-            group += 1
-            offset += n
-        if group == 0:
-            writer.write_table(table)
-    np.save(d / f"flush-{i:06d}.npy", index)
-
-
-def _read_bucket(spill_dir: str, b: int):
-    """All spilled rows of bucket ``b``, in input order."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    d = Path(spill_dir)
-    parts, schema = [], None
-    for f in sorted(d.glob("flush-*.parquet")):
-        index = np.load(f.with_suffix(".npy"))
-        pf = pq.ParquetFile(f)
-        schema = pf.schema_arrow
-        if index[b] >= 0:
-            parts.append(pf.read_row_group(int(index[b])))
-    if schema is None:
-        raise InputError(f"state: the spill in {spill_dir!r} is missing (delete the state directory and rerun)")
-    return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
 # --------------------------------------------------------------------------- bucket tasks (on workers)
@@ -455,7 +326,7 @@ def run_bucket(task: dict, peer_addr=None) -> dict:
     get_worker().log_event(task["topic"], ["started", b, task["attempt"]])  # a second one = a re-run
     if _aborted(task["run_id"], task["party"], b, task["attempt"]):
         return {"aborted": True}
-    table = _read_bucket(task["spill_dir"], b)
+    table = read_bucket(task["spill_dir"], b)
     builder = StoreBuilder(f"key {task['columns']} (bucket {b})")
     for chunk in table.column(_PET_KEY).chunks:
         builder.add_encodings(chunk.to_pylist())
@@ -639,7 +510,10 @@ class _Driver:
         self.live: set[int] = set()  # party 0: buckets with an unresolved attempt in flight
         self.fatal: tuple[str, str] | None = None  # (kind, message) stopping the run after this tick
         self.peer_fatal: str | None = None
-        self._spill_future = None
+        self._spill_futures: dict = {}  # "plan" or a part's index -> its future, until its result is read
+        self._spill_results: dict[int, dict] = {}
+        self._spill_parts = 0
+        self._spill_args = None
         self.started: set[tuple[int, int]] = set()
         self.submitted: set[tuple[int, int]] = set()
         self.events: queue.Queue = queue.Queue()
@@ -778,20 +652,46 @@ class _Driver:
         if self.party == 0 and b not in self.done and k == self.attempt[b] and b not in self.mine:
             self.outbox.append(["addr", b, k, host, port])
 
-    def _on_spill(self, fut) -> None:
-        self._spill_future = None  # released: Dask must not recompute a finished spill
+    def _start_spill(self, spill_args) -> None:
+        """Step 4: the plan task; its callback submits the part tasks (:mod:`pet.psi.spill`)."""
+        path, columns, header, key, buckets, spill_dir, spill_bytes, parts = spill_args
+        self._spill_args = spill_args
+        wanted, minimum = (_slots(self.client), {}) if parts is None else (parts, {"min_rows": 1, "min_bytes": 1})
+        fut = self.client.submit(plan_spill, path, header, spill_dir, wanted, **minimum,
+                                 key=f"pet-psi-spill-plan-{uuid.uuid4().hex[:8]}", pure=False)
+        fut.add_done_callback(lambda f: self.events.put(("spill", "plan", f)))
+        self._spill_futures["plan"] = fut
+
+    def _on_spill(self, stage, fut) -> None:
+        self._spill_futures.pop(stage, None)  # released: Dask must not recompute a finished step
+        if self.fatal is not None:
+            return
+        exc = None
         if fut.status == "finished":
             try:
-                self.result.rows = fut.result()["rows"]
-                self.spilled = True
-                return
-            except Exception as exc:  # noqa: BLE001
-                fut_exc = exc
+                out = fut.result()
+            except Exception as e:  # noqa: BLE001 - the result was lost with its worker
+                exc = e
         else:
-            fut_exc = fut.exception() if fut.status == "error" else None
-        kind = "input" if isinstance(fut_exc, InputError) else "spill"
-        message = str(fut_exc) if isinstance(fut_exc, InputError) else f"{type(fut_exc).__name__}: {fut_exc}"
-        self._stop_run(kind, f"spilling the input: {message}")
+            exc = (fut.exception() if fut.status == "error" else None) or RuntimeError(f"spill task {fut.status}")
+        if exc is not None:
+            kind = "input" if isinstance(exc, InputError) else "spill"
+            message = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
+            self._stop_run(kind, f"spilling the input: {message}")
+            return
+        path, columns, header, key, buckets, spill_dir, spill_bytes, _ = self._spill_args
+        if stage == "plan":
+            self._spill_parts = len(out)
+            for i, part in enumerate(out):
+                f = self.client.submit(spill_part, path, columns, header, key, buckets, spill_dir, part, i,
+                                       spill_bytes, key=f"pet-psi-spill-{i}-{uuid.uuid4().hex[:8]}", pure=False)
+                f.add_done_callback(lambda f, i=i: self.events.put(("spill", i, f)))
+                self._spill_futures[i] = f
+            return
+        self._spill_results[stage] = out
+        if len(self._spill_results) == self._spill_parts:
+            self.result.rows = finish_spill(spill_dir, [self._spill_results[i] for i in range(self._spill_parts)])
+            self.spilled = True
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -809,7 +709,7 @@ class _Driver:
             elif kind == "addr":
                 self._on_addr(*ev[1:])
             elif kind == "spill":
-                self._on_spill(ev[1])
+                self._on_spill(ev[1], ev[2])
             try:
                 ev = self.events.get_nowait()
             except queue.Empty:
@@ -846,10 +746,7 @@ class _Driver:
         self.client.subscribe_topic(self.base["topic"], self._on_topic)
         try:
             if not self.spilled:
-                fut = self.client.submit(spill_input, *spill_args, key=f"pet-psi-spill-{uuid.uuid4().hex[:8]}",
-                                         pure=False)
-                fut.add_done_callback(lambda f: self.events.put(("spill", f)))
-                self._spill_future = fut
+                self._start_spill(spill_args)
             while True:
                 if self.fatal is None:
                     self._local_events()
@@ -871,6 +768,7 @@ class _Driver:
                     return
                 self._submit_more()
         finally:
+            self._spill_futures.clear()  # released: Dask cancels spill tasks nobody waits for
             for (b, k) in list(self.futures):
                 self._abort(b, k)
             self.progress.close()
@@ -931,7 +829,7 @@ def _write_output(state: _State, done: dict[int, str], buckets: int, output: Pat
 def align_dataset(channel, path, on, output, *, party, buckets: int, cluster=None, reveal="both",
                   dedupe: bool = False, header: bool = True, protocol: str = "ecdh", hash_suite: str = "NU",
                   tls=None, state_dir=None, max_retries: int = 3, pair_timeout: float = 120.0,
-                  timeout: float = 600.0, listen_ports=None, spill_bytes: int = 64 << 20,
+                  timeout: float = 600.0, listen_ports=None, spill_bytes: int = 64 << 20, spill_parts=None,
                   chunk_size: int = 1 << 14, progress=None) -> BucketedResult:
     """Align the CSV/Parquet file ``path`` with the peer's on the key ``on``, in ``buckets``
     buckets run on this party's Dask cluster (see the module docstring for the steps and
@@ -957,7 +855,9 @@ def align_dataset(channel, path, on, output, *, party, buckets: int, cluster=Non
         as configured on ``channel``).
     listen_ports : ``(lo, hi)``: party 0's tasks listen on a port in this range (default:
         any free port). Party 1's workers must reach party 0's workers there.
-    spill_bytes : rows buffered before a spill flush. progress : True (bar over buckets) or
+    spill_bytes : bytes of rows a spill task buffers before a flush. spill_parts : the
+        number of parallel spill tasks (default: this party's worker slots, parts of at
+        least 2^15 rows / 1 MiB; a CSV containing ``"`` is spilled by one task). progress : True (bar over buckets) or
         ``f(done, total)``.
 
     Returns
@@ -977,6 +877,9 @@ def align_dataset(channel, path, on, output, *, party, buckets: int, cluster=Non
         raise InputError(f"buckets must be an int in 1..1000000, got {buckets!r}")
     if protocol not in PROTOCOLS:
         raise InputError(f"protocol must be one of {sorted(PROTOCOLS)}, got {protocol!r}")
+    if spill_parts is not None and (isinstance(spill_parts, bool) or not isinstance(spill_parts, int)
+                                    or not 1 <= spill_parts <= 4096):
+        raise InputError(f"spill_parts must be None or an int in 1..4096, got {spill_parts!r}")
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise InputError(f"max_retries must be an int >= 0, got {max_retries!r}")
     columns = [on] if isinstance(on, str) else [str(c) for c in on]
@@ -1035,7 +938,7 @@ def align_dataset(channel, path, on, output, *, party, buckets: int, cluster=Non
         driver = _Driver(channel, client, state, run, base, party=party, buckets=buckets,
                          slots=min(_slots(client), peer_slots["slots"]), max_retries=max_retries, done=done,
                          progress=progress, result=result)
-        driver.run_loop((str(path), columns, header, key, buckets, str(state.spill), spill_bytes))
+        driver.run_loop((str(path), columns, header, key, buckets, str(state.spill), spill_bytes, spill_parts))
         if not result.rows:
             result.rows = json.loads((state.spill / "done.json").read_text())["rows"]
         learns = mode == "both" or mode == str(party)

@@ -131,10 +131,21 @@ def _local_rows(plan, con, party, bounds=None):
     return df
 
 
+def _align(session, distinct, keys, psi_options):
+    """The PSI of step 2: :func:`pet.psi.align`, or with ``psi_options["buckets"]`` the
+    bucketed join on Dask (:func:`pet.psi.bucketed_join.align_frame`; same result)."""
+    from pet.psi import align
+    from pet.psi.bucketed_join import align_frame, split_bucketed_options
+
+    bucketed = split_bucketed_options(psi_options)
+    if bucketed is not None:
+        return align_frame(session.channel, distinct, keys, party=session.party, **bucketed)
+    plain = {k: v for k, v in psi_options.items() if k != "buckets"}
+    return align(session.channel, distinct, keys, party=session.party, **plain)
+
+
 def _join(session, plan, df, duplicate_keys, psi_options):
     """Rows of ``df`` joined with the peer's, in the joint order (steps 2)."""
-    from pet.psi import align
-
     keys = [f"_j{i}" for i in range(plan.n_join_keys)]
     dup = bool(df.duplicated(subset=keys).any())
     peer_dup = session.exchange("sql.dupkeys", dup)
@@ -149,7 +160,7 @@ def _join(session, plan, df, duplicate_keys, psi_options):
                                    "learns how many rows each matching key has")
     distinct = df[keys].drop_duplicates().reset_index(drop=True)
     distinct["_pos"] = np.arange(len(distinct), dtype=np.int64)
-    aligned = align(session.channel, distinct, keys, party=session.party, **psi_options)
+    aligned = _align(session, distinct, keys, psi_options)
     aligned = aligned.reset_index(drop=True)
     if not (dup or peer_dup):
         rows = df.iloc[aligned["_pos"].to_numpy()].reset_index(drop=True)
