@@ -89,7 +89,7 @@ def test_missing_key_in_a_later_part_names_its_row(tmp_path, fmt):
     d = tmp_path / "m"
     plan = plan_spill(path, True, str(d), 3, min_rows=1, min_bytes=1)
     assert len(plan) == 3
-    with pytest.raises(InputError, match="row 2500 has no value"):
+    with pytest.raises(InputError, match="data row 2501 has no value"):
         spill_part(str(path), ["id"], True, KEY, B, str(d), plan[2], 2, batch_rows=256)
 
 

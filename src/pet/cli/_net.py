@@ -47,13 +47,13 @@ def add_tls_arguments(parser, *, peer_name: bool = True, dealer_name: bool | Non
     group.add_argument("--insecure", action="store_true",
                        help="allow plain TCP (no TLS) on a non-loopback address: only on a trusted network")
     if peer_name:
-        parser.add_argument("--link", metavar="SPEC", default=None, type=_parse_link,
+        parser.add_argument("--link", metavar="SPEC", default=None, type=parse_link,
                             help="for experiments: shape what this party sends to the peer and the dealer "
                                  "like a WAN link, e.g. rtt=20ms,bw=100mbit (pet.transport.Link)")
     return group
 
 
-def _parse_link(text):
+def parse_link(text):
     import argparse
 
     from pet.errors import PetError

@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pet.cli._net import _parse_link, add_tls_arguments, refuse_plaintext, tls_from_args
+from pet.cli._net import add_tls_arguments, parse_link, refuse_plaintext, tls_from_args
 
 __all__ = ["register", "run"]
 
@@ -47,7 +47,7 @@ def register(subparsers) -> None:
                    help="largest number of ring elements one request may make the dealer hold "
                         "(default 2^27 = 134217728, 1 GiB)")
     add_tls_arguments(p, peer_name=False)
-    p.add_argument("--link", metavar="SPEC", default=None, type=_parse_link,
+    p.add_argument("--link", metavar="SPEC", default=None, type=parse_link,
                    help="for experiments: shape what the dealer sends to each party like a WAN link, "
                         "e.g. rtt=20ms,bw=100mbit (pet.transport.Link)")
     p.set_defaults(func=run)

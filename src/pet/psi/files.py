@@ -40,7 +40,7 @@ from pet.psi.store import DEFAULT_BATCH, EncodedItems, StoreBuilder
 
 __all__ = ["align_file", "encode_file", "file_columns", "iter_frames", "write_rows"]
 
-_CSV_OPTIONS = {"dtype": str, "keep_default_na": False, "na_values": [""]}
+CSV_OPTIONS = {"dtype": str, "keep_default_na": False, "na_values": [""]}
 
 
 def _check_path(path) -> Path:
@@ -60,7 +60,7 @@ def _csv_reader(path: Path, header: bool, batch_rows: int):
     import pandas as pd
 
     try:
-        return pd.read_csv(path, header=0 if header else None, chunksize=batch_rows, **_CSV_OPTIONS)
+        return pd.read_csv(path, header=0 if header else None, chunksize=batch_rows, **CSV_OPTIONS)
     except pd.errors.EmptyDataError:
         raise InputError(f"--input: {str(path)!r} is empty (no columns)") from None
 

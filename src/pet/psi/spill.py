@@ -172,7 +172,7 @@ def _csv_part_batches(path, columns, header, part, batch_rows):
     import pandas as pd
     import pyarrow as pa
 
-    from pet.psi.files import _CSV_OPTIONS
+    from pet.psi.files import CSV_OPTIONS, data_row
 
     names = part["names"]
     schema = pa.schema([(str(c), pa.large_string()) for c in names])
@@ -181,7 +181,7 @@ def _csv_part_batches(path, columns, header, part, batch_rows):
     done = 0
     try:
         reader = pd.read_csv(stream, header=0 if (header and part["first"]) else None, names=names,
-                             chunksize=batch_rows, **_CSV_OPTIONS)
+                             chunksize=batch_rows, **CSV_OPTIONS)
         with reader:
             for df in reader:
                 table = pa.Table.from_pandas(df, schema=schema, preserve_index=False).replace_schema_metadata(None)
@@ -191,7 +191,7 @@ def _csv_part_batches(path, columns, header, part, batch_rows):
                         row = next(i for i, v in enumerate(col) if v is None)
                         if start is None:
                             start = _csv_rows_before(path, part["start"], header)
-                        raise InputError(f"--column {c!r}: row {start + done + row} has no value "
+                        raise InputError(f"--column {c!r}: {data_row(start + done + row)} has no value "
                                          "(keys must not be empty)")
                 yield table, keys  # CSV keys are text already (read as dtype=str)
                 done += table.num_rows

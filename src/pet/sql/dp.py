@@ -1033,7 +1033,7 @@ def _padded_groups(session, plan, dplan, rows):
     learns only this padded count, which is ``(eps_pad, delta_pad)``-DP for ``g_p``."""
     from pet._random import secure_permutation
     from pet.dp._sampling import sample_discrete_laplace
-    from pet.sql.execute import Groups, _factorize
+    from pet.sql.execute import Groups, factorize_codes
 
     me = session.party
     owners = dplan.owners
@@ -1041,7 +1041,7 @@ def _padded_groups(session, plan, dplan, rows):
     mine = None
     if me in owners:
         cols = [k for k in plan.group_keys if plan.columns[k].party == me]
-        codes, uniques = _factorize(rows[cols])
+        codes, uniques = factorize_codes(rows[cols])
         g = len(uniques)
         scale = 1 / (Fraction(repr(dplan.spec.epsilon)) * PAD_EPSILON)
         total = g + max(0, dplan.pad_shift + sample_discrete_laplace(scale))
@@ -1099,7 +1099,7 @@ def run_derived(session, plan, run: DPRun, rows, mask, col_leaf, n, receivers, i
     inputs, one comparison (8 rounds), the reveal. Returns the output columns at a
     receiver, None elsewhere."""
     import pet.mpc as mpc
-    from pet.sql.execute import _key_values
+    from pet.sql.execute import key_values
     from pet.sql.reveal import reveal_columns
     from pet.sql.values import Sh, to_shared
 
@@ -1127,7 +1127,7 @@ def run_derived(session, plan, run: DPRun, rows, mask, col_leaf, n, receivers, i
     noisy = values + _noise_shares(session, noise)
     m = len(ms)
     keep = mpc.greater_equal(noisy[m * g:], dplan.tau)
-    outs = _key_values(session, plan, groups) + [Sh(noisy[i * g:(i + 1) * g], "int") for i in range(m)]
+    outs = key_values(session, plan, groups) + [Sh(noisy[i * g:(i + 1) * g], "int") for i in range(m)]
     run.budget.opening()
     cols = reveal_columns(session, plan, outs, Sh(keep, "bool"), receivers, g=g, suppressed=None,
                           null_flag=None, nullable=[False] * len(outs), info=info, pad_words=True)

@@ -211,7 +211,7 @@ def _build_groups(session, plan, rows):
     if me in owners:
         cols = [k for k in plan.group_keys if plan.columns[k].party == me]
         sub = rows[cols]
-        codes, uniques = _factorize(sub)
+        codes, uniques = factorize_codes(sub)
         g = len(uniques)
         perm = secure_permutation(g)           # group i of the factorization gets number perm[i]
         ids[me] = perm[codes] if g else codes
@@ -226,7 +226,7 @@ def _build_groups(session, plan, rows):
     return Groups("own" if len(owners) == 1 else "product", owners, ids, sizes, values)
 
 
-def _factorize(sub):
+def factorize_codes(sub):
     import pandas as pd
 
     if sub.shape[1] == 1:
@@ -681,7 +681,7 @@ def _group_outputs(session, plan, groups, agg_vals, count, exists, col_nums, min
     suppressed, null_flag, nullable)``."""
     g = groups.g
     shape = (g,)
-    key_vals = _key_values(session, plan, groups, col_nums)
+    key_vals = key_values(session, plan, groups, col_nums)
 
     def leaf(ir):
         if ir[0] == "key":
@@ -852,7 +852,7 @@ def _refine_quotient(tot, c, q):
     return q + divide(r, c).rescale(q.frac)
 
 
-def _key_values(session, plan, groups, col_nums=None):
+def key_values(session, plan, groups, col_nums=None):
     """Group key values per group (in group order) as owned values."""
     col_nums = col_nums or {}
     me = session.party

@@ -10,11 +10,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-_BLOCKS = 32  # 64x64 blocks transposed together (the inner loop over blocks vectorises)
+BLOCKS = 32  # 64x64 blocks transposed together (the inner loop over blocks vectorises)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _transpose_blocks(buf, nb):
+def transpose_blocks(buf, nb):
     """Transpose ``nb`` 64x64 bit blocks in place: ``buf[i, b]`` is row ``i`` of block ``b``
     (bit ``c`` = column ``c``); afterwards row ``c`` holds the former column ``c``."""
     j = 32
@@ -40,15 +40,15 @@ def transpose_rows_to_ots(rows, out):
     """``rows``: (128, W) -- row ``j`` is a packed vector over ``64 W`` OTs. ``out``:
     (64 W, 2) -- OT ``k``'s 128 bits (bit ``j`` = bit ``j % 64`` of ``out[k, j // 64]``)."""
     W = rows.shape[1]
-    buf = np.empty((64, _BLOCKS), dtype=np.uint64)
+    buf = np.empty((64, BLOCKS), dtype=np.uint64)
     for h in range(2):
         w0 = 0
         while w0 < W:
-            nb = min(_BLOCKS, W - w0)
+            nb = min(BLOCKS, W - w0)
             for i in range(64):
                 for b in range(nb):
                     buf[i, b] = rows[64 * h + i, w0 + b]
-            _transpose_blocks(buf, nb)
+            transpose_blocks(buf, nb)
             for b in range(nb):
                 base = 64 * (w0 + b)
                 for i in range(64):
@@ -61,16 +61,16 @@ def transpose_ots_to_rows(ots, rows, nrows):
     """Inverse of :func:`transpose_rows_to_ots` for the first ``nrows`` rows (1..128):
     ``ots`` (64 W, 2) -> ``rows`` (nrows, W)."""
     W = ots.shape[0] // 64
-    buf = np.empty((64, _BLOCKS), dtype=np.uint64)
+    buf = np.empty((64, BLOCKS), dtype=np.uint64)
     for h in range((nrows + 63) // 64):
         w0 = 0
         while w0 < W:
-            nb = min(_BLOCKS, W - w0)
+            nb = min(BLOCKS, W - w0)
             for b in range(nb):
                 base = 64 * (w0 + b)
                 for i in range(64):
                     buf[i, b] = ots[base + i, h]
-            _transpose_blocks(buf, nb)
+            transpose_blocks(buf, nb)
             for i in range(min(64, nrows - 64 * h)):
                 for b in range(nb):
                     rows[64 * h + i, w0 + b] = buf[i, b]

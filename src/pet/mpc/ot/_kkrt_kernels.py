@@ -7,7 +7,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from pet.mpc.ot._kernels import _BLOCKS, _transpose_blocks
+from pet.mpc.ot._kernels import BLOCKS, transpose_blocks
 
 
 @numba.njit(cache=True, nogil=True)
@@ -16,15 +16,15 @@ def rows_to_ots(rows, out):
     (64 W, H) -- OT ``k``'s ``64 H`` bits (bit ``j`` = bit ``j % 64`` of ``out[k, j // 64]``)."""
     H = rows.shape[0] // 64
     W = rows.shape[1]
-    buf = np.empty((64, _BLOCKS), dtype=np.uint64)
+    buf = np.empty((64, BLOCKS), dtype=np.uint64)
     for h in range(H):
         w0 = 0
         while w0 < W:
-            nb = min(_BLOCKS, W - w0)
+            nb = min(BLOCKS, W - w0)
             for i in range(64):
                 for b in range(nb):
                     buf[i, b] = rows[64 * h + i, w0 + b]
-            _transpose_blocks(buf, nb)
+            transpose_blocks(buf, nb)
             for b in range(nb):
                 base = 64 * (w0 + b)
                 for i in range(64):
@@ -39,16 +39,16 @@ def receiver_u(codes, t0, t1, u):
     ``codes[h // 2, k, h % 2]`` -- and ``t0``, ``t1``, ``u`` are (64 H, W)."""
     H = 2 * codes.shape[0]
     W = codes.shape[1] // 64
-    buf = np.empty((64, _BLOCKS), dtype=np.uint64)
+    buf = np.empty((64, BLOCKS), dtype=np.uint64)
     for h in range(H):
         w0 = 0
         while w0 < W:
-            nb = min(_BLOCKS, W - w0)
+            nb = min(BLOCKS, W - w0)
             for b in range(nb):
                 base = 64 * (w0 + b)
                 for i in range(64):
                     buf[i, b] = codes[h >> 1, base + i, h & 1]
-            _transpose_blocks(buf, nb)
+            transpose_blocks(buf, nb)
             for i in range(64):
                 j = 64 * h + i
                 for b in range(nb):

@@ -44,7 +44,7 @@ def session_id(nonce0: bytes, nonce1: bytes) -> bytes:
     return hashlib.sha256(b"pet.mpc.ot/session\x00" + nonce0 + nonce1).digest()
 
 
-def _oblivious_key() -> bytes:
+def oblivious_key() -> bytes:
     """A point of the prime-order subgroup with unknown discrete log, as an X25519 u."""
     from pet.psi.hash_to_curve import hash_to_curve, u_to_bytes
 
@@ -54,25 +54,25 @@ def _oblivious_key() -> bytes:
             return u_to_bytes(point[0])
 
 
-def _raw(public_key) -> bytes:
+def raw_bytes(public_key) -> bytes:
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     return public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def _kdf(sid: bytes, direction: int, j: int, b: int, transcript: bytes, shared: bytes) -> bytes:
+def derive_key(sid: bytes, direction: int, j: int, b: int, transcript: bytes, shared: bytes) -> bytes:
     return hashlib.sha256(b"pet.mpc.ot/base-ot/key\x00" + sid + bytes([direction, b]) + j.to_bytes(4, "little")
                           + transcript + shared).digest()[:16]
 
 
-def _dh(private_key, peer: bytes) -> bytes:
+def dh_shared(private_key, peer: bytes) -> bytes:
     try:
         return private_key.exchange(X25519PublicKey.from_public_bytes(peer))
     except ValueError:  # cryptography refuses an all-zero result: a low-order point
         raise ProtocolError("base OT: the peer sent a low-order curve point") from None
 
 
-def _transcript(R: bytes, pks: bytes) -> bytes:
+def transcript_hash(R: bytes, pks: bytes) -> bytes:
     return hashlib.sha256(b"pet.mpc.ot/base-ot/transcript\x00" + R + pks).digest()
 
 
@@ -89,12 +89,12 @@ def base_ots(channel, party: int, kappa: int = KAPPA):
     nonce = os.urandom(_NONCE)
     choices = np.frombuffer(os.urandom(kappa), dtype=np.uint8) & np.uint8(1)
     r = X25519PrivateKey.generate()
-    R = _raw(r.public_key())
+    R = raw_bytes(r.public_key())
     mine = []
     pk_bytes = bytearray()
     for j in range(kappa):
         a = X25519PrivateKey.generate()
-        real, fake = _raw(a.public_key()), _oblivious_key()
+        real, fake = raw_bytes(a.public_key()), oblivious_key()
         pair = (real, fake) if choices[j] == 0 else (fake, real)
         pk_bytes += pair[0] + pair[1]
         mine.append(a)
@@ -109,14 +109,14 @@ def base_ots(channel, party: int, kappa: int = KAPPA):
     if peer["nonce"] == nonce:
         raise ProtocolError("base OT: the peer echoed this party's nonce")
     # this party as base-OT receiver: direction d = party (it will be the extension sender)
-    t_recv = _transcript(peer["R"], bytes(pk_bytes))
-    my_keys = [_kdf(sid, party, j, int(choices[j]), t_recv, _dh(mine[j], peer["R"])) for j in range(kappa)]
+    t_recv = transcript_hash(peer["R"], bytes(pk_bytes))
+    my_keys = [derive_key(sid, party, j, int(choices[j]), t_recv, dh_shared(mine[j], peer["R"])) for j in range(kappa)]
     # this party as base-OT sender: direction 1 - party
     pks = peer["pks"]
-    t_send = _transcript(R, pks)
+    t_send = transcript_hash(R, pks)
     pairs = []
     for j in range(kappa):
-        k0 = _kdf(sid, 1 - party, j, 0, t_send, _dh(r, pks[64 * j:64 * j + 32]))
-        k1 = _kdf(sid, 1 - party, j, 1, t_send, _dh(r, pks[64 * j + 32:64 * j + 64]))
+        k0 = derive_key(sid, 1 - party, j, 0, t_send, dh_shared(r, pks[64 * j:64 * j + 32]))
+        k1 = derive_key(sid, 1 - party, j, 1, t_send, dh_shared(r, pks[64 * j + 32:64 * j + 64]))
         pairs.append((k0, k1))
     return sid, choices, my_keys, pairs

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from pet.errors import InputError, ProtocolError
 from pet.mpc.ot import _kernels, _kkrt_kernels
 from pet.mpc.ot.aes import SeedStreams
-from pet.mpc.ot.base import _dh, _kdf, _oblivious_key, _raw, _transcript, session_id
+from pet.mpc.ot.base import derive_key, dh_shared, oblivious_key, raw_bytes, session_id, transcript_hash
 
 __all__ = ["CODE_BITS", "CODE_WORDS", "KkrtReceiver", "KkrtSender", "PseudorandomCode", "base_ots_one_way", "ecb"]
 
@@ -70,13 +70,13 @@ def base_ots_one_way(channel, party: int, *, ot_sender: bool, kappa: int = CODE_
         secrets_, pks = [], bytearray()
         for j in range(kappa):
             a = X25519PrivateKey.generate()
-            real, fake = _raw(a.public_key()), _oblivious_key()
+            real, fake = raw_bytes(a.public_key()), oblivious_key()
             pks += real + fake if choices[j] == 0 else fake + real
             secrets_.append(a)
         msg["pks"] = bytes(pks)
     else:
         r = X25519PrivateKey.generate()
-        msg["R"] = _raw(r.public_key())
+        msg["R"] = raw_bytes(r.public_key())
     peer = channel.exchange(msg)
     want = "send" if ot_sender else "recv"
     if (not isinstance(peer, dict) or peer.get("pet") != "kkrt-base" or peer.get("kappa") != kappa
@@ -89,15 +89,15 @@ def base_ots_one_way(channel, party: int, *, ot_sender: bool, kappa: int = CODE_
         R = peer.get("R")
         if not isinstance(R, bytes) or len(R) != 32:
             raise ProtocolError("KKRT base OT: the peer's point R is malformed")
-        t = _transcript(R, msg["pks"])
-        keys = [_kdf(sid, _DIRECTION, j, int(choices[j]), t, _dh(secrets_[j], R)) for j in range(kappa)]
+        t = transcript_hash(R, msg["pks"])
+        keys = [derive_key(sid, _DIRECTION, j, int(choices[j]), t, dh_shared(secrets_[j], R)) for j in range(kappa)]
         return sid, np.ascontiguousarray(choices), keys
     pks = peer.get("pks")
     if not isinstance(pks, bytes) or len(pks) != 64 * kappa:
         raise ProtocolError("KKRT base OT: the peer's public keys are malformed")
-    t = _transcript(msg["R"], pks)
-    pairs = [(_kdf(sid, _DIRECTION, j, 0, t, _dh(r, pks[64 * j:64 * j + 32])),
-              _kdf(sid, _DIRECTION, j, 1, t, _dh(r, pks[64 * j + 32:64 * j + 64]))) for j in range(kappa)]
+    t = transcript_hash(msg["R"], pks)
+    pairs = [(derive_key(sid, _DIRECTION, j, 0, t, dh_shared(r, pks[64 * j:64 * j + 32])),
+              derive_key(sid, _DIRECTION, j, 1, t, dh_shared(r, pks[64 * j + 32:64 * j + 64]))) for j in range(kappa)]
     return sid, pairs
 
 
