@@ -10,8 +10,8 @@ Start a dealer, then both parties with the same query (either may start first)::
 
 Each ``--table NAME=PATH`` (CSV or Parquet) is a table of this party. The receiver(s)
 (``--reveal-to``, default both) write the result atomically (temporary file + rename, CSV
-or Parquet by extension); the other party writes nothing. What each party learns:
-docs/sql.md.
+or Parquet by extension); the other party writes nothing. ``--psi-protocol kkrt`` joins
+by KKRT instead of ECDH PSI (both parties alike). What each party learns: docs/sql.md.
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ def register(subparsers) -> None:
                    help="suppress groups with fewer than K joined rows (inside MPC)")
     p.add_argument("--duplicate-keys", default="reject", choices=("reject", "reveal_counts"),
                    help="one-to-many joins: reject (default) or reveal per-key row counts to the unique side")
+    p.add_argument("--psi-protocol", default="ecdh", choices=("ecdh", "kkrt"),
+                   help="PSI of the join (default ecdh; kkrt: OT-extension OPRF, faster on large tables, same "
+                        "result); both parties must pass the same")
     d = p.add_argument_group("differential privacy (docs/sql.md, 'Differential privacy')")
     d.add_argument("--epsilon", type=float, default=None, metavar="E",
                    help="release noisy COUNT/SUM/AVG under (E, D)-DP (the same at both parties)")
@@ -145,7 +148,8 @@ def run(args) -> int:
     with channel, open_source(args, tls) as source:
         with Session(args.party, channel, **source) as session:
             result = query(session, sql, tables, reveal_to=reveal_to, min_group_size=args.min_group_size,
-                           duplicate_keys=args.duplicate_keys, dp=dp)
+                           duplicate_keys=args.duplicate_keys, dp=dp,
+                           psi_options={"protocol": args.psi_protocol})
         stats = channel.stats
     seconds = time.perf_counter() - start
     traffic = f"{seconds:.2f} s, sent {stats.bytes_sent:,} B, received {stats.bytes_received:,} B"
