@@ -7,13 +7,15 @@ Tasks marked (MPC) use the job's :class:`pet.mpc.Session` (a dealer is needed).
     Align a CSV/Parquet table with the peer's by private set intersection.
     Parameters: ``input`` (path), ``column`` (name, or list for a composite key; the
     reference platform's ``column_name`` is accepted too), ``output`` (path, written
-    atomically), optional ``reveal`` (``both``/0/1), ``dedupe``. The reference layout
+    atomically), optional ``reveal`` (``both``/0/1), ``dedupe``, ``protocol`` (``ecdh``,
+    the default, or ``kkrt``; the same at both parties). The reference layout
     ``inputs: {data: ...}`` / ``outputs: {data: ...}`` is accepted.
 
 ``sql`` (MPC)
     :func:`pet.sql.query` over this party's tables. Parameters: ``sql`` (or ``query``),
     ``tables`` (``{name: path}``, this party's only), ``output`` (path; written at the
-    receiving party), optional ``reveal_to`` (0/1; default both), ``min_group_size``.
+    receiving party), optional ``reveal_to`` (0/1; default both), ``min_group_size``,
+    ``protocol`` (the join's PSI: ``ecdh``, the default, or ``kkrt``).
 
 ``xgb_classifier_fit`` / ``xgb_regressor_fit`` (MPC)
     Train :class:`pet.ml.VerticalXGBClassifier` / ``...Regressor`` on an *aligned* table
@@ -76,11 +78,19 @@ def psi_task(ctx) -> dict:
     df = read_table(source, what=f"task {ctx.task}: input")
     _check_keys(ctx, df, [column] if isinstance(column, str) else list(column), source)
     rows = align(ctx.channel, df, column, party=ctx.party, reveal_to=None if mode == "both" else int(mode),
-                 dedupe=bool(_param(params, "dedupe", required=False, default=False)))
+                 dedupe=bool(_param(params, "dedupe", required=False, default=False)), protocol=_protocol(params))
     if rows is None:
         return {"rows_in": len(df), "learned": "set sizes only"}
     write_table(rows, output)
     return {"rows_in": len(df), "rows_out": len(rows), "output": str(output)}
+
+
+def _protocol(params: dict) -> str:
+    """The ``protocol`` task parameter: the PSI protocol, ``"ecdh"`` (default) or ``"kkrt"``."""
+    protocol = _param(params, "protocol", required=False, default="ecdh")
+    if protocol not in ("ecdh", "kkrt"):
+        raise InputError(f"task parameter 'protocol' must be 'ecdh' or 'kkrt', got {str(protocol)[:40]!r}")
+    return protocol
 
 
 def _check_keys(ctx, df, columns, source) -> None:
@@ -140,7 +150,8 @@ def sql_task(ctx) -> dict:
         raise InputError("task parameter 'tables' must map table names to this party's files")
     reveal_to = _param(params, "reveal_to", required=False, default=None)
     result = query(ctx.session(), text, dict(tables), reveal_to=None if reveal_to is None else int(reveal_to),
-                   min_group_size=_param(params, "min_group_size", required=False, default=None))
+                   min_group_size=_param(params, "min_group_size", required=False, default=None),
+                   psi_options={"protocol": _protocol(params)})
     if result is None:
         return {"learned": "nothing (the result went to the other party)"}
     write_table(result, _param(params, "output"))
