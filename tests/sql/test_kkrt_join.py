@@ -69,8 +69,8 @@ def test_different_protocols_fail_at_both_parties_naming_the_option():
     for name, msg in errors:
         assert name == "ProtocolError"
         assert "different PSI protocols" in msg and "--psi-protocol" in msg and "psi_options" in msg
-    assert "this party 'ecdh', the peer 'kkrt'" in errors[0][1]
-    assert "this party 'kkrt', the peer 'ecdh'" in errors[1][1]
+    assert "this party 'ecdh' (ECDH-PSI), the peer 'kkrt'" in errors[0][1]
+    assert "this party 'kkrt' (KKRT-PSI), the peer 'ecdh'" in errors[1][1]
 
 
 def _start_cli(tmp_path, t0, t1, protocols):

@@ -193,7 +193,8 @@ def _take(encoded, idx: np.ndarray) -> list[bytes]:
 
 def protocol_mismatch(ours: str, peer: str) -> ProtocolError:
     """The error both parties raise when their PSI headers name different protocols."""
-    return ProtocolError(f"the parties chose different PSI protocols: this party {ours!r}, the peer {peer!r}; "
+    return ProtocolError(f"the parties chose different PSI protocols: this party {ours!r} ({ours.upper()}-PSI), "
+                         f"the peer {peer!r} ({peer.upper()}-PSI); "
                          "both must pass the same one (pet sql --psi-protocol, pet psi --protocol, the job "
                          "parameter protocol, or protocol= in align / sql psi_options)")
 
