@@ -8,14 +8,16 @@ dealer-free with ``network.correlations: ot`` (``pet run --no-dealer``).
     Align a CSV/Parquet table with the peer's by private set intersection.
     Parameters: ``input`` (path), ``column`` (name, or list for a composite key; the
     reference platform's ``column_name`` is accepted too), ``output`` (path, written
-    atomically), optional ``reveal`` (``both``/0/1), ``dedupe``. The reference layout
+    atomically), optional ``reveal`` (``both``/0/1), ``dedupe``, ``protocol`` (``ecdh``,
+    the default, or ``kkrt``; the same at both parties; not bucketed). The reference layout
     ``inputs: {data: ...}`` / ``outputs: {data: ...}`` is accepted. Bucketed (below): the
     output is a ``.parquet`` file or a directory of parts.
 
 ``sql`` (MPC)
     :func:`pet.sql.query` over this party's tables. Parameters: ``sql`` (or ``query``),
     ``tables`` (``{name: path}``, this party's only), ``output`` (path; written at the
-    receiving party), optional ``reveal_to`` (0/1; default both), ``min_group_size``.
+    receiving party), optional ``reveal_to`` (0/1; default both), ``min_group_size``,
+    ``protocol`` (the join's PSI: ``ecdh``, the default, or ``kkrt``; not bucketed).
     Bucketed (below): the join's PSI step.
 
 Bucketed PSI on Dask (``psi`` and ``sql``; docs/scale-out.md): the job file's top-level
@@ -122,15 +124,38 @@ def psi_task(ctx) -> dict:
     mode = check_reveal(reveal)  # the job file keeps the reference layout's "reveal" ("both"/0/1)
     bucketed = _bucketed(ctx)
     if bucketed is not None:
+        if _protocol(params) != "ecdh":
+            raise InputError(f"task {ctx.task}: protocol 'kkrt' does not run bucketed; drop 'buckets' "
+                             f"(or scale_out) for this task, or use protocol: ecdh")
         return _psi_task_bucketed(ctx, source, output, column, mode, bucketed)
     df = read_table(source, what=f"task {ctx.task}: input")
     _check_keys(ctx, df, [column] if isinstance(column, str) else list(column), source)
     rows = align(ctx.channel, df, column, party=ctx.party, reveal_to=None if mode == "both" else int(mode),
-                 dedupe=bool(_param(params, "dedupe", required=False, default=False)))
+                 dedupe=bool(_param(params, "dedupe", required=False, default=False)), protocol=_protocol(params))
     if rows is None:
         return {"rows_in": len(df), "learned": "set sizes only"}
     write_table(rows, output)
     return {"rows_in": len(df), "rows_out": len(rows), "output": str(output)}
+
+
+def _join_psi_options(ctx, params: dict) -> dict:
+    """The sql task's ``psi_options``: bucketed (``scale_out``/``buckets``) or the ``protocol``."""
+    protocol = _protocol(params)
+    bucketed = _bucketed(ctx)
+    if bucketed is None:
+        return {"protocol": protocol}
+    if protocol != "ecdh":
+        raise InputError(f"task {ctx.task}: protocol {protocol!r} does not run bucketed; drop 'buckets' "
+                         f"(or scale_out) for this task, or use protocol: ecdh")
+    return bucketed
+
+
+def _protocol(params: dict) -> str:
+    """The ``protocol`` task parameter: the PSI protocol, ``"ecdh"`` (default) or ``"kkrt"``."""
+    protocol = _param(params, "protocol", required=False, default="ecdh")
+    if protocol not in ("ecdh", "kkrt"):
+        raise InputError(f"task parameter 'protocol' must be 'ecdh' or 'kkrt', got {str(protocol)[:40]!r}")
+    return protocol
 
 
 def _check_keys(ctx, df, columns, source) -> None:
@@ -191,7 +216,7 @@ def sql_task(ctx) -> dict:
     reveal_to = _param(params, "reveal_to", required=False, default=None)
     result = query(ctx.session(), text, dict(tables), reveal_to=None if reveal_to is None else int(reveal_to),
                    min_group_size=_param(params, "min_group_size", required=False, default=None),
-                   psi_options=_bucketed(ctx))
+                   psi_options=_join_psi_options(ctx, params))
     if result is None:
         return {"learned": "nothing (the result went to the other party)"}
     write_table(result, _param(params, "output"))

@@ -191,7 +191,17 @@ def _take(encoded, idx: np.ndarray) -> list[bytes]:
     return [encoded[i] for i in idx.tolist()]
 
 
+def protocol_mismatch(ours: str, peer: str) -> ProtocolError:
+    """The error both parties raise when their PSI headers name different protocols."""
+    return ProtocolError(f"the parties chose different PSI protocols: this party {ours!r} ({ours.upper()}-PSI), "
+                         f"the peer {peer!r} ({peer.upper()}-PSI); "
+                         "both must pass the same one (pet sql --psi-protocol, pet psi --protocol, the job "
+                         "parameter protocol, or protocol= in align / sql psi_options)")
+
+
 def _check_header(mine: dict, peer) -> dict:
+    if isinstance(peer, dict) and peer.get("proto") == "pet.psi.kkrt":
+        raise protocol_mismatch("ecdh", "kkrt")
     if not isinstance(peer, dict) or peer.get("proto") != _PROTO:
         raise ProtocolError(f"the peer is not running pet ECDH-PSI (got {str(peer)[:80]!r})")
     if peer.get("v") != _VERSION:

@@ -81,7 +81,7 @@ from pet.errors import InputError, ProtocolError
 from pet.mpc.ot.kkrt_ext import CODE_BITS, KkrtReceiver, KkrtSender, PseudorandomCode, base_ots_one_way
 from pet.psi import cuckoo, kkrt_kernels
 from pet.psi._parallel import resolve_workers
-from pet.psi.ecdh import PsiResult, check_channel, check_reveal, prepare
+from pet.psi.ecdh import PsiResult, check_channel, check_reveal, prepare, protocol_mismatch
 from pet.psi.store import EncodedItems
 
 __all__ = ["DEFAULT_CHUNK", "MAX_ATTEMPTS", "item_hashes", "kkrt_psi", "mask_bytes", "run_protocol"]
@@ -156,6 +156,8 @@ class _Window:
 
 
 def _check_header(mine: dict, peer) -> dict:
+    if isinstance(peer, dict) and peer.get("proto") == "pet.psi.ecdh":
+        raise protocol_mismatch("kkrt", "ecdh")
     if not isinstance(peer, dict) or peer.get("proto") != _PROTO:
         raise ProtocolError(f"the peer is not running pet KKRT-PSI (got {str(peer)[:80]!r})")
     if peer.get("v") != _VERSION:
