@@ -65,10 +65,11 @@ def port_range(value, what: str = "--listen-ports"):
 def split_bucketed_options(psi_options: dict) -> dict | None:
     """``None`` when ``psi_options`` does not ask for the bucketed join (no ``buckets`` or
     ``buckets=None``), else the options of :func:`align_frame`; an option that only the
-    other path knows is an InputError naming it."""
+    other path knows is an InputError naming it (``protocol`` serves both: the join's PSI
+    protocol, or the per-bucket protocol)."""
     if psi_options.get("buckets") is None:
         extra = sorted(k for k in ("cluster", "state_dir", "max_retries", "listen_ports", "pair_timeout",
-                                    "spill_bytes", "protocol", "tls") if psi_options.get(k) is not None)
+                                    "spill_bytes", "tls") if psi_options.get(k) is not None)
         if extra:
             raise InputError(f"psi_options {extra} need psi_options['buckets'] (the bucketed join)")
         return None
