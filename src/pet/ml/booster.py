@@ -186,12 +186,12 @@ def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Sha
     above = thr - chg  # < 0: gain above the threshold (same scale as ``best > thr``)
     nk = K * chg.shape[1]
     bits = msb(session, np.concatenate([low.share.reshape(-1), above.share.reshape(-1)]))
-    ok = _ones(session, (2 * nk,)) - Shared(session, bits[:2 * nk], 0)
+    ok = _ones(session, (2 * nk,)) - Shared.from_shares(session, bits[:2 * nk], 0)
     valid = ok[:nk] * ok[nk:]
     lifted = (chg + 1.0).share.reshape(-1)  # masked = valid (chg + 1) - 1
     prod = mul_raw(session, np.concatenate([valid.share, valid.share]), np.concatenate([lifted, bits[2 * nk:]]))
-    masked = Shared(session, prod[:nk].reshape(chg.shape), chg.frac) - 1.0
-    e = Shared(session, prod[nk:].reshape(chg.shape), 0)
+    masked = Shared.from_shares(session, prod[:nk].reshape(chg.shape), chg.frac) - 1.0
+    e = Shared.from_shares(session, prod[nk:].reshape(chg.shape), 0)
     onehot = tournament(masked, axis=0, outputs=("one_hot",), arity=4).one_hot  # (K, nodes)
     split = (onehot * e).sum(axis=0)
     return onehot, split, w
@@ -349,7 +349,7 @@ def _gradients(session, setup: _Setup, margin: Shared, yv: Shared, n: int) -> Sh
     if setup.S != 1.0:
         gh = _public_mul(gh, 1.0 / setup.S)
     gh = _at(gh, setup.pack_frac)
-    return Shared(session, gh.share[1] + (gh.share[0] << np.uint64(setup.pack_shift)), 0)
+    return Shared.from_shares(session, gh.share[1] + (gh.share[0] << np.uint64(setup.pack_shift)), 0)
 
 
 def _unpack(session, setup: _Setup, packed: Shared) -> Shared:
@@ -367,7 +367,7 @@ def _unpack(session, setup: _Setup, packed: Shared) -> Shared:
     up = np.uint64(F - setup.pack_frac)
     g = (hi - e) << up
     h = (lo + (e << T)) << up
-    return Shared(session, np.stack([g, h], axis=-1).reshape(packed.shape + (2,)), F)
+    return Shared.from_shares(session, np.stack([g, h], axis=-1).reshape(packed.shape + (2,)), F)
 
 
 def _level_histograms(session, setup: _Setup, products, y: Shared, V, packed, n: int, nodes: int):
