@@ -407,3 +407,25 @@ def test_align_protocol_kkrt_matches_ecdh():
     assert sorted(k0["v"]) == sorted(e0["v"]) == [1, 4]  # (1, "b") and (9, "e")
     with pytest.raises(InputError, match="protocol"):
         align(local_pair()[0], d0, "k", party=0, protocol="rr22")
+
+
+def test_align_defaults_to_kkrt_and_ecdh_is_one_option_away():
+    """KKRT is the default of align: a default party pairs with an explicit kkrt peer (and the
+    rows match pandas' inner join), while an explicit ecdh peer is refused at both parties."""
+    import pandas as pd
+
+    from pet.psi import align
+
+    a = pd.DataFrame({"id": [f"k{i}" for i in range(0, 300, 2)], "x": range(150)})
+    b = pd.DataFrame({"id": [f"k{i}" for i in range(0, 300, 3)], "y": range(100)})
+    r0, r1 = run_parties(lambda ch: align(ch, a, "id", party=0),
+                         lambda ch: align(ch, b, "id", party=1, protocol="kkrt"), timeout=120)
+    want = set(a.merge(b, on="id")["id"])
+    assert set(r0["id"]) == want and list(r0["id"]) == list(r1["id"])
+    with pytest.raises((ProtocolError, PeerDisconnected, TransportError), match="protocol|peer"):
+        run_parties(lambda ch: align(ch, a, "id", party=0),
+                    lambda ch: align(ch, b, "id", party=1, protocol="ecdh"), timeout=60)
+    # a non-default hash suite is ECDH's: both parties asking for it run ECDH without saying so
+    e0, e1 = run_parties(lambda ch: align(ch, a, "id", party=0, hash_suite="RO"),
+                         lambda ch: align(ch, b, "id", party=1, protocol="ecdh", hash_suite="RO"), timeout=120)
+    assert set(e0["id"]) == want and list(e0["id"]) == list(e1["id"])

@@ -11,9 +11,10 @@ of both outputs has the same key), with all of its columns. Keys are compared as
 Several ``--column`` options form a composite key (paired with the peer's by position).
 The output is written atomically (temporary file + rename).
 
-``--protocol ecdh`` (default: ECDH on Curve25519, :mod:`pet.psi.ecdh`) or ``kkrt`` (OPRF from
-OT extension, :mod:`pet.psi.kkrt`: an order of magnitude faster on large inputs, more bytes
-on the wire; no ``--cardinality`` or ``--buckets``). Both parties give the same protocol.
+``--protocol kkrt`` (the default: OPRF from OT extension, :mod:`pet.psi.kkrt`, an order of
+magnitude faster than ECDH on large inputs, more bytes on the wire) or ``ecdh`` (ECDH on
+Curve25519, :mod:`pet.psi.ecdh`; the default with ``--cardinality`` or ``--buckets``, which
+KKRT does not offer). Both parties give the same protocol.
 
 Scale-out: ``--buckets B [--cluster local:N | tcp://HOST:PORT]`` splits both inputs into B
 buckets and runs one PSI per bucket pair as Dask tasks on this party's cluster
@@ -57,9 +58,9 @@ def register(subparsers) -> None:
                    "only at a party that learns the intersection (see --reveal)")
     p.add_argument("--reveal", default="both", choices=("both", "0", "1"),
                    help="who learns the intersection (default both); the other learns only sizes")
-    p.add_argument("--protocol", default="ecdh", choices=("ecdh", "kkrt"),
-                   help="PSI protocol (default ecdh; kkrt: OT-extension OPRF, faster on large inputs; both parties "
-                   "must give the same)")
+    p.add_argument("--protocol", default=None, choices=("ecdh", "kkrt"),
+                   help="PSI protocol (default kkrt, an OT-extension OPRF; ecdh with --cardinality or --buckets, "
+                   "which kkrt does not offer; both parties must give the same)")
     p.add_argument("--cardinality", action="store_true",
                    help="only compute the intersection size (both parties learn just the count)")
     p.add_argument("--no-header", action="store_true", help="the CSV has no header row")
@@ -169,6 +170,8 @@ def run(args) -> int:
     if learns and not args.cardinality:
         check_output_path(args.output)
     check_input_file(args.input)
+    if args.protocol is None:
+        args.protocol = "ecdh" if args.cardinality or args.buckets is not None else "kkrt"
     if args.protocol == "kkrt" and (args.cardinality or args.buckets is not None):
         raise InputError("--protocol kkrt does not support --cardinality or --buckets (use --protocol ecdh)")
     if args.buckets is not None:

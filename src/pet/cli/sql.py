@@ -12,8 +12,8 @@ Each ``--table NAME=PATH`` (CSV or Parquet) is a table of this party. The receiv
 (``--reveal-to``, default both) write the result atomically (temporary file + rename, CSV
 or Parquet by extension); the other party writes nothing. What each party learns:
 docs/sql.md. ``--buckets B [--cluster local:N | tcp://HOST:PORT]`` runs the join's PSI
-bucketed on this party's Dask cluster (docs/scale-out.md). ``--psi-protocol kkrt`` joins
-by KKRT instead of ECDH PSI (both parties alike; not with --buckets).
+bucketed on this party's Dask cluster (docs/scale-out.md). ``--psi-protocol ecdh`` joins
+by ECDH instead of KKRT PSI (both parties alike; ECDH is the one --buckets uses).
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ def register(subparsers) -> None:
                    help="suppress groups with fewer than K joined rows (inside MPC)")
     p.add_argument("--duplicate-keys", default="reject", choices=("reject", "reveal_counts"),
                    help="one-to-many joins: reject (default) or reveal per-key row counts to the unique side")
-    p.add_argument("--psi-protocol", default="ecdh", choices=("ecdh", "kkrt"),
-                   help="PSI of the join (default ecdh; kkrt: OT-extension OPRF, faster on large tables, same "
-                        "result); both parties must pass the same")
+    p.add_argument("--psi-protocol", default=None, choices=("ecdh", "kkrt"),
+                   help="PSI of the join (default kkrt, an OT-extension OPRF; ecdh with --buckets, which kkrt "
+                        "does not offer; same result); both parties must pass the same")
     d = p.add_argument_group("differential privacy (docs/sql.md, 'Differential privacy')")
     d.add_argument("--epsilon", type=float, default=None, metavar="E",
                    help="release noisy COUNT/SUM/AVG under (E, D)-DP (the same at both parties)")
@@ -103,8 +103,8 @@ def _scale_out(args, tls) -> dict | None:
                  if getattr(args, f) is not None]
         if given:
             raise InputError(f"{', '.join(given)} need(s) --buckets")
-        return {"protocol": args.psi_protocol}
-    if args.psi_protocol != "ecdh":
+        return {"protocol": args.psi_protocol or "kkrt"}
+    if args.psi_protocol not in (None, "ecdh"):
         raise InputError(f"--psi-protocol {args.psi_protocol} does not run bucketed: drop --buckets, or use "
                          "--psi-protocol ecdh")
     options = {"buckets": args.buckets, "cluster": args.cluster, "state_dir": args.state_dir,

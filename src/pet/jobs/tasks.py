@@ -8,8 +8,8 @@ dealer-free with ``network.correlations: ot`` (``pet run --no-dealer``).
     Align a CSV/Parquet table with the peer's by private set intersection.
     Parameters: ``input`` (path), ``column`` (name, or list for a composite key; the
     reference platform's ``column_name`` is accepted too), ``output`` (path, written
-    atomically), optional ``reveal`` (``both``/0/1), ``dedupe``, ``protocol`` (``ecdh``,
-    the default, or ``kkrt``; the same at both parties; not bucketed). The reference layout
+    atomically), optional ``reveal`` (``both``/0/1), ``dedupe``, ``protocol`` (``kkrt``,
+    the default, or ``ecdh``, the default and only choice when bucketed; the same at both parties). The reference layout
     ``inputs: {data: ...}`` / ``outputs: {data: ...}`` is accepted. Bucketed (below): the
     output is a ``.parquet`` file or a directory of parts.
 
@@ -17,7 +17,7 @@ dealer-free with ``network.correlations: ot`` (``pet run --no-dealer``).
     :func:`pet.sql.query` over this party's tables. Parameters: ``sql`` (or ``query``),
     ``tables`` (``{name: path}``, this party's only), ``output`` (path; written at the
     receiving party), optional ``reveal_to`` (0/1; default both), ``min_group_size``,
-    ``protocol`` (the join's PSI: ``ecdh``, the default, or ``kkrt``; not bucketed).
+    ``protocol`` (the join's PSI: ``kkrt``, the default, or ``ecdh``; bucketed: ``ecdh``).
     Bucketed (below): the join's PSI step.
 
 Bucketed PSI on Dask (``psi`` and ``sql``; docs/scale-out.md): the job file's top-level
@@ -124,7 +124,7 @@ def psi_task(ctx) -> dict:
     mode = check_reveal(reveal)  # the job file keeps the reference layout's "reveal" ("both"/0/1)
     bucketed = _bucketed(ctx)
     if bucketed is not None:
-        if _protocol(params) != "ecdh":
+        if _protocol(params, bucketed=True) != "ecdh":
             raise InputError(f"task {ctx.task}: protocol 'kkrt' does not run bucketed; drop 'buckets' "
                              f"(or scale_out) for this task, or use protocol: ecdh")
         return _psi_task_bucketed(ctx, source, output, column, mode, bucketed)
@@ -140,8 +140,8 @@ def psi_task(ctx) -> dict:
 
 def _join_psi_options(ctx, params: dict) -> dict:
     """The sql task's ``psi_options``: bucketed (``scale_out``/``buckets``) or the ``protocol``."""
-    protocol = _protocol(params)
     bucketed = _bucketed(ctx)
+    protocol = _protocol(params, bucketed=bucketed is not None)
     if bucketed is None:
         return {"protocol": protocol}
     if protocol != "ecdh":
@@ -150,9 +150,10 @@ def _join_psi_options(ctx, params: dict) -> dict:
     return bucketed
 
 
-def _protocol(params: dict) -> str:
-    """The ``protocol`` task parameter: the PSI protocol, ``"ecdh"`` (default) or ``"kkrt"``."""
-    protocol = _param(params, "protocol", required=False, default="ecdh")
+def _protocol(params: dict, bucketed: bool = False) -> str:
+    """The ``protocol`` task parameter: the PSI protocol, ``"kkrt"`` (default) or ``"ecdh"``
+    (the default of a bucketed task: KKRT does not run bucketed)."""
+    protocol = _param(params, "protocol", required=False, default="ecdh" if bucketed else "kkrt")
     if protocol not in ("ecdh", "kkrt"):
         raise InputError(f"task parameter 'protocol' must be 'ecdh' or 'kkrt', got {str(protocol)[:40]!r}")
     return protocol

@@ -43,7 +43,7 @@ def _key_columns(df, on) -> list[str]:
 
 def align(channel, df, on, *, party, reveal_to=NOT_GIVEN, reveal=NOT_GIVEN, dedupe: bool = False,
           keep_index: bool = False, hash_suite: str = "NU", workers=None, chunk_size: int = 1 << 14, progress=None,
-          protocol: str = "ecdh"):
+          protocol: str | None = None):
     """The rows of ``df`` whose key is in the intersection with the peer's keys, in the
     joint order shared with the peer.
 
@@ -60,7 +60,9 @@ def align(channel, df, on, *, party, reveal_to=NOT_GIVEN, reveal=NOT_GIVEN, dedu
     keep_index : keep ``df``'s index labels (default: a fresh 0..k-1 index).
     hash_suite, workers, chunk_size, progress : as :func:`~pet.psi.ecdh_psi` (ECDH only,
         except ``workers``).
-    protocol : ``"ecdh"`` (default) or ``"kkrt"`` (:func:`~pet.psi.kkrt_psi`); both parties alike.
+    protocol : ``"kkrt"`` (:func:`~pet.psi.kkrt_psi`, the default: OT-extension OPRF, about
+        20x faster than ECDH at 2^20) or ``"ecdh"`` (:func:`~pet.psi.ecdh_psi`; the default
+        when a ``hash_suite`` other than ``"NU"`` is asked); both parties alike.
 
     Returns
     -------
@@ -72,6 +74,8 @@ def align(channel, df, on, *, party, reveal_to=NOT_GIVEN, reveal=NOT_GIVEN, dedu
     party = check_party(party)
     mode = check_reveal(reveal, reveal_to, deprecated_reveal=True)
     check_options(hash_suite, chunk_size, workers, progress)
+    if protocol is None:
+        protocol = "kkrt" if hash_suite == "NU" else "ecdh"
     if protocol not in ("ecdh", "kkrt"):
         raise InputError(f"protocol must be 'ecdh' or 'kkrt', got {protocol!r}")
     if not isinstance(df, pd.DataFrame):

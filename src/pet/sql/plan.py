@@ -574,6 +574,14 @@ def build_plan(sql: str, schemas: list, *, dp: bool = False) -> Plan:
     """
     tree = _parse_checked(sql)
     owners, all_schemas, catalog = _catalog(schemas)
+    try:
+        return _plan_with_catalog(sql, tree, owners, all_schemas, catalog, dp)
+    finally:  # a DuckDB database holds native threads until closed: close it now, not at GC
+        catalog.close()
+
+
+def _plan_with_catalog(sql, tree, owners, all_schemas, catalog, dp):
+    """Steps 3-12 of :func:`build_plan` on the empty ``catalog`` of both schemas."""
     sources, src_owner = _sources(tree, owners, sql)
     out_names, out_types = _bind(catalog, sql)
     if len(set(src_owner)) == 1:

@@ -214,30 +214,34 @@ def query(session, sql, tables, *, reveal_to=None, min_group_size=None, duplicat
     error = con = mine = None
     expect = _expected(schemas)
     try:
-        con = connect_own(tables)
-        mine = check_schema(schema_of(con, list(tables)), "tables")
-    except PetError as exc:  # tell the peer before raising, so it does not wait for us
-        error = exc
-    theirs = _hello(session, sql, mine, reveal_to, min_group_size, duplicate_keys, error, expect, bounds, dp)
-    schemas = [mine, theirs] if me == 0 else [theirs, mine]
-    plan = _plan(session, sql, schemas, min_group_size, dp, duplicate_keys)
-    if dp is not None:
-        return _query_dp(session, plan, con, dp, reveal_to, min_group_size, duplicate_keys, psi_options, bounds)
-    receivers = [0, 1] if reveal_to is None else [reveal_to]
-    info = {"plan": plan.kind}
-    if plan.kind == "local":
-        cols = _run_local_plan(session, plan, con, receivers)
+        try:
+            con = connect_own(tables)
+            mine = check_schema(schema_of(con, list(tables)), "tables")
+        except PetError as exc:  # tell the peer before raising, so it does not wait for us
+            error = exc
+        theirs = _hello(session, sql, mine, reveal_to, min_group_size, duplicate_keys, error, expect, bounds, dp)
+        schemas = [mine, theirs] if me == 0 else [theirs, mine]
+        plan = _plan(session, sql, schemas, min_group_size, dp, duplicate_keys)
+        if dp is not None:
+            return _query_dp(session, plan, con, dp, reveal_to, min_group_size, duplicate_keys, psi_options, bounds)
+        receivers = [0, 1] if reveal_to is None else [reveal_to]
+        info = {"plan": plan.kind}
+        if plan.kind == "local":
+            cols = _run_local_plan(session, plan, con, receivers)
+            if cols is None:
+                return None
+            return _finish(plan, cols, info, ordered=True)
+        from pet.sql.execute import run_join
+
+        cols = run_join(session, plan, con, receivers=receivers, min_group_size=min_group_size,
+                        duplicate_keys=duplicate_keys, psi_options=dict(psi_options or {}), info=info,
+                        bounds=bounds)
         if cols is None:
             return None
-        return _finish(plan, cols, info, ordered=True)
-    from pet.sql.execute import run_join
-
-    cols = run_join(session, plan, con, receivers=receivers, min_group_size=min_group_size,
-                    duplicate_keys=duplicate_keys, psi_options=dict(psi_options or {}), info=info,
-                    bounds=bounds)
-    if cols is None:
-        return None
-    return _finish(plan, cols, info, ordered=False)
+        return _finish(plan, cols, info, ordered=False)
+    finally:  # a DuckDB database holds native threads until closed: close it now, not at GC
+        if con is not None:
+            con.close()
 
 
 def _query_dp(session, plan, con, dp, reveal_to, min_group_size, duplicate_keys, psi_options, bounds):
