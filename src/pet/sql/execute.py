@@ -764,7 +764,7 @@ def _average(session, total, count, exists, shape, num=None):
         total = Sh(total.s.rescale(num.prep).to_ring(64), total.kind)
     if num is not None and isinstance(total, Sh) and num.prep is not None and total.s.frac != num.prep:
         total = Sh(total.s.rescale(num.prep), total.kind)
-    out = _average_plain(session, total, count, exists, shape)
+    out = _average_plain(session, total, count, exists, shape, getattr(num, "limbs", None))
     out.num = num
     return out
 
@@ -792,12 +792,13 @@ def _average_wide(session, total, count, num):
     return Sh(q.to_ring(64), "float", num)
 
 
-def _average_plain(session, total, count, exists, shape):
+def _average_plain(session, total, count, exists, shape, limbs=None):
     """SUM / COUNT per group (empty groups give 0; they are not output).
 
     Public count: division by a public number (:func:`pet.sql.values.div_public`). Count
     and sum of one owner: its plaintext. A count owned by one party: it computes 1/count
-    and multiplies in MPC (:func:`pet.sql.values.mul_fine`). A secret count is divided
+    and multiplies in MPC (:func:`pet.sql.values.mul_fine`, with the reciprocal's limb
+    sizes ``limbs`` planned by pet.sql.numbers.avg_of). A secret count is divided
     securely: ``avg * 2^10 = sum / (count * 2^-10)`` puts counts up to
     2^27 into the domain ``[2^-10, 2^17)`` of :func:`pet.mpc.divide` (relative error
     about 1e-4; ``|avg| < 2^20``); for counts below 2^17 (no scaling) one residual step
@@ -821,7 +822,7 @@ def _average_plain(session, total, count, exists, shape):
             return Own(p, None if me != p else np.asarray(total.v, np.float64) * inv, "float")
         # the count's owner inverts it; one fine product (3 rounds) instead of a division
         inv = None if me != p else 1.0 / np.maximum(np.asarray(count.v, dtype=np.float64), 1.0)
-        return Sh(mul_fine(session, to_shared(session, total, shape), p, inv), "float")
+        return Sh(mul_fine(session, to_shared(session, total, shape), p, inv, limbs), "float")
     else:
         c = count.s
         if exists is not None and isinstance(exists, Sh):

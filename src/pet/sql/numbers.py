@@ -138,6 +138,7 @@ class Num:
     prep: int | None = None  # AVG: the frac its SUM is brought to before dividing
     ring: int = 64  # 128: held in the wide ring (pet.mpc.ring128.Shared128)
     wide_div: bool = False  # AVG: divide its (wide) SUM in the wide ring (avg_of)
+    limbs: tuple | None = None  # AVG under an owned count: (prep, f1, f2) of values.mul_fine
 
     @property
     def width(self) -> int:
@@ -388,9 +389,12 @@ def avg_of(row: Num, total: Num, count_kind: str, session_frac: int, what: str, 
         prep = min(fs, 46 - ks) if fs else min(session_frac, 46 - ks)
         rel, approx = 2.0 ** -22, False
     elif count_kind == "own":
-        # x * hi: the raw product is about avg * 2^(f + 16); x * lo: below sum * 2^(f + 15)
-        prep = min(fs if fs else session_frac, WIDTH - 16 - kr, WIDTH - 15 - ks)
-        rel, approx = 2.0 ** -20, True
+        own = _owned_division(row, kr, ks, fs, session_frac, n)
+        if own is not None:
+            return own
+        if total.ring == 128 or _WIDE.get():
+            return _wide_avg(row, total, ks, fs, kr, session_frac, what)
+        raise _refuse(what, ks, "an average whose sum is too large to divide precisely in the 64-bit ring")
     else:
         # pet.mpc.divide at the session's f: |quotient| = |avg| * 2^s < 2^30
         prep = session_frac if (kr + divide_shift(n) <= 29 and ks + session_frac <= WIDTH) else -1
@@ -404,6 +408,63 @@ def avg_of(row: Num, total: Num, count_kind: str, session_frac: int, what: str, 
     f = max(prep, session_frac) if count_kind != "pub" else prep
     err = row.err + 2.0 ** -prep + rel * 2.0 ** k + 2 * _ulp(f)
     return Num(k, f, err, None, approx or row.approx, prep)
+
+
+def _owned_division_err(row_err: float, kr: int, n: int, prep: int, f1: int, f2: int) -> float:
+    """Error bound of AVG = SUM * (1/count) under a count one party owns
+    (pet.sql.values.mul_fine with limbs ``(prep, f1, f2)``): the sum's own error (at most
+    ``count * row_err``, divided by the count), its truncation to ``prep`` bits, the
+    truncations of the two products and of the final rescale, and the reciprocal's error
+    ``2^-(f1 + f2 + 1)`` times ``|sum| <= n * 2^kr``."""
+    return (row_err + 2.0 ** -prep + 3.0 * 2.0 ** -max(prep, f1)
+            + max(n, 1) * 2.0 ** (kr - f1 - f2 - 1))
+
+
+def _owned_division_fits(kr: int, ks: int, prep: int, f1: int, f2: int) -> bool:
+    """The raw products of pet.sql.values.mul_fine stay in the 64-bit ring's safe range:
+    ``x * hi`` is below ``(avg + sum 2^-(f1+1)) 2^(prep + f1)``, ``x * lo`` below ``sum
+    2^(prep + f2 - 1)``; the rescale of ``x * lo`` needs ``max(prep, f2) + f1 <= 63``."""
+    from pet.mpc.ring import MAX_FRAC_BITS
+
+    return (1 <= prep and 1 <= f1 <= MAX_FRAC_BITS and 1 <= f2 <= MAX_FRAC_BITS
+            and kr + prep + f1 <= WIDTH and ks + prep <= WIDTH and ks + prep + f2 - 1 <= WIDTH
+            and max(prep, f2) + f1 <= 63)
+
+
+def _owned_division(row: Num, kr: int, ks: int, fs: int, session_frac: int, n: int) -> Num | None:
+    """AVG under a count known to its owner only: the owner shares ``1/count`` in two limbs
+    and the sum is multiplied by both (pet.sql.values.mul_fine; 3 rounds). The limbs
+    default to the session's ``f`` bits each (``1/count`` to ``2^-33``: relative error up
+    to ``count * 2^-33``, 5.8e-6 for a group of 50,000 rows); when that error bound exceeds
+    the precision criterion, the limb sizes and the sum's ``prep`` bits are chosen to
+    minimise it (same rounds and bytes). None when no choice meets the criterion (the
+    wide ring takes it, or it is refused)."""
+    row = to_float(row)
+    top = fs if fs else session_frac
+    target = REL_TARGET * 2.0 ** kr
+    prep = min(top, WIDTH - session_frac - kr, WIDTH + 1 - session_frac - ks)
+    choice = None
+    if _owned_division_fits(kr, ks, prep, session_frac, session_frac):
+        err = _owned_division_err(row.err, kr, n, prep, session_frac, session_frac)
+        if err <= target:
+            choice = (err, prep, session_frac, session_frac)
+    if choice is None:
+        for p in range(1, min(top, WIDTH) + 1):
+            f1 = min(52, WIDTH - kr - p, 63 - p)
+            f2 = min(52, WIDTH + 1 - ks - p)
+            if f1 < 1 or f2 < 1:
+                continue
+            f1 = min(f1, 63 - max(p, f2))
+            if not _owned_division_fits(kr, ks, p, f1, f2):
+                continue
+            err = _owned_division_err(row.err, kr, n, p, f1, f2)
+            if choice is None or err < choice[0]:
+                choice = (err, p, f1, f2)
+    if choice is None or choice[0] > target:
+        return None
+    err, prep, f1, f2 = choice
+    f = max(prep, f1)
+    return Num(row.k, f, err, None, row.approx, prep, limbs=(prep, f1, f2))
 
 
 #: Fractional bits of the reciprocal of a count in a wide-ring division.
