@@ -378,10 +378,10 @@ def avg_of(row: Num, total: Num, count_kind: str, session_frac: int, what: str, 
     """AVG = SUM / COUNT: the row's bound. The division (pet.sql.execute._average_plain)
     runs on the sum brought to ``prep`` fractional bits: a public count multiplies by a
     24-bit reciprocal in 12-bit limbs (``|x| < 2^(46 - f)``), an owned count by a
-    reciprocal in two ``f``-bit limbs (``k + f + 17 <= 61``), a secret count uses
-    pet.mpc.divide at the session's ``f`` (``k <= 19``). Relative error: about 2^-23
-    (public), ``count * 2^-33`` (owned), 1e-4 (secret): the latter two are *approximate*
-    (documented, not held to the 1e-6 criterion)."""
+    reciprocal in two limbs (:func:`_owned_division`), a secret count uses pet.mpc.divide
+    and one residual step (:func:`_secret_division`). Relative error: about 2^-23
+    (public); the owned and the secret count's are bounded by their functions and held to
+    the 1e-6 criterion like every other value."""
     ks = to_float(total).k if total.dec is not None else total.k
     fs = total.frac if total.dec is None else to_float(total).frac
     kr = to_float(row).k
@@ -396,9 +396,7 @@ def avg_of(row: Num, total: Num, count_kind: str, session_frac: int, what: str, 
             return _wide_avg(row, total, ks, fs, kr, session_frac, what)
         raise _refuse(what, ks, "an average whose sum is too large to divide precisely in the 64-bit ring")
     else:
-        # pet.mpc.divide at the session's f: |quotient| = |avg| * 2^s < 2^30
-        prep = session_frac if (kr + divide_shift(n) <= 29 and ks + session_frac <= WIDTH) else -1
-        rel, approx = 1e-4, True
+        return _secret_division(row, kr, ks, session_frac, n, what)
     if prep < 1 and count_kind in ("pub", "own") and (total.ring == 128 or _WIDE.get()):
         return _wide_avg(row, total, ks, fs, kr, session_frac, what)
     if prep < 1:
@@ -465,6 +463,38 @@ def _owned_division(row: Num, kr: int, ks: int, fs: int, session_frac: int, n: i
     err, prep, f1, f2 = choice
     f = max(prep, f1)
     return Num(row.k, f, err, None, row.approx, prep, limbs=(prep, f1, f2))
+
+
+#: Relative error of pet.mpc.divide (its documented ~1e-4).
+DIVIDE_REL = 1e-4
+#: Largest |quotient| class pet.mpc.divide holds at f = 16 (``|q| 2^(2f) < 2^62``).
+DIVIDE_MAX_CLASS = 29
+#: Width of pet.mpc.divide's numerator (``|x| 2^f < 2^44``): its low product multiplies
+#: the numerator's words by up to 2^17 and wraps beyond (measured: 3e10 / 3000 at f = 16 is
+#: 6.5e-3 off, 3e12 / 1234 177%), a limit its docstring does not state.
+DIVIDE_NUM_WIDTH = 44
+
+
+def _secret_division(row: Num, kr: int, ks: int, session_frac: int, n: int, what: str) -> Num:
+    """AVG under a secret count (pet.sql.execute._average_plain): ``q = divide(sum 2^t,
+    count 2^-s) = avg 2^(s + t)`` at the session's ``f`` bits, then one residual step
+    ``q + 2^-s divide(sum 2^(s + t) - q count, count 2^-s)`` (the product with the integer
+    count is exact). ``s`` (:func:`divide_shift`) puts counts up to ``n`` in divide's
+    domain; ``t`` reads the sum's words at ``f + t`` bits as ``f`` bits (no operation), so
+    the quotient's ``f`` absolute bits become ``f + s + t`` bits of the average: the
+    average of small values keeps its relative precision (``t < 0`` for large sums: fewer
+    bits). Constraints: ``|q| < 2^29`` (``kr + s + t <= 29``), divide's numerator
+    ``|sum 2^t| 2^f < 2^44`` (:data:`DIVIDE_NUM_WIDTH`; the residual's ``sum 2^(s + t)``
+    then is in range too), ``s <= 10``. Error: the residual step squares divide's relative
+    error (``2 * 1e-4^2``) plus a few ulps at ``f + t`` bits."""
+    f = session_frac
+    sh = divide_shift(n)
+    t = min(DIVIDE_MAX_CLASS - kr - sh, DIVIDE_NUM_WIDTH - f - ks, MAX_FRAC - f - sh)
+    if sh > 10 or t < -f or kr + sh > DIVIDE_MAX_CLASS:
+        raise _refuse(what, ks, "an average under a secret count too large to divide in the 64-bit ring")
+    row = to_float(row)
+    err = row.err + 2.0 * DIVIDE_REL ** 2 * 2.0 ** kr + 10.0 * 2.0 ** -(f + t)
+    return Num(row.k, f + sh + t, err, None, row.approx, f + t)
 
 
 #: Fractional bits of the reciprocal of a count in a wide-ring division.

@@ -382,10 +382,12 @@ def at_frac(session, v, f, shape=None):
             return mpc.constant(session, np.rint(arr).astype(np.int64), 0)
         return mpc.constant(session, arr if f else np.rint(arr).astype(np.int64), f)
     if session.party == v.party:
-        arr = _np(v.kind, v.v)
         if v.num is not None and v.num.dec is not None:
-            arr = np.rint(np.asarray(arr, dtype=np.float64)).astype(np.int64)
+            raw = np.asarray(v.v)  # exact integers (Python ints beyond 2^53: execute._col_leaf)
+            arr = raw.astype(np.int64) if raw.dtype.kind in "iuO" else \
+                np.rint(raw.astype(np.float64)).astype(np.int64)
             return session.share(arr, owner=v.party, frac_bits=0)
+        arr = _np(v.kind, v.v)
         arr = np.asarray(arr, dtype=np.float64 if f else None)
         if f == 0:
             arr = np.rint(np.asarray(arr, dtype=np.float64)).astype(np.int64)
