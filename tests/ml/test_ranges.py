@@ -222,3 +222,62 @@ def test_logistic_lambda_zero_refused_at_both_parties_before_mpc(monkeypatch):
         assert isinstance(out, PrecisionError), out
         assert "reg_lambda=0.0" in str(out) and "minimum for binary:logistic" in str(out)
     assert not calls
+
+
+# -- logistic leaf weights: checked in MPC where n / lambda does not bound them ----------------
+
+def _leaves(states):
+    words = (np.asarray(states[0]["leaf_share"], dtype=np.uint64)
+             + np.asarray(states[1]["leaf_share"], dtype=np.uint64))
+    return words.view(np.int64) / 2.0 ** states[0]["frac"]
+
+
+def _fit_logistic(X_parts, y, **kw):
+    kw = dict(dict(BASE, n_estimators=1, max_depth=2), **kw)
+    return _both(lambda s: train(s, X_parts[s.party], y if s.party == 0 else None, objective="binary:logistic",
+                                 **kw))
+
+
+def test_leaf_check_needed_at_the_static_edge_in_python_ints():
+    """The check runs exactly where the worst case over all data -- every row of a node
+    saturated at the wrong label, |w| = n / lambda -- would wrap a raw product (Python
+    ints: w 2^16 * (1/lambda) 2^32 >= 2^62, or (n / S) 2^16 * w 2^16 >= 2^62)."""
+    def wraps(n, lam):
+        S = int(R.scale_power(n, 0.25, lam))
+        w = Fraction(n) / Fraction(lam)
+        leaf_raw = w * 2 ** 48
+        gain_raw = Fraction(n, S) * w * 2 ** 32
+        return leaf_raw >= 2 ** 62 or gain_raw >= 2 ** 62
+    for lam in (1.0, 0.5, 4.0, 0.01):
+        edge = next(n for n in range(1, 1 << 20) if wraps(n, lam))
+        for n in (edge - 1, edge):
+            p = dict(BASE, objective="binary:logistic", reg_lambda=lam)
+            assert R.leaf_check_needed(n, p) == wraps(n, lam) == (n == edge)
+    assert not R.leaf_check_needed(10 ** 6, _params(reg_lambda=0.0))
+
+
+def test_saturated_wrong_leaf_is_refused_at_both_parties():
+    """base_score 1 - 1e-6 (margin 13.8: the piecewise sigmoid is exactly 1) and every label
+    0: g = 1, h = 0, the root's weight is n / lambda = 30,000 (2^14.9): its raw product
+    wrapped silently before; now both parties refuse."""
+    parts, _ = _data(300)
+    y = np.zeros(300)
+    assert R.leaf_check_needed(300, dict(BASE, objective="binary:logistic", reg_lambda=0.01))
+    r = _fit_logistic(parts, y, reg_lambda=0.01, base_score=1 - 1e-6)
+    for out in r:
+        assert isinstance(out, PrecisionError), out
+        assert "leaf weight" in str(out) and "2^12" in str(out)
+
+
+def test_leaf_check_changes_no_model(monkeypatch):
+    """Ordinary data with the check on (n / lambda = 30,000) gives the model it gives with
+    the check off: same splits, leaves within the fixed point's noise."""
+    parts, y = _data(300, seed=3)
+    kw = dict(reg_lambda=0.01, base_score=0.5, n_estimators=2)
+    on = _fit_logistic(parts, y, **kw)
+    assert all(isinstance(s, dict) for s in on), on
+    monkeypatch.setattr(R, "leaf_check_needed", lambda n, params: False)
+    off = _fit_logistic(parts, y, **kw)
+    for a, b in zip(on, off):
+        assert np.array_equal(a["owner"], b["owner"]) and np.array_equal(a["feature"], b["feature"])
+    np.testing.assert_allclose(_leaves(on), _leaves(off), atol=1e-3)
