@@ -439,7 +439,8 @@ def _owned_division(row: Num, kr: int, ks: int, fs: int, session_frac: int, n: i
     wide ring takes it, or it is refused)."""
     row = to_float(row)
     top = fs if fs else session_frac
-    target = REL_TARGET * 2.0 ** kr
+    # an all-zero (or empty) column's class: no criterion, as in check()
+    target = REL_TARGET * 2.0 ** kr if kr > ZERO + 10 else math.inf
     prep = min(top, WIDTH - session_frac - kr, WIDTH + 1 - session_frac - ks)
     choice = None
     if _owned_division_fits(kr, ks, prep, session_frac, session_frac):
