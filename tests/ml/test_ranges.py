@@ -96,7 +96,7 @@ def test_leaf_weight_boundary_in_python_ints():
 
 
 @pytest.mark.parametrize("objective,lam", [("reg:squarederror", 1.0), ("reg:squarederror", 0.0),
-                                           ("binary:logistic", 1.0), ("binary:logistic", 0.0)])
+                                           ("binary:logistic", 1.0)])
 def test_row_limit_is_the_reciprocal_domain_in_python_ints(objective, lam):
     """At the largest accepted n every enforced value fits, checked with Python ints; one
     row more and a valid child's H + lambda falls below the reciprocal's domain 2^-10."""
@@ -112,6 +112,8 @@ def test_row_limit_is_the_reciprocal_domain_in_python_ints(objective, lam):
         assert (G * 2 ** 16) // int(S) < 2 ** 61
         assert (n * hmax + lam) / S < 2 ** 17                  # upper end: always kept by S
         ok_low = (hlow + Fraction(lam)) / S > Fraction(1, 2 ** 10)
+        if objective == "binary:logistic":  # a node of any H (near 0): lambda alone
+            ok_low = ok_low and Fraction(lam) / S > Fraction(1, 2 ** 10)
         assert ok_low == fits
         if fits:
             R.check_training(n, p)
@@ -166,3 +168,116 @@ def test_oversized_input_refused_at_both_parties(monkeypatch):
     parts, y = _data(200)
     r = _both(lambda s: train(s, parts[s.party], y if s.party == 0 else None, objective="binary:logistic", **kw))
     assert all(isinstance(out, dict) for out in r), r
+
+
+# -- logistic: reg_lambda keeps (H + lambda) / S in the reciprocal's domain for any H ------------
+
+def test_logistic_lambda_minimum_in_python_ints():
+    """A logistic node's hessian sum H can be as small as 0 (saturated probabilities; the
+    root and nodes that do not split keep their rows whatever H is), so (0 + lambda) / S
+    must reach the reciprocal's lower end 2^-10 (exact rationals): lambda = 0 is refused,
+    as is 2^-10 S itself; one step above is accepted."""
+    for n in (1000, 262_140, 262_144, 10 ** 6):
+        lam_min = Fraction(R.min_logistic_lambda(n))
+        for lam, fits in ((Fraction(0), False), (lam_min, False), (lam_min * Fraction(1025, 1024), True)):
+            S = Fraction(booster._scale_power(n, 0.25, float(lam)))  # the booster's own S for this lambda
+            assert ((0 + lam) / S > Fraction(1, 2 ** 10)) == fits
+            p = dict(BASE, objective="binary:logistic", reg_lambda=float(lam))
+            if fits:
+                R.check_training(n, p)
+            else:
+                with pytest.raises(PrecisionError, match=r"reg_lambda > .*minimum for binary:logistic"):
+                    R.check_training(n, p)
+    # squared error: a non-empty node has H >= 1 row; an empty one has G = 0, so the leaf 0 of
+    # reciprocal(0) is right -- lambda = 0 stays accepted
+    R.check_training(1000, _params(reg_lambda=0.0))
+
+
+def test_reciprocal_below_its_domain_returns_zero():
+    """Why: pet.mpc.reciprocal is 0 below 2^-10 (the leaf -eta G / (H + lambda) would be
+    0 instead of, e.g., -0.3 * 1e-4 / 2^-11 = -0.061); at the accepted minimum it is right."""
+    lam = R.min_logistic_lambda(1000) * 1.001
+    xs = np.array([lam, 2.0 ** -11, 2.0 ** -12])
+
+    def prog(session):
+        x = session.share(xs if session.party == 0 else None, owner=0)
+        return session.reveal(mpc.reciprocal(x).rescale(16 + 8))
+    got = mpc.run_local(prog, timeout=120)[0]
+    assert abs(got[0] * lam - 1.0) < 1e-3
+    assert got[1] == 0.0 and got[2] == 0.0
+
+
+def test_logistic_lambda_zero_refused_at_both_parties_before_mpc(monkeypatch):
+    calls = []
+    real = booster.BinCodes
+
+    def spy(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+    monkeypatch.setattr(booster, "BinCodes", spy)
+    kw = dict(BASE, n_estimators=1, max_depth=2, base_score=0.5, reg_lambda=0.0)
+    parts, y = _data(200)
+    r = _both(lambda s: train(s, parts[s.party], y if s.party == 0 else None, objective="binary:logistic", **kw))
+    for out in r:
+        assert isinstance(out, PrecisionError), out
+        assert "reg_lambda=0.0" in str(out) and "minimum for binary:logistic" in str(out)
+    assert not calls
+
+
+# -- logistic leaf weights: checked in MPC where n / lambda does not bound them ----------------
+
+def _leaves(states):
+    words = (np.asarray(states[0]["leaf_share"], dtype=np.uint64)
+             + np.asarray(states[1]["leaf_share"], dtype=np.uint64))
+    return words.view(np.int64) / 2.0 ** states[0]["frac"]
+
+
+def _fit_logistic(X_parts, y, **kw):
+    kw = dict(dict(BASE, n_estimators=1, max_depth=2), **kw)
+    return _both(lambda s: train(s, X_parts[s.party], y if s.party == 0 else None, objective="binary:logistic",
+                                 **kw))
+
+
+def test_leaf_check_needed_at_the_static_edge_in_python_ints():
+    """The check runs exactly where the worst case over all data -- every row of a node
+    saturated at the wrong label, |w| = n / lambda -- would wrap a raw product (Python
+    ints: w 2^16 * (1/lambda) 2^32 >= 2^62, or (n / S) 2^16 * w 2^16 >= 2^62)."""
+    def wraps(n, lam):
+        S = int(R.scale_power(n, 0.25, lam))
+        w = Fraction(n) / Fraction(lam)
+        leaf_raw = w * 2 ** 48
+        gain_raw = Fraction(n, S) * w * 2 ** 32
+        return leaf_raw >= 2 ** 62 or gain_raw >= 2 ** 62
+    for lam in (1.0, 0.5, 4.0, 0.01):
+        edge = next(n for n in range(1, 1 << 20) if wraps(n, lam))
+        for n in (edge - 1, edge):
+            p = dict(BASE, objective="binary:logistic", reg_lambda=lam)
+            assert R.leaf_check_needed(n, p) == wraps(n, lam) == (n == edge)
+    assert not R.leaf_check_needed(10 ** 6, _params(reg_lambda=0.0))
+
+
+def test_saturated_wrong_leaf_is_refused_at_both_parties():
+    """base_score 1 - 1e-6 (margin 13.8: the piecewise sigmoid is exactly 1) and every label
+    0: g = 1, h = 0, the root's weight is n / lambda = 30,000 (2^14.9): its raw product
+    wrapped silently before; now both parties refuse."""
+    parts, _ = _data(300)
+    y = np.zeros(300)
+    assert R.leaf_check_needed(300, dict(BASE, objective="binary:logistic", reg_lambda=0.01))
+    r = _fit_logistic(parts, y, reg_lambda=0.01, base_score=1 - 1e-6)
+    for out in r:
+        assert isinstance(out, PrecisionError), out
+        assert "leaf weight" in str(out) and "2^12" in str(out)
+
+
+def test_leaf_check_changes_no_model(monkeypatch):
+    """Ordinary data with the check on (n / lambda = 30,000) gives the model it gives with
+    the check off: same splits, leaves within the fixed point's noise."""
+    parts, y = _data(300, seed=3)
+    kw = dict(reg_lambda=0.01, base_score=0.5, n_estimators=2)
+    on = _fit_logistic(parts, y, **kw)
+    assert all(isinstance(s, dict) for s in on), on
+    monkeypatch.setattr(R, "leaf_check_needed", lambda n, params: False)
+    off = _fit_logistic(parts, y, **kw)
+    for a, b in zip(on, off):
+        assert np.array_equal(a["owner"], b["owner"]) and np.array_equal(a["feature"], b["feature"])
+    np.testing.assert_allclose(_leaves(on), _leaves(off), atol=1e-3)

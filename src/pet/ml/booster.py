@@ -159,7 +159,7 @@ def _handshake(session, info: dict) -> dict:
     return peer
 
 
-def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Shared):
+def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Shared, leaf_check: bool = False):
     """One-hot of the best valid candidate per node, the shared split flags, and the
     weights ``G/(H + lambda)`` of every candidate's left and right child and of the node
     ((2K + 1, nodes), rows: K left, K right, the node), from which the leaves are selected
@@ -171,7 +171,12 @@ def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Sha
     round for the masked gains and ``e = valid * [gain > thr]``, the argmax tournament
     (one-hot only), and the split flag ``s = sum_k onehot_k e_k`` (1 round): the winner is
     the best valid candidate (or an invalid one when none is valid, then ``e = 0``), so
-    ``s = [best gain > thr]`` exactly, without a comparison after the tournament."""
+    ``s = [best gain > thr]`` exactly, without a comparison after the tournament.
+
+    ``leaf_check`` (pet.ml.ranges.leaf_check_needed; issue 21): the same comparison also
+    takes the signs of ``2^12 (H + lambda) -+ G`` of every weight, and the number of
+    weights with ``|w| >= 2^12`` is opened to both (1 round): if any, both raise
+    PrecisionError before anything else is opened (pet.ml.ranges.refuse_large_leaves)."""
     K = hist.shape[0]
     GL, HL = hist[:, :, 0], hist[:, :, 1]
     G, H = tot[:, 0].reshape(1, -1), tot[:, 1].reshape(1, -1)
@@ -185,11 +190,19 @@ def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Sha
     low = concatenate([HL, HR], axis=0) - hmin  # < 0: child too light
     above = thr - chg  # < 0: gain above the threshold (same scale as ``best > thr``)
     nk = K * chg.shape[1]
-    bits = msb(session, np.concatenate([low.share.reshape(-1), above.share.reshape(-1)]))
+    extra = []
+    if leaf_check:  # |G| < 2^12 (H + lambda): no product above wraps (pet.ml.ranges.LEAF_BITS)
+        from pet.ml.ranges import LEAF_BITS
+        lim = den.scaled(1 << LEAF_BITS)
+        extra = [(lim - num).share.reshape(-1), (lim + num).share.reshape(-1)]
+    bits = msb(session, np.concatenate([low.share.reshape(-1), above.share.reshape(-1), *extra]))
+    if leaf_check:
+        from pet.ml.ranges import refuse_large_leaves
+        refuse_large_leaves(session, bits[3 * nk:])
     ok = _ones(session, (2 * nk,)) - Shared.from_shares(session, bits[:2 * nk], 0)
     valid = ok[:nk] * ok[nk:]
     lifted = (chg + 1.0).share.reshape(-1)  # masked = valid (chg + 1) - 1
-    prod = mul_raw(session, np.concatenate([valid.share, valid.share]), np.concatenate([lifted, bits[2 * nk:]]))
+    prod = mul_raw(session, np.concatenate([valid.share, valid.share]), np.concatenate([lifted, bits[2 * nk:3 * nk]]))
     masked = Shared.from_shares(session, prod[:nk].reshape(chg.shape), chg.frac) - 1.0
     e = Shared.from_shares(session, prod[nk:].reshape(chg.shape), 0)
     onehot = tournament(masked, axis=0, outputs=("one_hot",), arity=4).one_hot  # (K, nodes)
@@ -263,6 +276,7 @@ class _Setup:
     pack_shift: int = 40  # T: the packed word is h + 2^T g
     base_margin: float = 0.0
     scale: float = 1.0
+    leaf_check: bool = False  # pet.ml.ranges.leaf_check_needed (issue 21)
 
     @property
     def K(self) -> int:
@@ -391,7 +405,7 @@ def _choose_splits(session, binner, X, setup: _Setup, hist, tot, thr, n: int):
     """Steps 3-4 for one level and the owners' shared directions ``Q`` (n x nodes):
     gains and the best candidate (3), its owner opened to both and the candidate to its
     owner (4). Returns ``(Q, owner, own_nodes, cand, split, onehot, w)``."""
-    onehot, split, w = _gains(session, hist, tot, setup.lam, setup.hmin, thr)
+    onehot, split, w = _gains(session, hist, tot, setup.lam, setup.hmin, thr, setup.leaf_check)
     owner, mine = _reveal_choice(session, onehot, setup.ms[0])
     own_nodes = np.flatnonzero(owner == session.party)
     cand = np.array([mine[int(j)] for j in own_nodes], dtype=np.int64)
@@ -461,8 +475,9 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
               "learning_rate": learning_rate, "reg_lambda": reg_lambda, "gamma": gamma,
               "min_child_weight": min_child_weight, "max_bin": max_bin}
     setup = _agree(session, binner, params, n, y is not None, objective)
-    from pet.ml.ranges import check_training  # issue 21: worst-case ranges, refused before any MPC work
+    from pet.ml.ranges import check_training, leaf_check_needed  # issue 21: worst-case ranges
     check_training(n, params)
+    setup.leaf_check = leaf_check_needed(n, params)
     thr, yv, margin = _prepare_targets(session, setup, y, n, base_score, gamma)
     # private matrices (one-time masked transfer of each party's indicator)
     codes = BinCodes(binner, X)

@@ -21,11 +21,15 @@ trees ``|r_i| <= R = sqrt(n) max(1, eta - 1)^T``. Hence ``|g| <= R``, ``|G| <= s
 ``H = n_l``), gain terms ``G^2 / (S (H + lambda)) <= R^2 / S``, margins ``<= R + 1``.
 
 Logistic: ``g = p - y`` in ``[-1, 1]``, ``h = p (1 - p)`` in ``[0, 1/4]``; ``|G| <= n``,
-``H <= n / 4``. The leaf weight ``G / (H + lambda)`` has no bound better than ``n / lambda``
-independent of the data (rows whose probability saturates at the wrong label have ``g``
-near 1 and ``h`` near 0); that bound exceeds the product's range (``|w| < 2^14``) from
-``16,384 lambda`` rows, far below ordinary training sets, so it is documented but **not**
-enforced here (docs/ml.md "Ranges": an open item for the booster).
+``H <= n / 4``. ``H`` has no lower bound (saturated probabilities), so ``lambda / S`` must
+itself lie in the reciprocal's domain: ``reg_lambda > 2^-10 S`` (:func:`min_logistic_lambda`;
+with ``reg_lambda = 0`` a node of ``H < 2^-10`` got the leaf 0 instead of ``-eta G / H``).
+The leaf weight ``G / (H + lambda)`` has no bound better than ``n / lambda`` independent
+of the data (rows whose probability saturates at the wrong label have ``g`` near 1 and
+``h`` near 0); where that bound could wrap the leaf's raw product (``|w| >= 2^14``) or the
+gain term's (``(n / S)(n / lambda) >= 2^30``) -- from 16,384 lambda rows -- training checks
+the weights in MPC instead (:func:`leaf_check_needed`, :func:`refuse_large_leaves`): every
+``|w| < 2^12``, else PrecisionError at both parties.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from dataclasses import dataclass
 from pet.errors import PrecisionError
 
 __all__ = ["F", "SAFE_BITS", "STORE_BITS", "RECIP_LO", "RECIP_HI", "Magnitude", "scale_power", "residual_bound",
-           "training_magnitudes", "check_training", "max_rows"]
+           "training_magnitudes", "check_training", "max_rows", "min_logistic_lambda",
+           "LEAF_BITS", "leaf_check_needed", "refuse_large_leaves"]
 
 F = 16                 # fractional bits of g, h, sums, gains, leaf weights, margins
 SAFE_BITS = 62         # a Beaver product's raw value must stay below 2^SAFE_BITS
@@ -55,6 +60,7 @@ class Magnitude:
     bound: float
     frac: int
     limit_bits: int
+    advice: str = ""  # what to change (default: reduce ``param``)
 
     @property
     def bits(self) -> float:
@@ -103,6 +109,15 @@ def training_magnitudes(n: int, params: dict) -> list:
         else max(float(params["min_child_weight"]), HESS_EPS)
     out.append(Magnitude("2^-10 / (H + lambda) of a valid child (lower end of the reciprocal's domain)",
                          "reg_lambda", RECIP_LO / ((hlow + lam) / S), 0, 0))
+    if logistic:
+        # a node's hessian sum has no lower bound (p (1 - p) -> 0 as probabilities saturate; the
+        # root and the nodes that do not split keep their rows whatever H is): only lambda keeps
+        # (H + lambda) / S in the reciprocal's domain, which returns 0 below it (a wrong leaf)
+        out.append(Magnitude("2^-10 / (H + lambda) of a node whose hessian sum is near 0 (lower end of the "
+                             "reciprocal's domain)", "reg_lambda",
+                             RECIP_LO / (lam / S) if lam > 0 else math.inf, 0, 0,
+                             f"use reg_lambda > {min_logistic_lambda(n):g} (the minimum for binary:logistic "
+                             f"with n={n})"))
     if not logistic:
         out.append(Magnitude("leaf weight G / (H + lambda) (product G * 1/(H + lambda))", "n", R, 3 * F, SAFE_BITS))
         out.append(Magnitude("gain term G^2 / (S (H + lambda))", "n", R * R / S, 2 * F, SAFE_BITS))
@@ -121,7 +136,61 @@ def check_training(n: int, params: dict) -> None:
                 f"vertical XGBoost with n={n} rows, {params['objective']}, reg_lambda={params['reg_lambda']}, "
                 f"learning_rate={params['learning_rate']}, n_estimators={params['n_estimators']}: the {m.name} "
                 f"can reach 2^{m.bits:.1f} (bound {m.bound:.3g} with {m.frac} fractional bits), above the "
-                f"range 2^{m.limit_bits} of the 64-bit ring; reduce '{m.param}' (docs/ml.md, 'Ranges')")
+                f"range 2^{m.limit_bits} of the 64-bit ring; {m.advice or f'reduce {m.param!r}'} "
+                "(docs/ml.md, 'Ranges')")
+
+
+#: Logistic leaf weights are held to ``|w| < 2^LEAF_BITS`` when the static bound ``n /
+#: lambda`` does not keep them in range (:func:`leaf_check_needed`): then ``w 2^48`` (the
+#: leaf's raw product) stays below 2^60 and ``|G / S| w 2^32`` (the gain term's, with
+#: ``|G / S| <= 2^18``) below 2^62.
+LEAF_BITS = 12
+
+
+def leaf_check_needed(n: int, params: dict) -> bool:
+    """Whether logistic training must check its leaf weights in MPC: the worst case over
+    all data, ``|w| <= n / lambda`` (every row of a node saturated at the wrong label: ``g
+    = +-1``, ``h = 0``), could wrap the leaf's raw product (``|w| >= 2^14``) or the gain
+    term's (``(n / S)(n / lambda) >= 2^30``). Squared error: never (bounded statically)."""
+    if params["objective"] != "binary:logistic":
+        return False
+    lam = float(params["reg_lambda"])
+    S = scale_power(n, 0.25, lam)
+    wmax = n / lam if lam > 0 else math.inf
+    return not (wmax < 2.0 ** (SAFE_BITS - 3 * F) and (n / S) * wmax < 2.0 ** (SAFE_BITS - 2 * F))
+
+
+def refuse_large_leaves(session, bits) -> None:
+    """Open the number of weights ``|G / (H + lambda)| >= 2^LEAF_BITS`` (``bits``: this
+    party's arithmetic shares of their flags) to both parties (1 round) and raise the same
+    PrecisionError at both if it is not 0. Both learn that count (0 in every run that
+    continues); nothing derived from such a weight was opened before."""
+    import numpy as np
+
+    from pet.mpc import Shared
+
+    total = np.asarray([np.sum(np.asarray(bits, dtype=np.uint64), dtype=np.uint64)], dtype=np.uint64)
+    count = int(np.asarray(session.reveal(Shared.from_shares(session, total, 0)))[0])
+    if count:
+        raise PrecisionError(
+            f"vertical XGBoost, binary:logistic: a leaf weight G / (H + lambda) reached 2^{LEAF_BITS} "
+            f"({2 ** LEAF_BITS}), beyond which its products leave the 64-bit ring (rows whose probability "
+            "saturated at the wrong label); raise 'reg_lambda' or 'min_child_weight', or lower "
+            "'learning_rate' (docs/ml.md, 'Ranges')")
+
+
+def min_logistic_lambda(n: int) -> float:
+    """The smallest ``reg_lambda`` (exclusive) binary:logistic accepts with ``n`` rows:
+    ``2^-10 S`` (``S`` = :func:`scale_power` of ``n``; 2^-10 up to 262,140 rows), so that
+    ``(H + lambda) / S`` of any node stays in the reciprocal's domain however small its
+    hessian sum ``H``. ``S`` depends on lambda too (``(n / 4 + lambda) / S <= 2^16``): the
+    smallest ``S`` consistent with a lambda just above ``2^-10 S``."""
+    S = scale_power(n, 0.25, 0.0)
+    while True:
+        S2 = scale_power(n, 0.25, RECIP_LO * S * (1.0 + 1e-9))
+        if S2 == S:
+            return RECIP_LO * S
+        S = S2
 
 
 def max_rows(params: dict, hi: int = 1 << 62) -> int:

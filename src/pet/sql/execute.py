@@ -285,9 +285,13 @@ def _as_operand(session, v, n, frac=None):
         return constant(session, arr if frac else np.rint(arr).astype(np.int64), frac)
     arr = None
     if session.party == v.party:
-        arr = np.asarray(v.v, dtype=np.float64)
-        if frac == 0:
-            arr = np.rint(arr).astype(np.int64)
+        raw = np.asarray(v.v)
+        if frac == 0 and raw.dtype.kind in "iuO":  # exact integers (scaled DECIMALs beyond 2^53)
+            arr = raw.astype(np.int64)
+        else:
+            arr = raw.astype(np.float64)
+            if frac == 0:
+                arr = np.rint(arr).astype(np.int64)
     return trivial(session, v.party, arr if arr is not None else np.zeros(n, np.int64), frac)
 
 
@@ -562,7 +566,9 @@ def _col_leaf(plan, rows, me, col_nums):
         if c.party != me:
             return Own(c.party, None, c.kind, num)
         arr = rows[ir[1]].to_numpy()
-        if c.kind == "float":
+        if c.kind == "float" and getattr(c, "dec", None) is not None and num is not None and num.k > 53:
+            arr = arr.astype(object)  # exact scaled DECIMAL integers beyond float64's 2^53 (Python ints)
+        elif c.kind == "float":
             arr = arr.astype(np.float64)
         elif c.kind in ("int", "bool"):
             arr = arr.astype(np.int64 if c.kind == "int" else bool)
@@ -764,7 +770,8 @@ def _average(session, total, count, exists, shape, num=None):
         total = Sh(total.s.rescale(num.prep).to_ring(64), total.kind)
     if num is not None and isinstance(total, Sh) and num.prep is not None and total.s.frac != num.prep:
         total = Sh(total.s.rescale(num.prep), total.kind)
-    out = _average_plain(session, total, count, exists, shape)
+    out = _average_plain(session, total, count, exists, shape, getattr(num, "limbs", None),
+                         getattr(num, "prep", None))
     out.num = num
     return out
 
@@ -792,12 +799,13 @@ def _average_wide(session, total, count, num):
     return Sh(q.to_ring(64), "float", num)
 
 
-def _average_plain(session, total, count, exists, shape):
+def _average_plain(session, total, count, exists, shape, limbs=None, prep=None):
     """SUM / COUNT per group (empty groups give 0; they are not output).
 
     Public count: division by a public number (:func:`pet.sql.values.div_public`). Count
     and sum of one owner: its plaintext. A count owned by one party: it computes 1/count
-    and multiplies in MPC (:func:`pet.sql.values.mul_fine`). A secret count is divided
+    and multiplies in MPC (:func:`pet.sql.values.mul_fine`, with the reciprocal's limb
+    sizes ``limbs`` planned by pet.sql.numbers.avg_of). A secret count is divided
     securely: ``avg * 2^10 = sum / (count * 2^-10)`` puts counts up to
     2^27 into the domain ``[2^-10, 2^17)`` of :func:`pet.mpc.divide` (relative error
     about 1e-4; ``|avg| < 2^20``); for counts below 2^17 (no scaling) one residual step
@@ -821,7 +829,7 @@ def _average_plain(session, total, count, exists, shape):
             return Own(p, None if me != p else np.asarray(total.v, np.float64) * inv, "float")
         # the count's owner inverts it; one fine product (3 rounds) instead of a division
         inv = None if me != p else 1.0 / np.maximum(np.asarray(count.v, dtype=np.float64), 1.0)
-        return Sh(mul_fine(session, to_shared(session, total, shape), p, inv), "float")
+        return Sh(mul_fine(session, to_shared(session, total, shape), p, inv, limbs), "float")
     else:
         c = count.s
         if exists is not None and isinstance(exists, Sh):
@@ -832,24 +840,29 @@ def _average_plain(session, total, count, exists, shape):
     sh = 10 if count.num is None else divide_shift(2 ** count.num.k - 1)
     scaled = c.scaled(1 << (f - sh), shift=f) if f >= sh else c.rescale(f) * (2.0 ** -sh)
     tot = to_shared(session, total, shape)
-    if tot.frac != f:
-        tot = tot.rescale(f)
-    q = divide(tot, scaled)  # = avg * 2^sh
-    if sh == 0 and q.frac == f:
-        q = _refine_quotient(tot, c, q)
-    return Sh(q.scaled(shift=sh).rescale(f) if sh else q, "float")
+    p = f if prep is None else prep  # planned: the sum's words at f + t bits (numbers._secret_division)
+    if tot.frac != p:
+        tot = tot.rescale(p)
+    t = p - f
+    tot = tot.scaled(shift=-t)  # the same words read at f bits: sum * 2^t
+    q = divide(tot, scaled)  # = avg * 2^(sh + t)
+    if q.frac == f and c.frac == 0:
+        q = _refine_quotient(tot, c, scaled, q, sh)
+    out = q.scaled(shift=sh + t)  # avg at f + sh + t bits (the same words)
+    return Sh(out if prep is not None else out.rescale(f), "float")
 
 
-def _refine_quotient(tot, c, q):
-    """One residual step on ``q ~ tot / c`` (``c`` the shared integer count): ``r = tot -
-    q c`` (a Beaver product with an integer: exact, no truncation; ``|q c| ~ |tot|``, in
-    range as ``tot`` is) and ``q + r / c``. The division's relative error (~1e-4) applies
-    only to the small residual, so the quotient is within about 1e-7 relative plus
-    ``2^-(f-1)`` absolute (1 + 32 more rounds)."""
+def _refine_quotient(tot, c, scaled, q, sh):
+    """One residual step on ``q ~ tot 2^sh / c`` (``c`` the shared integer count, ``scaled
+    = c 2^-sh``): ``r = tot 2^sh - q c`` (a Beaver product with an integer: exact, no
+    truncation; ``|q c| ~ |tot 2^sh|``, in range as planned) and ``q + 2^-sh r / scaled``.
+    The division's relative error (~1e-4) applies only to the small residual, so the
+    quotient is within about 2e-8 relative plus a few ulps (1 + 32 more rounds)."""
     from pet.mpc import divide
 
-    r = tot - q * c
-    return q + divide(r, c).rescale(q.frac)
+    r = tot.scaled(1 << sh) - q * c
+    d = divide(r, scaled)  # = 2^sh (exact quotient - q)
+    return q + (d.scaled(shift=sh).rescale(q.frac) if sh else d.rescale(q.frac))
 
 
 def key_values(session, plan, groups, col_nums=None):

@@ -138,6 +138,7 @@ class Num:
     prep: int | None = None  # AVG: the frac its SUM is brought to before dividing
     ring: int = 64  # 128: held in the wide ring (pet.mpc.ring128.Shared128)
     wide_div: bool = False  # AVG: divide its (wide) SUM in the wide ring (avg_of)
+    limbs: tuple | None = None  # AVG under an owned count: (prep, f1, f2) of values.mul_fine
 
     @property
     def width(self) -> int:
@@ -377,10 +378,10 @@ def avg_of(row: Num, total: Num, count_kind: str, session_frac: int, what: str, 
     """AVG = SUM / COUNT: the row's bound. The division (pet.sql.execute._average_plain)
     runs on the sum brought to ``prep`` fractional bits: a public count multiplies by a
     24-bit reciprocal in 12-bit limbs (``|x| < 2^(46 - f)``), an owned count by a
-    reciprocal in two ``f``-bit limbs (``k + f + 17 <= 61``), a secret count uses
-    pet.mpc.divide at the session's ``f`` (``k <= 19``). Relative error: about 2^-23
-    (public), ``count * 2^-33`` (owned), 1e-4 (secret): the latter two are *approximate*
-    (documented, not held to the 1e-6 criterion)."""
+    reciprocal in two limbs (:func:`_owned_division`), a secret count uses pet.mpc.divide
+    and one residual step (:func:`_secret_division`). Relative error: about 2^-23
+    (public); the owned and the secret count's are bounded by their functions and held to
+    the 1e-6 criterion like every other value."""
     ks = to_float(total).k if total.dec is not None else total.k
     fs = total.frac if total.dec is None else to_float(total).frac
     kr = to_float(row).k
@@ -388,13 +389,14 @@ def avg_of(row: Num, total: Num, count_kind: str, session_frac: int, what: str, 
         prep = min(fs, 46 - ks) if fs else min(session_frac, 46 - ks)
         rel, approx = 2.0 ** -22, False
     elif count_kind == "own":
-        # x * hi: the raw product is about avg * 2^(f + 16); x * lo: below sum * 2^(f + 15)
-        prep = min(fs if fs else session_frac, WIDTH - 16 - kr, WIDTH - 15 - ks)
-        rel, approx = 2.0 ** -20, True
+        own = _owned_division(row, kr, ks, fs, session_frac, n)
+        if own is not None:
+            return own
+        if total.ring == 128 or _WIDE.get():
+            return _wide_avg(row, total, ks, fs, kr, session_frac, what)
+        raise _refuse(what, ks, "an average whose sum is too large to divide precisely in the 64-bit ring")
     else:
-        # pet.mpc.divide at the session's f: |quotient| = |avg| * 2^s < 2^30
-        prep = session_frac if (kr + divide_shift(n) <= 29 and ks + session_frac <= WIDTH) else -1
-        rel, approx = 1e-4, True
+        return _secret_division(row, kr, ks, session_frac, n, what)
     if prep < 1 and count_kind in ("pub", "own") and (total.ring == 128 or _WIDE.get()):
         return _wide_avg(row, total, ks, fs, kr, session_frac, what)
     if prep < 1:
@@ -404,6 +406,96 @@ def avg_of(row: Num, total: Num, count_kind: str, session_frac: int, what: str, 
     f = max(prep, session_frac) if count_kind != "pub" else prep
     err = row.err + 2.0 ** -prep + rel * 2.0 ** k + 2 * _ulp(f)
     return Num(k, f, err, None, approx or row.approx, prep)
+
+
+def _owned_division_err(row_err: float, kr: int, n: int, prep: int, f1: int, f2: int) -> float:
+    """Error bound of AVG = SUM * (1/count) under a count one party owns
+    (pet.sql.values.mul_fine with limbs ``(prep, f1, f2)``): the sum's own error (at most
+    ``count * row_err``, divided by the count), its truncation to ``prep`` bits, the
+    truncations of the two products and of the final rescale, and the reciprocal's error
+    ``2^-(f1 + f2 + 1)`` times ``|sum| <= n * 2^kr``."""
+    return (row_err + 2.0 ** -prep + 3.0 * 2.0 ** -max(prep, f1)
+            + max(n, 1) * 2.0 ** (kr - f1 - f2 - 1))
+
+
+def _owned_division_fits(kr: int, ks: int, prep: int, f1: int, f2: int) -> bool:
+    """The raw products of pet.sql.values.mul_fine stay in the 64-bit ring's safe range:
+    ``x * hi`` is below ``(avg + sum 2^-(f1+1)) 2^(prep + f1)``, ``x * lo`` below ``sum
+    2^(prep + f2 - 1)``; the rescale of ``x * lo`` needs ``max(prep, f2) + f1 <= 63``."""
+    from pet.mpc.ring import MAX_FRAC_BITS
+
+    return (1 <= prep and 1 <= f1 <= MAX_FRAC_BITS and 1 <= f2 <= MAX_FRAC_BITS
+            and kr + prep + f1 <= WIDTH and ks + prep <= WIDTH and ks + prep + f2 - 1 <= WIDTH
+            and max(prep, f2) + f1 <= 63)
+
+
+def _owned_division(row: Num, kr: int, ks: int, fs: int, session_frac: int, n: int) -> Num | None:
+    """AVG under a count known to its owner only: the owner shares ``1/count`` in two limbs
+    and the sum is multiplied by both (pet.sql.values.mul_fine; 3 rounds). The limbs
+    default to the session's ``f`` bits each (``1/count`` to ``2^-33``: relative error up
+    to ``count * 2^-33``, 5.8e-6 for a group of 50,000 rows); when that error bound exceeds
+    the precision criterion, the limb sizes and the sum's ``prep`` bits are chosen to
+    minimise it (same rounds and bytes). None when no choice meets the criterion (the
+    wide ring takes it, or it is refused)."""
+    row = to_float(row)
+    top = fs if fs else session_frac
+    # an all-zero (or empty) column's class: no criterion, as in check()
+    target = REL_TARGET * 2.0 ** kr if kr > ZERO + 10 else math.inf
+    prep = min(top, WIDTH - session_frac - kr, WIDTH + 1 - session_frac - ks)
+    choice = None
+    if _owned_division_fits(kr, ks, prep, session_frac, session_frac):
+        err = _owned_division_err(row.err, kr, n, prep, session_frac, session_frac)
+        if err <= target:
+            choice = (err, prep, session_frac, session_frac)
+    if choice is None:
+        for p in range(1, min(top, WIDTH) + 1):
+            f1 = min(52, WIDTH - kr - p, 63 - p)
+            f2 = min(52, WIDTH + 1 - ks - p)
+            if f1 < 1 or f2 < 1:
+                continue
+            f1 = min(f1, 63 - max(p, f2))
+            if not _owned_division_fits(kr, ks, p, f1, f2):
+                continue
+            err = _owned_division_err(row.err, kr, n, p, f1, f2)
+            if choice is None or err < choice[0]:
+                choice = (err, p, f1, f2)
+    if choice is None or choice[0] > target:
+        return None
+    err, prep, f1, f2 = choice
+    f = max(prep, f1)
+    return Num(row.k, f, err, None, row.approx, prep, limbs=(prep, f1, f2))
+
+
+#: Relative error of pet.mpc.divide (its documented ~1e-4).
+DIVIDE_REL = 1e-4
+#: Largest |quotient| class pet.mpc.divide holds at f = 16 (``|q| 2^(2f) < 2^62``).
+DIVIDE_MAX_CLASS = 29
+#: Width of pet.mpc.divide's numerator (``|x| 2^f < 2^44``): its low product multiplies
+#: the numerator's words by up to 2^17 and wraps beyond (measured: 3e10 / 3000 at f = 16 is
+#: 6.5e-3 off, 3e12 / 1234 177%), a limit its docstring does not state.
+DIVIDE_NUM_WIDTH = 44
+
+
+def _secret_division(row: Num, kr: int, ks: int, session_frac: int, n: int, what: str) -> Num:
+    """AVG under a secret count (pet.sql.execute._average_plain): ``q = divide(sum 2^t,
+    count 2^-s) = avg 2^(s + t)`` at the session's ``f`` bits, then one residual step
+    ``q + 2^-s divide(sum 2^(s + t) - q count, count 2^-s)`` (the product with the integer
+    count is exact). ``s`` (:func:`divide_shift`) puts counts up to ``n`` in divide's
+    domain; ``t`` reads the sum's words at ``f + t`` bits as ``f`` bits (no operation), so
+    the quotient's ``f`` absolute bits become ``f + s + t`` bits of the average: the
+    average of small values keeps its relative precision (``t < 0`` for large sums: fewer
+    bits). Constraints: ``|q| < 2^29`` (``kr + s + t <= 29``), divide's numerator
+    ``|sum 2^t| 2^f < 2^44`` (:data:`DIVIDE_NUM_WIDTH`; the residual's ``sum 2^(s + t)``
+    then is in range too), ``s <= 10``. Error: the residual step squares divide's relative
+    error (``2 * 1e-4^2``) plus a few ulps at ``f + t`` bits."""
+    f = session_frac
+    sh = divide_shift(n)
+    t = min(DIVIDE_MAX_CLASS - kr - sh, DIVIDE_NUM_WIDTH - f - ks, MAX_FRAC - f - sh)
+    if sh > 10 or t < -f or kr + sh > DIVIDE_MAX_CLASS:
+        raise _refuse(what, ks, "an average under a secret count too large to divide in the 64-bit ring")
+    row = to_float(row)
+    err = row.err + 2.0 * DIVIDE_REL ** 2 * 2.0 ** kr + 10.0 * 2.0 ** -(f + t)
+    return Num(row.k, f + sh + t, err, None, row.approx, f + t)
 
 
 #: Fractional bits of the reciprocal of a count in a wide-ring division.

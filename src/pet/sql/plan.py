@@ -774,10 +774,13 @@ def _typed_local_sql(b: _Builder, catalog, key_exprs, src_sql, pairs, sql: str) 
             c.kind = kind_of(t)
             scale = decimal_scale(t)
             if scale is not None and not c.name.startswith("_g"):
-                # exact decimals: the owner pushes down the integer value * 10^s (DuckDB
-                # computes it exactly; a value beyond BIGINT fails the local step)
+                # exact decimals: the owner pushes down the integer value * 10^s, computed
+                # exactly by DuckDB in DECIMAL(38, s) (in the column's own DECIMAL(p, s), 10^s
+                # times a value near 10^(p-s) overflows: "Overflow in multiplication of
+                # DECIMAL(18)"); it fits BIGINT for every p <= 18, a value beyond BIGINT
+                # (p > 18) fails the local step
                 c.dec = scale
-                c.sql = f"CAST(({c.sql}) * {10 ** scale} AS BIGINT)"
+                c.sql = f"CAST(CAST(({c.sql}) AS DECIMAL(38, {scale})) * {10 ** scale} AS BIGINT)"
             if c.kind == "other":
                 c.sql, c.kind = f"CAST(({c.sql}) AS VARCHAR)", "str"
         key_types[p] = types[:nk]

@@ -130,25 +130,38 @@ def div_public(x, d):
     return a + b
 
 
-def mul_fine(session, x, owner, inv):
+def mul_fine(session, x, owner, inv, limbs=None):
     """Shared ``x`` times ``inv`` known to party ``owner`` (e.g. a reciprocal it computed),
-    keeping ~33 fractional bits of ``inv``: ``inv = hi + lo * 2^-f`` with both limbs
-    shared at ``f`` bits; ``x*hi + (x*lo) * 2^-f`` (two Beaver products, one more exact
-    truncation)."""
+    keeping ``f1 + f2`` fractional bits of ``inv``: ``inv = hi + lo * 2^-f1`` with ``hi``
+    shared at ``f1`` bits and ``lo`` (``|lo| <= 1/2``) at ``f2`` bits; ``x*hi + (x*lo) *
+    2^-f1`` (two Beaver products, one more exact truncation). ``limbs = (prep, f1, f2)``
+    (planned by pet.sql.numbers.avg_of for AVG under an owned count: ``x`` is brought to
+    ``prep`` bits first) or None: ``f1 = f2`` = the session's ``f``. The limb sizes change
+    no round and no byte; the error of ``inv`` is ``2^-(f1 + f2 + 1)``."""
 
     f = session.frac_bits
-    if x.frac == 0:
-        x = x.rescale(f)
+    if limbs is not None:
+        prep, f1, f2 = limbs
+        if x.frac != prep:
+            x = x.rescale(prep)
+    else:
+        f1 = f2 = f
+        if x.frac == 0:
+            x = x.rescale(f)
     hi = lo = None
     if session.party == owner:
         arr = np.asarray(inv, dtype=np.float64)
-        hi = np.rint(arr * 2.0 ** f) / 2.0 ** f
-        lo = (arr - hi) * 2.0 ** f
-    H = to_shared(session, Own(owner, hi, "float"))
-    L = to_shared(session, Own(owner, lo, "float"))
+        hi = np.rint(arr * 2.0 ** f1) / 2.0 ** f1
+        lo = (arr - hi) * 2.0 ** f1
+    if limbs is None:
+        H = to_shared(session, Own(owner, hi, "float"))
+        L = to_shared(session, Own(owner, lo, "float"))
+    else:
+        H = session.share(hi, owner=owner, frac_bits=f1)
+        L = session.share(lo, owner=owner, frac_bits=f2)
     xh = x * H
     xl = x * L
-    return xh + xl.scaled(shift=f).rescale(xl.frac)
+    return xh + xl.scaled(shift=f1).rescale(xh.frac)
 
 
 def _local(op, a, b=None):
@@ -369,10 +382,12 @@ def at_frac(session, v, f, shape=None):
             return mpc.constant(session, np.rint(arr).astype(np.int64), 0)
         return mpc.constant(session, arr if f else np.rint(arr).astype(np.int64), f)
     if session.party == v.party:
-        arr = _np(v.kind, v.v)
         if v.num is not None and v.num.dec is not None:
-            arr = np.rint(np.asarray(arr, dtype=np.float64)).astype(np.int64)
+            raw = np.asarray(v.v)  # exact integers (Python ints beyond 2^53: execute._col_leaf)
+            arr = raw.astype(np.int64) if raw.dtype.kind in "iuO" else \
+                np.rint(raw.astype(np.float64)).astype(np.int64)
             return session.share(arr, owner=v.party, frac_bits=0)
+        arr = _np(v.kind, v.v)
         arr = np.asarray(arr, dtype=np.float64 if f else None)
         if f == 0:
             arr = np.rint(np.asarray(arr, dtype=np.float64)).astype(np.int64)
