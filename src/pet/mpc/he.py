@@ -156,9 +156,6 @@ class _Ctx:
         ct = self.encryptor.encrypt_symmetric(self.zero)
         cb = ct.to_string()
         self._ct_prefix = cb[:len(cb) - 2 * 8 * self._words]
-        self.evaluator.transform_to_ntt_inplace(ct)
-        cb = ct.to_string()
-        self._ntt_ct_prefix = cb[:len(cb) - 2 * 8 * self._words]
         pt = _seal.Plaintext("1")
         self.evaluator.transform_to_ntt_inplace(pt, self.parms_id)
         pb = pt.to_bytes()
@@ -183,25 +180,23 @@ class _Ctx:
             raise ProtocolError("unexpected SEAL ciphertext layout")
         return np.frombuffer(b, dtype=np.uint64, offset=len(self._ct_prefix)).reshape(2, self.L, POLY_DEGREE).copy()
 
-    def cipher(self, data: np.ndarray, ntt: bool = False):
-        """A ciphertext (coefficient or NTT form) from words (2, L, N), each reduced mod its
-        prime (wire words are lifted, see :meth:`lift`)."""
-        if data.shape != (2, self.L, POLY_DEGREE) or data.dtype != np.uint64:
-            raise ProtocolError("HE ciphertext of the wrong shape")
+    def cipher(self, c0: np.ndarray, c1: np.ndarray):
+        """A coefficient-form ciphertext from its two polynomials (L, N), words already
+        reduced mod their primes (wire words: :meth:`reduce` first)."""
         ct = _seal.Ciphertext()
-        ct.load_bytes(self.ctx, (self._ntt_ct_prefix if ntt else self._ct_prefix)
-                      + (data % self.q[None, :, None]).tobytes())
+        ct.load_bytes(self.ctx, b"".join([self._ct_prefix, np.ascontiguousarray(c0, dtype=np.uint64).tobytes(),
+                                          np.ascontiguousarray(c1, dtype=np.uint64).tobytes()]))
         return ct
 
     def ntt_pair(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """NTTs (2, L, N) of two polynomials (L, N) in RNS form (one SEAL call for both)."""
-        ct = self.cipher(np.stack([a, b]))
+        ct = self.cipher(a, b)
         self.evaluator.transform_to_ntt_inplace(ct)
         return self.raw(ct)
 
     def times_secret(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``a s`` and ``b s`` (2, L, N) (coefficient form) for two polynomials (L, N)."""
-        ct = self.cipher(np.stack([a, b]))
+        ct = self.cipher(a, b)
         ev = self.evaluator
         ev.transform_to_ntt_inplace(ct)
         ev.multiply_plain_inplace(ct, self.s_plain)
@@ -212,9 +207,8 @@ class _Ctx:
         """Wire form of RNS words (..., L, M): each residue ``c`` mod ``q_i`` sent as
         ``c + q_i r`` with ``r`` uniform in ``[0, 16)``, a uniform 64-bit word up to
         ``16 (2^60 - q_i) / 2^64 < 2^-30`` (so the bytes on the wire carry no structure)."""
-        r = prg.words((data.size + 15) // 16)  # 4 bits per word
-        r = np.stack([(r >> np.uint64(4 * i)) & np.uint64(15) for i in range(16)], axis=1).reshape(-1)
-        return data + r[:data.size].reshape(data.shape) * self.q[:, None]
+        r = np.frombuffer(prg.bytes(data.size), dtype=np.uint8) & np.uint8(15)
+        return data + r.reshape(data.shape).astype(np.uint64) * self.q[:, None]
 
     def reduce(self, data: np.ndarray) -> np.ndarray:
         """Wire words (..., L, M) back to residues mod ``q_i``."""
@@ -372,10 +366,11 @@ class HEBackend:
         R_scaled = kern.encode_scaled(R.transpose(0, 2, 1, 3), c.q, c.consts, c.rho).reshape(c.L, nm, nn, T)
         flood_bits = _flood_bits(nk * mb * kb, nm * nn * T)
         _noise_ok(flood_bits)
+        cts = c.reduce(cts)
         cin = [[None] * nn for _ in range(nk)]
         for a in range(nk):
             for b in range(nn):
-                ct = c.cipher(cts[a, b])
+                ct = c.cipher(cts[a, b, 0], cts[a, b, 1])
                 ev.transform_to_ntt_inplace(ct)
                 cin[a][b] = ct
         tgt = _targets(mb, kb, nb).reshape(-1)
