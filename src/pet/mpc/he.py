@@ -156,6 +156,9 @@ class _Ctx:
         ct = self.encryptor.encrypt_symmetric(self.zero)
         cb = ct.to_string()
         self._ct_prefix = cb[:len(cb) - 2 * 8 * self._words]
+        self.evaluator.transform_to_ntt_inplace(ct)
+        cb = ct.to_string()
+        self._ntt_ct_prefix = cb[:len(cb) - 2 * 8 * self._words]
         pt = _seal.Plaintext("1")
         self.evaluator.transform_to_ntt_inplace(pt, self.parms_id)
         pb = pt.to_bytes()
@@ -166,6 +169,7 @@ class _Ctx:
         s = np.frombuffer(sb, dtype=np.uint64, count=key_words, offset=len(sb) - 8 * key_words)
         self.s_plain = self.plain_ntt(s[:self._words].reshape(self.L, POLY_DEGREE))
         self.consts, self.rho = _kernels().scaled_consts(self.q)
+        self.mont = _kernels().mont_consts(self.q)
 
     def plain_ntt(self, words: np.ndarray):
         """An NTT-form plaintext at the data level from its words (L, N), each < q_i."""
@@ -180,11 +184,12 @@ class _Ctx:
             raise ProtocolError("unexpected SEAL ciphertext layout")
         return np.frombuffer(b, dtype=np.uint64, offset=len(self._ct_prefix)).reshape(2, self.L, POLY_DEGREE).copy()
 
-    def cipher(self, c0: np.ndarray, c1: np.ndarray):
-        """A coefficient-form ciphertext from its two polynomials (L, N), words already
-        reduced mod their primes (wire words: :meth:`reduce` first)."""
+    def cipher(self, c0: np.ndarray, c1: np.ndarray, ntt: bool = False):
+        """A ciphertext (coefficient or NTT form) from its two polynomials (L, N), words
+        already reduced mod their primes (wire words: :meth:`reduce` first)."""
         ct = _seal.Ciphertext()
-        ct.load_bytes(self.ctx, b"".join([self._ct_prefix, np.ascontiguousarray(c0, dtype=np.uint64).tobytes(),
+        ct.load_bytes(self.ctx, b"".join([self._ntt_ct_prefix if ntt else self._ct_prefix,
+                                          np.ascontiguousarray(c0, dtype=np.uint64).tobytes(),
                                           np.ascontiguousarray(c1, dtype=np.uint64).tobytes()]))
         return ct
 
@@ -367,33 +372,29 @@ class HEBackend:
         flood_bits = _flood_bits(nk * mb * kb, nm * nn * T)
         _noise_ok(flood_bits)
         cts = c.reduce(cts)
-        cin = [[None] * nn for _ in range(nk)]
+        cin = np.empty((nn, nk, 2, c.L, POLY_DEGREE), dtype=np.uint64)  # NTT form, per column block
         for a in range(nk):
             for b in range(nn):
                 ct = c.cipher(cts[a, b, 0], cts[a, b, 1])
                 ev.transform_to_ntt_inplace(ct)
-                cin[a][b] = ct
+                cin[b, a] = c.raw(ct)
+        del cts
         tgt = _targets(mb, kb, nb).reshape(-1)
         q = c.q[:, None]
         out0 = np.empty((nm, nn, c.L, T), dtype=np.uint64)
         out1 = np.empty((nm, nn, c.L, POLY_DEGREE), dtype=np.uint64)
+        acc = np.empty((2, c.L, POLY_DEGREE), dtype=np.uint64)
         for ib in range(nm):
-            pts = self._plaintexts(c, Xs[ib * mb:(ib + 1) * mb], mb, kb, nb)
+            pts, live = self._plaintexts(c, Xs[ib * mb:(ib + 1) * mb], mb, kb, nb)
             for b in range(nn):
-                acc = None
-                for a in range(nk):
-                    if pts[a] is None:
-                        continue
-                    if acc is None:
-                        acc = ev.multiply_plain(cin[a][b], pts[a])
-                    else:
-                        ev.add_inplace(acc, ev.multiply_plain(cin[a][b], pts[a]))
-                if acc is None:  # an all-zero row block: the result is a fresh encryption of 0
-                    acc = c.peer_encryptor.encrypt_zero()
-                else:
-                    ev.transform_from_ntt_inplace(acc)
-                    ev.add_inplace(acc, c.peer_encryptor.encrypt_zero())
-                raw = c.raw(acc)
+                if live.any():
+                    kern.ntt_mac(cin[b], pts, live, c.q, c.mont, acc)
+                    res = c.cipher(acc[0], acc[1], ntt=True)
+                    ev.transform_from_ntt_inplace(res)
+                    ev.add_inplace(res, c.peer_encryptor.encrypt_zero())
+                else:  # an all-zero row block: the result is a fresh encryption of 0
+                    res = c.peer_encryptor.encrypt_zero()
+                raw = c.raw(res)
                 c0 = raw[0][:, tgt]
                 c0 += R_scaled[:, ib, b]
                 c0 %= q
@@ -404,18 +405,18 @@ class HEBackend:
         return share, [c.lift(out0, self.prg), c.lift(out1, self.prg)]
 
     @staticmethod
-    def _plaintexts(c: _Ctx, rows: np.ndarray, mb: int, kb: int, nb: int) -> list:
-        """NTT-form plaintexts of one row block of ``X`` (None for an all-zero block: SEAL
-        refuses a product with it), two NTTs per SEAL call."""
+    def _plaintexts(c: _Ctx, rows: np.ndarray, mb: int, kb: int, nb: int) -> tuple:
+        """NTT-form words (nk, L, N) of one row block of ``X``'s plaintexts, in Montgomery
+        form for :func:`~pet.mpc.he_kernels.ntt_mac`, and which are nonzero (nk,) (two NTTs
+        per SEAL call; SEAL refuses a zero ``c1``, so zero blocks are skipped)."""
         coeffs = _encode_left_row(rows, c.q, mb, kb, nb)
-        live = [a for a in range(coeffs.shape[0]) if coeffs[a].any()]
-        pts = [None] * coeffs.shape[0]
-        for e in range(0, len(live), 2):
-            pair = live[e:e + 2] * (2 if len(live) - e == 1 else 1)  # SEAL refuses a zero c1
-            ntt = c.ntt_pair(coeffs[pair[0]], coeffs[pair[1]])
-            for d, a in enumerate(pair):
-                pts[a] = c.plain_ntt(ntt[d])
-        return pts
+        live = coeffs.reshape(coeffs.shape[0], -1).any(axis=1)
+        idx = np.flatnonzero(live)
+        for e in range(0, len(idx), 2):
+            pair = [idx[e], idx[min(e + 1, len(idx) - 1)]]
+            coeffs[pair] = c.ntt_pair(coeffs[pair[0]], coeffs[pair[1]])
+        _kernels().to_montgomery(coeffs, c.q, c.mont)
+        return coeffs, live
 
     # encryptor, after the evaluator's answer
     def _decrypt(self, p: HEProduct, c: _Ctx, res) -> np.ndarray:

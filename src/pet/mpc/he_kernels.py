@@ -124,3 +124,50 @@ def decode_scaled(res, q, consts):
     out = np.empty(res.shape[1], dtype=np.uint64)
     _decode_scaled(res, np.asarray(q, dtype=np.uint64), consts, out)
     return out
+
+
+# -- products in the NTT domain (Montgomery, releases the GIL) ---------------------------------
+
+def mont_consts(q):
+    """Per prime ``q_i`` (odd, < 2^62): ``-q_i^-1 mod 2^64`` and ``2^128 mod q_i`` (to enter
+    Montgomery form), (L, 2) uint64."""
+    return np.array([[(-pow(int(x), -1, 1 << 64)) % (1 << 64), pow(2, 128, int(x))] for x in q], dtype=np.uint64)
+
+
+@numba.njit(cache=True, inline="always")
+def _mont(a, b, q, qneg):
+    """``a b 2^-64 mod q`` for ``a, b < q < 2^62`` (Montgomery reduction of the 128-bit product)."""
+    hi = _mulhi(a, b)
+    lo = a * b
+    m = lo * qneg
+    t = hi + _mulhi(m, q) + (np.uint64(1) if lo != np.uint64(0) else np.uint64(0))
+    return t - q if t >= q else t
+
+
+@numba.njit(cache=True, nogil=True)
+def to_montgomery(words, q, mc):
+    """Words (..., L, N) (each < q_i) times 2^64 mod q_i, in place."""
+    L, N = words.shape[-2], words.shape[-1]
+    flat = words.reshape(-1, L, N)
+    for p in range(flat.shape[0]):
+        for i in range(L):
+            qi, qn, r2 = q[i], mc[i, 0], mc[i, 1]
+            for j in range(N):
+                flat[p, i, j] = _mont(flat[p, i, j], r2, qi, qn)
+
+
+@numba.njit(cache=True, nogil=True)
+def ntt_mac(cts, pts, live, q, mc, acc):
+    """``acc (2, L, N) = sum_a cts[a] (2, L, N) * pts[a] (L, N) mod q_i`` pointwise (NTT
+    domain) over the ``a`` with ``live[a]``; ``pts`` in Montgomery form."""
+    L, N = acc.shape[1], acc.shape[2]
+    acc[:] = 0
+    for a in range(cts.shape[0]):
+        if not live[a]:
+            continue
+        for c in range(2):
+            for i in range(L):
+                qi, qn = q[i], mc[i, 0]
+                for j in range(N):
+                    v = acc[c, i, j] + _mont(cts[a, c, i, j], pts[a, i, j], qi, qn)
+                    acc[c, i, j] = v - qi if v >= qi else v
