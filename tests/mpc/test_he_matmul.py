@@ -177,6 +177,26 @@ def test_decode_scaled_recovers_the_message_under_the_noise_bound():
     assert got == [((w << 64) + Q // 2) // Q % R for w in ws]
 
 
+def test_ntt_mac_is_the_sum_of_pointwise_products_mod_each_prime():
+    """The evaluator's products in the NTT domain (Montgomery form, skipping zero blocks)
+    against Python integers, edge words (q_i - 1) included."""
+    rng = np.random.default_rng(8)
+    nk, N = 3, 48
+    mc = he_kernels.mont_consts(_Q4)
+    cts = (rng.integers(0, R, (nk, 2, 4, N), dtype=np.uint64) % _Q4[:, None]).astype(np.uint64)
+    pts = (rng.integers(0, R, (nk, 4, N), dtype=np.uint64) % _Q4[:, None]).astype(np.uint64)
+    cts[..., :2] = (_Q4 - 1)[:, None]
+    pts[..., :3] = (_Q4 - 1)[:, None]
+    live = np.array([True, False, True])
+    want = [[[sum(int(cts[a, c, i, j]) * int(pts[a, i, j]) for a in range(nk) if live[a]) % int(_Q4[i])
+              for j in range(N)] for i in range(4)] for c in range(2)]
+    mont = pts.copy()
+    he_kernels.to_montgomery(mont, _Q4, mc)
+    acc = np.empty((2, 4, N), dtype=np.uint64)
+    he_kernels.ntt_mac(cts, mont, live, _Q4, mc, acc)
+    assert acc.tolist() == want
+
+
 def test_parameters_meet_the_stated_bounds():
     # HE standard, 128-bit classical, ternary secret: log q <= 438 at N = 16384
     assert sum(he.COEFF_BITS) <= 438 and he.POLY_DEGREE == 16384

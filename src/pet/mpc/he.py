@@ -100,10 +100,11 @@ def _signed(a: np.ndarray) -> np.ndarray:
 
 def plan_blocks(m: int, k: int, n: int, N: int = POLY_DEGREE) -> tuple:
     """Block shape ``(mb, kb, nb)`` with ``mb kb nb <= N`` minimising a cost model measured
-    with seal-python 4.4 at N = 16384 (unit: one plaintext NTT): ``nm nk`` plaintext blocks,
-    1 per ciphertext-plaintext product (``nm nk nn``), 7 per ciphertext sent up (``nk nn``:
-    encryption, scaling, transfer, NTT) and 11 per ciphertext sent back (``nm nn``:
-    rerandomisation, inverse NTT, masking and flooding of the targets, transfer, ``c1 s``)."""
+    with seal-python 4.4 at N = 16384 (unit: one plaintext NTT, ~2 ms): ``nm nk`` plaintext
+    blocks, 0.15 per ciphertext-plaintext product (``nm nk nn``, numba), 7 per ciphertext sent
+    up (``nk nn``: encryption, scaling, transfer, NTT) and 11 per ciphertext sent back
+    (``nm nn``: rerandomisation, inverse NTT, masking and flooding of the targets, transfer,
+    ``c1 s``)."""
     best = None
     for mb in range(1, min(m, N) + 1):
         nm = -(-m // mb)
@@ -115,7 +116,7 @@ def plan_blocks(m: int, k: int, n: int, N: int = POLY_DEGREE) -> tuple:
                 continue
             nb = min(n, N // (mb * kb))
             nn = -(-n // nb)
-            cost = nm * nk + nm * nk * nn + 7 * nk * nn + 11 * nm * nn
+            cost = nm * nk + 0.15 * nm * nk * nn + 7 * nk * nn + 11 * nm * nn
             if best is None or cost < best[0]:
                 best = (cost, (mb, kb, nb))
     return best[1]
