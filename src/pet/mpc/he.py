@@ -179,11 +179,11 @@ class _Ctx:
         return pt
 
     def raw(self, ct) -> np.ndarray:
-        """The ciphertext's data (2, L, N) uint64."""
+        """The ciphertext's data (2, L, N) uint64 (a read-only view of its serialisation)."""
         b = ct.to_string()
         if len(b) != len(self._ct_prefix) + 16 * self._words:
             raise ProtocolError("unexpected SEAL ciphertext layout")
-        return np.frombuffer(b, dtype=np.uint64, offset=len(self._ct_prefix)).reshape(2, self.L, POLY_DEGREE).copy()
+        return np.frombuffer(b, dtype=np.uint64, offset=len(self._ct_prefix)).reshape(2, self.L, POLY_DEGREE)
 
     def cipher(self, c0: np.ndarray, c1: np.ndarray, ntt: bool = False):
         """A ciphertext (coefficient or NTT form) from its two polynomials (L, N), words
@@ -345,10 +345,9 @@ class HEBackend:
         q = c.q[:, None]
         for a in range(nk):
             for b in range(nn):
-                raw = c.raw(c.encryptor.encrypt_symmetric(c.zero))
-                raw[0] += scaled[:, a, b]
-                raw[0] %= q
-                arr[a, b] = raw
+                arr[a, b] = c.raw(c.encryptor.encrypt_symmetric(c.zero))
+                arr[a, b, 0] += scaled[:, a, b]
+                arr[a, b, 0] %= q
         self.bytes_sent += arr.nbytes
         return c.lift(arr, self.prg)
 
@@ -457,17 +456,23 @@ def _flood_bits(P: int, n_out: int) -> int:
     return math.ceil(e_bits + math.log2(n_out) + STAT_BITS + 1)
 
 
+def _fits(m: int, k: int, n: int) -> bool:
+    """A product whose blocks fit the noise budget and send at most :data:`MAX_PIECE_BYTES`
+    of ciphertexts (or ``k == 1``, which cannot be split further)."""
+    mb, kb, nb = plan_blocks(m, k, n)
+    nk, nm, nn = -(-k // kb), -(-m // mb), -(-n // nb)
+    up_bytes = nk * nn * 2 * DATA_PRIMES * 8 * POLY_DEGREE
+    return _flood_bits(nk * mb * kb, nm * nn * mb * nb) <= _FLOOD_MAX_BITS and (up_bytes <= MAX_PIECE_BYTES or k == 1)
+
+
 def _k_ranges(m: int, k: int, n: int) -> list:
-    """Split ``range(k)`` into the fewest equal pieces whose products fit the noise budget
-    and send at most :data:`MAX_PIECE_BYTES` of ciphertexts each."""
+    """Split ``range(k)`` into the fewest equal pieces (the last one shorter) that all fit
+    (:func:`_fits`)."""
     for pieces in range(1, k + 1):
         step = -(-k // pieces)
-        mb, kb, nb = plan_blocks(m, step, n)
-        nk, nm, nn = -(-step // kb), -(-m // mb), -(-n // nb)
-        up_bytes = nk * nn * 2 * DATA_PRIMES * 8 * POLY_DEGREE
-        if _flood_bits(nk * mb * kb, nm * nn * mb * nb) <= _FLOOD_MAX_BITS and \
-                (up_bytes <= MAX_PIECE_BYTES or step == 1):
-            return [(lo, min(k, lo + step)) for lo in range(0, k, step)]
+        ranges = [(lo, min(k, lo + step)) for lo in range(0, k, step)]
+        if all(_fits(m, length, n) for length in {hi - lo for lo, hi in ranges}):
+            return ranges
     raise InputError("HE product does not fit the noise budget")
 
 
