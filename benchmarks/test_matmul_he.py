@@ -94,18 +94,23 @@ def once():
     desc = libspu.link.Desc()
     for r in range(2):
         desc.add_party(f"id_{r}", f"thread_{r}")
-    runs = [0.0, 0.0]
+    runs, errors = [0.0, 0.0], []
     def party(r):
-        start = time.perf_counter()
-        rt = spu_api.Runtime(libspu.link.create_mem(desc, r), libspu.RuntimeConfig(cfg))
-        for i, p in enumerate(params):
-            rt.set_var(exe.input_names[i], p[r])
-        rt.run(exe)
-        runs[r] = time.perf_counter() - start
+        try:
+            start = time.perf_counter()
+            rt = spu_api.Runtime(libspu.link.create_mem(desc, r), libspu.RuntimeConfig(cfg))
+            for i, p in enumerate(params):
+                rt.set_var(exe.input_names[i], p[r])
+            rt.run(exe)
+            runs[r] = time.perf_counter() - start
+        except BaseException as exc:
+            errors.append(repr(exc))
     cpu = time.process_time()
     ths = [threading.Thread(target=party, args=(r,)) for r in range(2)]
     [t.start() for t in ths]
     [t.join() for t in ths]
+    if errors:
+        raise SystemExit("a Cheetah party failed: " + "; ".join(errors))
     return max(runs), time.process_time() - cpu
 once()
 runs = [once() for _ in range(reps)]
@@ -116,14 +121,15 @@ print(json.dumps({"seconds": [r[0] for r in runs], "cpu": [round(r[1], 3) for r 
 
 def test_peer_spu_cheetah_matmul(benchmark):
     """SPU 0.9.5 CHEETAH, the same N x N product of two secret fixed-point matrices, one
-    untimed warm-up then 3 timed runs (each a fresh runtime: set-up inside the timing), in a
+    untimed warm-up then 3 timed runs (``PET_PEER_REPS``) (each a fresh runtime: set-up inside the timing), in a
     child process of the peers' venv; the benchmark's columns replay the child's run times."""
     if not PEERS_PYTHON or not os.access(PEERS_PYTHON, os.X_OK):
         pytest.skip("PET_PEERS_PYTHON (the peers' venv python, spu==0.9.5) is not set or not executable")
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(_CHEETAH_MATMUL)
     try:
-        out = subprocess.run([PEERS_PYTHON, f.name, str(N), "3"], capture_output=True, text=True, timeout=3600)
+        reps = os.environ.get("PET_PEER_REPS", "3")
+        out = subprocess.run([PEERS_PYTHON, f.name, str(N), reps], capture_output=True, text=True, timeout=3600)
     finally:
         os.unlink(f.name)
     if out.returncode != 0:
