@@ -42,7 +42,7 @@ def add_flood(c0, q, flood_bits, rnd):
     _add_flood(c0, q, a, b, c, consts)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _add_flood(c0, q, a, b, c, consts):
     L, N = c0.shape
     for i in range(L):
@@ -74,7 +74,7 @@ def scaled_consts(q):
     return np.array(rows, dtype=np.uint64), np.uint64(rho)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _encode_scaled(vals, q, consts, rho, out):
     L = q.shape[0]
     M = vals.shape[0]
@@ -96,7 +96,7 @@ def encode_scaled(vals, q, consts, rho):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _decode_scaled(res, q, consts, out):
     L, M = res.shape
     for j in range(M):
