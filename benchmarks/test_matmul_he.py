@@ -92,6 +92,7 @@ exe, _ = spu_fe.compile(spu_fe.Kind.JAX, jnp.matmul, (x, y), {}, ["in0", "in1"],
 params = [io.make_shares(a, libspu.Visibility.VIS_SECRET) for a in (x, y)]
 def once():
     desc = libspu.link.Desc()
+    desc.recv_timeout_ms = 3600 * 1000  # the default (about a minute) fails 512^3 on a loaded machine
     for r in range(2):
         desc.add_party(f"id_{r}", f"thread_{r}")
     runs, errors = [0.0, 0.0], []

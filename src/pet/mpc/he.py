@@ -367,18 +367,16 @@ class HEBackend:
         T = mb * nb
         # the mask R (uniform mod 2^64) of every target coefficient, padding included
         R = self.prg.words((nm, mb, nn, nb))
-        share = (np.uint64(0) - R[:, :, :, :].reshape(nm * mb, nn * nb)[:m, :n]).copy()
+        share = (np.uint64(0) - R.reshape(nm * mb, nn * nb)[:m, :n]).copy()
         R_scaled = kern.encode_scaled(R.transpose(0, 2, 1, 3), c.q, c.consts, c.rho).reshape(c.L, nm, nn, T)
         flood_bits = _flood_bits(nk * mb * kb, nm * nn * T)
         _noise_ok(flood_bits)
-        cts = c.reduce(cts)
         cin = np.empty((nn, nk, 2, c.L, POLY_DEGREE), dtype=np.uint64)  # NTT form, per column block
         for a in range(nk):
             for b in range(nn):
-                ct = c.cipher(cts[a, b, 0], cts[a, b, 1])
+                ct = c.cipher(*c.reduce(cts[a, b]))
                 ev.transform_to_ntt_inplace(ct)
                 cin[b, a] = c.raw(ct)
-        del cts
         tgt = _targets(mb, kb, nb).reshape(-1)
         q = c.q[:, None]
         out0 = np.empty((nm, nn, c.L, T), dtype=np.uint64)
