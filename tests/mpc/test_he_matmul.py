@@ -87,7 +87,8 @@ def _edge(shape, kind, rng):
     (9, 1, 4, "random", "max", 1),  # k x 1 operands (outer product)
     (5, 4, 3, "zero", "random", 1),  # all-zero plaintext blocks (SEAL refuses their product)
     (17, 33, 9, "random", "random", 0),  # no multiple of any block size
-    (2, 9000, 3, "random", "random", 1),  # k above the polynomial degree 8192
+    (2, 9000, 3, "random", "random", 1),  # k above 8192 (the former N): several k blocks
+    (2, 16500, 2, "random", "max", 0),  # k above the polynomial degree N = 16384
 ])
 def test_products_are_exact_mod_2_64(m, k, n, xkind, ykind, enc):
     rng = np.random.default_rng(m * 1000 + k + n)
