@@ -73,6 +73,64 @@ def test_secret_matmul(benchmark, source):
                                 cpu_s_party1=r1[1], load_average=os.getloadavg()[0])
 
 
+# -- two processes over loopback TCP --------------------------------------------------------
+
+def _tcp_party(party, peer, A, B):
+    """One fresh dealer-free session on ``peer``: share, ``a @ b``, reveal; returns (result,
+    CPU seconds of this thread, bytes this party sent)."""
+    c0, sent0 = time.thread_time(), peer.stats.bytes_sent
+    with mpc.Session(party, peer, correlations="ot") as s:
+        a = s.share(A if party == 0 else None, owner=0)
+        b = s.share(B if party == 1 else None, owner=1)
+        out = s.reveal(a @ b)
+        backend = s.source.matrix_backend
+    return out, time.thread_time() - c0, peer.stats.bytes_sent - sent0, backend
+
+
+def _operands(n):
+    rng = np.random.default_rng(1)
+    return rng.uniform(-4, 4, (n, n)), rng.uniform(-4, 4, (n, n))
+
+
+def test_secret_matmul_two_processes_tcp(benchmark):
+    """Party 0 here, party 1 a child process (``python benchmarks/test_matmul_he.py PORT N``)
+    over loopback TCP, no dealer, a fresh session (HE keys included): the parties' SEAL
+    calls run in parallel (in one process seal-python's GIL serialises them)."""
+    if not he.HE_AVAILABLE:
+        pytest.skip("pet[he] (seal-python) not installed")
+    from pet.transport import tcp
+
+    A, B = _operands(N)
+    listener = tcp.Listener("127.0.0.1", 0, timeout=1800)
+    child = subprocess.Popen([sys.executable, os.path.abspath(__file__), str(listener.port), str(N)])
+    try:
+        peer = listener.accept(accept_timeout=120)
+    finally:
+        listener.close()
+    res = {}
+    try:
+        benchmark.pedantic(lambda: res.update(r=_tcp_party(0, peer, A, B)), rounds=1, warmup_rounds=0)
+        child_cpu = peer.recv()
+    finally:
+        peer.close()
+        child.wait(120)
+    out, cpu0, sent0, backend = res["r"]
+    np.testing.assert_allclose(out, A @ B, atol=0.05 * np.sqrt(N))
+    assert backend == "he"
+    benchmark.extra_info.update(n=N, bytes_party0=sent0, cpu_s_party0=cpu0, cpu_s_party1=child_cpu,
+                                load_average=os.getloadavg()[0])
+
+
+def _party1_main(port: int, n: int) -> int:
+    from pet.transport import tcp
+
+    A, B = _operands(n)
+    with tcp.connect("127.0.0.1", port, retry_for=60, timeout=1800) as peer:
+        _, cpu, _, _ = _tcp_party(1, peer, A, B)
+        peer.send(cpu)
+    return 0
+
+
 # -- the same-run peer: SPU 0.9.5 CHEETAH on the same product ------------------------------
 
 PEERS_PYTHON = os.environ.get("PET_PEERS_PYTHON", "")
@@ -146,3 +204,7 @@ def test_peer_spu_cheetah_matmul(benchmark):
     benchmark.extra_info.update(peer="spu 0.9.5 cheetah FM64", n=N, seconds=report["seconds"],
                                 median_s=report["median"], cpu_s_both_parties=report["cpu"],
                                 load_average=os.getloadavg()[0], python=sys.version.split()[0])
+
+
+if __name__ == "__main__":
+    raise SystemExit(_party1_main(int(sys.argv[1]), int(sys.argv[2])))
