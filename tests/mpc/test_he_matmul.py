@@ -87,7 +87,8 @@ def _edge(shape, kind, rng):
     (9, 1, 4, "random", "max", 1),  # k x 1 operands (outer product)
     (5, 4, 3, "zero", "random", 1),  # all-zero plaintext blocks (SEAL refuses their product)
     (17, 33, 9, "random", "random", 0),  # no multiple of any block size
-    (2, 9000, 3, "random", "random", 1),  # k above the polynomial degree 8192
+    (2, 9000, 3, "random", "random", 1),  # k above 8192 (the former N): several k blocks
+    (2, 16500, 2, "random", "max", 0),  # k above the polynomial degree N = 16384
 ])
 def test_products_are_exact_mod_2_64(m, k, n, xkind, ykind, enc):
     rng = np.random.default_rng(m * 1000 + k + n)
@@ -112,45 +113,107 @@ def test_several_products_and_empty_ones_in_one_run_take_two_messages_each_way()
     assert len(seen[0]) == len(seen[1]) == 3  # public keys once, ciphertexts, results
 
 
-def test_k_is_split_when_the_noise_budget_needs_it():
+def test_k_is_split_when_the_pieces_would_be_too_large():
     ranges = he._k_ranges(256, 200_000, 64)
     assert len(ranges) > 1 and ranges[0][0] == 0 and ranges[-1][1] == 200_000
     assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    for lo, hi in ranges:  # each piece within the noise budget and the piece size
+        mb, kb, nb = he.plan_blocks(256, hi - lo, 64)
+        nk, nm, nn = -(-(hi - lo) // kb), -(-256 // mb), -(-64 // nb)
+        assert he._flood_bits(nk * mb * kb, nm * nn * mb * nb) <= he._FLOOD_MAX_BITS
+        assert nk * nn * 2 * he.DATA_PRIMES * 8 * he.POLY_DEGREE <= he.MAX_PIECE_BYTES
+
+
+# the data-level primes of he.COEFF_BITS at N = 16384 (seal.CoeffModulus.Create)
+_Q4 = np.array([1152921504605962241, 1152921504606584833, 1152921504606683137, 1152921504606748673],
+               dtype=np.uint64)
 
 
 def test_flooding_adds_one_integer_in_range_consistently_across_the_primes():
-    q = np.array([1152921504606584833, 1152921504598720513, 1152921504597016577], dtype=np.uint64)
+    q = _Q4
     rng = np.random.default_rng(3)
-    c0 = (rng.integers(0, 1 << 60, (3, 64), dtype=np.uint64) % q[:, None]).astype(np.uint64)
+    c0 = (rng.integers(0, 1 << 60, (4, 64), dtype=np.uint64) % q[:, None]).astype(np.uint64)
     rnd = rng.integers(0, R, (3, 64), dtype=np.uint64)
-    F = 125
+    F = he._FLOOD_MAX_BITS
     out = c0.copy()
     he_kernels.add_flood(out, q, F, rnd)
     Q = math.prod(int(x) for x in q)
     for j in range(64):
-        diffs = [(int(out[i, j]) - int(c0[i, j])) % int(q[i]) for i in range(3)]
+        diffs = [(int(out[i, j]) - int(c0[i, j])) % int(q[i]) for i in range(4)]
         # CRT: the one integer f mod Q with these residues, centred
         f = sum(d * (Q // int(qi)) * pow(Q // int(qi), -1, int(qi)) for d, qi in zip(diffs, q)) % Q
         f = f - Q if f > Q // 2 else f
         assert -(1 << F) <= f < (1 << F)
 
 
-def test_garner_recovers_integers_mod_2_64():
-    ts = he._plain_moduli(5)
+def _edge_words(rng, count):
+    return [int(v) for v in rng.integers(0, R, count, dtype=np.uint64)] + [0, 1, R - 1, 1 << 63, (1 << 63) - 1]
+
+
+def test_encode_scaled_is_round_Q_v_over_2_64_mod_each_prime():
     rng = np.random.default_rng(4)
-    Q = math.prod(ts)
-    vals = [int.from_bytes(rng.bytes(30), "little") % Q for _ in range(50)] + [0, Q - 1]
-    res = np.array([[v % t for v in vals] for t in ts], dtype=np.uint64)
-    assert [int(x) for x in he_kernels.garner_mod64(res, np.array(ts, dtype=np.uint64))] == [v % R for v in vals]
+    Q = math.prod(int(x) for x in _Q4)
+    consts, rho = he_kernels.scaled_consts(_Q4)
+    vals = _edge_words(rng, 300)
+    got = he_kernels.encode_scaled(np.array(vals, dtype=np.uint64), _Q4, consts, rho)
+    for j, v in enumerate(vals):
+        want = (Q * v + (1 << 63)) >> 64  # round(Q v / 2^64)
+        assert [int(got[i, j]) for i in range(4)] == [want % int(x) for x in _Q4]
+
+
+def test_decode_scaled_recovers_the_message_under_the_noise_bound():
+    """round(2^64 w / Q) mod 2^64 for w = round(Q v / 2^64) + noise, |noise| up to Q / 2^66
+    (the bound the flooding budget keeps), and the same value from Python integers."""
+    rng = np.random.default_rng(6)
+    Q = math.prod(int(x) for x in _Q4)
+    consts, _ = he_kernels.scaled_consts(_Q4)
+    vals = _edge_words(rng, 200)
+    bound = Q >> 66
+    noises = [int.from_bytes(rng.bytes(24), "little") % (2 * bound + 1) - bound for _ in vals[:-4]] + \
+        [bound, -bound, bound, -bound]
+    ws = [(((Q * v + (1 << 63)) >> 64) + e) % Q for v, e in zip(vals, noises)]
+    res = np.array([[w % int(x) for w in ws] for x in _Q4], dtype=np.uint64)
+    got = [int(x) for x in he_kernels.decode_scaled(res, _Q4, consts)]
+    assert got == vals
+    assert got == [((w << 64) + Q // 2) // Q % R for w in ws]
+
+
+def test_ntt_mac_is_the_sum_of_pointwise_products_mod_each_prime():
+    """The evaluator's products in the NTT domain (Montgomery form, skipping zero blocks)
+    against Python integers, edge words (q_i - 1) included."""
+    rng = np.random.default_rng(8)
+    nk, N = 3, 48
+    mc = he_kernels.mont_consts(_Q4)
+    cts = (rng.integers(0, R, (nk, 2, 4, N), dtype=np.uint64) % _Q4[:, None]).astype(np.uint64)
+    pts = (rng.integers(0, R, (nk, 4, N), dtype=np.uint64) % _Q4[:, None]).astype(np.uint64)
+    cts[..., :2] = (_Q4 - 1)[:, None]
+    pts[..., :3] = (_Q4 - 1)[:, None]
+    live = np.array([True, False, True])
+    want = [[[sum(int(cts[a, c, i, j]) * int(pts[a, i, j]) for a in range(nk) if live[a]) % int(_Q4[i])
+              for j in range(N)] for i in range(4)] for c in range(2)]
+    mont = pts.copy()
+    he_kernels.to_montgomery(mont, _Q4, mc)
+    acc = np.empty((2, 4, N), dtype=np.uint64)
+    he_kernels.ntt_mac(cts, mont, live, _Q4, mc, acc)
+    assert acc.tolist() == want
 
 
 def test_parameters_meet_the_stated_bounds():
-    assert sum(he.COEFF_BITS) <= 218 and he.POLY_DEGREE == 8192  # HE standard, 128-bit, ternary secret
-    ts = he._plain_moduli(he.MAX_PLAIN_MODULI)
-    assert len(set(ts)) == len(ts) and all((1 << (he.PLAIN_BITS - 1)) < t < (1 << he.PLAIN_BITS) for t in ts)
-    for m, k, n in [(1, 1, 1), (256, 256, 256), (512, 512, 512), (320, 10_000, 64)]:
-        count = he._plain_count(m, k, n)
-        assert sum(math.log2(t) for t in ts[:count]) > he._mask_bits(m, k, n) + 1
+    # HE standard, 128-bit classical, ternary secret: log q <= 438 at N = 16384
+    assert sum(he.COEFF_BITS) <= 438 and he.POLY_DEGREE == 16384
+    c = he._Ctx()
+    logQ = sum(math.log2(int(x)) for x in c.q)
+    assert len(c.q) == he.DATA_PRIMES == 4 and logQ > 239.99
+    # correctness: flooding + everything else below Q / 2^66 (a quarter of the rounding step)
+    assert he._FLOOD_MAX_BITS + 2 <= logQ - 66
+    for m, k, n in [(1, 1, 1), (256, 256, 256), (512, 512, 512), (320, 10_000, 64), (2, 9000, 3)]:
+        for lo, hi in he._k_ranges(m, k, n):
+            mb, kb, nb = he.plan_blocks(m, hi - lo, n)
+            nk = -(-(hi - lo) // kb)
+            F = he._flood_bits(nk * mb * kb, -(-m // mb) * -(-n // nb) * mb * nb)
+            assert F <= he._FLOOD_MAX_BITS
+            # the X-dependent noise E is 2^-(40 + log2 revealed) of the flooding width
+            assert math.log2(he._ERR_MAX * nk * mb * kb) + 63 + math.log2(m * n) + 40 < F
 
 
 # -- OTSource: typed specs -----------------------------------------------------------
@@ -237,56 +300,55 @@ def test_xgboost_dealer_free_with_he_gives_the_dealers_trees():
 
 def test_each_partys_view_is_masked():
     """Evaluator: the ciphertexts it receives are fresh (two encryptions of the same Y share
-    nothing). Encryptor: what it decrypts does not depend on X -- the noise budget left
-    in the results is the flooded one whether X is zero or not (without flooding, X = 0
-    leaves almost the whole budget), the target coefficients are V + R with R far wider
-    than V, and every other coefficient is uniform mod t."""
+    nothing). Encryptor: it receives ``c0`` only at the target coefficients, and what it
+    decrypts there does not depend on X -- the noise is the flooded one (about 2^F) whether
+    X is zero or not (without flooding, X = 0 would leave a noise of about 2^20), and the
+    decoded values are V + R with R uniform mod 2^64."""
     m, k, n = 4, 6, 5
     rng = np.random.default_rng(11)
     Y = rng.integers(0, R, (k, n), dtype=np.uint64)
-    captured = {}
+    captured = {"noise_bits": [], "values": []}
     orig = he.HEBackend._decrypt
 
-    def spy(self, p, ctxs, res):
-        captured.setdefault("budgets", []).append([c.decryptor.invariant_noise_budget(c.cipher(d[i, j]))
-                                                   for c, d in zip(ctxs, res) for i in range(d.shape[0])
-                                                   for j in range(d.shape[1])])
-        c = ctxs[0]
-        captured.setdefault("coeffs", []).append(c.decrypt_coeffs(c.cipher(res[0][0, 0])))
-        captured["t"] = c.t
-        return orig(self, p, ctxs, res)
+    def spy(self, p, c, res):
+        mb, kb, nb = p.blocks
+        assert res[0].shape[-1] == mb * nb < he.POLY_DEGREE  # only the targets of c0
+        q = [int(x) for x in c.q]
+        Q = math.prod(q)
+        tgt = he._targets(mb, kb, nb).reshape(-1)
+        c0, c1 = c.reduce(res[0][0, 0]), c.reduce(res[1][0, 0])
+        v = (c.times_secret(c1, c1)[0][:, tgt] + c0) % c.q[:, None]
+        for j in range(v.shape[1]):
+            w = sum(int(v[i, j]) * (Q // qi) * pow(Q // qi, -1, qi) for i, qi in enumerate(q)) % Q
+            W = ((w << 64) + Q // 2) // Q % R
+            eta = (w - ((Q * W + (1 << 63)) >> 64)) % Q
+            eta = eta - Q if eta > Q // 2 else eta
+            captured["noise_bits"].append(abs(eta).bit_length())
+            captured["values"].append(W)
+        captured["F"] = he._flood_bits(-(-p.k // kb) * mb * kb, -(-p.m // mb) * -(-p.n // nb) * mb * nb)
+        return orig(self, p, c, res)
 
     he.HEBackend._decrypt = spy
     try:
-        views = []
+        views, bits = [], []
         for X in (np.zeros((m, k), dtype=np.uint64), rng.integers(0, R, (m, k), dtype=np.uint64)):
+            captured["noise_bits"] = []
             ((s0,), (s1,)), _, seen = _he_products(lambda p, X=X: [he.HEProduct(m, k, n, 1, Y if p == 1 else X)])
             assert _ints(s0 + s1) == _pymatmul(X, Y)
-            views.append(seen[1][1][0][0])  # party 1's ciphertexts of Y, first context
+            views.append(seen[1][1][0])  # party 1's ciphertexts of Y
+            bits.append(captured["noise_bits"])
     finally:
         he.HEBackend._decrypt = orig
     # fresh encryptions of the same Y: no coefficient of c1 (or c0) repeats between the two
     assert views[0].shape == views[1].shape
     assert np.mean(views[0] == views[1]) < 1e-3
-    # the noise budget after flooding does not depend on X (zero vs random)
-    b_zero, b_rand = captured["budgets"]
-    assert max(b_zero) - min(b_rand) <= 2 and max(b_rand) - min(b_zero) <= 2
-    assert max(b_zero) < 60  # flooded: far below the ~133 bits a product with X = 0 would keep
-    # non-target coefficients uniform mod t (they would be 0 for X = 0 without the mask)
-    t = captured["t"]
-    mb, kb, nb = he.plan_blocks(m, k, n)
-    mask = np.ones(he.POLY_DEGREE, dtype=bool)
-    mask[he._targets(mb, kb, nb).reshape(-1)] = False
-    for coeffs in captured["coeffs"]:
-        rest = coeffs[mask].astype(np.float64) / t
-        assert abs(rest.mean() - 0.5) < 0.02 and np.count_nonzero(coeffs[mask] == 0) < 5
-
-
-def test_uniform_mod_is_the_128_bit_integer_mod_t():
-    t = he._plain_moduli(1)[0]
-    w = np.random.default_rng(5).integers(0, R, (2, 200), dtype=np.uint64)
-    got = he_kernels.uniform_mod(w, np.uint64(t))
-    assert [int(x) for x in got] == [(int(a) * R + int(b)) % t for a, b in zip(w[0], w[1])]
+    # the noise at the targets is the flooding's (about 2^F) for X = 0 as for a random X
+    F = captured["F"]
+    for b in bits:
+        assert max(b) <= F + 1 and np.median(b) >= F - 2
+    # for X = 0 the decoded values are R itself: uniform 64-bit words
+    zero_vals = np.array(captured["values"][:len(bits[0])], dtype=np.float64) / R
+    assert len(set(captured["values"])) == len(captured["values"]) and 0.3 < zero_vals.mean() < 0.7
 
 
 def test_pet_imports_and_falls_back_to_ot_without_seal_python():
