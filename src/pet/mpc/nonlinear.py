@@ -21,8 +21,13 @@ Domains and precision (``f = 16``; tested against numpy):
 
 * ``reciprocal``: ``2^-10 <= |x| < 2^17``; relative error <= 1e-4 (Newton 5.5e-5 plus rounding) (issue target 1e-3 on
   ``[1e-2, 1e4]`` and its negative mirror). Outside the domain the result is 0.
-* ``divide(x, y)``: ``y`` in the reciprocal domain, ``|x / y| < 2^30``; error
-  ``<= |x / y| * 1e-4 + 2^-(f-1)``.
+* ``divide(x, y)``: ``y`` in the reciprocal domain, ``|x| < 2^30`` and ``|x / y| < 2^30``
+  (for ``x`` with ``f`` fractional bits: the split product's two halves are
+  ``|x| 2^f * |1/y| 2^f`` and ``|x| 2^f * 2^f``, each below ``2^62``); error
+  ``<= |x / y| * 1e-4 + 2^-(f-1)``. Outside it the result is wrong (measured: ``2^34 / 3000``
+  off by 0.8%, ``2^32 / 1.5`` by 110%), so ``divide(..., check_range=True, bounds=(bx, by_min))``
+  raises :class:`~pet.errors.PrecisionError` instead when ``|x| <= bx`` and ``|y| >= by_min``
+  cannot guarantee it.
 * ``sqrt``: ``2^-f <= x < 2^30``, relative error <= 1e-4 (0 below the domain).
 * ``exp``: ``-11 <= x < 11``; relative error <= 1e-4 (issue target 1e-3 on [-10, 5]).
 * ``sigmoid``: any ``x`` (clamped to [-20, 20]); absolute error <= 1e-4.
@@ -40,7 +45,7 @@ import math
 
 import numpy as np
 
-from pet.errors import InputError, PetTypeError
+from pet.errors import InputError, PetTypeError, PrecisionError
 from pet.mpc import boolean
 from pet.mpc.arithmetic import mul_raw
 from pet.mpc.compare import sign_bit
@@ -139,17 +144,27 @@ def reciprocal(x: Shared) -> Shared:
     return Shared(session, share, O)
 
 
-def divide(x, y) -> Shared:
+def divide(x, y, *, check_range: bool = False, bounds=None) -> Shared:
     """``x / y`` elementwise (broadcasting). Shared / public: one truncation round.
     Shared divisor: reciprocal, then a split product that keeps the ``2f``-bit precision
-    of ``1/y`` without overflowing (32 rounds)."""
+    of ``1/y`` without overflowing (32 rounds).
+
+    Range (shared divisor): ``|x| 2^fx`` and ``|x / y| 2^fx`` below ``2^(62 - f)``, i.e.
+    ``|x| < 2^30`` and ``|x / y| < 2^30`` at ``fx = f = 16``, and ``y`` in the reciprocal's
+    domain; outside it the result is silently wrong. ``check_range=True`` with
+    ``bounds=(bx, by_min)`` (``|x| <= bx``, ``|y| >= by_min``, known or declared) raises
+    :class:`~pet.errors.PrecisionError` before any message when they do not guarantee it.
+    A public divisor is a public product (:func:`pet.mpc.mul`, its range)."""
     from pet.mpc import arithmetic
 
     if not isinstance(y, Shared):
         arr = np.asarray(y, dtype=np.float64)
         if np.any(arr == 0):
             raise InputError("division by a public zero")
-        return arithmetic.mul(x, 1.0 / arr)
+        checked = {"check_range": True, "bounds": None if bounds is None else (bounds[0], None)} if check_range else {}
+        return arithmetic.mul(x, 1.0 / arr, **checked)
+    if check_range:
+        _check_divide_range(x, y, bounds)
     session = y.session
     r = reciprocal(y)
     f = session.frac_bits
@@ -169,6 +184,25 @@ def divide(x, y) -> Shared:
     hi_part = trunc(session, both[:n], x.frac)
     lo_part = trunc(session, both[n:], x.frac + r.frac - f)
     return Shared(session, (hi_part + lo_part).reshape(xs.shape), f)
+
+
+def _check_divide_range(x, y: Shared, bounds) -> None:
+    """:func:`divide`'s range check for a shared divisor: ``bounds=(bx, by_min)`` against
+    its documented domain, before any message."""
+    if bounds is None or len(bounds) != 2:
+        raise InputError("divide(check_range=True) needs bounds=(bound_x, min_abs_y)")
+    bx, by = float(bounds[0]), float(bounds[1])
+    if not (math.isfinite(bx) and bx >= 0 and by > 0):
+        raise InputError("divide: bounds must be (bound_x >= 0, min_abs_y > 0)")
+    if by < 2.0 ** -10:
+        raise PrecisionError(f"divide: |y| >= {by:g} reaches below the reciprocal's domain 2^-10 (1/y would be 0)")
+    f = y.session.frac_bits
+    fx = x.frac if isinstance(x, Shared) and x.frac else f
+    cap = 62 - fx - f  # |x| 2^fx * 2^f and |x / y| 2^fx * 2^f below 2^62
+    worst = max(bx, bx / by)
+    if not worst < 2.0 ** cap:
+        raise PrecisionError(f"divide: |x| <= {bx:g} over |y| >= {by:g} needs |x| and |x / y| below 2^{cap} "
+                             f"(here 2^{math.log2(worst):.1f}): the quotient would be wrong")
 
 
 def sqrt(x: Shared) -> Shared:
