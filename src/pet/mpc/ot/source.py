@@ -58,7 +58,7 @@ import numpy as np
 from pet.errors import InputError, ProtocolError
 from pet.mpc import he
 from pet.mpc.correlated import CorrelatedSource, check_session_id, typed_specs
-from pet.mpc.ot import correlations
+from pet.mpc.ot import correlations, millionaire
 from pet.mpc.ot.aes import TCCRHash
 from pet.mpc.ot.engine import DEFAULT_CHUNK, OTEngine
 from pet.mpc.ot.requests import BitProduct, MatrixProduct, random_words
@@ -214,6 +214,8 @@ class OTSource(CorrelatedSource):
             return self._trunc_wrap(spec.shape, spec.shift)
         if kind in ("triple", "and", "b2a", "cmpmask"):
             return correlations.plan(spec.to_wire(), self.party)
+        if kind == "cmpleaf":
+            return millionaire.plan(spec, self.party)
         if kind == "matmul":
             return self._matmul(spec.m, spec.k, spec.n)
         if kind == "reuse_setup":
