@@ -375,45 +375,64 @@ def wrap_trunc_finish(xp, own, prod, dw, ew, shift, party0, out):
 # log N 1-out-of-2 OTs, with the PRF on 8 points read off one hash output).
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _slot_shift(v, i):
-    return np.uint64(2 * ((v & ((1 << i) - 1)) | ((v >> (i + 1)) << i)))
+def leaf_spread_table() -> np.ndarray:
+    """``lut[i, b, half, x]`` (uint32): the 4 two-bit slots of byte ``x`` (slots
+    ``4 half .. 4 half + 3`` of a pad) moved to the message positions they feed: slot ``w``
+    of the pad of OT ``i`` with bit ``b`` goes to message ``v`` = ``w`` with ``b`` inserted
+    at bit ``i``, i.e. to bits ``2v, 2v+1`` of the digit's table word."""
+    lut = np.zeros((4, 2, 2, 256), dtype=np.uint32)
+    for i in range(4):
+        for b in range(2):
+            for half in range(2):
+                for x in range(256):
+                    t = 0
+                    for q in range(4):
+                        w = 4 * half + q
+                        v = (w & ((1 << i) - 1)) | (b << i) | ((w >> i) << (i + 1))
+                        t |= ((x >> (2 * q)) & 3) << (2 * v)
+                    lut[i, b, half, x] = t
+    return lut
 
 
 @numba.njit(cache=True, nogil=True)
-def leaf_send(h0, h1, table):
+def leaf_send(h0, h1, table, lut):
     """Sender: ``table[e, j]`` (uint32) packs the 16 two-bit messages of digit ``j`` of
-    element ``e`` (message ``v`` in bits ``2v, 2v+1``) for the OTs of ``h0``/``h1``."""
-    three = np.uint64(3)
+    element ``e`` (message ``v`` in bits ``2v, 2v+1``) for the OTs of ``h0``/``h1``; each
+    pad's 8 slots are spread to their messages with ``lut`` (:func:`leaf_spread_table`)."""
+    ff = np.uint64(0xFF)
+    eight = np.uint64(8)
     for e in range(table.shape[0]):
         for j in range(16):
             k = 64 * e + 4 * j
-            tab = np.uint64(0)
-            for v in range(16):
-                m = np.uint64(0)
-                for i in range(4):
-                    if (v >> i) & 1:
-                        m ^= (h1[k + i, 0] >> _slot_shift(v, i)) & three
-                    else:
-                        m ^= (h0[k + i, 0] >> _slot_shift(v, i)) & three
-                tab |= m << np.uint64(2 * v)
-            table[e, j] = np.uint32(tab)
+            tab = np.uint32(0)
+            for i in range(4):
+                a = h0[k + i, 0]
+                b = h1[k + i, 0]
+                tab ^= lut[i, 0, 0, a & ff] ^ lut[i, 0, 1, (a >> eight) & ff] \
+                    ^ lut[i, 1, 0, b & ff] ^ lut[i, 1, 1, (b >> eight) & ff]
+            table[e, j] = tab
 
 
 @numba.njit(cache=True, nogil=True)
 def leaf_recv(ht, choice, mc):
     """Receiver: ``mc[e]`` (uint32) packs the chosen message of every digit ``j`` (bits
     ``2j, 2j+1``); the choice of digit ``j`` is nibble ``j`` of ``choice[e]``."""
+    one = np.uint64(1)
+    two = np.uint64(2)
     three = np.uint64(3)
+    seven = np.uint64(7)
+    fifteen = np.uint64(15)
     for e in range(mc.shape[0]):
         c = choice[e]
         out = np.uint64(0)
         for j in range(16):
-            cj = np.int64((c >> np.uint64(4 * j)) & np.uint64(15))
+            cj = (c >> np.uint64(4 * j)) & fifteen
             k = 64 * e + 4 * j
-            m = np.uint64(0)
-            for i in range(4):
-                m ^= (ht[k + i, 0] >> _slot_shift(cj, i)) & three
+            # slot of OT i = the choice without bit i (shift = 2 * slot)
+            m = (ht[k, 0] >> ((cj >> one) << one)) & three
+            m ^= (ht[k + 1, 0] >> (((cj & one) | ((cj >> two) << one)) << one)) & three
+            m ^= (ht[k + 2, 0] >> (((cj & three) | ((cj >> three) << two)) << one)) & three
+            m ^= (ht[k + 3, 0] >> ((cj & seven) << one)) & three
             out |= m << np.uint64(2 * j)
         mc[e] = np.uint32(out)
 

@@ -42,6 +42,9 @@ from pet.mpc.ot.requests import OTRequest, random_words
 __all__ = ["CmpLeaves", "LeafOT", "plan", "leaf_shares", "halves"]
 
 
+_LUT = _kernels.leaf_spread_table()
+
+
 def halves(n: int) -> tuple:
     """``(h, n)``: party 0 sends the leaf OTs of elements ``0..h``, party 1 of ``h..n``."""
     return n // 2, n
@@ -96,7 +99,7 @@ class LeafOT(OTRequest):
     def on_sender(self, lo, hi, h0, h1):
         if self._out is None:
             self._out = np.zeros((self.n, 16), dtype=np.uint32)
-        _kernels.leaf_send(h0, h1, self._out[lo // 64:hi // 64])
+        _kernels.leaf_send(h0, h1, self._out[lo // 64:hi // 64], _LUT)
         return None
 
     def on_receiver(self, lo, hi, ht, corr):
