@@ -15,7 +15,9 @@ local. Each element's 64 bits live in one uint64 word, so one word operation pro
   the dealer gives a random word ``rho`` (XOR-shared) and arithmetic shares of its bits;
   open ``e = w ^ rho`` (1 round, 8 bytes); ``bit = e + rho_j - 2 e rho_j``.
 * :func:`msb` -- dealer-masked opening and a compacting comparison tree (8 rounds, about
-  33 bytes per element per party, see its docstring).
+  33 bytes per element per party, see its docstring); with the OT source, 1-out-of-16 OT
+  leaves on 4-bit digits and a 4-level tree instead (7 rounds, about 42 bytes online, half
+  the OTs of the masked form; :func:`_msb_leaves`).
 
 Every opened value is masked by fresh dealer randomness, so it is uniform: a party learns
 nothing about the other's shares.

@@ -17,6 +17,8 @@ nothing extra.
 Kinds (fields named and shaped as the dealer's, :mod:`pet.mpc.correlated`):
 
 * ``triple``, ``and``, ``b2a``, ``cmpmask``: :mod:`pet.mpc.ot.correlations`;
+* ``cmpleaf`` (OT source only): random 1-out-of-16 OTs for the comparison leaves
+  (:mod:`pet.mpc.ot.millionaire`), what :func:`pet.mpc.boolean.msb` uses dealer-free;
 * ``trunc`` (shape, s): served in the *wrap-bit* form, not the dealer's fields: ``r = 0``,
   a random bit ``wbit`` per element at each party and shares ``wprod`` of
   ``2^(64-s) wbit_0 wbit_1`` (one correlated OT of ``s`` bits per element);
