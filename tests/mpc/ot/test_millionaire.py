@@ -127,3 +127,55 @@ def test_cmpleaf_spec_is_ot_only_and_validated():
 def test_dealer_msb_specs_unchanged():
     assert [s.kind for s in boolean.msb_specs(100)] == ["cmpmask"] + ["and"] * 6 + ["b2a"]
     assert [s.kind for s in boolean.msb_specs(100, "ot")] == ["cmpleaf"] + ["and"] * 4 + ["b2a"]
+
+
+def _chi2(counts):
+    counts = np.asarray(counts, dtype=float)
+    expected = counts.sum() / counts.size
+    return float(((counts - expected) ** 2 / expected).sum())
+
+
+@pytest.mark.parametrize("x0_value", [0, M63, 0x0123456789ABCDEF])
+def test_leaf_tables_party1_receives_are_uniform_whatever_party0_holds(x0_value):
+    """Party 1's view of party 0's leaf tables: every 2-bit entry, and the leaf share it
+    decodes (the entry at its own digit XOR its chosen OT message, i.e. party 0's random
+    share XOR the leaf: ``lt``, ``eq``), is uniform over 0..3, for a fixed
+    party-0 operand (so the tables do not depend on it); the offsets ``d`` party 0
+    receives are uniform nibbles."""
+    n = 4096
+    x1 = rng.integers(0, 1 << 64, n, dtype=np.uint64)
+    x0 = np.full(n, x0_value, dtype=np.uint64)
+    seen = {}
+
+    def prog(s):
+        inner = s.exchange
+
+        def recording(op, payload):
+            got = inner(op, payload)
+            seen.setdefault((s.party, op.split("(")[0]), got)
+            return got
+
+        def correlated(specs, _inner=s.correlated):
+            mats = _inner(specs)
+            seen[(s.party, "mat")] = mats[0]
+            return mats
+
+        s.exchange = recording
+        s.correlated = correlated
+        return boolean.msb(s, x0 if s.party == 0 else x1)
+
+    r0, r1 = mpc.run_local(prog, correlations="ot", timeout=120)
+    assert ints(r0 + r1) == [((int(a) + int(b)) % (1 << 64)) >> 63 for a, b in zip(x0, x1)]
+    h, _ = halves(n)
+    tables = seen[(1, "cmpleaf-t")]  # party 0's tables for elements 0..h
+    assert tables.shape == (h, 16)
+    entries = (tables[:, :, None] >> (2 * np.arange(16, dtype=np.uint32))) & 3
+    assert _chi2(np.bincount(entries.ravel(), minlength=4)) < 20  # 3 dof, p ~ 2e-4
+    own = (x1[:h, None] & np.uint64(M63)) >> (np.uint64(4) * np.arange(16, dtype=np.uint64)) & np.uint64(15)
+    decoded = np.take_along_axis(entries, own.astype(np.int64)[:, :, None], axis=2)[:, :, 0]
+    mc = seen[(1, "mat")]["mc"]
+    share = decoded ^ ((mc[:, None] >> (2 * np.arange(16, dtype=np.uint32))) & 3)
+    assert _chi2(np.bincount(share.ravel(), minlength=4)) < 20
+    offsets = seen[(0, "cmpleaf-d")]  # party 1's offsets for elements 0..h
+    nibbles = (offsets[:, None] >> (np.uint64(4) * np.arange(16, dtype=np.uint64))) & np.uint64(15)
+    assert _chi2(np.bincount(nibbles.ravel().astype(np.int64), minlength=16)) < 45  # 15 dof
