@@ -15,7 +15,9 @@ local. Each element's 64 bits live in one uint64 word, so one word operation pro
   the dealer gives a random word ``rho`` (XOR-shared) and arithmetic shares of its bits;
   open ``e = w ^ rho`` (1 round, 8 bytes); ``bit = e + rho_j - 2 e rho_j``.
 * :func:`msb` -- dealer-masked opening and a compacting comparison tree (8 rounds, about
-  33 bytes per element per party, see its docstring).
+  33 bytes per element per party, see its docstring); with the OT source, 1-out-of-16 OT
+  leaves on 4-bit digits and a 4-level tree instead (7 rounds, about 42 bytes online, half
+  the OTs of the masked form; :func:`_msb_leaves`).
 
 Every opened value is masked by fresh dealer randomness, so it is uniform: a party learns
 nothing about the other's shares.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pet.errors import InputError
 from pet.mpc.correlated import B2A, AndTriple, CmpMask
 
 __all__ = ["and_words", "a2b", "b2a_bits", "msb", "msb_specs", "prefix_or_down"]
@@ -109,13 +112,29 @@ def b2a_bits(session, w: np.ndarray, bits, mat: dict | None = None, weights=None
     return out.reshape((weights.shape[0],) + shape)
 
 
-def msb_specs(n: int) -> list:
-    """The correlated randomness :func:`msb` uses for ``n`` elements (one dealer request)."""
+def msb_specs(n: int, correlations: str = "dealer") -> list:
+    """The correlated randomness :func:`msb` uses for ``n`` elements (one request), for a
+    session whose source is the dealer (``correlations="dealer"``, the default) or the OT
+    source (``"ot"``: the leaves of the 1-out-of-16 comparison, see :func:`msb`)."""
     N = max(64, -(-n // 64) * 64)
+    if correlations == "ot":
+        from pet.mpc.ot.millionaire import CmpLeaves
+
+        Q = N // 4  # 16 digit leaves per element, 4 elements per word
+        specs = [CmpLeaves((N,))]
+        specs += [AndTriple((Q >> k,), 2) for k in range(1, 4)]
+        specs += [AndTriple((Q >> 4,), 1), B2A((N >> 6,), tuple(range(64)))]
+        return specs
+    if correlations != "dealer":
+        raise InputError(f"correlations must be 'dealer' or 'ot', got {str(correlations)[:20]!r}")
     specs = [CmpMask((N,))]
     specs += [AndTriple((N >> k,), 2) for k in range(1, 6)]
     specs += [AndTriple((N >> 6,), 1), B2A((N >> 6,), tuple(range(64)))]
     return specs
+
+
+def _source_kind(session) -> str:
+    return "ot" if getattr(getattr(session, "source", None), "kind", None) == "ot" else "dealer"
 
 
 def msb(session, x: np.ndarray) -> np.ndarray:
@@ -139,6 +158,8 @@ def msb(session, x: np.ndarray) -> np.ndarray:
     """
     from pet.mpc import _kernels
 
+    if _source_kind(session) == "ot":
+        return _msb_leaves(session, x)
     shape = x.shape
     n = x.size
     specs = msb_specs(n)
@@ -164,6 +185,59 @@ def msb(session, x: np.ndarray) -> np.ndarray:
             g = gh ^ t_g
     w = g ^ packed
     bits = b2a_bits(session, w, range(64), mats[7], element_major=True)  # bit b of word j = element 64j+b
+    return bits.reshape(-1)[:n].reshape(shape)
+
+
+def _tree(session, g, p, mats, levels):
+    """``levels`` levels of the comparison tree on packed XOR-shared words (see
+    :func:`msb`): ``(G, P) = (G_hi ^ P_hi & G_lo, P_hi & P_lo)`` on adjacent bit pairs,
+    compacted after each level; the last level computes ``G`` only. 1 round per level."""
+    from pet.mpc import _kernels
+
+    for level in range(1, levels + 1):
+        m = g.shape[0] // 2
+        gh, gl, ph, pl = (np.empty(m, dtype=np.uint64) for _ in range(4))
+        _kernels.split_pairs(g, p, gh, gl, ph, pl)
+        if level < levels:
+            t_g, t_p = and_words(session, ph, [gl, pl], mats[level - 1])
+            g, p = gh ^ t_g, t_p
+        else:
+            (t_g,) = and_words(session, ph, [gl], mats[level - 1])
+            g = gh ^ t_g
+    return g
+
+
+def _msb_leaves(session, x: np.ndarray) -> np.ndarray:
+    """:func:`msb` with the OT source: no ``cmpmask`` opening; the carry into bit 63 of
+    ``x_0 + x_1`` is the millionaires' comparison ``[A < B]`` of party 0's
+    ``A = ~x_0 mod 2^63`` and party 1's ``B = x_1 mod 2^63``, on 16 digits of 4 bits:
+
+    1. leaves: XOR shares of ``[A_j < B_j]`` and ``[A_j == B_j]`` per digit from random
+       1-out-of-16 OTs (:mod:`pet.mpc.ot.millionaire`; 2 rounds, 8 bytes per element from
+       the receiving party and 64 from the sending one, each party sends for half);
+    2. the tree of :func:`msb` on 16 leaves per element: 4 levels (4 rounds, 15 AND bits
+       per element);
+    3. XOR in both parties' ``msb(x_p)`` (local) and :func:`b2a_bits` (1 round).
+
+    7 rounds; about 42 bytes per element per party online (the dealer path's ``msb``:
+    8 rounds, about 41 bytes).
+    """
+    from pet.mpc.ot import _kernels as _ot_kernels
+    from pet.mpc.ot.millionaire import leaf_shares
+
+    shape = x.shape
+    n = x.size
+    specs = msb_specs(n, "ot")
+    N = specs[0].shape[0]
+    mats = session.correlated(specs)
+    xf = np.zeros(N, dtype=np.uint64)
+    xf[:n] = x.ravel()
+    val = np.empty(N, dtype=np.uint64)
+    tops = np.empty(N // 64, dtype=np.uint64)
+    _ot_kernels.msb_operands(xf, session.party == 0, val, tops)
+    g, p = leaf_shares(session, val, mats[0])
+    w = _tree(session, g, p, mats[1:5], 4) ^ tops
+    bits = b2a_bits(session, w, range(64), mats[5], element_major=True)  # bit b of word j = element 64j+b
     return bits.reshape(-1)[:n].reshape(shape)
 
 

@@ -2,7 +2,9 @@
 minimum, relu (argmax, max, argmin, min: :mod:`pet.mpc.tournament`, re-exported here).
 
 All comparisons reduce to the most significant bit of a difference
-(:func:`pet.mpc.boolean.msb`, 8 rounds) and return shared integers 0/1 (``frac = 0``).
+(:func:`pet.mpc.boolean.msb`, 8 rounds; 7 with the dealer-free OT source, whose leaves are
+1-out-of-16 OTs) and return shared integers 0/1 (``frac = 0``). Round counts below are
+the dealer path's.
 ``a < b`` is exact whenever ``a - b`` (on the common fixed-point scale) fits in the
 signed 64-bit ring, in particular whenever ``|a - b| >= 2^-f`` and both are in the safe
 range. A party learns nothing from a comparison (every opened value is masked).

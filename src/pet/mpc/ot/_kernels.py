@@ -363,3 +363,152 @@ def wrap_trunc_finish(xp, own, prod, dw, ew, shift, party0, out):
         if party0:
             o += adj
         out[i] = o
+
+
+# -- 1-out-of-16 random OT from four 1-out-of-2 random OTs (comparison leaves) -----------
+#
+# OT ``64 e + 4 j + i`` is bit ``i`` of digit ``j`` of element ``e``. Message ``v`` (0..15,
+# 2 bits) of digit ``j`` is ``XOR_i slot(v without bit i)`` of the pad ``h_{v_i}`` of OT
+# ``i``, where slot ``w`` (0..7) is bits ``2w, 2w+1`` of the pad's low word. Every slot of
+# a pad the receiver does not know feeds exactly one message, so the 15 messages other
+# than the chosen one are uniform given the receiver's view (Naor-Pinkas 1-out-of-N from
+# log N 1-out-of-2 OTs, with the PRF on 8 points read off one hash output).
+
+
+def leaf_spread_table() -> np.ndarray:
+    """``lut[i, b, half, x]`` (uint32): the 4 two-bit slots of byte ``x`` (slots
+    ``4 half .. 4 half + 3`` of a pad) moved to the message positions they feed: slot ``w``
+    of the pad of OT ``i`` with bit ``b`` goes to message ``v`` = ``w`` with ``b`` inserted
+    at bit ``i``, i.e. to bits ``2v, 2v+1`` of the digit's table word."""
+    lut = np.zeros((4, 2, 2, 256), dtype=np.uint32)
+    for i in range(4):
+        for b in range(2):
+            for half in range(2):
+                for x in range(256):
+                    t = 0
+                    for q in range(4):
+                        w = 4 * half + q
+                        v = (w & ((1 << i) - 1)) | (b << i) | ((w >> i) << (i + 1))
+                        t |= ((x >> (2 * q)) & 3) << (2 * v)
+                    lut[i, b, half, x] = t
+    return lut
+
+
+@numba.njit(cache=True, nogil=True)
+def leaf_send(h0, h1, table, lut):
+    """Sender: ``table[e, j]`` (uint32) packs the 16 two-bit messages of digit ``j`` of
+    element ``e`` (message ``v`` in bits ``2v, 2v+1``) for the OTs of ``h0``/``h1``; each
+    pad's 8 slots are spread to their messages with ``lut`` (:func:`leaf_spread_table`)."""
+    ff = np.uint64(0xFF)
+    eight = np.uint64(8)
+    for e in range(table.shape[0]):
+        for j in range(16):
+            k = 64 * e + 4 * j
+            tab = np.uint32(0)
+            for i in range(4):
+                a = h0[k + i, 0]
+                b = h1[k + i, 0]
+                tab ^= lut[i, 0, 0, a & ff] ^ lut[i, 0, 1, (a >> eight) & ff] \
+                    ^ lut[i, 1, 0, b & ff] ^ lut[i, 1, 1, (b >> eight) & ff]
+            table[e, j] = tab
+
+
+@numba.njit(cache=True, nogil=True)
+def leaf_recv(ht, choice, mc):
+    """Receiver: ``mc[e]`` (uint32) packs the chosen message of every digit ``j`` (bits
+    ``2j, 2j+1``); the choice of digit ``j`` is nibble ``j`` of ``choice[e]``."""
+    one = np.uint64(1)
+    two = np.uint64(2)
+    three = np.uint64(3)
+    seven = np.uint64(7)
+    fifteen = np.uint64(15)
+    for e in range(mc.shape[0]):
+        c = choice[e]
+        out = np.uint64(0)
+        for j in range(16):
+            cj = (c >> np.uint64(4 * j)) & fifteen
+            k = 64 * e + 4 * j
+            # slot of OT i = the choice without bit i (shift = 2 * slot)
+            m = (ht[k, 0] >> ((cj >> one) << one)) & three
+            m ^= (ht[k + 1, 0] >> (((cj & one) | ((cj >> two) << one)) << one)) & three
+            m ^= (ht[k + 2, 0] >> (((cj & three) | ((cj >> three) << two)) << one)) & three
+            m ^= (ht[k + 3, 0] >> ((cj & seven) << one)) & three
+            out |= m << np.uint64(2 * j)
+        mc[e] = np.uint32(out)
+
+
+@numba.njit(cache=True, nogil=True)
+def leaf_tables(val, d, table, rnd, sender_is_a, out, g, p):
+    """Comparison leaves, sender side, online: for digit ``j`` of element ``e`` (own digit
+    ``s``, the receiver's offset nibble ``d_j``) entry ``v`` of ``out[e, j]`` is
+    ``M[v ^ d_j] ^ R_j ^ (lt(v) | eq(v) << 1)`` with ``lt(v) = [s < v]`` (this party holds
+    the left operand) or ``[v < s]``, ``eq(v) = [s == v]``, and ``R_j`` = bits ``2j, 2j+1``
+    of ``rnd[e]`` (this party's shares). Writes the shares into the packed leaf words:
+    bit ``16 (e % 4) + j`` of ``g[e // 4]`` (lt) and ``p[e // 4]`` (eq)."""
+    three = np.uint64(3)
+    fifteen = np.uint64(15)
+    for e in range(val.shape[0]):
+        x = val[e]
+        de = d[e]
+        r = rnd[e]
+        gw = np.uint64(0)
+        pw = np.uint64(0)
+        for j in range(16):
+            s = np.int64((x >> np.uint64(4 * j)) & fifteen)
+            dj = np.int64((de >> np.uint64(4 * j)) & fifteen)
+            rj = (r >> np.uint64(2 * j)) & three
+            m = np.uint64(table[e, j])
+            t = np.uint64(0)
+            for v in range(16):
+                if sender_is_a:
+                    lt = 1 if s < v else 0
+                else:
+                    lt = 1 if v < s else 0
+                eq = 1 if s == v else 0
+                f = np.uint64(lt | (eq << 1))
+                t |= (((m >> np.uint64(2 * (v ^ dj))) & three) ^ rj ^ f) << np.uint64(2 * v)
+            out[e, j] = np.uint32(t)
+            gw |= (rj & np.uint64(1)) << np.uint64(j)
+            pw |= (rj >> np.uint64(1)) << np.uint64(j)
+        sh = np.uint64(16 * (e % 4))
+        g[e // 4] |= gw << sh
+        p[e // 4] |= pw << sh
+
+
+@numba.njit(cache=True, nogil=True)
+def leaf_open(val, tables, mc, g, p):
+    """Comparison leaves, receiver side, online: the share of digit ``j`` (own digit
+    ``b``) is entry ``b`` of ``tables[e, j]`` XOR bits ``2j, 2j+1`` of ``mc[e]``; packed
+    as in :func:`leaf_tables`."""
+    three = np.uint64(3)
+    fifteen = np.uint64(15)
+    for e in range(val.shape[0]):
+        x = val[e]
+        mce = np.uint64(mc[e])
+        gw = np.uint64(0)
+        pw = np.uint64(0)
+        for j in range(16):
+            b = (x >> np.uint64(4 * j)) & fifteen
+            o = ((np.uint64(tables[e, j]) >> (b << np.uint64(1))) & three) ^ ((mce >> np.uint64(2 * j)) & three)
+            gw |= (o & np.uint64(1)) << np.uint64(j)
+            pw |= (o >> np.uint64(1)) << np.uint64(j)
+        sh = np.uint64(16 * (e % 4))
+        g[e // 4] |= gw << sh
+        p[e // 4] |= pw << sh
+
+
+@numba.njit(cache=True, nogil=True)
+def msb_operands(x, party0, val, tops):
+    """The millionaires' operands of ``msb(x_0 + x_1)``: party 0 ``A = ~x_0 mod 2^63``,
+    party 1 ``B = x_1 mod 2^63`` (the carry into bit 63 is ``[A < B]``), and the own
+    share's top bits packed 64 per word (element ``64 w + b`` in bit ``b`` of word ``w``)."""
+    low = np.uint64(0x7FFFFFFFFFFFFFFF)
+    s63 = np.uint64(63)
+    for w in range(tops.shape[0]):
+        acc = np.uint64(0)
+        for b in range(64):
+            i = 64 * w + b
+            xi = x[i]
+            val[i] = (~xi & low) if party0 else (xi & low)
+            acc |= (xi >> s63) << np.uint64(b)
+        tops[w] = acc

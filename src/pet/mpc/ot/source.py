@@ -17,6 +17,8 @@ nothing extra.
 Kinds (fields named and shaped as the dealer's, :mod:`pet.mpc.correlated`):
 
 * ``triple``, ``and``, ``b2a``, ``cmpmask``: :mod:`pet.mpc.ot.correlations`;
+* ``cmpleaf`` (OT source only): random 1-out-of-16 OTs for the comparison leaves
+  (:mod:`pet.mpc.ot.millionaire`), what :func:`pet.mpc.boolean.msb` uses dealer-free;
 * ``trunc`` (shape, s): served in the *wrap-bit* form, not the dealer's fields: ``r = 0``,
   a random bit ``wbit`` per element at each party and shares ``wprod`` of
   ``2^(64-s) wbit_0 wbit_1`` (one correlated OT of ``s`` bits per element);
@@ -58,7 +60,7 @@ import numpy as np
 from pet.errors import InputError, ProtocolError
 from pet.mpc import he
 from pet.mpc.correlated import CorrelatedSource, check_session_id, typed_specs
-from pet.mpc.ot import correlations
+from pet.mpc.ot import correlations, millionaire
 from pet.mpc.ot.aes import TCCRHash
 from pet.mpc.ot.engine import DEFAULT_CHUNK, OTEngine
 from pet.mpc.ot.requests import BitProduct, MatrixProduct, random_words
@@ -214,6 +216,8 @@ class OTSource(CorrelatedSource):
             return self._trunc_wrap(spec.shape, spec.shift)
         if kind in ("triple", "and", "b2a", "cmpmask"):
             return correlations.plan(spec.to_wire(), self.party)
+        if kind == "cmpleaf":
+            return millionaire.plan(spec, self.party)
         if kind == "matmul":
             return self._matmul(spec.m, spec.k, spec.n)
         if kind == "reuse_setup":
