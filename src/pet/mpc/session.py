@@ -197,8 +197,10 @@ class Session:
 
         ``requests`` is a list of specs (one operation's request) or a list of such lists
         (a declared workload: one list per future operation, in the order they will run),
-        e.g. ``[arithmetic.mul_specs(n, 16), boolean.msb_specs(n)]`` for a fixed-point
-        product and a comparison of ``n`` elements. Each later operation whose request is
+        e.g. ``[arithmetic.mul_specs(n, 16), boolean.msb_specs(n, correlations)]`` for a
+        fixed-point product and a comparison of ``n`` elements (``correlations`` the
+        session's source, ``"dealer"`` or ``"ot"``: the two sources compare with different
+        material, and material of the wrong source is never used). Each later operation whose request is
         exactly the next prepared one uses it. Both parties must prepare the same requests
         in the same order. Works with either source: the dealer's material is requested
         (:meth:`~pet.mpc.correlated.DealerClient.prefetch`), the OT source generates it
