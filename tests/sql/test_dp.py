@@ -238,6 +238,36 @@ def test_shared_clamps_are_exact_and_batched_in_one_comparison():
     assert sent0 == sent1 <= 12, sent0
 
 
+_NO_SCIPY = textwrap.dedent("""
+    import sys
+    import numpy as np, pandas as pd
+    import pet.mpc as mpc, pet.sql as psql
+
+    sales = pd.DataFrame({"uid": np.arange(30), "amount": np.linspace(0.5, 30.0, 30)})
+    users = pd.DataFrame({"uid": np.arange(30), "w": np.linspace(-2.0, 2.0, 30), "g": np.arange(30) % 3})
+    sql = ("SELECT u.g, COUNT(*) AS n, SUM(s.amount * u.w) AS t FROM sales s JOIN users u ON s.uid = u.uid "
+           "GROUP BY u.g")
+    for delta in (0.0, 1e-6):
+        dp = psql.DP(1.0, delta, bounds={"t": (-10, 10)}, public_groups={"g": [0, 1, 2]})
+        r = mpc.run_local(lambda s: psql.query(s, sql, {"sales": sales} if s.party == 0 else {"users": users},
+                                                dp=dp), timeout=120)
+        assert len(r[0]) == 3
+    print(sorted(m for m in sys.modules if m.split(".")[:2] in (["scipy", "signal"], ["scipy", "stats"],
+                                                                 ["scipy", "special"])))
+""")
+
+
+def test_a_dp_query_does_not_load_scipy_signal_stats_or_special():
+    # importing pet.dp used to load scipy.signal and scipy.stats (the PLD accountant), about a
+    # second of CPU that every process paid in its first DP query -- most of the old DP
+    # overhead of benchmarks/test_sql_dp.py; pet.dp now imports scipy where it is used (numba
+    # loads scipy's base and scipy.linalg for every query, DP or not)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", _NO_SCIPY], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 # -- 3. the noise: distribution against the reported std, zero mean --------------------------------
 
 def _two_laplace_cdf(z, b):
