@@ -1205,8 +1205,8 @@ def run_derived(session, plan, run: DPRun, rows, mask, col_leaf, n, receivers, i
        that is not a receiver and does not learn ``keep`` inputs its keys as words masked
        by ``keep`` in MPC, padded to a public width). The claim is consumed.
 
-    Rounds: one exchange (counts), the Beaver products of :func:`_measure`, two noise
-    inputs, one comparison (8 rounds), the reveal. Returns the output columns at a
+    Rounds: one exchange (counts), the clamps and Beaver products of :func:`_measure`,
+    one noise input (both parties at once), one comparison (8 rounds), the reveal. Returns the output columns at a
     receiver, None elsewhere."""
     import pet.mpc as mpc
     from pet.sql.execute import key_values
