@@ -9,14 +9,20 @@ Run::
     .venv/bin/python -m pytest benchmarks/test_sql_dp.py --benchmark-only -s
 
 ``PET_SQL_DP_BENCH_ROWS=10000`` sets the sizes (rows per side; default 10^4, with
-``PET_BENCH_FULL=1`` 10^4 and 10^6). Two shapes: no WHERE, and a one-party WHERE
+``PET_BENCH_FULL=1`` 10^4 and 10^6); ``PET_SQL_DP_BENCH_REPEAT`` (default 3) the number of
+DP / plain pairs, run alternately in fresh processes (each pays its first-use costs:
+imports, JIT warm-up), of which the medians are reported -- on a shared machine one pair's
+wall times differ by more than the DP overhead. Two shapes: no WHERE, and a one-party WHERE
 (``s.amount > 10``), which without DP filters before the PSI but under DP runs on the
 joined rows as a mask in MPC (docs/sql.md, "WHERE under DP") -- so that case also shows
 the cost of not revealing the filtered count. Reported per case (``extra_info`` and one
-printed line): wall time of the slower party with and without DP and the overhead, bytes
-sent, and per released aggregate the mean relative error over the groups next to the
-central mechanism's expected relative error (its noise std ``attrs["dp"]["noise_std"] /
-sqrt(2)`` over the exact value; AVG by the delta method from its sum's and count's noise).
+printed line): wall time of the slower party with and without DP and the overhead, the
+CPU seconds of the query in each party's process (less sensitive to the load of other
+processes), bytes and messages sent, the DP query's seconds per step (``seconds_dp_*``:
+row expressions, clamps, mask, sums, noise + reveal + charge), and per released aggregate
+the mean relative error over the groups next to the central mechanism's expected relative
+error (its noise std ``attrs["dp"]["noise_std"] / sqrt(2)`` over the exact value; AVG by
+the delta method from its sum's and count's noise).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import json
 import math
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -34,6 +41,7 @@ from conftest import pick
 
 ROWS = [int(x) for x in os.environ.get("PET_SQL_DP_BENCH_ROWS", pick("10000", "10000,1000000")).split(",")
         if x.strip()]
+REPEAT = int(os.environ.get("PET_SQL_DP_BENCH_REPEAT", "3"))
 WHERES = ["", "WHERE s.amount > 10"]
 SQL = ("SELECT u.g, COUNT(*) AS n, SUM(s.amount * u.w) AS total, AVG(s.amount + u.w) AS mean "
        "FROM sales s JOIN users u ON s.id = u.id {where} GROUP BY u.g")
@@ -70,12 +78,14 @@ _PARTY = textwrap.dedent("""
         with Session(party, ch, dealer=dealer) as s:
             s.channel.exchange("ready")
             before = ch.stats.snapshot()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             res = query(s, sys.argv[5], t, dp=dp)
-            wall = time.perf_counter() - t0
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             st = ch.stats.snapshot() - before
         info = res.attrs["pet_sql"]
-        print(json.dumps({"wall": wall, "sent": st.bytes_sent, "joined": info["joined_rows"],
+        steps = {k: v for k, v in info.items() if k.startswith("seconds_")}
+        print(json.dumps({"wall": wall, "cpu": cpu, "sent": st.bytes_sent, "messages": st.messages_sent,
+                          "joined": info["joined_rows"], "steps": steps,
                           "dp": res.attrs.get("dp"), "result": res.to_dict(orient="list")}, default=str))
         ch.close()
         dealer.close()
@@ -151,28 +161,42 @@ def _errors(result: dict, dp: dict, want) -> dict:
 @pytest.mark.parametrize("rows", ROWS)
 def test_sql_dp_overhead_and_error(benchmark, rows, where):
     sql = SQL.format(where=where)
-    holder = {}
+    holder = {"dp": [], "plain": []}
 
     def once():
-        holder["dp"] = _run_pet(rows, sql, DP_SPEC)
+        holder["dp"].append(_run_pet(rows, sql, DP_SPEC))
+        holder["plain"].append(_run_pet(rows, sql, None))
 
-    benchmark.pedantic(once, rounds=1, iterations=1)
-    plain = _run_pet(rows, sql, None)
-    d0, d1 = holder["dp"]
-    wall_dp, wall = max(d0["wall"], d1["wall"]), max(plain[0]["wall"], plain[1]["wall"])
+    benchmark.pedantic(once, rounds=REPEAT, iterations=1)
+    med = statistics.median
+    wall_dp = med(max(d["wall"] for d in r) for r in holder["dp"])
+    wall = med(max(d["wall"] for d in r) for r in holder["plain"])
+    cpu_dp = med(d["cpu"] for r in holder["dp"] for d in r)
+    cpu = med(d["cpu"] for r in holder["plain"] for d in r)
+    d0, d1 = holder["dp"][-1]
+    plain = holder["plain"][-1]
+    steps = {k: round(med(r[0]["steps"].get(k, 0.0) for r in holder["dp"]), 3) for k in d0["steps"]}
     want = _exact(rows, sql)
     errs = _errors(d0["result"], d0["dp"], want)
     load = os.getloadavg()
     benchmark.extra_info.update({
-        "rows_per_side": rows, "where": where, "joined_rows_dp": d0["joined"], "joined_rows_plain": plain[0]["joined"],
+        "rows_per_side": rows, "where": where, "repeat": REPEAT,
+        "joined_rows_dp": d0["joined"], "joined_rows_plain": plain[0]["joined"],
         "wall_dp_s": wall_dp, "wall_plain_s": wall, "overhead": wall_dp / wall - 1,
+        "cpu_dp_s": cpu_dp, "cpu_plain_s": cpu, "cpu_overhead": cpu_dp / cpu - 1,
         "bytes_sent_dp": [d0["sent"], d1["sent"]], "bytes_sent_plain": [plain[0]["sent"], plain[1]["sent"]],
+        "messages_sent_dp": [d0["messages"], d1["messages"]],
+        "messages_sent_plain": [plain[0]["messages"], plain[1]["messages"]],
+        "dp_steps_s": steps,
         "rel_err": {k: v[0] for k, v in errs.items()}, "central_rel_err": {k: v[1] for k, v in errs.items()},
         "loadavg": load})
     print(f"\npet.sql DP {rows:,} x {rows:,} rows, {where or 'no WHERE'} (joined {d0['joined']:,} under DP, "
-          f"{plain[0]['joined']:,} without): DP {wall_dp:.1f} s vs {wall:.1f} s ({100 * (wall_dp / wall - 1):+.0f}%); "
-          f"sent {d0['sent'] / 1e6:.2f} / {d1['sent'] / 1e6:.2f} MB vs {plain[0]['sent'] / 1e6:.2f} / "
-          f"{plain[1]['sent'] / 1e6:.2f} MB; load {load[0]:.1f}")
+          f"{plain[0]['joined']:,} without), median of {REPEAT}: wall DP {wall_dp:.2f} s vs {wall:.2f} s "
+          f"({100 * (wall_dp / wall - 1):+.0f}%); CPU per party DP {cpu_dp:.2f} s vs {cpu:.2f} s "
+          f"({100 * (cpu_dp / cpu - 1):+.0f}%); sent {d0['sent'] / 1e6:.2f} / {d1['sent'] / 1e6:.2f} MB in "
+          f"{d0['messages']} messages vs {plain[0]['sent'] / 1e6:.2f} / {plain[1]['sent'] / 1e6:.2f} MB in "
+          f"{plain[0]['messages']}; load {load[0]:.1f}")
+    print(f"  DP steps (s): {steps}")
     for k, (o, e) in errs.items():
         print(f"  {k:6} mean rel. error {o:.2e} (central mechanism expected {e:.2e})")
     assert d0["joined"] == rows // 2 and sorted(d0["result"]["g"]) == list(range(10))

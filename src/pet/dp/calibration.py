@@ -14,8 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from scipy import special
-
 from pet.dp.accountant import check_delta, check_epsilon
 from pet.dp.events import positive
 from pet.errors import InputError
@@ -26,6 +24,7 @@ __all__ = ["gaussian_delta", "gaussian_epsilon", "gaussian_sigma", "calibrate_no
 
 def gaussian_delta(sigma: float, epsilon: float, sensitivity: float = 1.0) -> float:
     """Exact δ(ε) of the Gaussian mechanism with std ``sigma`` and L2 ``sensitivity``."""
+    from scipy import special  # lazy: importing pet.dp stays cheap
     sigma, sens = positive("sigma", sigma), positive("sensitivity", sensitivity)
     epsilon = check_epsilon(epsilon)
     if math.isinf(epsilon):

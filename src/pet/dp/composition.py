@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special
 
 from pet.dp.accountant import check_delta, check_epsilon
 from pet.dp.events import check_count
@@ -37,6 +36,7 @@ def basic_composition(epsilons, deltas=None) -> tuple[float, float]:
 
 
 def _kov_delta_i(epsilon: float, k: int, i: int) -> float:
+    from scipy import special  # lazy: importing pet.dp stays cheap
     # delta_i = sum_{l < i} C(k, l) (e^{eps (k-l)} - e^{eps (k - 2i + l)}) / (1 + e^eps)^k, in log space.
     if i == 0 or epsilon == 0:
         return 0.0

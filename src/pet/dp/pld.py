@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import signal, special
 
 from pet.dp.accountant import Accountant, check_delta, check_epsilon
 from pet.dp.events import EpsilonDeltaEvent, GaussianEvent, LaplaceEvent, PoissonSampledEvent
@@ -58,6 +57,7 @@ class _PMF:
         return _PMF(self.h, self.offset + lo, new, min(inf, 1.0))
 
     def compose(self, other: _PMF, tail: float) -> _PMF:
+        from scipy import signal  # lazy: importing pet.dp stays cheap
         if len(self.probs) == 1 or len(other.probs) == 1:
             probs = np.convolve(self.probs, other.probs)
         else:
@@ -134,9 +134,11 @@ class _GaussNoise(_Noise):
         self.sigma = sigma
 
     def cdf(self, x, shift):
+        from scipy import special  # lazy: importing pet.dp stays cheap
         return special.ndtr((x - shift) / self.sigma)
 
     def sf(self, x, shift):
+        from scipy import special  # lazy: importing pet.dp stays cheap
         return special.ndtr((shift - x) / self.sigma)
 
     def threshold(self, log_y: np.ndarray):

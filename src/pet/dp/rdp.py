@@ -24,7 +24,6 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import special
 
 from pet.dp.accountant import Accountant, PrivacyWarning, check_delta, check_epsilon
 from pet.dp.events import EpsilonDeltaEvent, GaussianEvent, LaplaceEvent, PoissonSampledEvent, ZCDPEvent
@@ -80,14 +79,17 @@ def rdp_laplace(scale: float, orders: Sequence[float]) -> np.ndarray:
 
 
 def _log_comb(n: float, k: float) -> float:
+    from scipy import special  # lazy: importing pet.dp stays cheap
     return float(special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1))
 
 
 def _log_erfc(x: float) -> float:
+    from scipy import special  # lazy: importing pet.dp stays cheap
     return math.log(2.0) + float(special.log_ndtr(-x * math.sqrt(2.0)))
 
 
 def _log_a_int(q: float, sigma: float, alpha: int) -> float:
+    from scipy import special  # lazy: importing pet.dp stays cheap
     # A_alpha = sum_i C(alpha, i) q^i (1-q)^(alpha-i) exp((i^2 - i) / (2 sigma^2)), in log space.
     i = np.arange(alpha + 1, dtype=np.float64)
     logc = special.gammaln(alpha + 1) - special.gammaln(i + 1) - special.gammaln(alpha - i + 1)

@@ -72,6 +72,7 @@ import math
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -815,44 +816,91 @@ def _released(plan, dplan, groups):
     return out
 
 
-def _contribution(session, plan, m, v, n):
-    """Row contributions of measurement ``m`` clamped to ``[lo_int, hi_int]`` on its
-    lattice, as an int-kind value (Own / Pub: clamped in plaintext by whoever knows it;
-    Sh: clamped in MPC at the value's own representation, then brought to the lattice)."""
-    import pet.mpc as mpc
+def _contributions(session, plan, ms, vals, n):
+    """Row contributions of each SUM measurement ``ms[i]`` (row values ``vals[i]``) clamped
+    to ``[lo_int, hi_int]`` on its lattice, as int-kind values. Own / Pub: clamped in
+    plaintext by whoever knows the value. Sh: clamped in MPC, every measurement in one
+    batch (:func:`_clamp_shared`): 8 + 1 rounds for all of them (plus one truncation round
+    for a value finer than its measurement's lattice), ``2 n`` comparisons each."""
     from pet.sql.numbers import Num
-    from pet.sql.values import Own, Pub, Sh, to_float_shared
+    from pet.sql.values import Own, Pub, Sh
 
-    k = math.frexp(max(abs(m.lo_int), abs(m.hi_int), 1))[1]
-    num = Num(k, 0, 0.0)
-    dec = getattr(getattr(v, "num", None), "dec", None)
-    scale = 2.0 ** m.frac
+    out, pending = [None] * len(ms), []
+    for i, (m, v) in enumerate(zip(ms, vals)):
+        num = Num(math.frexp(max(abs(m.lo_int), abs(m.hi_int), 1))[1], 0, 0.0)
+        dec = getattr(getattr(v, "num", None), "dec", None)
+        if isinstance(v, Pub):
+            out[i] = Pub(_clamp_plain(m, v.v, dec), "int", num)
+        elif isinstance(v, Own):
+            out[i] = Own(v.party, None if v.v is None else _clamp_plain(m, v.v, dec), "int", num)
+        else:
+            pending.append((i, num, _clamp_operands(session, m, v)))
+    if pending:
+        clamped = _clamp_shared(session, [ops for _, _, ops in pending])
+        for (i, num, _), x in zip(pending, clamped):
+            out[i] = Sh(x, "int", num)
+    return out
 
-    def plain(arr):
-        a = np.asarray(arr, dtype=np.float64)
-        if dec:
-            a = a / 10.0 ** dec
-        return np.clip(np.rint(a * scale), m.lo_int, m.hi_int).astype(np.int64)
 
-    if isinstance(v, Pub):
-        return Pub(plain(v.v), "int", num)
-    if isinstance(v, Own):
-        return Own(v.party, None if v.v is None else plain(v.v), "int", num)
+def _clamp_plain(m, arr, dec):
+    a = np.asarray(arr, dtype=np.float64)
+    if dec:
+        a = a / 10.0 ** dec
+    return np.clip(np.rint(a * 2.0 ** m.frac), m.lo_int, m.hi_int).astype(np.int64)
+
+
+def _clamp_operands(session, m, v):
+    """``(x, lo, hi, value, lo_int, hi_int)`` for one shared row value: the comparisons ``x < lo`` and ``x >
+    hi`` (integers) decide exactly whether the row is below / above the bounds, and
+    ``value`` is the row on the measurement's lattice ``2^-frac`` where it is inside them.
+
+    A value at ``fv <= frac`` fractional bits is compared at its own lattice with
+    ``lo = ceil(lo 2^fv)``, ``hi = floor(hi 2^fv)`` (exact for lattice points; no
+    integer lies strictly between them) and scaled up locally (a value outside the bounds
+    may wrap when scaled; it is replaced by a bound, which the ring arithmetic makes exact).
+    A finer value is first truncated to the lattice (1 round, <= 1 ulp) and compared there
+    with ``lo_int``, ``hi_int``: the result never leaves ``[lo_int, hi_int]``."""
+    import pet.mpc as mpc
+    from pet.sql.values import to_float_shared
+
     s = v.s
+    dec = getattr(getattr(v, "num", None), "dec", None)
     if dec:
         s = to_float_shared(session, s, v.num)
     fv = s.frac
-    lo_v = math.ceil(Fraction(m.lo) * 2 ** fv)
-    hi_v = math.floor(Fraction(m.hi) * 2 ** fv)
-    x = mpc.Shared.from_shares(session, s.share, 0)  # lattice 2^-fv, as integers
-    x = mpc.maximum(mpc.minimum(x, hi_v), lo_v)
     if m.frac >= fv:
-        x = x.scaled(2 ** (m.frac - fv))
-    else:
-        x = mpc.Shared.from_shares(session, x.share, fv).rescale(m.frac)
-        x = mpc.Shared.from_shares(session, x.share, 0)
-        x = mpc.maximum(mpc.minimum(x, m.hi_int), m.lo_int)
-    return Sh(x, "int", num)
+        x = mpc.Shared.from_shares(session, s.share, 0)  # lattice 2^-fv, as integers
+        lo_v, hi_v = math.ceil(Fraction(m.lo) * 2 ** fv), math.floor(Fraction(m.hi) * 2 ** fv)
+        return x, lo_v, hi_v, x.scaled(2 ** (m.frac - fv)), m.lo_int, m.hi_int
+    x = mpc.Shared.from_shares(session, s.rescale(m.frac).share, 0)
+    return x, m.lo_int, m.hi_int, x, m.lo_int, m.hi_int
+
+
+def _clamp_shared(session, items):
+    """Clamp every ``(x, lo, hi, value, lo_int, hi_int)`` of :func:`_clamp_operands` (measurement ``i``:
+    ``value`` where ``lo <= x <= hi``, else its ``lo_int`` / ``hi_int``), all in one batch:
+    the bits ``[x < lo]`` and ``[x > hi]`` of every row of every measurement in one MSB
+    (:func:`pet.mpc.sign_bit`, 8 rounds; at most one of the two is set), then
+    ``value + [x < lo] (lo_int - value) + [x > hi] (hi_int - value)`` in one Beaver product
+    of integers (1 round). Nothing is opened unmasked; the clamp bits stay shared."""
+    import pet.mpc as mpc
+
+    sizes = [it[0].size for it in items]
+    xs = mpc.concatenate([it[0].reshape(-1) for it in items])
+    vals = mpc.concatenate([it[3].reshape(-1) for it in items])
+    lo = np.concatenate([np.full(k, it[1], dtype=np.int64) for k, it in zip(sizes, items)])
+    hi = np.concatenate([np.full(k, it[2], dtype=np.int64) for k, it in zip(sizes, items)])
+    lo_t = np.concatenate([np.full(k, it[4], dtype=np.int64) for k, it in zip(sizes, items)])
+    hi_t = np.concatenate([np.full(k, it[5], dtype=np.int64) for k, it in zip(sizes, items)])
+    bits = mpc.sign_bit(mpc.concatenate([xs - lo, -(xs - hi)]))
+    total = int(sum(sizes))
+    fix = bits * mpc.concatenate([-(vals - lo_t), -(vals - hi_t)])
+    out = vals + fix[:total] + fix[total:]
+    res, at = [], 0
+    for k in sizes:
+        res.append(out[at:at + k])
+        at += k
+    return res
 
 
 def blank_dropped_rows(plan, df, party) -> None:
@@ -942,22 +990,47 @@ def check_ranges(dplan: DPPlan, n: int) -> None:
                                  "use a larger epsilon or delta")
 
 
-def _measure(session, plan, ms, groups, mask, col_leaf, n):
-    """Step 1 of both releases: the group matrix with the mask folded in, each SUM
-    measurement's clamped contributions (:func:`_contribution`) and one linear product for
-    all of them and the count. Returns ``({id(measurement): value}, count)`` over all
-    ``groups.g`` groups (values as :mod:`pet.sql.values`, nothing opened)."""
-    from pet.sql.execute import group_matrix, linear_sums
-    from pet.sql.values import evaluate
+def _lap(info, key, clock):
+    now = time.perf_counter()
+    if info is not None:
+        info[key] = now - clock
+    return now
 
-    Hm = group_matrix(session, groups, mask, n)
+
+def _measure(session, plan, ms, groups, mask, col_leaf, n, info=None):
+    """Step 1 of both releases: each SUM measurement's clamped contributions
+    (:func:`_contributions`), the row mask folded in, and one linear product for all of
+    them and the count. Returns ``({id(measurement): value}, count)`` over all ``groups.g``
+    groups (values as :mod:`pet.sql.values`, nothing opened).
+
+    A shared mask (a cross-party WHERE, or a one-party WHERE under DP) is folded where it
+    costs less (:func:`_mask_in_rows`): into the group matrix (one Beaver product of ``n g``
+    elements, as without DP), or -- when the sums are fewer than the groups -- into the
+    ``k`` clamped contributions (one product of ``n k`` elements) with the mask itself as
+    one more column of the linear product, whose sum is the count. Either way one round;
+    what is opened is masked, so nothing about the mask is learnt."""
+    from pet.sql.execute import group_matrix, linear_sums
+    from pet.sql.numbers import count_of
+    from pet.sql.values import Pub, Sh, evaluate
+
+    clock = time.perf_counter()
     sum_ms = [m for m in ms if m.kind == "sum"]
-    contribs = []
-    for m in sum_ms:
-        a = plan.aggs[m.agg]
-        v = evaluate(session, a.arg, col_leaf, (n,), what=m.name)
-        contribs.append(_contribution(session, plan, m, v, n))
-    sums, count = linear_sums(session, Hm, contribs, n, groups, [c.num for c in contribs])
+    vals = [evaluate(session, plan.aggs[m.agg].arg, col_leaf, (n,), what=m.name) for m in sum_ms]
+    clock = _lap(info, "seconds_dp_row_expressions", clock)
+    contribs = _contributions(session, plan, sum_ms, vals, n)
+    clock = _lap(info, "seconds_dp_clamps", clock)
+    in_rows = _mask_in_rows(groups, mask, len(sum_ms))
+    if in_rows:
+        Hm = group_matrix(session, groups, Pub(np.bool_(True), "bool"), n)
+        cols = [Sh(_integer(session, mask.s), "int", count_of(n))] + _masked(session, mask, contribs, n)
+    else:
+        Hm = group_matrix(session, groups, mask, n)
+        cols = contribs
+    clock = _lap(info, "seconds_dp_mask", clock)
+    sums, count = linear_sums(session, Hm, cols, n, groups, [c.num for c in cols])
+    if in_rows:
+        count, sums = sums[0], sums[1:]
+    _lap(info, "seconds_dp_sum_count", clock)
     by_meas = dict(zip([id(m) for m in sum_ms], sums))
     for m in ms:
         if m.kind == "count":
@@ -965,15 +1038,48 @@ def _measure(session, plan, ms, groups, mask, col_leaf, n):
     return by_meas, count
 
 
+def _mask_in_rows(groups, mask, k) -> bool:
+    """Fold a shared row mask into the ``k`` contributions (True) rather than the group
+    matrix: only with groups (without, the matrix is the mask itself) and when ``k + 1 <
+    g`` elements per row are fewer than the matrix's ``g``. Public: the group count, ``k``
+    and whether a mask exists."""
+    from pet.sql.values import Pub
+
+    return not isinstance(mask, Pub) and groups.kind != "none" and k + 1 < groups.g
+
+
+def _masked(session, mask, contribs, n):
+    """``mask * c`` for every contribution (int kind, lattice units), one batched Beaver
+    product of integers (1 round, ``n k`` elements; no truncation). An owner-known or
+    public contribution enters as a trivial sharing (no message)."""
+    import pet.mpc as mpc
+    from pet.sql.values import Own, Pub, Sh, trivial
+
+    if not contribs:
+        return []
+    ops = []
+    for c in contribs:
+        if isinstance(c, Sh):
+            ops.append(_integer(session, c.s))
+        elif isinstance(c, Own):
+            arr = c.v if session.party == c.party else np.zeros(n, dtype=np.int64)
+            ops.append(trivial(session, c.party, np.asarray(arr, dtype=np.int64), 0))
+        elif isinstance(c, Pub):
+            ops.append(mpc.constant(session, np.broadcast_to(np.asarray(c.v, dtype=np.int64), (n,)).copy(), 0))
+    V = mpc.stack([o.reshape(n) for o in ops], axis=1)  # (n, k)
+    prod = _integer(session, mask.s).reshape(n, 1) * V
+    return [Sh(prod[:, j], "int", c.num) for j, c in enumerate(contribs)]
+
+
 def _noise_shares(session, noise):
     """Both parties' noise (this party's: a list of integer arrays, lattice units) as one
     shared integer vector ``noise_0 + noise_1``: each party inputs its own as a secret
-    sharing (one message each). A noise beyond 2^63 -- never in practice -- wraps, which
-    is post-processing of the noisy value."""
+    sharing, both at once (:meth:`pet.mpc.Session.share_split`, 1 round, 8 bytes per entry
+    each way; each learns only the length). A noise beyond 2^63 -- never in practice --
+    wraps, which is post-processing of the noisy value."""
     mine = np.array([(int(x) + 2 ** 63) % 2 ** 64 - 2 ** 63 for arr in noise for x in arr], dtype=np.int64)
-    n0 = session.share(mine if session.party == 0 else None, owner=0, frac_bits=0)
-    n1 = session.share(mine if session.party == 1 else None, owner=1, frac_bits=0)
-    return n0 + n1
+    both = session.share_split(mine.reshape(1, -1), [0, 1], axis=0, frac_bits=0)  # row p: party p's noise
+    return both[0] + both[1]
 
 
 def _integer(session, x):
@@ -995,26 +1101,30 @@ def run_dp(session, plan, run: DPRun, rows, mask, col_leaf, n, receivers, info):
     check_ranges(dplan, n)
     if dplan.derived:
         return run_derived(session, plan, run, rows, mask, col_leaf, n, receivers, info)
+    clock = time.perf_counter()
     groups = _public_groups(session, plan, dplan, rows)
     released = _released(plan, dplan, groups)
     sel = np.array([i for i, _ in released], dtype=np.int64)
     g_rel = len(released)
     noise = run.pool.get()
+    clock = _lap(info, "seconds_dp_groups_noise", clock)
     info["groups"] = g_rel
     parts = []
     if n == 0:
         zero = mpc.constant(session, np.zeros(g_rel * len(ms), dtype=np.int64), 0)
         parts = [zero]
     else:
-        by_meas, _ = _measure(session, plan, ms, groups, mask, col_leaf, n)
+        by_meas, _ = _measure(session, plan, ms, groups, mask, col_leaf, n, info)
         for m in ms:
             parts.append(to_shared(session, by_meas[id(m)], (groups.g,)).reshape(-1)[sel])
+    clock = time.perf_counter()
     values = _integer(session, mpc.concatenate(parts) if len(parts) > 1 else parts[0])
     noisy = values + _noise_shares(session, noise)
     one = receivers[0] if len(receivers) == 1 else None
     run.budget.opening()
     got = session.reveal(noisy, to=one)
     run.budget.consume()
+    _lap(info, "seconds_dp_noise_reveal_charge", clock)
     if got is None:
         return None
     got = np.asarray(got).reshape(len(ms), g_rel)
@@ -1095,8 +1205,8 @@ def run_derived(session, plan, run: DPRun, rows, mask, col_leaf, n, receivers, i
        that is not a receiver and does not learn ``keep`` inputs its keys as words masked
        by ``keep`` in MPC, padded to a public width). The claim is consumed.
 
-    Rounds: one exchange (counts), the Beaver products of :func:`_measure`, two noise
-    inputs, one comparison (8 rounds), the reveal. Returns the output columns at a
+    Rounds: one exchange (counts), the clamps and Beaver products of :func:`_measure`,
+    one noise input (both parties at once), one comparison (8 rounds), the reveal. Returns the output columns at a
     receiver, None elsewhere."""
     import pet.mpc as mpc
     from pet.sql.execute import key_values
