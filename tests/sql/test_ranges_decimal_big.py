@@ -74,3 +74,24 @@ def test_product_of_two_decimal_18_2_near_the_limit_is_refused_at_both(tmp_path)
     for got in _run(sql, pa, pb):
         assert isinstance(got, PrecisionError), got
         assert '"a"."money"' in str(got) and "2^" in str(got)
+
+
+def test_decimal_38_values_beyond_bigint_at_their_scale_are_refused_at_both(tmp_path):
+    # DECIMAL(38, 2) money near 1e20: DuckDB sums it exactly, but its scaled integer (1e22)
+    # is beyond the BIGINT the owner loads exact decimals as: PrecisionError at both parties
+    # (it was an SqlError at the owner and a bare "the peer failed" at the other)
+    n = 30
+    con = duckdb.connect()
+    con.execute("create table a as select i id, (100000000000000000000 + i * 7)::DECIMAL(38,2) money "
+                "from range(?) t(i)", [n])
+    con.execute("create table b as select i id, i % 3 g from range(?) t(i)", [n])
+    pa, pb = str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")
+    con.execute(f"copy a to '{pa}' (format parquet)")
+    con.execute(f"copy b to '{pb}' (format parquet)")
+    sql = "select b.g, sum(a.money) s from ta a join tb b on a.id = b.id group by b.g"
+    assert con.execute(sql.replace(" ta ", " a ").replace(" tb ", " b ")).fetchall()  # DuckDB holds it
+    owner, peer = _run(sql, pa, pb)
+    assert isinstance(owner, PrecisionError), owner
+    assert "DECIMAL" in str(owner) and "2^63" in str(owner)
+    assert isinstance(peer, PrecisionError), peer
+    assert "1000000000000000000" not in str(peer)  # no value of the owner's data reaches the peer

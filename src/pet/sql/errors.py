@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from pet.errors import InputError, ProtocolError
+from pet.errors import InputError, PrecisionError, ProtocolError
 
 __all__ = ["SqlError", "SqlNotSupported", "SqlMismatch", "position_of", "failure_status",
            "peer_failure"]
@@ -96,6 +96,7 @@ KINDS = {
     "sql": "an SQL error",
     "unsupported": "SQL outside the supported subset",
     "input": "invalid input or values",
+    "precision": "a value no representation holds",
     "internal": "an unexpected error",
 }
 
@@ -109,6 +110,8 @@ def failure_status(step: str, exc: BaseException) -> list:
         kind = "unsupported"
     elif isinstance(exc, SqlError):
         kind = "sql"
+    elif isinstance(exc, PrecisionError):
+        kind = "precision"
     elif isinstance(exc, InputError):
         kind = "input"
     else:
@@ -116,11 +119,16 @@ def failure_status(step: str, exc: BaseException) -> list:
     return [step, kind]
 
 
-def peer_failure(status) -> ProtocolError:
+def peer_failure(status) -> ProtocolError | PrecisionError:
     """The error this party raises when the peer reports failure ``status``: a fixed
-    sentence, or 'malformed' if ``status`` is outside the vocabulary."""
+    sentence, or 'malformed' if ``status`` is outside the vocabulary. A peer's
+    ``precision`` failure is a :class:`~pet.errors.PrecisionError` here too, so a value no
+    representation holds is refused with the same error class at both parties."""
     if not (isinstance(status, list) and len(status) == 2 and status[0] in STEPS and status[1] in KINDS):
         return ProtocolError("malformed failure status from the peer")
     step, kind = status
+    if kind == "precision":
+        return PrecisionError(f"the peer refused while {STEPS[step]}: {KINDS[kind]} (its message stays with "
+                              "the peer; docs/sql.md, 'Precision and ranges')")
     return ProtocolError(f"the peer failed while {STEPS[step]} ({KINDS[kind]}); its error message stays "
                          "with the peer (see its log)")

@@ -3,6 +3,7 @@ or a whole query over one party's tables). Nothing here talks to the peer."""
 
 from __future__ import annotations
 
+from pet.errors import PrecisionError
 from pet.sql.errors import SqlError
 
 __all__ = ["run_local_query", "frame_to_wire", "frame_from_wire"]
@@ -13,7 +14,17 @@ def run_local_query(con, sql: str):
     try:
         return con.execute(sql).df()
     except Exception as exc:  # DuckDB raises its own exception classes
+        text = str(exc)
+        if _DECIMAL_TOO_WIDE in text:
+            raise PrecisionError("a DECIMAL value of this party's tables, held as an exact integer at its "
+                                 "scale, exceeds 2^63: no representation holds it (cast the column to DOUBLE "
+                                 "for an approximate result; docs/sql.md, 'Precision and ranges'). "
+                                 f"DuckDB: {text.splitlines()[0]}") from None
         raise SqlError(f"local query failed: {exc}") from None
+
+
+# DuckDB's message when a DECIMAL scaled to its integer does not fit the BIGINT pet loads it as
+_DECIMAL_TOO_WIDE = "Failed to cast decimal value"
 
 
 def frame_to_wire(df) -> list:
