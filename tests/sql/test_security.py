@@ -17,7 +17,7 @@ import pytest
 
 import pet.mpc as mpc
 import pet.sql as psql
-from pet.errors import PetError, ProtocolError
+from pet.errors import PetError, PrecisionError, ProtocolError
 from pet.sql import SqlError, SqlNotSupported
 from pet.sql.errors import KINDS, STEPS, failure_status, peer_failure
 from pet.sql.plan import build_plan
@@ -157,9 +157,11 @@ def test_failure_status_vocabulary():
     assert failure_status("local", SqlError("Could not convert 'alice@example.com'")) == ["local", "sql"]
     assert failure_status("plan", SqlNotSupported("x")) == ["plan", "unsupported"]
     assert failure_status("tables", RuntimeError("secret")) == ["tables", "internal"]
+    assert failure_status("local", PrecisionError("2^70 exceeds")) == ["local", "precision"]
     for step in STEPS:
         for kind in KINDS:
-            assert isinstance(peer_failure([step, kind]), ProtocolError)
+            want = PrecisionError if kind == "precision" else ProtocolError
+            assert isinstance(peer_failure([step, kind]), want)
     for bad in ("SqlError: Could not convert string 'alice@example.com'", ["local", "alice@example.com"],
                 ["x", "sql"], None, {"step": "local"}):
         e = peer_failure(bad)
