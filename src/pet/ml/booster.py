@@ -18,7 +18,7 @@ the MPC rounds per tree are O(D), independent of the number of rows and features
    (:class:`pet.mpc.PrivateMatrix`: the party's private cumulative bin-indicator matrix
    times shared vectors, with a matrix-triple mask reused across nodes and trees; the
    owner's side from per-bin sums, :mod:`pet.ml.secure_hist`); the packed sums of the
-   level are unpacked into ``G, H`` (:func:`_unpack`, 9 rounds, n-independent);
+   level are unpacked into ``G, H`` (:func:`_unpack`, 2 exact truncations, n-independent);
 3. gains in MPC: ``G_L^2/(H_L+lambda) + G_R^2/(H_R+lambda) - G^2/(H+lambda)`` (MPC
    reciprocal); candidates with ``H_L`` or ``H_R`` below ``min_child_weight`` get gain
    -1; one-hot of the best candidate per node by MPC argmax; the shared *split flag*
@@ -100,7 +100,7 @@ from pet.mpc import (
     tournament,
 )
 from pet.mpc.arithmetic import mul_raw
-from pet.mpc.boolean import msb
+from pet.mpc.boolean import and_words, b2a_bits, msb
 from pet.mpc.prefetch import Prefetcher
 from pet.mpc.truncation import trunc
 
@@ -354,28 +354,42 @@ def _gradients(session, setup: _Setup, margin: Shared, yv: Shared, n: int) -> Sh
 
 def _unpack(session, setup: _Setup, packed: Shared) -> Shared:
     """``(..., 2)`` shares of ``G, H`` at ``F`` fractional bits from packed sums
-    ``H + 2^T G`` (``H`` in ``[0, 2^(T-1))``), 9 rounds on the (n-independent) sums:
-    ``G' = trunc(P, T)`` is ``G`` or ``G + 1`` (the truncation's ulp), so ``H' = P - 2^T G'``
-    is ``H`` or ``H - 2^T``; one MSB of ``H'`` tells which, and both are corrected locally.
-    Only dealer-masked values are opened (the truncation's ``x + r``, the MSB's masked
-    words): the parties learn nothing about the sums."""
-    T = np.uint64(setup.pack_shift)
+    ``P = H + 2^T G`` (``H`` in ``[0, 2^(T-1))``), 2 rounds on the (n-independent) sums,
+    both truncations exact (:func:`pet.mpc.truncation.trunc` drops only a borrow of the
+    low bits, and those are zero here):
+
+    1. ``H``: ``(P - 2^(T-2)) << (64 - T)`` (local) is ``(H - 2^(T-2)) 2^(64-T)`` modulo
+       2^64 -- ``G`` shifted out --, inside the truncation's range ``[-2^62, 2^62)`` and
+       with zero low ``64 - T`` bits; truncated by ``64 - T`` and ``2^(T-2)`` added back;
+    2. ``G``: ``P - H = 2^T G`` truncated by ``T`` (zero low bits again).
+
+    Only dealer-masked values are opened (the truncations' ``x + r``): the parties learn
+    nothing about the sums. (The dealer-free truncation may add one ulp to ``H`` and
+    subtract one from ``G``.)"""
+    T = setup.pack_shift
     raw = packed.share.reshape(-1)
-    hi = trunc(session, raw, setup.pack_shift)
-    lo = raw - (hi << T)
-    e = msb(session, lo)
+    off = np.uint64(1 << (T - 2)) if session.party == 0 else np.uint64(0)
+    lo = trunc(session, (raw - off) << np.uint64(64 - T), 64 - T) + off
+    hi = trunc(session, raw - lo, T)
     up = np.uint64(F - setup.pack_frac)
-    g = (hi - e) << up
-    h = (lo + (e << T)) << up
+    g = hi << up
+    h = lo << up
     return Shared.from_shares(session, np.stack([g, h], axis=-1).reshape(packed.shape + (2,)), F)
 
 
 def _level_histograms(session, setup: _Setup, products, y: Shared, V, packed, n: int, nodes: int):
     """Step 2: per-candidate left sums and per-node totals of every node of the level, as
     packed words (fresh for the left children or the root: ``C_p.T @ (v * y)`` on ``n x L``,
-    the right ones by subtraction), then unpacked for the gains. Returns
+    the right ones by subtraction), then unpacked for the gains. ``V``: the level's
+    XOR-shared membership words (:func:`_children_words`; ``None`` at the root); the left
+    children's bits become arithmetic 0/1 shares by one B2A (1 round, one opened word per
+    row and ``ceil(nodes / 64)``). Returns
     ``((hist (K, nodes), tot (nodes,)) packed, hist (K, nodes, 2), tot (nodes, 2))``."""
-    yv = y.reshape(n, 1) if V is None else V[:, 0::2] * y.reshape(n, 1)  # (n, L): exact, 0/1 times ring words
+    if V is None:
+        yv = y.reshape(n, 1)
+    else:
+        left = b2a_bits(session, V, tuple(range(0, min(nodes, 64), 2)), element_major=True).reshape(n, -1)
+        yv = Shared.from_shares(session, left, 0) * y.reshape(n, 1)  # (n, L): exact, 0/1 times ring words
     hL = products.matmul(yv)  # (K, L)
     tL = yv.sum(axis=0)  # (L,)
     if V is not None:
@@ -387,6 +401,64 @@ def _level_histograms(session, setup: _Setup, products, y: Shared, V, packed, n:
     return (hL, tL), both[:K * nodes].reshape(K, nodes, 2), both[K * nodes:].reshape(nodes, 2)
 
 
+def _pack_bits(bits: np.ndarray) -> np.ndarray:
+    """(n, k) 0/1 -> (n, ceil(k / 64)) uint64 words, column ``j`` at bit ``j % 64`` of word
+    ``j // 64`` (XOR-linear, so it applies to XOR shares)."""
+    n, k = bits.shape
+    padded = np.zeros((n, -(-k // 64) * 64), dtype=np.uint8)
+    padded[:, :k] = bits
+    return np.packbits(padded, axis=1, bitorder="little").view("<u8").astype(np.uint64)
+
+
+def _unpack_bits(words: np.ndarray, k: int) -> np.ndarray:
+    """Inverse of :func:`_pack_bits`: (n, nw) uint64 -> (n, k) uint8."""
+    raw = np.ascontiguousarray(words.astype("<u8")).view(np.uint8)
+    return np.unpackbits(raw, axis=1, bitorder="little")[:, :k]
+
+
+def _right_words(session, owner: np.ndarray, left_own: np.ndarray, n: int) -> np.ndarray:
+    """This party's XOR share of the directions ``q = [row goes right]`` of the level's
+    nodes as bit-packed words (n, ceil(nodes / 64)): the owner of node ``k`` holds ``q_k``
+    at bit ``k``, the other party 0 there (no message). Like :func:`_share_right`, such a
+    sharing hides nothing by itself, so it only enters AND gates, whose openings are
+    masked by the dealer's fresh AND triples."""
+    owner = np.asarray(owner, dtype=np.int64)
+    bits = np.zeros((n, owner.size), dtype=np.uint8)
+    bits[:, owner == session.party] = 1 - np.asarray(left_own, dtype=np.uint8).reshape(n, -1)
+    return _pack_bits(bits)
+
+
+def _flag_words(split: Shared, n: int) -> np.ndarray:
+    """This party's XOR share of the split flags as words (n, ceil(nodes / 64)), the same
+    for every row: for a 0/1 value ``s = s_0 + s_1`` (mod 2^64) the low bit of the sum
+    is the XOR of the shares' low bits, so ``lsb(s_p)`` is an XOR share of ``s`` (local)."""
+    low = (split.share & np.uint64(1)).astype(np.uint8).reshape(1, -1)
+    return np.ascontiguousarray(np.broadcast_to(_pack_bits(low), (n, -(-low.shape[1] // 64))))
+
+
+def _all_ones(session, n: int, nodes: int) -> np.ndarray:
+    """XOR shares of the all-ones membership of ``nodes`` nodes (party 0 holds it)."""
+    return _pack_bits(np.full((n, nodes), 1 if session.party == 0 else 0, dtype=np.uint8))
+
+
+def _children_words(session, V, Q: np.ndarray, split: Shared, n: int, nodes: int) -> np.ndarray:
+    """Step 5 on XOR-shared bits: ``v_R = v & s & q``, ``v_L = v ^ v_R`` for every node
+    (bit ``k``: node ``k`` of the level; ``V=None``: the root), laid out as the next
+    level's words (children of node ``k`` at bits ``2k``, ``2k + 1``). Two AND rounds
+    (one at the root), each party sending two words per row and ``ceil(nodes / 64)``
+    words -- instead of ``n x nodes`` ring elements for a matrix triple and a Beaver
+    product. Opened values: only AND-triple-masked words."""
+    S = _flag_words(split, n)
+    if V is None:
+        V, VS = _all_ones(session, n, nodes), S
+    else:
+        (VS,) = and_words(session, V, [S])
+    (VR,) = and_words(session, VS, [Q])
+    VL = V ^ VR
+    kids = np.stack([_unpack_bits(VL, nodes), _unpack_bits(VR, nodes)], axis=-1).reshape(n, 2 * nodes)
+    return _pack_bits(kids)
+
+
 def _choose_splits(session, binner, X, setup: _Setup, hist, tot, thr, n: int):
     """Steps 3-4 for one level and the owners' shared directions ``Q`` (n x nodes):
     gains and the best candidate (3), its owner opened to both and the candidate to its
@@ -396,16 +468,16 @@ def _choose_splits(session, binner, X, setup: _Setup, hist, tot, thr, n: int):
     own_nodes = np.flatnonzero(owner == session.party)
     cand = np.array([mine[int(j)] for j in own_nodes], dtype=np.int64)
     left_own = binner.indicator(X, cand).astype(bool) if cand.size else np.zeros((n, 0), bool)
-    Q = _share_right(session, owner, left_own, n)
+    Q = _right_words(session, owner, left_own, n)
     return Q, owner, own_nodes, cand, split, onehot, w
 
 
 def _split_level(session, binner, X, setup: _Setup, hist, tot, thr, V, n: int):
     """Steps 3-5 for a level above the last: :func:`_choose_splits`, then the children's
-    membership (5). Returns ``(V, owner, own_nodes, cand, split)``."""
+    membership words (5, :func:`_children_words`). Returns ``(V, owner, own_nodes, cand, split)``."""
     Q, owner, own_nodes, cand, split, _, _ = _choose_splits(session, binner, X, setup, hist, tot, thr, n)
-    R = Q @ diag(split)  # = Q * s per column; a matrix triple opens only Q - A
-    return _descend(session, V, R, n), owner, own_nodes, cand, split
+    nodes = owner.size
+    return _children_words(session, V, Q, split, n, nodes), owner, own_nodes, cand, split
 
 
 def _last_level(session, binner, X, setup: _Setup, hist, tot, thr, V, n: int, learning_rate: float):
@@ -420,8 +492,10 @@ def _last_level(session, binner, X, setup: _Setup, hist, tot, thr, V, n: int, le
     as xgboost's leaf), right leaf ``s w_R`` (empty when ``s = 0``), both times
     ``-learning_rate`` (one truncation round); the products with ``s`` share one round.
     A row of node ``k`` (membership ``v``, direction ``q``) gets
-    ``v (left_k + q s (w_R - w_L))``: ``Q @ diag(.)`` (a matrix triple, opens ``Q - A``)
-    and one product ``V * Y`` (n x nodes), summed over the nodes.
+    ``v left_k + (v & q) s (w_R - w_L)``: one AND round for ``v & q`` on the XOR-shared
+    bits, one B2A round for the ``2 x nodes`` bits of a row (one opened word per row and
+    64 bits), and one matrix product ``[v, v & q] @ [left; delta]`` (n x 2 nodes times a
+    vector: opens the ``n x 2 nodes`` masked bits, no truncation).
 
     Returns ``(owner, own_nodes, cand, split, leaves (2 nodes,), increment (n,))``."""
     Q, owner, own_nodes, cand, split, onehot, w = _choose_splits(session, binner, X, setup, hist, tot, thr, n)
@@ -431,8 +505,13 @@ def _last_level(session, binner, X, setup: _Setup, hist, tot, thr, V, n: int, le
     with_s = split.reshape(1, nodes) * stack([wl - wp, wr, wr - wl])  # one round, exact (s is 0/1)
     scaled = _public_mul(concatenate([wp.reshape(1, nodes), with_s]), -learning_rate)
     left, right, delta = scaled[0] + scaled[1], scaled[2], scaled[3]
-    Y = Q @ diag(delta) + left.reshape(1, nodes)  # (n, nodes): the leaf weight each row reaches
-    inc = Y[:, 0] if V is None else (V * Y).sum(axis=1)
+    if V is None:
+        V, VQ = _all_ones(session, n, nodes), Q
+    else:
+        (VQ,) = and_words(session, V, [Q])
+    both = _pack_bits(np.concatenate([_unpack_bits(V, nodes), _unpack_bits(VQ, nodes)], axis=1))
+    bits = b2a_bits(session, both, tuple(range(min(2 * nodes, 64))), element_major=True).reshape(n, 2 * nodes)
+    inc = Shared.from_shares(session, bits, 0) @ concatenate([left, delta])
     return owner, own_nodes, cand, split, _interleave(session, left, right), inc
 
 
