@@ -553,17 +553,19 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
     own_cand = np.full((n_estimators, n_inner), -1, dtype=np.int64)
     split_sh = np.zeros((n_estimators, n_inner), dtype=np.uint64)
     leaf_sh = np.zeros((n_estimators, 2 ** D), dtype=np.uint64)
-    prefetcher = Prefetcher(session)  # every tree repeats the first one's requests: prefetch them
+    # every tree repeats the first one's requests (all shapes are public and fixed): later
+    # trees ask the dealer for all of them at the tree's start, and its corrections stream
+    # in over the dealer link while the tree computes (each is waited for only when used)
+    prefetcher = Prefetcher(session)
     for t in range(n_estimators):
-        with prefetcher.block("gradients"):
+        with prefetcher.block("tree"):
             gh = _gradients(session, setup, margin, yv, n)
-        products = PreparedProducts(pms, 2 ** (D - 1))  # columns: 1 at the root, 2^(d-1) at level d >= 1
-        V = None  # membership at the current level (None: root, all ones)
-        packed = None
-        k = 0
-        for d in range(D):
-            nodes = 2 ** d
-            with prefetcher.block(("level", d)):
+            products = PreparedProducts(pms, 2 ** (D - 1))  # columns: 1 at the root, 2^(d-1) at level d >= 1
+            V = None  # membership words at the current level (None: root, all ones)
+            packed = None
+            k = 0
+            for d in range(D):
+                nodes = 2 ** d
                 packed, hist, tot = _level_histograms(session, setup, products, gh, V, packed, n, nodes)
                 if d < D - 1:
                     V, owner, own_nodes, cand, split = _split_level(session, binner, X, setup, hist, tot, thr,
@@ -571,10 +573,10 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
                 else:
                     owner, own_nodes, cand, split, w, inc = _last_level(session, binner, X, setup, hist, tot,
                                                                         thr, V, n, learning_rate)
-            owners[t, k:k + nodes] = owner
-            own_cand[t, k + own_nodes] = cand
-            split_sh[t, k:k + nodes] = split.share
-            k += nodes
+                owners[t, k:k + nodes] = owner
+                own_cand[t, k + own_nodes] = cand
+                split_sh[t, k:k + nodes] = split.share
+                k += nodes
         leaf_sh[t] = _at(w, F).share
         margin = margin + _at(inc, F)
         if callback is not None:
