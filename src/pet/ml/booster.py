@@ -13,7 +13,8 @@ the MPC rounds per tree are O(D), independent of the number of rows and features
    both packed into one ring word per row, ``y = h + 2^T g`` (public layout
    :func:`_packing`: every sum of up to ``n`` rows stays exact in it);
 2. per level, for the left child of each pair of nodes (the right one by subtraction
-   from the parent): ``v * y`` (v = shared 0/1 node membership vector) and the
+   from the parent): ``v * y`` (v = the node's 0/1 membership, from its XOR-shared bit by
+   one B2A round for all nodes of a row) and the
    left-child sums of every split candidate of both parties, ``C_p.T @ (v * y)``
    (:class:`pet.mpc.PrivateMatrix`: the party's private cumulative bin-indicator matrix
    times shared vectors, with a matrix-triple mask reused across nodes and trees; the
@@ -27,17 +28,20 @@ the MPC rounds per tree are O(D), independent of the number of rows and features
 4. the owner of the best candidate is revealed to both parties (one bit per node); the
    candidate itself (feature, threshold, default direction) is revealed only to its
    owner (the one-hot restricted to the owner's candidates);
-5. the owner holds ``q = [row goes right]`` for its nodes as its share (the other party's
-   share is 0; ``q`` only enters triple-masked products, so this costs no message); the
-   children's membership is ``v_R = v * (q s)``, ``v_L = v - v_R`` (shared; a node with
-   ``s = 0`` sends every row left, which reproduces xgboost's leaf at that node);
+5. memberships are XOR-shared bits, bit-packed (one word per row for up to 64 nodes); the
+   owner holds ``q = [row goes right]`` for its nodes as its XOR share (the other party's
+   share is 0; ``q`` only enters AND gates, whose openings the dealer's AND triples mask,
+   so this costs no message); the split flag's XOR share is the low bit of its arithmetic
+   share; the children's membership is ``v_R = v & s & q``, ``v_L = v ^ v_R`` (two AND
+   rounds, two words per row and party each; a node with ``s = 0`` sends every row left,
+   which reproduces xgboost's leaf at that node);
 6. leaves, per node of the last split level rather than per row (:func:`_last_level`):
    ``w = -learning_rate * G / (H + lambda)`` (shared) is *selected* by the one-hot from the
    per-candidate ``G_L/(H_L + lambda)``, ``G_R/(H_R + lambda)`` the gains already computed
    (no leaf sums over the rows, no second division); the shared margins of the training
-   rows grow by ``v (w_left + q s (w_right - w_left))`` for their last-level node (``v``
-   its membership, ``q`` the row's direction), so the leaves' own membership vectors are
-   never formed.
+   rows grow by ``v w_left + (v & q) s (w_right - w_left)`` for their last-level node
+   (``v`` its membership, ``q`` the row's direction; one AND, one B2A of the row's
+   ``2 x nodes`` bits, one matrix product with the per-node weights).
 
 What each party learns (beyond its own data and the public parameters, ``n``, and each
 party's number of features and of split candidates): per node, which party owns the best
@@ -62,17 +66,19 @@ squared error), one bit less per doubling of the rows beyond (14 at 10^5 logisti
 the gains work on the unpacked sums at 16 bits.
 
 Cost per tree (``K`` candidates of both parties, ``n`` rows, depth ``D``; measured by phase
-with ``benchmarks/_xgb_phases.py``): about 600 rounds at ``D = 5``, of which per level the
+with ``benchmarks/_xgb_phases.py``): about 570 rounds at ``D = 5``, of which per level the
 gains take about 101 (reciprocal 28, argmax over ``K`` at most ``12 ceil(log4 K) - 1`` as a
-4-ary tournament, :func:`pet.mpc.tournament`, one batched comparison of 8 rounds) and the
-unpacking 9, the gradients' sigmoid 24 per tree. Bytes between the parties: per row and
-tree about 0.7 kB for the sigmoid and about 1.8 kB for the memberships and histograms
-(each level ``l < D - 1``: the products ``v * y`` and ``v * q s`` on ``n x 2^(l-1)`` and
-``n x 2^l`` elements, the histogram product's one exchange of ``n x 2^(l-1)`` ring
-elements; the last level ``Q - A`` and ``v * y``), plus per tree about 48 MB at
-``K = 640`` for the gains (``3 K x 2^l`` reciprocals per level), independent of ``n``;
-and once per tree a dense ``m_p x n x 2^(D-1)`` product at each party and at the dealer
-(the reusable-mask correction).
+4-ary tournament, :func:`pet.mpc.tournament`, one batched comparison of 8 rounds), the
+unpacking 2 and the memberships 2 (ANDs) + 1 (B2A), the gradients' sigmoid 24 per tree.
+Bytes between the parties: per row and tree about 0.75 kB for the gradients, about 0.8 kB
+for the histograms (each level: the B2A word, the Beaver products ``v * y`` on
+``n x 2^(l-1)`` and the private-matrix product's exchange of ``n x 2^(l-1)`` ring elements),
+64 bytes per level for the membership ANDs and 0.5 kB for the last level's matrix product
+(``n x 2^D`` masked bits), plus per tree about 48 MB at ``K = 640`` for the gains
+(``(2 K + 1) x 2^l`` reciprocals per level), independent of ``n``; and once per tree a dense
+``m_p x n x 2^(D-1)`` product at each party and at the dealer (the reusable-mask
+correction). A tree is one prefetch block: later trees request all their correlated
+randomness at their start and the dealer's corrections stream in while they compute.
 """
 
 from __future__ import annotations
