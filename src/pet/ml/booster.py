@@ -184,7 +184,7 @@ def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Sha
     GR, HR = G - GL, H - HL
     num = concatenate([GL, GR, G], axis=0)
     den = concatenate([HL, HR, H], axis=0) + lam
-    r = reciprocal(den)  # frac 2F
+    r = reciprocal(den, positive=True)  # frac 2F; H + lambda >= 0
     w = _at(num * r, F)  # G / (H + lambda)
     term = num * w
     chg = term[:K] + term[K:2 * K] - term[2 * K:]
