@@ -52,8 +52,9 @@ those of its own splits: the owner knows which rows satisfy its threshold, not w
 rows reach the node), leaf weights or margins. The dealer learns only shapes.
 
 Prediction: each party evaluates its own nodes' thresholds on its own columns and shares
-``q``; the leaf reached in every tree is selected in MPC (D rounds for all trees at
-once); the margin sum is revealed to the label party only.
+``q`` as its XOR share; the leaf reached in every tree is selected in MPC on XOR-shared
+bit words (for all trees at once: ``D`` AND rounds, one B2A round, and the matrix product
+with the leaf weights); the margin sum is revealed to the label party only.
 
 Numerics: fixed point with 16 fractional bits for g, h, sums and gains; the label party
 divides regression targets by a private scale ``c = max|y - base|`` (so gains are in
@@ -99,7 +100,6 @@ from pet.mpc import (
     Shared,
     concatenate,
     constant,
-    diag,
     reciprocal,
     sigmoid,
     stack,
@@ -222,29 +222,6 @@ def _reveal_choice(session, onehot: Shared, m0: int):
     if nodes.size == 0:
         return owner, {}
     return owner, {int(k): int(j) for k, j in zip(nodes, np.argmax(mine[:, nodes], axis=0))}
-
-
-def _share_right(session, owner: np.ndarray, left_own: np.ndarray, n: int) -> Shared:
-    """Shares of ``q = 1 - goes_left`` (n x nodes) without a message: the owner of node
-    ``k`` holds ``q`` as its share of column ``k``, the other party holds 0 (``left_own``:
-    n x #own nodes, bool).
-
-    Such a sharing hides nothing by itself, so ``Q`` is only ever an operand of a Beaver
-    or matrix-triple product (``Q @ diag(s)``, ``Q * s``), whose openings ``Q - A`` are
-    masked by the dealer's uniform ``A``: the other party sees uniform words, as with a
-    masked share, and no round or ``n x nodes`` transfer is spent on sharing."""
-    owner = np.asarray(owner, dtype=np.int64)
-    mine = np.flatnonzero(owner == session.party)
-    q = np.zeros((n, owner.size), dtype=np.uint64)
-    q[:, mine] = 1 - np.asarray(left_own, dtype=np.uint64).reshape(n, -1)
-    return Shared.from_shares(session, q, 0)
-
-
-def _descend(session, V: Shared | None, R: Shared, n: int):
-    """Children of every node: ``v_R = v * R``, ``v_L = v - v_R`` (``V=None``: the root)."""
-    VR = R if V is None else V * R
-    VL = (_ones(session, R.shape) if V is None else V) - VR
-    return _interleave(session, VL, VR)
 
 
 def _scale_power(n: int, hmax: float, lam: float) -> float:
@@ -425,7 +402,7 @@ def _unpack_bits(words: np.ndarray, k: int) -> np.ndarray:
 def _right_words(session, owner: np.ndarray, left_own: np.ndarray, n: int) -> np.ndarray:
     """This party's XOR share of the directions ``q = [row goes right]`` of the level's
     nodes as bit-packed words (n, ceil(nodes / 64)): the owner of node ``k`` holds ``q_k``
-    at bit ``k``, the other party 0 there (no message). Like :func:`_share_right`, such a
+    at bit ``k``, the other party 0 there (no message). Such a
     sharing hides nothing by itself, so it only enters AND gates, whose openings are
     masked by the dealer's fresh AND triples."""
     owner = np.asarray(owner, dtype=np.int64)
@@ -601,6 +578,36 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
     return state
 
 
+def _leaf_bits(session, owner: np.ndarray, left_own: np.ndarray, split_share: np.ndarray, n: int, T: int,
+               D: int) -> Shared:
+    """Prediction: arithmetic 0/1 shares (n, T 2^D) of the leaf each row reaches in each
+    tree (column ``t 2^D + leaf``), from the owners' directions and the split flags as
+    XOR-shared bit words (as in training, :func:`_children_words`): ``r = q & s`` for every
+    inner node of every tree (1 AND round), then per depth ``v_R = v & r``, ``v_L = v ^ v_R``
+    (``D - 1`` AND rounds), one B2A round. Each party sends a few words per row per round
+    instead of ``n x T (2^D - 1)`` Beaver products; only dealer-masked words are opened."""
+    n_inner = 2 ** D - 1
+    Q = _right_words(session, owner, left_own, n)  # column t * n_inner + node
+    S = _flag_words(Shared.from_shares(session, split_share, 0), n)
+    (R,) = and_words(session, Q, [S])
+    Rb = _unpack_bits(R, T * n_inner).reshape(n, T, n_inner)
+    V = None
+    k = 0
+    for d in range(D):
+        cols = T * 2 ** d  # column t 2^d + node: its children are at t 2^(d+1) + 2 node (+1)
+        Rd = _pack_bits(np.ascontiguousarray(Rb[:, :, k:k + 2 ** d]).reshape(n, cols))
+        if V is None:
+            V, VR = _all_ones(session, n, cols), Rd
+        else:
+            (VR,) = and_words(session, V, [Rd])
+        VL = V ^ VR
+        V = _pack_bits(np.stack([_unpack_bits(VL, cols), _unpack_bits(VR, cols)], axis=-1).reshape(n, 2 * cols))
+        k += 2 ** d
+    total = T * 2 ** D
+    bits = b2a_bits(session, V, tuple(range(min(total, 64))), element_major=True).reshape(n, -1)[:, :total]
+    return Shared.from_shares(session, np.ascontiguousarray(bits), 0)
+
+
 def predict_margin(session, state: dict, X: np.ndarray):
     """Margins of the rows ``X`` (this party's columns, aligned as at fit): the label party
     gets a float array, the other party ``None``."""
@@ -618,16 +625,9 @@ def predict_margin(session, state: dict, X: np.ndarray):
     mine = np.flatnonzero(owner == session.party)
     left = goes_left(X, state["feature"].reshape(-1)[mine], state["cut"].reshape(-1)[mine],
                      state["default_left"].reshape(-1)[mine])
-    Q = _share_right(session, owner, left, n)  # (n, T * n_inner)
-    s = Shared.from_shares(session, state["split_share"].reshape(-1), 0)
-    R = (Q * s.reshape(1, -1)).reshape(n, T, n_inner)
-    V = None
-    k = 0
-    for d in range(D):
-        V = _descend(session, V, R[:, :, k:k + 2 ** d], n)
-        k += 2 ** d
+    leaves = _leaf_bits(session, owner, left, state["split_share"].reshape(-1), n, T, D)
     w = Shared.from_shares(session, state["leaf_share"], state["frac"])
-    total = V.reshape(n, T * 2 ** D) @ w.reshape(T * 2 ** D)
+    total = leaves @ w.reshape(T * 2 ** D)
     out = session.reveal(total, to=state["label_party"])
     if out is None:
         return None
