@@ -22,7 +22,7 @@ from pet.transport import Link
 PHASES = [("gradients", "_gradients"), ("histograms", "_level_histograms"), ("histograms: unpack", "_unpack"),
           ("gain: reciprocal", "reciprocal"),
           ("gain: argmax tournament", "tournament"), ("gain: all", "_gains"), ("reveal choice", "_reveal_choice"),
-          ("share directions", "_share_right"), ("membership", "_descend"), ("split level: all", "_split_level"),
+          ("share directions", "_right_words"), ("membership", "_children_words"), ("split level: all", "_split_level"),
           ("last level: all", "_last_level"), ("leaf weights (old)", "_leaf_weights")]
 
 

@@ -42,6 +42,17 @@ def _shaped(channel, link):
     return channel if link is None else link.wrap(channel)
 
 
+def _flush(*channels):
+    """Wait until the shaped channels' delivery threads have sent their last frames (the
+    session's closing "close" to the dealer is still queued for half a round trip when the
+    ``with`` block ends; a process exiting before that kills the daemon thread, and the
+    dealer then sees a disconnection in the middle of the session and never reports)."""
+    for ch in channels:
+        thread = getattr(ch, "_thread", None)
+        if thread is not None:
+            thread.join(timeout=60)
+
+
 def _dealer(port, out, link=None):
     from pet.mpc import dealer
     from pet.transport import tcp
@@ -51,6 +62,7 @@ def _dealer(port, out, link=None):
         with a, b:
             dealer.serve(a, b)
             out.put(("dealer", {"sent": a.stats.bytes_sent + b.stats.bytes_sent}))
+        _flush(a, b)
 
 
 def _party(p, peer_port, dealer_port, rows, out, link=None):
@@ -85,6 +97,7 @@ def _party(p, peer_port, dealer_port, rows, out, link=None):
         if proba is not None:
             res["auc"] = float(roc_auc_score(yte, proba[:, 1]))
         out.put((p, res))
+    _flush(peer, dealer)
 
 
 def _run(rows, link=None):

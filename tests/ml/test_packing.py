@@ -1,6 +1,7 @@
 """The packed histogram word ``h + 2^T g`` of :mod:`pet.ml.booster`: its public layout keeps
-every sum exact, and unpacking the shared sums gives ``G`` and ``H`` exactly (the
-truncation's extra ulp is detected and corrected), against Python integers."""
+every sum exact, and unpacking the shared sums gives ``G`` and ``H`` exactly (two
+truncations of values whose dropped low bits are zero), against Python integers, including
+``H`` at both ends of its range ``[0, 2^(T-1))``."""
 
 import math
 
@@ -40,6 +41,8 @@ def test_unpack_is_exact_against_python_integers():
     H = rng.integers(0, (n_eff << fp) // 4, size=3000)
     H[:5] = [0, 1, (n_eff << fp) // 4, 2, 0]
     G[:5] = [0, -1, (n_eff << fp) - 1, -(n_eff << fp), 1]
+    H[5:8] = [(1 << (T - 1)) - 1, (1 << (T - 2)), (1 << (T - 2)) - 1]
+    G[5:8] = [-(n_eff << fp), (n_eff << fp) - 1, 0]
     packed = [(int(h) + (int(g) << T)) % (1 << 64) for g, h in zip(G, H)]
     setup = booster._Setup(0, "m", [1, 1], True, 1.0, 1.0, 1.0, fp, T)
 

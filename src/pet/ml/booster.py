@@ -13,12 +13,13 @@ the MPC rounds per tree are O(D), independent of the number of rows and features
    both packed into one ring word per row, ``y = h + 2^T g`` (public layout
    :func:`_packing`: every sum of up to ``n`` rows stays exact in it);
 2. per level, for the left child of each pair of nodes (the right one by subtraction
-   from the parent): ``v * y`` (v = shared 0/1 node membership vector) and the
+   from the parent): ``v * y`` (v = the node's 0/1 membership, from its XOR-shared bit by
+   one B2A round for all nodes of a row) and the
    left-child sums of every split candidate of both parties, ``C_p.T @ (v * y)``
    (:class:`pet.mpc.PrivateMatrix`: the party's private cumulative bin-indicator matrix
    times shared vectors, with a matrix-triple mask reused across nodes and trees; the
    owner's side from per-bin sums, :mod:`pet.ml.secure_hist`); the packed sums of the
-   level are unpacked into ``G, H`` (:func:`_unpack`, 9 rounds, n-independent);
+   level are unpacked into ``G, H`` (:func:`_unpack`, 2 exact truncations, n-independent);
 3. gains in MPC: ``G_L^2/(H_L+lambda) + G_R^2/(H_R+lambda) - G^2/(H+lambda)`` (MPC
    reciprocal); candidates with ``H_L`` or ``H_R`` below ``min_child_weight`` get gain
    -1; one-hot of the best candidate per node by MPC argmax; the shared *split flag*
@@ -27,17 +28,20 @@ the MPC rounds per tree are O(D), independent of the number of rows and features
 4. the owner of the best candidate is revealed to both parties (one bit per node); the
    candidate itself (feature, threshold, default direction) is revealed only to its
    owner (the one-hot restricted to the owner's candidates);
-5. the owner holds ``q = [row goes right]`` for its nodes as its share (the other party's
-   share is 0; ``q`` only enters triple-masked products, so this costs no message); the
-   children's membership is ``v_R = v * (q s)``, ``v_L = v - v_R`` (shared; a node with
-   ``s = 0`` sends every row left, which reproduces xgboost's leaf at that node);
+5. memberships are XOR-shared bits, bit-packed (one word per row for up to 64 nodes); the
+   owner holds ``q = [row goes right]`` for its nodes as its XOR share (the other party's
+   share is 0; ``q`` only enters AND gates, whose openings the dealer's AND triples mask,
+   so this costs no message); the split flag's XOR share is the low bit of its arithmetic
+   share; the children's membership is ``v_R = v & s & q``, ``v_L = v ^ v_R`` (two AND
+   rounds, two words per row and party each; a node with ``s = 0`` sends every row left,
+   which reproduces xgboost's leaf at that node);
 6. leaves, per node of the last split level rather than per row (:func:`_last_level`):
    ``w = -learning_rate * G / (H + lambda)`` (shared) is *selected* by the one-hot from the
    per-candidate ``G_L/(H_L + lambda)``, ``G_R/(H_R + lambda)`` the gains already computed
    (no leaf sums over the rows, no second division); the shared margins of the training
-   rows grow by ``v (w_left + q s (w_right - w_left))`` for their last-level node (``v``
-   its membership, ``q`` the row's direction), so the leaves' own membership vectors are
-   never formed.
+   rows grow by ``v w_left + (v & q) s (w_right - w_left)`` for their last-level node
+   (``v`` its membership, ``q`` the row's direction; one AND, one B2A of the row's
+   ``2 x nodes`` bits, one matrix product with the per-node weights).
 
 What each party learns (beyond its own data and the public parameters, ``n``, and each
 party's number of features and of split candidates): per node, which party owns the best
@@ -48,8 +52,9 @@ those of its own splits: the owner knows which rows satisfy its threshold, not w
 rows reach the node), leaf weights or margins. The dealer learns only shapes.
 
 Prediction: each party evaluates its own nodes' thresholds on its own columns and shares
-``q``; the leaf reached in every tree is selected in MPC (D rounds for all trees at
-once); the margin sum is revealed to the label party only.
+``q`` as its XOR share; the leaf reached in every tree is selected in MPC on XOR-shared
+bit words (for all trees at once: ``D`` AND rounds, one B2A round, and the matrix product
+with the leaf weights); the margin sum is revealed to the label party only.
 
 Numerics: fixed point with 16 fractional bits for g, h, sums and gains; the label party
 divides regression targets by a private scale ``c = max|y - base|`` (so gains are in
@@ -62,17 +67,19 @@ squared error), one bit less per doubling of the rows beyond (14 at 10^5 logisti
 the gains work on the unpacked sums at 16 bits.
 
 Cost per tree (``K`` candidates of both parties, ``n`` rows, depth ``D``; measured by phase
-with ``benchmarks/_xgb_phases.py``): about 600 rounds at ``D = 5``, of which per level the
+with ``benchmarks/_xgb_phases.py``): about 570 rounds at ``D = 5``, of which per level the
 gains take about 101 (reciprocal 28, argmax over ``K`` at most ``12 ceil(log4 K) - 1`` as a
-4-ary tournament, :func:`pet.mpc.tournament`, one batched comparison of 8 rounds) and the
-unpacking 9, the gradients' sigmoid 24 per tree. Bytes between the parties: per row and
-tree about 0.7 kB for the sigmoid and about 1.8 kB for the memberships and histograms
-(each level ``l < D - 1``: the products ``v * y`` and ``v * q s`` on ``n x 2^(l-1)`` and
-``n x 2^l`` elements, the histogram product's one exchange of ``n x 2^(l-1)`` ring
-elements; the last level ``Q - A`` and ``v * y``), plus per tree about 48 MB at
-``K = 640`` for the gains (``3 K x 2^l`` reciprocals per level), independent of ``n``;
-and once per tree a dense ``m_p x n x 2^(D-1)`` product at each party and at the dealer
-(the reusable-mask correction).
+4-ary tournament, :func:`pet.mpc.tournament`, one batched comparison of 8 rounds), the
+unpacking 2 and the memberships 2 (ANDs) + 1 (B2A), the gradients' sigmoid 24 per tree.
+Bytes between the parties: per row and tree about 0.75 kB for the gradients, about 0.8 kB
+for the histograms (each level: the B2A word, the Beaver products ``v * y`` on
+``n x 2^(l-1)`` and the private-matrix product's exchange of ``n x 2^(l-1)`` ring elements),
+64 bytes per level for the membership ANDs and 0.5 kB for the last level's matrix product
+(``n x 2^D`` masked bits), plus per tree about 48 MB at ``K = 640`` for the gains
+(``(2 K + 1) x 2^l`` reciprocals per level), independent of ``n``; and once per tree a dense
+``m_p x n x 2^(D-1)`` product at each party and at the dealer (the reusable-mask
+correction). A tree is one prefetch block: later trees request all their correlated
+randomness at their start and the dealer's corrections stream in while they compute.
 """
 
 from __future__ import annotations
@@ -93,14 +100,13 @@ from pet.mpc import (
     Shared,
     concatenate,
     constant,
-    diag,
     reciprocal,
     sigmoid,
     stack,
     tournament,
 )
 from pet.mpc.arithmetic import mul_raw
-from pet.mpc.boolean import msb
+from pet.mpc.boolean import and_words, b2a_bits, msb
 from pet.mpc.prefetch import Prefetcher
 from pet.mpc.truncation import trunc
 
@@ -183,7 +189,7 @@ def _gains(session, hist: Shared, tot: Shared, lam: float, hmin: float, thr: Sha
     GR, HR = G - GL, H - HL
     num = concatenate([GL, GR, G], axis=0)
     den = concatenate([HL, HR, H], axis=0) + lam
-    r = reciprocal(den)  # frac 2F
+    r = reciprocal(den, positive=True)  # frac 2F; H + lambda >= 0
     w = _at(num * r, F)  # G / (H + lambda)
     term = num * w
     chg = term[:K] + term[K:2 * K] - term[2 * K:]
@@ -229,29 +235,6 @@ def _reveal_choice(session, onehot: Shared, m0: int):
     if nodes.size == 0:
         return owner, {}
     return owner, {int(k): int(j) for k, j in zip(nodes, np.argmax(mine[:, nodes], axis=0))}
-
-
-def _share_right(session, owner: np.ndarray, left_own: np.ndarray, n: int) -> Shared:
-    """Shares of ``q = 1 - goes_left`` (n x nodes) without a message: the owner of node
-    ``k`` holds ``q`` as its share of column ``k``, the other party holds 0 (``left_own``:
-    n x #own nodes, bool).
-
-    Such a sharing hides nothing by itself, so ``Q`` is only ever an operand of a Beaver
-    or matrix-triple product (``Q @ diag(s)``, ``Q * s``), whose openings ``Q - A`` are
-    masked by the dealer's uniform ``A``: the other party sees uniform words, as with a
-    masked share, and no round or ``n x nodes`` transfer is spent on sharing."""
-    owner = np.asarray(owner, dtype=np.int64)
-    mine = np.flatnonzero(owner == session.party)
-    q = np.zeros((n, owner.size), dtype=np.uint64)
-    q[:, mine] = 1 - np.asarray(left_own, dtype=np.uint64).reshape(n, -1)
-    return Shared.from_shares(session, q, 0)
-
-
-def _descend(session, V: Shared | None, R: Shared, n: int):
-    """Children of every node: ``v_R = v * R``, ``v_L = v - v_R`` (``V=None``: the root)."""
-    VR = R if V is None else V * R
-    VL = (_ones(session, R.shape) if V is None else V) - VR
-    return _interleave(session, VL, VR)
 
 
 def _scale_power(n: int, hmax: float, lam: float) -> float:
@@ -368,28 +351,42 @@ def _gradients(session, setup: _Setup, margin: Shared, yv: Shared, n: int) -> Sh
 
 def _unpack(session, setup: _Setup, packed: Shared) -> Shared:
     """``(..., 2)`` shares of ``G, H`` at ``F`` fractional bits from packed sums
-    ``H + 2^T G`` (``H`` in ``[0, 2^(T-1))``), 9 rounds on the (n-independent) sums:
-    ``G' = trunc(P, T)`` is ``G`` or ``G + 1`` (the truncation's ulp), so ``H' = P - 2^T G'``
-    is ``H`` or ``H - 2^T``; one MSB of ``H'`` tells which, and both are corrected locally.
-    Only dealer-masked values are opened (the truncation's ``x + r``, the MSB's masked
-    words): the parties learn nothing about the sums."""
-    T = np.uint64(setup.pack_shift)
+    ``P = H + 2^T G`` (``H`` in ``[0, 2^(T-1))``), 2 rounds on the (n-independent) sums,
+    both truncations exact (:func:`pet.mpc.truncation.trunc` drops only a borrow of the
+    low bits, and those are zero here):
+
+    1. ``H``: ``(P - 2^(T-2)) << (64 - T)`` (local) is ``(H - 2^(T-2)) 2^(64-T)`` modulo
+       2^64 -- ``G`` shifted out --, inside the truncation's range ``[-2^62, 2^62)`` and
+       with zero low ``64 - T`` bits; truncated by ``64 - T`` and ``2^(T-2)`` added back;
+    2. ``G``: ``P - H = 2^T G`` truncated by ``T`` (zero low bits again).
+
+    Only dealer-masked values are opened (the truncations' ``x + r``): the parties learn
+    nothing about the sums. (The dealer-free truncation may add one ulp to ``H`` and
+    subtract one from ``G``.)"""
+    T = setup.pack_shift
     raw = packed.share.reshape(-1)
-    hi = trunc(session, raw, setup.pack_shift)
-    lo = raw - (hi << T)
-    e = msb(session, lo)
+    off = np.uint64(1 << (T - 2)) if session.party == 0 else np.uint64(0)
+    lo = trunc(session, (raw - off) << np.uint64(64 - T), 64 - T) + off
+    hi = trunc(session, raw - lo, T)
     up = np.uint64(F - setup.pack_frac)
-    g = (hi - e) << up
-    h = (lo + (e << T)) << up
+    g = hi << up
+    h = lo << up
     return Shared.from_shares(session, np.stack([g, h], axis=-1).reshape(packed.shape + (2,)), F)
 
 
 def _level_histograms(session, setup: _Setup, products, y: Shared, V, packed, n: int, nodes: int):
     """Step 2: per-candidate left sums and per-node totals of every node of the level, as
     packed words (fresh for the left children or the root: ``C_p.T @ (v * y)`` on ``n x L``,
-    the right ones by subtraction), then unpacked for the gains. Returns
+    the right ones by subtraction), then unpacked for the gains. ``V``: the level's
+    XOR-shared membership words (:func:`_children_words`; ``None`` at the root); the left
+    children's bits become arithmetic 0/1 shares by one B2A (1 round, one opened word per
+    row and ``ceil(nodes / 64)``). Returns
     ``((hist (K, nodes), tot (nodes,)) packed, hist (K, nodes, 2), tot (nodes, 2))``."""
-    yv = y.reshape(n, 1) if V is None else V[:, 0::2] * y.reshape(n, 1)  # (n, L): exact, 0/1 times ring words
+    if V is None:
+        yv = y.reshape(n, 1)
+    else:
+        left = b2a_bits(session, V, tuple(range(0, min(nodes, 64), 2)), element_major=True).reshape(n, -1)
+        yv = Shared.from_shares(session, left, 0) * y.reshape(n, 1)  # (n, L): exact, 0/1 times ring words
     hL = products.matmul(yv)  # (K, L)
     tL = yv.sum(axis=0)  # (L,)
     if V is not None:
@@ -401,6 +398,64 @@ def _level_histograms(session, setup: _Setup, products, y: Shared, V, packed, n:
     return (hL, tL), both[:K * nodes].reshape(K, nodes, 2), both[K * nodes:].reshape(nodes, 2)
 
 
+def _pack_bits(bits: np.ndarray) -> np.ndarray:
+    """(n, k) 0/1 -> (n, ceil(k / 64)) uint64 words, column ``j`` at bit ``j % 64`` of word
+    ``j // 64`` (XOR-linear, so it applies to XOR shares)."""
+    n, k = bits.shape
+    padded = np.zeros((n, -(-k // 64) * 64), dtype=np.uint8)
+    padded[:, :k] = bits
+    return np.packbits(padded, axis=1, bitorder="little").view("<u8").astype(np.uint64)
+
+
+def _unpack_bits(words: np.ndarray, k: int) -> np.ndarray:
+    """Inverse of :func:`_pack_bits`: (n, nw) uint64 -> (n, k) uint8."""
+    raw = np.ascontiguousarray(words.astype("<u8")).view(np.uint8)
+    return np.unpackbits(raw, axis=1, bitorder="little")[:, :k]
+
+
+def _right_words(session, owner: np.ndarray, left_own: np.ndarray, n: int) -> np.ndarray:
+    """This party's XOR share of the directions ``q = [row goes right]`` of the level's
+    nodes as bit-packed words (n, ceil(nodes / 64)): the owner of node ``k`` holds ``q_k``
+    at bit ``k``, the other party 0 there (no message). Such a
+    sharing hides nothing by itself, so it only enters AND gates, whose openings are
+    masked by the dealer's fresh AND triples."""
+    owner = np.asarray(owner, dtype=np.int64)
+    bits = np.zeros((n, owner.size), dtype=np.uint8)
+    bits[:, owner == session.party] = 1 - np.asarray(left_own, dtype=np.uint8).reshape(n, -1)
+    return _pack_bits(bits)
+
+
+def _flag_words(split: Shared, n: int) -> np.ndarray:
+    """This party's XOR share of the split flags as words (n, ceil(nodes / 64)), the same
+    for every row: for a 0/1 value ``s = s_0 + s_1`` (mod 2^64) the low bit of the sum
+    is the XOR of the shares' low bits, so ``lsb(s_p)`` is an XOR share of ``s`` (local)."""
+    low = (split.share & np.uint64(1)).astype(np.uint8).reshape(1, -1)
+    return np.ascontiguousarray(np.broadcast_to(_pack_bits(low), (n, -(-low.shape[1] // 64))))
+
+
+def _all_ones(session, n: int, nodes: int) -> np.ndarray:
+    """XOR shares of the all-ones membership of ``nodes`` nodes (party 0 holds it)."""
+    return _pack_bits(np.full((n, nodes), 1 if session.party == 0 else 0, dtype=np.uint8))
+
+
+def _children_words(session, V, Q: np.ndarray, split: Shared, n: int, nodes: int) -> np.ndarray:
+    """Step 5 on XOR-shared bits: ``v_R = v & s & q``, ``v_L = v ^ v_R`` for every node
+    (bit ``k``: node ``k`` of the level; ``V=None``: the root), laid out as the next
+    level's words (children of node ``k`` at bits ``2k``, ``2k + 1``). Two AND rounds
+    (one at the root), each party sending two words per row and ``ceil(nodes / 64)``
+    words -- instead of ``n x nodes`` ring elements for a matrix triple and a Beaver
+    product. Opened values: only AND-triple-masked words."""
+    S = _flag_words(split, n)
+    if V is None:
+        V, VS = _all_ones(session, n, nodes), S
+    else:
+        (VS,) = and_words(session, V, [S])
+    (VR,) = and_words(session, VS, [Q])
+    VL = V ^ VR
+    kids = np.stack([_unpack_bits(VL, nodes), _unpack_bits(VR, nodes)], axis=-1).reshape(n, 2 * nodes)
+    return _pack_bits(kids)
+
+
 def _choose_splits(session, binner, X, setup: _Setup, hist, tot, thr, n: int):
     """Steps 3-4 for one level and the owners' shared directions ``Q`` (n x nodes):
     gains and the best candidate (3), its owner opened to both and the candidate to its
@@ -410,16 +465,16 @@ def _choose_splits(session, binner, X, setup: _Setup, hist, tot, thr, n: int):
     own_nodes = np.flatnonzero(owner == session.party)
     cand = np.array([mine[int(j)] for j in own_nodes], dtype=np.int64)
     left_own = binner.indicator(X, cand).astype(bool) if cand.size else np.zeros((n, 0), bool)
-    Q = _share_right(session, owner, left_own, n)
+    Q = _right_words(session, owner, left_own, n)
     return Q, owner, own_nodes, cand, split, onehot, w
 
 
 def _split_level(session, binner, X, setup: _Setup, hist, tot, thr, V, n: int):
     """Steps 3-5 for a level above the last: :func:`_choose_splits`, then the children's
-    membership (5). Returns ``(V, owner, own_nodes, cand, split)``."""
+    membership words (5, :func:`_children_words`). Returns ``(V, owner, own_nodes, cand, split)``."""
     Q, owner, own_nodes, cand, split, _, _ = _choose_splits(session, binner, X, setup, hist, tot, thr, n)
-    R = Q @ diag(split)  # = Q * s per column; a matrix triple opens only Q - A
-    return _descend(session, V, R, n), owner, own_nodes, cand, split
+    nodes = owner.size
+    return _children_words(session, V, Q, split, n, nodes), owner, own_nodes, cand, split
 
 
 def _last_level(session, binner, X, setup: _Setup, hist, tot, thr, V, n: int, learning_rate: float):
@@ -434,8 +489,10 @@ def _last_level(session, binner, X, setup: _Setup, hist, tot, thr, V, n: int, le
     as xgboost's leaf), right leaf ``s w_R`` (empty when ``s = 0``), both times
     ``-learning_rate`` (one truncation round); the products with ``s`` share one round.
     A row of node ``k`` (membership ``v``, direction ``q``) gets
-    ``v (left_k + q s (w_R - w_L))``: ``Q @ diag(.)`` (a matrix triple, opens ``Q - A``)
-    and one product ``V * Y`` (n x nodes), summed over the nodes.
+    ``v left_k + (v & q) s (w_R - w_L)``: one AND round for ``v & q`` on the XOR-shared
+    bits, one B2A round for the ``2 x nodes`` bits of a row (one opened word per row and
+    64 bits), and one matrix product ``[v, v & q] @ [left; delta]`` (n x 2 nodes times a
+    vector: opens the ``n x 2 nodes`` masked bits, no truncation).
 
     Returns ``(owner, own_nodes, cand, split, leaves (2 nodes,), increment (n,))``."""
     Q, owner, own_nodes, cand, split, onehot, w = _choose_splits(session, binner, X, setup, hist, tot, thr, n)
@@ -445,8 +502,13 @@ def _last_level(session, binner, X, setup: _Setup, hist, tot, thr, V, n: int, le
     with_s = split.reshape(1, nodes) * stack([wl - wp, wr, wr - wl])  # one round, exact (s is 0/1)
     scaled = _public_mul(concatenate([wp.reshape(1, nodes), with_s]), -learning_rate)
     left, right, delta = scaled[0] + scaled[1], scaled[2], scaled[3]
-    Y = Q @ diag(delta) + left.reshape(1, nodes)  # (n, nodes): the leaf weight each row reaches
-    inc = Y[:, 0] if V is None else (V * Y).sum(axis=1)
+    if V is None:
+        V, VQ = _all_ones(session, n, nodes), Q
+    else:
+        (VQ,) = and_words(session, V, [Q])
+    both = _pack_bits(np.concatenate([_unpack_bits(V, nodes), _unpack_bits(VQ, nodes)], axis=1))
+    bits = b2a_bits(session, both, tuple(range(min(2 * nodes, 64))), element_major=True).reshape(n, 2 * nodes)
+    inc = Shared.from_shares(session, bits, 0) @ concatenate([left, delta])
     return owner, own_nodes, cand, split, _interleave(session, left, right), inc
 
 
@@ -489,17 +551,19 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
     own_cand = np.full((n_estimators, n_inner), -1, dtype=np.int64)
     split_sh = np.zeros((n_estimators, n_inner), dtype=np.uint64)
     leaf_sh = np.zeros((n_estimators, 2 ** D), dtype=np.uint64)
-    prefetcher = Prefetcher(session)  # every tree repeats the first one's requests: prefetch them
+    # every tree repeats the first one's requests (all shapes are public and fixed): later
+    # trees ask the dealer for all of them at the tree's start, and its corrections stream
+    # in over the dealer link while the tree computes (each is waited for only when used)
+    prefetcher = Prefetcher(session)
     for t in range(n_estimators):
-        with prefetcher.block("gradients"):
+        with prefetcher.block("tree"):
             gh = _gradients(session, setup, margin, yv, n)
-        products = PreparedProducts(pms, 2 ** (D - 1))  # columns: 1 at the root, 2^(d-1) at level d >= 1
-        V = None  # membership at the current level (None: root, all ones)
-        packed = None
-        k = 0
-        for d in range(D):
-            nodes = 2 ** d
-            with prefetcher.block(("level", d)):
+            products = PreparedProducts(pms, 2 ** (D - 1))  # columns: 1 at the root, 2^(d-1) at level d >= 1
+            V = None  # membership words at the current level (None: root, all ones)
+            packed = None
+            k = 0
+            for d in range(D):
+                nodes = 2 ** d
                 packed, hist, tot = _level_histograms(session, setup, products, gh, V, packed, n, nodes)
                 if d < D - 1:
                     V, owner, own_nodes, cand, split = _split_level(session, binner, X, setup, hist, tot, thr,
@@ -507,10 +571,10 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
                 else:
                     owner, own_nodes, cand, split, w, inc = _last_level(session, binner, X, setup, hist, tot,
                                                                         thr, V, n, learning_rate)
-            owners[t, k:k + nodes] = owner
-            own_cand[t, k + own_nodes] = cand
-            split_sh[t, k:k + nodes] = split.share
-            k += nodes
+                owners[t, k:k + nodes] = owner
+                own_cand[t, k + own_nodes] = cand
+                split_sh[t, k:k + nodes] = split.share
+                k += nodes
         leaf_sh[t] = _at(w, F).share
         margin = margin + _at(inc, F)
         if callback is not None:
@@ -527,6 +591,36 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
         state["base_margin"] = setup.base_margin
         state["scale"] = setup.scale
     return state
+
+
+def _leaf_bits(session, owner: np.ndarray, left_own: np.ndarray, split_share: np.ndarray, n: int, T: int,
+               D: int) -> Shared:
+    """Prediction: arithmetic 0/1 shares (n, T 2^D) of the leaf each row reaches in each
+    tree (column ``t 2^D + leaf``), from the owners' directions and the split flags as
+    XOR-shared bit words (as in training, :func:`_children_words`): ``r = q & s`` for every
+    inner node of every tree (1 AND round), then per depth ``v_R = v & r``, ``v_L = v ^ v_R``
+    (``D - 1`` AND rounds), one B2A round. Each party sends a few words per row per round
+    instead of ``n x T (2^D - 1)`` Beaver products; only dealer-masked words are opened."""
+    n_inner = 2 ** D - 1
+    Q = _right_words(session, owner, left_own, n)  # column t * n_inner + node
+    S = _flag_words(Shared.from_shares(session, split_share, 0), n)
+    (R,) = and_words(session, Q, [S])
+    Rb = _unpack_bits(R, T * n_inner).reshape(n, T, n_inner)
+    V = None
+    k = 0
+    for d in range(D):
+        cols = T * 2 ** d  # column t 2^d + node: its children are at t 2^(d+1) + 2 node (+1)
+        Rd = _pack_bits(np.ascontiguousarray(Rb[:, :, k:k + 2 ** d]).reshape(n, cols))
+        if V is None:
+            V, VR = _all_ones(session, n, cols), Rd
+        else:
+            (VR,) = and_words(session, V, [Rd])
+        VL = V ^ VR
+        V = _pack_bits(np.stack([_unpack_bits(VL, cols), _unpack_bits(VR, cols)], axis=-1).reshape(n, 2 * cols))
+        k += 2 ** d
+    total = T * 2 ** D
+    bits = b2a_bits(session, V, tuple(range(min(total, 64))), element_major=True).reshape(n, -1)[:, :total]
+    return Shared.from_shares(session, np.ascontiguousarray(bits), 0)
 
 
 def predict_margin(session, state: dict, X: np.ndarray):
@@ -546,16 +640,9 @@ def predict_margin(session, state: dict, X: np.ndarray):
     mine = np.flatnonzero(owner == session.party)
     left = goes_left(X, state["feature"].reshape(-1)[mine], state["cut"].reshape(-1)[mine],
                      state["default_left"].reshape(-1)[mine])
-    Q = _share_right(session, owner, left, n)  # (n, T * n_inner)
-    s = Shared.from_shares(session, state["split_share"].reshape(-1), 0)
-    R = (Q * s.reshape(1, -1)).reshape(n, T, n_inner)
-    V = None
-    k = 0
-    for d in range(D):
-        V = _descend(session, V, R[:, :, k:k + 2 ** d], n)
-        k += 2 ** d
+    leaves = _leaf_bits(session, owner, left, state["split_share"].reshape(-1), n, T, D)
     w = Shared.from_shares(session, state["leaf_share"], state["frac"])
-    total = V.reshape(n, T * 2 ** D) @ w.reshape(T * 2 ** D)
+    total = leaves @ w.reshape(T * 2 ** D)
     out = session.reveal(total, to=state["label_party"])
     if out is None:
         return None

@@ -561,7 +561,7 @@ class _Material(dict):
 
     def __getitem__(self, key):
         if key not in self.keys() and self._client is not None:
-            self._client._drain()
+            self._client._drain(upto=self)
         return dict.__getitem__(self, key)
 
 
@@ -658,10 +658,13 @@ class DealerClient(CorrelatedSource):
             self._pending.append((specs, mats))
         return mats
 
-    def _drain(self) -> None:
-        """Receive every outstanding correction message, in request order."""
+    def _drain(self, upto=None) -> None:
+        """Receive the outstanding correction messages in request order: all of them, or
+        (``upto``: a material) up to the one that carries ``upto``, so that a prefetched
+        block's later corrections keep streaming in while the first ones are used."""
         while self._pending:
             specs, mats = self._pending.pop(0)
+            last = upto is not None and any(m is upto for m in mats)
             corr = self.channel.recv()
             if isinstance(corr, dict) and "error" in corr:
                 raise ProtocolError(f"dealer: {str(corr['error'])[:300]}")
@@ -673,6 +676,8 @@ class DealerClient(CorrelatedSource):
                 elif not (isinstance(c, dict) and not c):
                     raise ProtocolError("dealer sent a malformed correction message")
                 m._client = None
+            if last:
+                return
 
     def close(self) -> None:
         if not self._closed:
