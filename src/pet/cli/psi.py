@@ -122,7 +122,7 @@ def run_bucketed(args, tls) -> int:
         res = align_dataset(channel, args.input, args.column, args.output, party=args.party, buckets=args.buckets,
                             cluster=args.cluster, reveal=reveal, dedupe=args.dedupe, header=not args.no_header,
                             tls=tls, state_dir=args.state_dir, max_retries=args.max_retries, timeout=args.timeout,
-                            listen_ports=ports, progress=args.progress is not False)
+                            listen_ports=ports, progress=args.progress is not False, protocol=args.protocol)
     if res.written is None:
         print(f"pet psi: party {args.party} does not learn the intersection (reveal={args.reveal}); "
               "no output written")
@@ -171,9 +171,14 @@ def run(args) -> int:
         check_output_path(args.output)
     check_input_file(args.input)
     if args.protocol is None:
-        args.protocol = "ecdh" if args.cardinality or args.buckets is not None else "kkrt"
-    if args.protocol == "kkrt" and (args.cardinality or args.buckets is not None):
-        raise InputError("--protocol kkrt does not support --cardinality or --buckets (use --protocol ecdh)")
+        if args.buckets is not None:
+            from pet.psi.bucketed import DEFAULT_PROTOCOL as per_bucket_default
+
+            args.protocol = per_bucket_default
+        else:
+            args.protocol = "ecdh" if args.cardinality else "kkrt"
+    if args.protocol == "kkrt" and args.cardinality:
+        raise InputError("--protocol kkrt does not support --cardinality (use --protocol ecdh)")
     if args.buckets is not None:
         return run_bucketed(args, tls)
     for flag in ("cluster", "state_dir", "listen_ports"):
