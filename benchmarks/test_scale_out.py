@@ -13,7 +13,7 @@ runs (one per size, default on); ``PET_SCALE_OUT_PROTOCOL`` (``kkrt`` default, o
 is the protocol of both paths (``--protocol``: the unbucketed PSI and the per-bucket one,
 so the two are compared like for like); ``PET_SCALE_OUT_BUCKETS`` fixes ``B`` (default
 :func:`pet.psi.bucketed.default_buckets` of the protocol: ``max(8, ceil(rows / R))``, ``R``
-= 2^14 rows per bucket for ECDH, 2^17 for KKRT).
+= 2^14 rows per bucket for ECDH, 2^20 for KKRT).
 
 Each case writes two CSV files (``id`` = 15-byte ``user-%09d`` keys plus one int column;
 half of the keys in common, shuffled by blocks), starts ``pet psi --party 0`` and ``--party
@@ -132,7 +132,8 @@ def _run_pair(tmp_path: Path, n: int, extra: list[str], out_suffix: str) -> dict
     drivers = [v for pid, v in peak.items() if roots.get(pid)]
     cpu_s = sum(cpu.values())
     cpu_drivers = sum(v for pid, v in cpu.items() if roots.get(pid))
-    return {"rows_per_side": n, "wall_s": wall, "cpu_s": cpu_s, "cpu_s_drivers": cpu_drivers, "us_per_item_wall": wall / n * 1e6,
+    return {"rows_per_side": n, "wall_s": wall, "cpu_s": cpu_s, "cpu_s_drivers": cpu_drivers,
+            "us_per_item_wall": wall / n * 1e6,
             "us_per_item_cpu": cpu_s / n * 1e6, "bytes_per_item": sum(sent) / (2 * n),
             "peak_rss_mib_largest": max(peak.values()) / 2**20,
             "peak_rss_mib_driver": max(drivers) / 2**20 if drivers else None,

@@ -139,11 +139,11 @@ def test_default_buckets_per_protocol():
 
 
 def test_cli_kkrt_buckets_local_clusters(tmp_path):
-    """``pet psi --buckets B --protocol kkrt`` (refused before: "--protocol kkrt does not
-    support --buckets"), each party on its own ``local:1`` cluster."""
+    """``pet psi --buckets B`` runs KKRT per bucket by default (``--protocol kkrt`` was
+    refused with ``--buckets`` before), each party on its own ``local:1`` cluster."""
     a, b, pa_, pb = _tables(tmp_path, 3000, 2500, 1200)
     port = free_port()
-    common = ["--column", "id", "--buckets", "3", "--protocol", "kkrt", "--cluster", "local:1", "--no-progress"]
+    common = ["--column", "id", "--buckets", "3", "--cluster", "local:1", "--no-progress"]  # kkrt: the default
     p0 = pet_process("psi", "--party", "0", "--listen", f"127.0.0.1:{port}", "--input", pa_, "--output",
                      tmp_path / "o0.parquet", *common, env=_env())
     p1 = pet_process("psi", "--party", "1", "--connect", f"127.0.0.1:{port}", "--input", pb, "--output",
@@ -151,7 +151,7 @@ def test_cli_kkrt_buckets_local_clusters(tmp_path):
     out0, err0 = p0.communicate(timeout=240)
     out1, err1 = p1.communicate(timeout=60)
     assert p0.returncode == 0 and p1.returncode == 0, (err0[-2000:], err1[-2000:])
-    assert "1200 of 3000 rows in the intersection" in out0 and "(3 buckets" in out0
+    assert "1200 of 3000 rows in the intersection" in out0 and "(3 buckets by kkrt" in out0
     _check_aligned(a, b, pd.read_parquet(tmp_path / "o0.parquet"), pd.read_parquet(tmp_path / "o1.parquet"))
 
 

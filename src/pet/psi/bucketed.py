@@ -34,9 +34,9 @@ talk over ``channel``, the control channel):
    Dask queue), which sends it to party 1's driver over the control channel; party 1's
    driver submits the matching task, which connects. The two tasks check they belong to
    the same run, bucket and attempt, run the per-bucket protocol (ECDH-PSI:
-   :func:`~pet.psi.ecdh.run_protocol`, or KKRT: :func:`~pet.psi.kkrt.run_protocol`) on the bucket's rows and write the bucket's aligned
-   rows as a Parquet part. Data connections use :func:`data_tls` (mutual TLS when ``tls``
-   is given).
+   :func:`~pet.psi.ecdh.run_protocol`, or KKRT: :func:`~pet.psi.kkrt.run_protocol`) on
+   the bucket's rows and write the bucket's aligned rows as a Parquet part. Data
+   connections use :func:`data_tls` (mutual TLS when ``tls`` is given).
 6. Commit: a bucket is done when *both* tasks of the same attempt succeeded; each party
    then writes an atomic marker file. Any failure of either task (an error, a lost worker,
    a task that Dask re-ran after its worker died) fails that attempt at both parties
@@ -152,11 +152,14 @@ def _kkrt_bucket(channel, store, *, party: int, mode: str, arity: int, suite: st
 #: the joint order, when this party learns).
 PROTOCOLS = {"ecdh": _ecdh_bucket, "kkrt": _kkrt_bucket}
 
-#: The per-bucket protocol when none is given (``align_dataset``, ``pet psi --buckets``).
+#: The per-bucket protocol of :func:`align_dataset` when none is given. ``"ecdh"`` for the
+#: callers that do not choose one (``pet sql --buckets``, bucketed ``pet run`` tasks, which
+#: still refuse KKRT); ``pet psi --buckets`` defaults to ``"kkrt"`` (measured faster per
+#: item at 10^6 and 10^7: docs/scale-out.md).
 DEFAULT_PROTOCOL = "ecdh"
 
 #: Rows per bucket :func:`default_buckets` aims at, per protocol (measured: docs/scale-out.md).
-ROWS_PER_BUCKET = {"ecdh": 1 << 14, "kkrt": 1 << 17}
+ROWS_PER_BUCKET = {"ecdh": 1 << 14, "kkrt": 1 << 20}
 
 
 def default_buckets(rows: int, protocol: str | None = None) -> int:
@@ -900,8 +903,10 @@ def align_dataset(channel, path, on, output, *, party, buckets: int, cluster=Non
     cluster : a ``distributed.Client``, ``"local:N"`` (default ``"local:2"``) or
         ``"tcp://HOST:PORT"``. Parties may use different clusters and worker counts.
     reveal, dedupe, hash_suite, chunk_size : as :func:`~pet.psi.align_file` (per bucket).
-    protocol : the per-bucket protocol, a key of :data:`PROTOCOLS`: ``"ecdh"`` (default) or
-        ``"kkrt"`` (:mod:`pet.psi.kkrt`, one thread per bucket task); both parties give
+    protocol : the per-bucket protocol, a key of :data:`PROTOCOLS`: ``"ecdh"`` (default,
+        :data:`DEFAULT_PROTOCOL`) or ``"kkrt"`` (:mod:`pet.psi.kkrt`, one thread per bucket
+        task; ``pet psi --buckets``'s default; give ``buckets`` from
+        :func:`default_buckets`: its fixed cost per bucket wants ~2^20 rows); both parties give
         the same (checked in the header, a :class:`~pet.errors.ProtocolError` at both).
         ``chunk_size`` default: :data:`DEFAULT_CHUNK` of the protocol.
     tls : a :class:`~pet.transport.tls.TLSConfig` for the bucket tasks' data connections

@@ -22,7 +22,6 @@ during a flush: concatenate, sort). Nothing here crosses to the peer.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import shutil
