@@ -939,7 +939,7 @@ def align_dataset(channel, path, on, output, *, party, buckets: int, cluster=Non
     if protocol not in PROTOCOLS:
         raise InputError(f"protocol must be one of {sorted(PROTOCOLS)}, got {protocol!r}")
     if chunk_size is None:
-        chunk_size = DEFAULT_CHUNK[protocol]
+        chunk_size = DEFAULT_CHUNK.get(protocol, 1 << 14)
     check_options(hash_suite, chunk_size, None, progress)
     if protocol == "kkrt" and hash_suite != "NU":
         raise InputError(f"hash_suite {hash_suite!r} is ECDH's hash-to-curve suite: give protocol='ecdh' with it "
