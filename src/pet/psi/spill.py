@@ -54,7 +54,7 @@ def bucket_of(encodings, key: bytes, buckets: int) -> np.ndarray:
     from pet.psi import kkrt_kernels
 
     if len(key) != 32:
-        raise ValueError("bucket_of: the run key has 32 bytes")
+        raise InputError(f"bucket_of: the run key must have 32 bytes, got {len(key)}")
     arr = encodings if isinstance(encodings, pa.Array) else pa.array(encodings, type=pa.binary())
     if arr.type != pa.binary():  # int32 offsets: at most 2 GiB of keys per batch
         arr = arr.cast(pa.binary())
