@@ -7,10 +7,13 @@ workers for the scaling)::
     PET_SCALE_OUT_CASES=6:1,6:2,7:2 .venv/bin/python -m pytest benchmarks/test_scale_out.py \\
         --benchmark-only -s [--benchmark-json /tmp/scale-out.json]
 
-``PET_SCALE_OUT_CASES`` lists ``log10_rows:workers`` (default ``5:1,5:2``; with
+``PET_SCALE_OUT_CASES`` lists ``log10_rows:workers[:buckets]`` (default ``5:1,5:2``; with
 ``PET_BENCH_FULL=1`` ``6:1,6:2,7:2``); ``PET_SCALE_OUT_BASELINE=0`` skips the unbucketed
-runs (one per size, default on); ``PET_SCALE_OUT_BUCKETS`` fixes ``B`` (default
-``max(8, rows / 2^14)``: about 16k rows per bucket).
+runs (one per size, default on); ``PET_SCALE_OUT_PROTOCOL`` (``kkrt`` default, or ``ecdh``)
+is the protocol of both paths (``--protocol``: the unbucketed PSI and the per-bucket one,
+so the two are compared like for like); ``PET_SCALE_OUT_BUCKETS`` fixes ``B`` (default
+:func:`pet.psi.bucketed.default_buckets` of the protocol: ``max(8, ceil(rows / R))``, ``R``
+= 2^14 rows per bucket for ECDH, 2^20 for KKRT).
 
 Each case writes two CSV files (``id`` = 15-byte ``user-%09d`` keys plus one int column;
 half of the keys in common, shuffled by blocks), starts ``pet psi --party 0`` and ``--party
@@ -19,7 +22,8 @@ path), samples both process trees every 0.5 s with psutil and reports (``extra_i
 one printed line):
 
 - ``wall_s`` (both commands, start to end), ``cpu_s`` (user+sys of every process of both
-  trees: drivers, nannies, workers), ``us_per_item_wall`` / ``us_per_item_cpu`` (per input
+  trees: drivers, nannies, workers; ``cpu_s_drivers``: the two ``pet psi`` processes,
+  which hold the Dask schedulers of ``local:N``), ``us_per_item_wall`` / ``us_per_item_cpu`` (per input
   row of one side);
 - ``bytes_per_item`` (bytes each party sent / its rows, averaged);
 - ``peak_rss_mib_largest`` (the largest single process of either tree) and
@@ -44,10 +48,11 @@ from pathlib import Path
 import pytest
 from conftest import pick
 
-CASES = [tuple(int(v) for v in c.split(":")) for c in
+CASES = [(tuple(int(v) for v in c.split(":")) + (0,))[:3] for c in
          os.environ.get("PET_SCALE_OUT_CASES", pick("5:1,5:2", "6:1,6:2,7:2")).split(",") if c.strip()]
 BASELINE = os.environ.get("PET_SCALE_OUT_BASELINE", "1") not in ("", "0")
-SIZES = sorted({n for n, _ in CASES})
+PROTOCOL = os.environ.get("PET_SCALE_OUT_PROTOCOL", "kkrt")
+SIZES = sorted({n for n, _, _ in CASES})
 
 _UNBUCKETED: dict[int, dict] = {}  # log10 -> figures of the unbucketed run (same session)
 
@@ -103,7 +108,7 @@ def _run_pair(tmp_path: Path, n: int, extra: list[str], out_suffix: str) -> dict
 
     def command(party, where, inp, out):
         return [sys.executable, "-m", "pet", "psi", "--party", str(party), where, f"127.0.0.1:{port}", "--input",
-                str(inp), "--column", "id", "--output", str(out), "--no-progress", *extra]
+                str(inp), "--column", "id", "--output", str(out), "--no-progress", "--protocol", PROTOCOL, *extra]
 
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -126,7 +131,9 @@ def _run_pair(tmp_path: Path, n: int, extra: list[str], out_suffix: str) -> dict
     assert written[0] == written[1] == n // 2
     drivers = [v for pid, v in peak.items() if roots.get(pid)]
     cpu_s = sum(cpu.values())
-    return {"rows_per_side": n, "wall_s": wall, "cpu_s": cpu_s, "us_per_item_wall": wall / n * 1e6,
+    cpu_drivers = sum(v for pid, v in cpu.items() if roots.get(pid))
+    return {"rows_per_side": n, "wall_s": wall, "cpu_s": cpu_s, "cpu_s_drivers": cpu_drivers,
+            "us_per_item_wall": wall / n * 1e6,
             "us_per_item_cpu": cpu_s / n * 1e6, "bytes_per_item": sum(sent) / (2 * n),
             "peak_rss_mib_largest": max(peak.values()) / 2**20,
             "peak_rss_mib_driver": max(drivers) / 2**20 if drivers else None,
@@ -141,24 +148,27 @@ def _run_pair(tmp_path: Path, n: int, extra: list[str], out_suffix: str) -> dict
 def test_unbucketed_baseline(benchmark, log10, tmp_path):
     n = 10 ** log10
     info = benchmark.pedantic(lambda: _run_pair(tmp_path, n, [], ".csv"), rounds=1, iterations=1)
+    info.update(protocol=PROTOCOL, path="unbucketed")
     _UNBUCKETED[log10] = info
-    benchmark.extra_info.update(info, path="unbucketed")
-    print(f"\nunbucketed n=10^{log10}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                                    for k, v in info.items()))
+    benchmark.extra_info.update(info)
+    print(f"\nunbucketed {PROTOCOL} n=10^{log10}: "
+          + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items()))
 
 
 @pytest.mark.timeout(6 * 3600)
-@pytest.mark.parametrize(("log10", "workers"), CASES)
-def test_bucketed(benchmark, log10, workers, tmp_path):
+@pytest.mark.parametrize(("log10", "workers", "fixed_buckets"), CASES)
+def test_bucketed(benchmark, log10, workers, fixed_buckets, tmp_path):
     n = 10 ** log10
-    buckets = int(os.environ.get("PET_SCALE_OUT_BUCKETS", max(8, n >> 14)))
+    from pet.psi.bucketed import default_buckets
+
+    buckets = fixed_buckets or int(os.environ.get("PET_SCALE_OUT_BUCKETS", default_buckets(n, PROTOCOL)))
     extra = ["--buckets", str(buckets), "--cluster", f"local:{workers}"]
     info = benchmark.pedantic(lambda: _run_pair(tmp_path, n, extra, ".parquet"), rounds=1, iterations=1)
-    info.update(buckets=buckets, workers=workers, path="bucketed")
+    info.update(buckets=buckets, workers=workers, protocol=PROTOCOL, path="bucketed")
     base = _UNBUCKETED.get(log10)
     if base is not None:
         info["over_unbucketed_wall"] = info["us_per_item_wall"] / base["us_per_item_wall"]
         info["over_unbucketed_cpu"] = info["us_per_item_cpu"] / base["us_per_item_cpu"]
     benchmark.extra_info.update(info)
-    print(f"\nbucketed n=10^{log10} B={buckets} local:{workers}: "
+    print(f"\nbucketed {PROTOCOL} n=10^{log10} B={buckets} local:{workers}: "
           + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items()))

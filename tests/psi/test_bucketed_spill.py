@@ -125,3 +125,22 @@ def test_align_dataset_with_parallel_spill_equals_pandas(tmp_path):
     assert not isinstance(r1, Exception), r1
     assert (r0.rows, r1.rows) == (6000, 5000)
     _check_aligned(a, b, pd.read_parquet(tmp_path / "o0.parquet"), pd.read_parquet(tmp_path / "o1.parquet"))
+
+
+def test_bucket_of_equals_hashlib_blake2b_salt_person():
+    """The numba kernel's buckets equal Python's BLAKE2b-64 with the run key as salt and
+    personalisation (lists and sliced Arrow arrays; empty and > 128-byte encodings)."""
+    import hashlib
+
+    import pyarrow as pa
+
+    from pet.psi.spill import bucket_of
+
+    enc = [os.urandom(i % 300) for i in range(3000)]
+    expected = [int.from_bytes(hashlib.blake2b(e, digest_size=8, salt=KEY[:16], person=KEY[16:]).digest(),
+                               "little") % 37 for e in enc]
+    assert bucket_of(enc, KEY, 37).tolist() == expected
+    assert bucket_of(pa.array(enc, type=pa.binary()).slice(100, 900), KEY, 37).tolist() == expected[100:1000]
+    assert bucket_of([], KEY, 37).shape == (0,)
+    other = bucket_of(enc, bytes(32), 37)  # a fresh key per run gives other buckets
+    assert other.tolist() != expected

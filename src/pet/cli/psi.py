@@ -13,8 +13,9 @@ The output is written atomically (temporary file + rename).
 
 ``--protocol kkrt`` (the default: OPRF from OT extension, :mod:`pet.psi.kkrt`, an order of
 magnitude faster than ECDH on large inputs, more bytes on the wire) or ``ecdh`` (ECDH on
-Curve25519, :mod:`pet.psi.ecdh`; the default with ``--cardinality`` or ``--buckets``, which
-KKRT does not offer). Both parties give the same protocol.
+Curve25519, :mod:`pet.psi.ecdh`; the default with ``--cardinality``, which KKRT does not
+offer). With ``--buckets`` it is the per-bucket protocol (default kkrt as well). Both
+parties give the same protocol (checked: a mismatch fails both).
 
 Scale-out: ``--buckets B [--cluster local:N | tcp://HOST:PORT]`` splits both inputs into B
 buckets and runs one PSI per bucket pair as Dask tasks on this party's cluster
@@ -59,8 +60,8 @@ def register(subparsers) -> None:
     p.add_argument("--reveal", default="both", choices=("both", "0", "1"),
                    help="who learns the intersection (default both); the other learns only sizes")
     p.add_argument("--protocol", default=None, choices=("ecdh", "kkrt"),
-                   help="PSI protocol (default kkrt, an OT-extension OPRF; ecdh with --cardinality or --buckets, "
-                   "which kkrt does not offer; both parties must give the same)")
+                   help="PSI protocol, per bucket with --buckets (default kkrt, an OT-extension OPRF; ecdh with "
+                   "--cardinality, which kkrt does not offer; both parties must give the same)")
     p.add_argument("--cardinality", action="store_true",
                    help="only compute the intersection size (both parties learn just the count)")
     p.add_argument("--no-header", action="store_true", help="the CSV has no header row")
@@ -122,13 +123,14 @@ def run_bucketed(args, tls) -> int:
         res = align_dataset(channel, args.input, args.column, args.output, party=args.party, buckets=args.buckets,
                             cluster=args.cluster, reveal=reveal, dedupe=args.dedupe, header=not args.no_header,
                             tls=tls, state_dir=args.state_dir, max_retries=args.max_retries, timeout=args.timeout,
-                            listen_ports=ports, progress=args.progress is not False)
+                            listen_ports=ports, progress=args.progress is not False, protocol=args.protocol)
     if res.written is None:
         print(f"pet psi: party {args.party} does not learn the intersection (reveal={args.reveal}); "
               "no output written")
         return 0
     print(f"pet psi: {res.written} of {res.rows} rows in the intersection; wrote {args.output} "
-          f"({res.buckets} buckets, {res.resumed} resumed, {res.retries} retried; {res.seconds:.2f} s, "
+          f"({res.buckets} buckets by {args.protocol}, {res.resumed} resumed, {res.retries} retried; "
+          f"{res.seconds:.2f} s, "
           f"sent {res.bytes_sent:,} B, received {res.bytes_received:,} B)")
     return 0
 
@@ -171,9 +173,9 @@ def run(args) -> int:
         check_output_path(args.output)
     check_input_file(args.input)
     if args.protocol is None:
-        args.protocol = "ecdh" if args.cardinality or args.buckets is not None else "kkrt"
-    if args.protocol == "kkrt" and (args.cardinality or args.buckets is not None):
-        raise InputError("--protocol kkrt does not support --cardinality or --buckets (use --protocol ecdh)")
+        args.protocol = "ecdh" if args.cardinality else "kkrt"  # with --buckets: KKRT per bucket
+    if args.protocol == "kkrt" and args.cardinality:
+        raise InputError("--protocol kkrt does not support --cardinality (use --protocol ecdh)")
     if args.buckets is not None:
         return run_bucketed(args, tls)
     for flag in ("cluster", "state_dir", "listen_ports"):

@@ -26,16 +26,17 @@ talk over ``channel``, the control channel):
    task cuts the input into parts (Parquet: row ranges; CSV: byte ranges at line ends, one
    part if the file holds a ``"``), one task per part reads its rows a batch at a time;
    each row's canonical key encoding ``e`` (:mod:`pet.psi.encoding`, keys as text as
-   ``pet psi``) goes to bucket ``BLAKE2b-64(key, e) mod B``; rows are buffered up to
+   ``pet psi``) goes to bucket ``BLAKE2b-64(e) mod B`` keyed by ``key`` (its salt and
+   personalisation, :func:`~pet.psi.spill.bucket_of`); rows are buffered up to
    ``spill_bytes`` and flushed as one Parquet file holding a row group per bucket.
 5. Buckets: party 0 submits a task per bucket (at most ``min(slots0, slots1)`` at once);
    it listens on a port of its worker and reports the address to its driver (through a
    Dask queue), which sends it to party 1's driver over the control channel; party 1's
    driver submits the matching task, which connects. The two tasks check they belong to
    the same run, bucket and attempt, run the per-bucket protocol (ECDH-PSI:
-   :func:`~pet.psi.ecdh.run_protocol`) on the bucket's rows and write the bucket's aligned
-   rows as a Parquet part. Data connections use :func:`data_tls` (mutual TLS when ``tls``
-   is given).
+   :func:`~pet.psi.ecdh.run_protocol`, or KKRT: :func:`~pet.psi.kkrt.run_protocol`) on
+   the bucket's rows and write the bucket's aligned rows as a Parquet part. Data
+   connections use :func:`data_tls` (mutual TLS when ``tls`` is given).
 6. Commit: a bucket is done when *both* tasks of the same attempt succeeded; each party
    then writes an atomic marker file. Any failure of either task (an error, a lost worker,
    a task that Dask re-ran after its worker died) fails that attempt at both parties
@@ -62,7 +63,7 @@ and the peer's row count for a party that learns it):
   counts of two runs on the same data cannot be linked bucket by bucket. A party that
   does not learn the intersection (``reveal`` to the other) learns these counts too.
 - the per-bucket PSI leaks nothing more than the PSI on each bucket (see
-  :mod:`pet.psi.ecdh`); which bucket pairs failed and were retried.
+  :mod:`pet.psi.ecdh` / :mod:`pet.psi.kkrt`); which bucket pairs failed and were retried.
 
 Resume: the run state lives in ``state_dir`` (default: ``<output>.pet-state`` next to the
 output; it must be visible to all of the party's workers: a local disk for ``local:N``, a
@@ -92,11 +93,11 @@ from pet.psi.spill import PET_BUCKET as _PET_BUCKET
 from pet.psi.spill import PET_KEY as _PET_KEY
 from pet.psi.spill import bucket_of, finish_spill, plan_spill, read_bucket, spill_part
 
-__all__ = ["BucketedResult", "BucketedRunFailed", "PROTOCOLS", "align_dataset", "bucket_of", "data_tls",
-           "open_cluster"]
+__all__ = ["BucketedResult", "BucketedRunFailed", "DEFAULT_CHUNK", "DEFAULT_PROTOCOL", "PROTOCOLS", "align_dataset",
+           "bucket_of", "data_tls", "default_buckets", "open_cluster"]
 
 _PROTO = "pet.psi.bucketed"
-_VERSION = 1
+_VERSION = 2  # 2: bucket_of keys BLAKE2b through salt/person (numba kernel)
 _KEY_DST = b"pet-psi-bucket-key-v1"
 _TICK = 0.1
 
@@ -136,10 +137,47 @@ def _ecdh_bucket(channel, store, *, party: int, mode: str, arity: int, suite: st
                         chunk_size=chunk_size)
 
 
+def _kkrt_bucket(channel, store, *, party: int, mode: str, arity: int, suite: str, chunk_size: int) -> dict:
+    """KKRT16 on one bucket (:func:`pet.psi.kkrt.run_protocol`, one thread: the Dask worker
+    is the unit of parallelism). ``suite`` is ECDH's hash-to-curve suite: checked to be
+    ``"NU"`` by :func:`align_dataset`, unused here."""
+    from pet.psi.kkrt import run_protocol
+
+    return run_protocol(channel, store, party=party, op="align", mode=mode, arity=arity, workers=1,
+                        chunk_size=chunk_size)
+
+
 #: Per-bucket protocols: ``name -> f(channel, store, *, party, mode, arity, suite, chunk_size)``
-#: returning :func:`~pet.psi.ecdh.run_protocol`'s dict (``"matched"``: positions in ``store``
-#: in the joint order, when this party learns). KKRT registers here when it lands.
-PROTOCOLS = {"ecdh": _ecdh_bucket}
+#: returning the protocol's ``run_protocol`` dict (``"matched"``: positions in ``store`` in
+#: the joint order, when this party learns).
+PROTOCOLS = {"ecdh": _ecdh_bucket, "kkrt": _kkrt_bucket}
+
+#: The per-bucket protocol of :func:`align_dataset` when none is given. ``"ecdh"`` for the
+#: callers that do not choose one (``pet sql --buckets``, bucketed ``pet run`` tasks, which
+#: still refuse KKRT); ``pet psi --buckets`` defaults to ``"kkrt"`` (measured faster per
+#: item at 10^6 and 10^7: docs/scale-out.md).
+DEFAULT_PROTOCOL = "ecdh"
+
+#: Rows per bucket :func:`default_buckets` aims at, per protocol (measured: docs/scale-out.md).
+ROWS_PER_BUCKET = {"ecdh": 1 << 14, "kkrt": 1 << 20}
+
+
+def default_buckets(rows: int, protocol: str | None = None) -> int:
+    """A bucket count for ``rows`` rows per party: ``max(8, ceil(rows / R))`` with ``R`` =
+    :data:`ROWS_PER_BUCKET` of the protocol (at least 8 buckets so that a cluster's workers
+    share the work). Both parties must use the same ``B``: compute it from a row count both
+    know (e.g. the larger party's, agreed out of band)."""
+    protocol = DEFAULT_PROTOCOL if protocol is None else protocol
+    if protocol not in ROWS_PER_BUCKET:
+        raise InputError(f"protocol must be one of {sorted(ROWS_PER_BUCKET)}, got {protocol!r}")
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+        raise InputError(f"rows must be an int >= 0, got {rows!r}")
+    return max(8, -(-rows // ROWS_PER_BUCKET[protocol]))
+
+
+#: Per-bucket chunk size (items per message) when ``chunk_size`` is not given: each
+#: protocol's own default (KKRT's must be a multiple of 64 bins).
+DEFAULT_CHUNK = {"ecdh": 1 << 14, "kkrt": 1 << 15}
 
 
 # --------------------------------------------------------------------------- TLS and cluster plumbing
@@ -165,6 +203,23 @@ def data_tls(tls, party: int):
     return tls
 
 
+#: Dask settings of the ``local:N`` clusters: the bucket tasks are long CPU-bound tasks
+#: paired with the peer's, so Dask's sampling and housekeeping loops (a 10 ms statistical
+#: profiler and a 20 ms event-loop tick per worker, 500 ms system monitors, GIL polling,
+#: work stealing, the web dashboard) cost CPU in every process for the whole run without
+#: helping. Measured on ``local:2``: idle CPU of the scheduler, nannies and workers
+#: 0.12 CPU-s per second with Dask's defaults (see docs/scale-out.md). Clusters given as an
+#: address keep their own configuration (docs/scale-out.md lists the same settings).
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.admin.system-monitor.gil.enabled": False,
+    "distributed.worker.memory.monitor-interval": "500ms",
+    "distributed.scheduler.work-stealing": False,
+}
+
+
 def open_cluster(cluster, *, timeout: float = 60.0):
     """``(client, close)`` for ``cluster``: a ``distributed.Client`` (used as is),
     ``"local:N"`` (a LocalCluster of N single-threaded worker processes), or
@@ -187,8 +242,11 @@ def open_cluster(cluster, *, timeout: float = 60.0):
             raise InputError(f"--cluster {spec!r}: expected local:N with N >= 1 workers")
         import logging
 
-        local = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                         silence_logs=logging.ERROR)
+        import dask
+
+        with dask.config.set(LOCAL_CLUSTER_CONFIG):
+            local = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                             dashboard_address=None, silence_logs=logging.ERROR)
         client = distributed.Client(local)
 
         def close():
@@ -827,10 +885,10 @@ def _write_output(state: _State, done: dict[int, str], buckets: int, output: Pat
 
 
 def align_dataset(channel, path, on, output, *, party, buckets: int, cluster=None, reveal="both",
-                  dedupe: bool = False, header: bool = True, protocol: str = "ecdh", hash_suite: str = "NU",
+                  dedupe: bool = False, header: bool = True, protocol: str | None = None, hash_suite: str = "NU",
                   tls=None, state_dir=None, max_retries: int = 3, pair_timeout: float = 120.0,
                   timeout: float = 600.0, listen_ports=None, spill_bytes: int = 64 << 20, spill_parts=None,
-                  chunk_size: int = 1 << 14, progress=None) -> BucketedResult:
+                  chunk_size: int | None = None, progress=None) -> BucketedResult:
     """Align the CSV/Parquet file ``path`` with the peer's on the key ``on``, in ``buckets``
     buckets run on this party's Dask cluster (see the module docstring for the steps and
     what each party learns).
@@ -845,7 +903,12 @@ def align_dataset(channel, path, on, output, *, party, buckets: int, cluster=Non
     cluster : a ``distributed.Client``, ``"local:N"`` (default ``"local:2"``) or
         ``"tcp://HOST:PORT"``. Parties may use different clusters and worker counts.
     reveal, dedupe, hash_suite, chunk_size : as :func:`~pet.psi.align_file` (per bucket).
-    protocol : the per-bucket protocol, a key of :data:`PROTOCOLS` (``"ecdh"``).
+    protocol : the per-bucket protocol, a key of :data:`PROTOCOLS`: ``"ecdh"`` (default,
+        :data:`DEFAULT_PROTOCOL`) or ``"kkrt"`` (:mod:`pet.psi.kkrt`, one thread per bucket
+        task; ``pet psi --buckets``'s default; give ``buckets`` from
+        :func:`default_buckets`: its fixed cost per bucket wants ~2^20 rows); both parties give
+        the same (checked in the header, a :class:`~pet.errors.ProtocolError` at both).
+        ``chunk_size`` default: :data:`DEFAULT_CHUNK` of the protocol.
     tls : a :class:`~pet.transport.tls.TLSConfig` for the bucket tasks' data connections
         (:func:`data_tls`); the files must be readable on the workers.
     state_dir : run state for resuming (default ``<output>.pet-state``).
@@ -872,11 +935,19 @@ def align_dataset(channel, path, on, output, *, party, buckets: int, cluster=Non
     check_channel(channel)
     party = check_party(party)
     mode = check_reveal(reveal)
-    check_options(hash_suite, chunk_size, None, progress)
-    if isinstance(buckets, bool) or not isinstance(buckets, int) or not 1 <= buckets <= 1_000_000:
-        raise InputError(f"buckets must be an int in 1..1000000, got {buckets!r}")
+    protocol = DEFAULT_PROTOCOL if protocol is None else protocol
     if protocol not in PROTOCOLS:
         raise InputError(f"protocol must be one of {sorted(PROTOCOLS)}, got {protocol!r}")
+    if chunk_size is None:
+        chunk_size = DEFAULT_CHUNK.get(protocol, 1 << 14)
+    check_options(hash_suite, chunk_size, None, progress)
+    if protocol == "kkrt" and hash_suite != "NU":
+        raise InputError(f"hash_suite {hash_suite!r} is ECDH's hash-to-curve suite: give protocol='ecdh' with it "
+                         "(KKRT hashes with BLAKE2b)")
+    if protocol == "kkrt" and chunk_size % 64:
+        raise InputError(f"chunk_size must be a multiple of 64 (KKRT bins per message), got {chunk_size!r}")
+    if isinstance(buckets, bool) or not isinstance(buckets, int) or not 1 <= buckets <= 1_000_000:
+        raise InputError(f"buckets must be an int in 1..1000000, got {buckets!r}")
     if spill_parts is not None and (isinstance(spill_parts, bool) or not isinstance(spill_parts, int)
                                     or not 1 <= spill_parts <= 4096):
         raise InputError(f"spill_parts must be None or an int in 1..4096, got {spill_parts!r}")

@@ -8,7 +8,8 @@ parallel across the party's Dask workers.
    is one part (serial, as before).
 2. :func:`spill_part` (one task per part, in parallel): read the part a batch of rows at a
    time; each row's canonical key encoding ``e`` goes to bucket
-   ``BLAKE2b-64(key, e) mod B``; rows are buffered up to ``spill_bytes`` and flushed as
+   ``BLAKE2b-64(e; salt, person = the run key) mod B`` (:func:`bucket_of`); rows are
+   buffered up to ``spill_bytes`` and flushed as
    ``flush-PPPPPP-NNNNNN.parquet`` (one row group per non-empty bucket) with
    ``flush-PPPPPP-NNNNNN.npy`` (each bucket's row group, -1 if none). A part first deletes
    its own earlier files, so Dask may re-run it after a lost worker.
@@ -21,7 +22,6 @@ during a flush: concatenate, sort). Nothing here crosses to the peer.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import shutil
@@ -41,12 +41,35 @@ MIN_PART_ROWS = 1 << 15
 MIN_PART_BYTES = 1 << 20
 
 
-def bucket_of(encodings: list[bytes], key: bytes, buckets: int) -> np.ndarray:
-    """Bucket of each canonical encoding: ``BLAKE2b-64(key, e) mod buckets`` (int32)."""
-    blake = hashlib.blake2b
-    h = np.fromiter((int.from_bytes(blake(e, key=key, digest_size=8).digest(), "little") for e in encodings),
-                    dtype=np.uint64, count=len(encodings))
-    return (h % np.uint64(buckets)).astype(np.int32)
+def bucket_of(encodings, key: bytes, buckets: int) -> np.ndarray:
+    """Bucket of each canonical encoding (a list of ``bytes`` or a pyarrow binary array):
+    ``BLAKE2b-64(e; salt = key[:16], person = key[16:32]) mod buckets`` (int32), computed by
+    the numba BLAKE2b kernel of :mod:`pet.psi.kkrt_kernels` straight from the Arrow buffers
+    (about 0.1 µs per key, against ~2 µs for a Python ``hashlib`` call per key). The 32-byte
+    run key goes into BLAKE2b's salt and personalisation (not its key block): both parties
+    know it, it only makes the function fresh per run, so any keyed/salted instance serves.
+    Equal to ``hashlib.blake2b(e, digest_size=8, salt=key[:16], person=key[16:32])``."""
+    import pyarrow as pa
+
+    from pet.psi import kkrt_kernels
+
+    if len(key) != 32:
+        raise InputError(f"bucket_of: the run key must have 32 bytes, got {len(key)}")
+    arr = encodings if isinstance(encodings, pa.Array) else pa.array(encodings, type=pa.binary())
+    if arr.type != pa.binary():  # int32 offsets: at most 2 GiB of keys per batch
+        arr = arr.cast(pa.binary())
+    n = len(arr)
+    if n == 0:
+        return np.zeros(0, dtype=np.int32)
+    _, off_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(off_buf, dtype=np.int32)[arr.offset:arr.offset + n + 1]
+    base = int(offsets[0])
+    offsets = (offsets - base).astype(np.uint32)
+    data = np.frombuffer(data_buf, dtype=np.uint8)[base:] if data_buf is not None else np.zeros(0, np.uint8)
+    out = np.zeros((n, 8), dtype=np.uint8)
+    kkrt_kernels.blake2b_many(data, offsets, 0, np.arange(n, dtype=np.int64),
+                              kkrt_kernels.blake2b_init(8, salt=key[:16], person=key[16:32]), out)
+    return (out.view("<u8").reshape(n) % np.uint64(buckets)).astype(np.int32)
 
 
 # --------------------------------------------------------------------------- 1. the plan
@@ -223,9 +246,9 @@ def spill_part(path, columns: list[str], header: bool, key: bytes, buckets: int,
     for table, keys in _part_batches(path, columns, header, part, batch_rows):
         enc = encode_columns(keys, names, part.get("lo", 0) + rows)  # row numbers for errors (Parquet: global)
         del keys
-        b = bucket_of(enc, key, buckets)
-        table = table.append_column(PET_KEY, pa.array(enc, type=pa.binary()))
-        table = table.append_column(PET_BUCKET, pa.array(b, type=pa.int32()))
+        enc = pa.array(enc, type=pa.binary())
+        table = table.append_column(PET_KEY, enc)
+        table = table.append_column(PET_BUCKET, pa.array(bucket_of(enc, key, buckets), type=pa.int32()))
         del enc
         rows += table.num_rows
         buf.append(table)
