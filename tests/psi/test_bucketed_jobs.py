@@ -52,6 +52,7 @@ def test_task_parameters_override_the_job_setting():
 
 
 def test_pet_run_psi_and_sql_tasks_bucketed_with_tls(tmp_path):
+    # the psi task runs KKRT per bucket (the default), the sql task ECDH per bucket (its parameter)
     from pet.transport import make_test_pki
 
     rng = np.random.default_rng(7)
@@ -73,7 +74,7 @@ def test_pet_run_psi_and_sql_tasks_bucketed_with_tls(tmp_path):
             party1: {{input: b.parquet, output: b_out}}
           - name: report
             type: sql
-            params: {{sql: "{SQL}"}}
+            params: {{sql: "{SQL}", protocol: ecdh}}
             party0: {{tables: {{a: a.csv}}, output: r0.csv}}
             party1: {{tables: {{b: b.parquet}}, output: r1.parquet, buckets: 5, cluster: "local:1"}}
     """))

@@ -51,10 +51,12 @@ def clients():
         cluster.close()
 
 
-def _run(sql, sales, users, clients, buckets=5, **kw):
+def _run(sql, sales, users, clients, buckets=5, protocol=None, **kw):
     def prog(session):
         own = {"sales": sales} if session.party == 0 else {"users": users}
         opts = {"buckets": buckets, "cluster": clients[session.party]}
+        if protocol is not None:
+            opts["protocol"] = protocol
         import pet.sql as psql
 
         return psql.query(session, sql, own, psi_options=opts, **kw)
@@ -64,9 +66,10 @@ def _run(sql, sales, users, clients, buckets=5, **kw):
     return mpc.run_local(prog, timeout=240)
 
 
-def test_grouped_aggregates_equal_duckdb(clients):
+@pytest.mark.parametrize("protocol", [None, "ecdh", "kkrt"])  # None: the default, KKRT per bucket
+def test_grouped_aggregates_equal_duckdb(clients, protocol):
     sales, users = _tables()
-    r0, r1 = _run(SQL, sales, users, clients)
+    r0, r1 = _run(SQL, sales, users, clients, protocol=protocol)
     want = oracle(SQL, {"sales": sales}, {"users": users})
     assert_same(r0, want)
     assert_same(r1, want)

@@ -13,7 +13,7 @@ Each ``--table NAME=PATH`` (CSV or Parquet) is a table of this party. The receiv
 or Parquet by extension); the other party writes nothing. What each party learns:
 docs/sql.md. ``--buckets B [--cluster local:N | tcp://HOST:PORT]`` runs the join's PSI
 bucketed on this party's Dask cluster (docs/scale-out.md). ``--psi-protocol ecdh`` joins
-by ECDH instead of KKRT PSI (both parties alike; ECDH is the one --buckets uses).
+by ECDH instead of KKRT PSI (both parties alike; with --buckets, the protocol of every bucket).
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def register(subparsers) -> None:
     p.add_argument("--duplicate-keys", default="reject", choices=("reject", "reveal_counts"),
                    help="one-to-many joins: reject (default) or reveal per-key row counts to the unique side")
     p.add_argument("--psi-protocol", default=None, choices=("ecdh", "kkrt"),
-                   help="PSI of the join (default kkrt, an OT-extension OPRF; ecdh with --buckets, which kkrt "
-                        "does not offer; same result); both parties must pass the same")
+                   help="PSI of the join, or of every bucket with --buckets (default kkrt, an OT-extension "
+                        "OPRF; ecdh gives the same result); both parties must pass the same")
     d = p.add_argument_group("differential privacy (docs/sql.md, 'Differential privacy')")
     d.add_argument("--epsilon", type=float, default=None, metavar="E",
                    help="release noisy COUNT/SUM/AVG under (E, D)-DP (the same at both parties)")
@@ -104,10 +104,8 @@ def _scale_out(args, tls) -> dict | None:
         if given:
             raise InputError(f"{', '.join(given)} need(s) --buckets")
         return {"protocol": args.psi_protocol or "kkrt"}
-    if args.psi_protocol not in (None, "ecdh"):
-        raise InputError(f"--psi-protocol {args.psi_protocol} does not run bucketed: drop --buckets, or use "
-                         "--psi-protocol ecdh")
-    options = {"buckets": args.buckets, "cluster": args.cluster, "state_dir": args.state_dir,
+    options = {"buckets": args.buckets, "protocol": args.psi_protocol or "kkrt", "cluster": args.cluster,
+               "state_dir": args.state_dir,
                "max_retries": args.max_retries, "listen_ports": port_range(args.listen_ports), "tls": tls,
                "timeout": args.timeout}
     return {k: v for k, v in options.items() if v is not None}

@@ -124,10 +124,7 @@ def psi_task(ctx) -> dict:
     mode = check_reveal(reveal)  # the job file keeps the reference layout's "reveal" ("both"/0/1)
     bucketed = _bucketed(ctx)
     if bucketed is not None:
-        if _protocol(params, bucketed=True) != "ecdh":
-            raise InputError(f"task {ctx.task}: protocol 'kkrt' does not run bucketed; drop 'buckets' "
-                             f"(or scale_out) for this task, or use protocol: ecdh")
-        return _psi_task_bucketed(ctx, source, output, column, mode, bucketed)
+        return _psi_task_bucketed(ctx, source, output, column, mode, dict(bucketed, protocol=_protocol(params)))
     df = read_table(source, what=f"task {ctx.task}: input")
     _check_keys(ctx, df, [column] if isinstance(column, str) else list(column), source)
     rows = align(ctx.channel, df, column, party=ctx.party, reveal_to=None if mode == "both" else int(mode),
@@ -141,19 +138,16 @@ def psi_task(ctx) -> dict:
 def _join_psi_options(ctx, params: dict) -> dict:
     """The sql task's ``psi_options``: bucketed (``scale_out``/``buckets``) or the ``protocol``."""
     bucketed = _bucketed(ctx)
-    protocol = _protocol(params, bucketed=bucketed is not None)
+    protocol = _protocol(params)
     if bucketed is None:
         return {"protocol": protocol}
-    if protocol != "ecdh":
-        raise InputError(f"task {ctx.task}: protocol {protocol!r} does not run bucketed; drop 'buckets' "
-                         f"(or scale_out) for this task, or use protocol: ecdh")
-    return bucketed
+    return dict(bucketed, protocol=protocol)  # the protocol of every bucket
 
 
-def _protocol(params: dict, bucketed: bool = False) -> str:
-    """The ``protocol`` task parameter: the PSI protocol, ``"kkrt"`` (default) or ``"ecdh"``
-    (the default of a bucketed task: KKRT does not run bucketed)."""
-    protocol = _param(params, "protocol", required=False, default="ecdh" if bucketed else "kkrt")
+def _protocol(params: dict) -> str:
+    """The ``protocol`` task parameter: the PSI protocol, ``"kkrt"`` (default) or ``"ecdh"``;
+    with buckets, the protocol of every bucket."""
+    protocol = _param(params, "protocol", required=False, default="kkrt")
     if protocol not in ("ecdh", "kkrt"):
         raise InputError(f"task parameter 'protocol' must be 'ecdh' or 'kkrt', got {str(protocol)[:40]!r}")
     return protocol

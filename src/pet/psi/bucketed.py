@@ -152,11 +152,11 @@ def _kkrt_bucket(channel, store, *, party: int, mode: str, arity: int, suite: st
 #: the joint order, when this party learns).
 PROTOCOLS = {"ecdh": _ecdh_bucket, "kkrt": _kkrt_bucket}
 
-#: The per-bucket protocol of :func:`align_dataset` when none is given. ``"ecdh"`` for the
-#: callers that do not choose one (``pet sql --buckets``, bucketed ``pet run`` tasks, which
-#: still refuse KKRT); ``pet psi --buckets`` defaults to ``"kkrt"`` (measured faster per
-#: item at 10^6 and 10^7: docs/scale-out.md).
-DEFAULT_PROTOCOL = "ecdh"
+#: The per-bucket protocol of :func:`align_dataset` when none is given (and the hash
+#: suite is the default "NU", which KKRT uses; another suite is ECDH's): KKRT, measured
+#: faster per item at 10^6 and 10^7 (docs/scale-out.md); the same default as ``align``,
+#: ``pet psi``, ``pet sql`` and ``pet run`` with or without buckets.
+DEFAULT_PROTOCOL = "kkrt"
 
 #: Rows per bucket :func:`default_buckets` aims at, per protocol (measured: docs/scale-out.md).
 ROWS_PER_BUCKET = {"ecdh": 1 << 14, "kkrt": 1 << 20}
@@ -903,9 +903,9 @@ def align_dataset(channel, path, on, output, *, party, buckets: int, cluster=Non
     cluster : a ``distributed.Client``, ``"local:N"`` (default ``"local:2"``) or
         ``"tcp://HOST:PORT"``. Parties may use different clusters and worker counts.
     reveal, dedupe, hash_suite, chunk_size : as :func:`~pet.psi.align_file` (per bucket).
-    protocol : the per-bucket protocol, a key of :data:`PROTOCOLS`: ``"ecdh"`` (default,
-        :data:`DEFAULT_PROTOCOL`) or ``"kkrt"`` (:mod:`pet.psi.kkrt`, one thread per bucket
-        task; ``pet psi --buckets``'s default; give ``buckets`` from
+    protocol : the per-bucket protocol, a key of :data:`PROTOCOLS`: ``"kkrt"`` (default,
+        :data:`DEFAULT_PROTOCOL`, unless ``hash_suite`` is not "NU": then ``"ecdh"``;
+        :mod:`pet.psi.kkrt`, one thread per bucket task; give ``buckets`` from
         :func:`default_buckets`: its fixed cost per bucket wants ~2^20 rows); both parties give
         the same (checked in the header, a :class:`~pet.errors.ProtocolError` at both).
         ``chunk_size`` default: :data:`DEFAULT_CHUNK` of the protocol.
@@ -935,7 +935,8 @@ def align_dataset(channel, path, on, output, *, party, buckets: int, cluster=Non
     check_channel(channel)
     party = check_party(party)
     mode = check_reveal(reveal)
-    protocol = DEFAULT_PROTOCOL if protocol is None else protocol
+    if protocol is None:
+        protocol = DEFAULT_PROTOCOL if hash_suite == "NU" else "ecdh"
     if protocol not in PROTOCOLS:
         raise InputError(f"protocol must be one of {sorted(PROTOCOLS)}, got {protocol!r}")
     if chunk_size is None:
