@@ -102,6 +102,10 @@ class Link:
         return f"rtt {self.rtt * 1e3:g} ms, {bw}"
 
 
+#: Seconds :meth:`ShapedChannel.close` waits beyond the queued messages' delivery time.
+CLOSE_SLACK = 10.0
+
+
 class ShapedChannel(Channel):
     """A channel end whose sends are delayed as :class:`Link` says (see the module doc).
 
@@ -164,9 +168,17 @@ class ShapedChannel(Channel):
         return self.inner._recv_value(timeout)
 
     def _close(self) -> None:
+        """Deliver what is queued, then close the underlying channel, before returning (as a
+        real link keeps the bytes already in flight): the delivery thread is a daemon, so a
+        process that exits right after ``close()`` would otherwise drop its last messages
+        and the peer would see a disconnection instead of them. Bounded by the queue's own
+        delivery time plus :data:`CLOSE_SLACK` seconds."""
         with self._cond:
             self._closing = True
             self._cond.notify()
+            until = max(self._busy_until + self.link.rtt / 2 - time.monotonic(), 0.0)
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=until + CLOSE_SLACK)
 
     def _deliver(self) -> None:
         while True:
