@@ -132,7 +132,8 @@ def test_composite_key_reveal_to_one_party(tmp_path, clients):
     assert sorted(zip(o1.zip, o1.n)) == sorted(zip(expected.zip, expected.n))
 
 
-def test_restart_resumes_finished_buckets(tmp_path, clients):
+@pytest.mark.parametrize("protocol", ["ecdh", "kkrt"])
+def test_restart_resumes_finished_buckets(tmp_path, clients, protocol):
     a, b, pa_, pb = _tables(tmp_path, 4000, 4000, 2000)
     out0, out1 = tmp_path / "o0.parquet", tmp_path / "o1.parquet"
 
@@ -143,8 +144,8 @@ def test_restart_resumes_finished_buckets(tmp_path, clients):
         if done >= 3:
             raise Crash("party 0's driver dies")
 
-    kw0 = dict(path=pa_, on="id", output=out0, buckets=8, cluster=clients[0])
-    kw1 = dict(path=pb, on="id", output=out1, buckets=8, cluster=clients[1])
+    kw0 = dict(path=pa_, on="id", output=out0, buckets=8, cluster=clients[0], protocol=protocol)
+    kw1 = dict(path=pb, on="id", output=out1, buckets=8, cluster=clients[1], protocol=protocol)
     r0, r1 = _run_both(dict(kw0, progress=crash_after_3), kw1, timeout=30)
     assert isinstance(r0, Crash) and isinstance(r1, Exception)
     assert not out0.exists() and not out1.exists()

@@ -69,30 +69,6 @@ def test_protocol_mismatch_fails_both_with_clear_error(tmp_path, clients):  # no
     assert not (tmp_path / "o0.parquet").exists() and not (tmp_path / "o1.parquet").exists()
 
 
-def test_kkrt_restart_resumes_finished_buckets(tmp_path, clients):  # noqa: F811
-    a, b, pa_, pb = _tables(tmp_path, 4000, 4000, 2000)
-    out0, out1 = tmp_path / "o0.parquet", tmp_path / "o1.parquet"
-
-    class Crash(Exception):
-        pass
-
-    def crash_after_3(done, total):
-        if done >= 3:
-            raise Crash("party 0's driver dies")
-
-    kw0 = dict(path=pa_, on="id", output=out0, buckets=8, cluster=clients[0], protocol="kkrt")
-    kw1 = dict(path=pb, on="id", output=out1, buckets=8, cluster=clients[1], protocol="kkrt")
-    r0, r1 = _run_both(dict(kw0, progress=crash_after_3), kw1, timeout=30)
-    assert isinstance(r0, Crash) and isinstance(r1, Exception)
-    assert not out0.exists() and not out1.exists()
-    assert len(list((tmp_path / "o0.parquet.pet-state" / "done").iterdir())) >= 3
-    r0, r1 = _run_both(kw0, kw1)  # the same command again
-    assert not isinstance(r0, Exception), r0
-    assert not isinstance(r1, Exception), r1
-    assert r0.resumed == r1.resumed >= 2
-    _check_aligned(a, b, pd.read_parquet(out0), pd.read_parquet(out1))
-
-
 def test_resume_needs_the_same_protocol(tmp_path, clients):  # noqa: F811
     """A run state left by an ECDH run is not resumed by a KKRT run (the protocol is part of
     the run's fingerprint): the buckets are redone, the output is still right."""
