@@ -30,7 +30,7 @@ import numpy as np
 from pet.errors import InputError
 from pet.mpc.correlated import B2A, AndTriple, CmpMask
 
-__all__ = ["and_words", "a2b", "b2a_bits", "msb", "msb_specs", "prefix_or_down"]
+__all__ = ["and_words", "a2b", "b2a_bits", "b2a_lanes", "msb", "msb_specs", "pack_lanes", "prefix_or_down"]
 
 _U = np.uint64
 
@@ -60,23 +60,85 @@ def and_words(session, x: np.ndarray, ys: list, mat: dict | None = None) -> list
     return [out[j].reshape(shape) for j in range(nb)]
 
 
-def a2b(session, x: np.ndarray) -> np.ndarray:
-    """Boolean shares of the bits of the arithmetic-shared ``x`` (see module docstring)."""
+def _lane_keep(lane_bits: int, s: int, up: bool) -> np.uint64:
+    """Mask of the bits that stay inside their ``lane_bits``-wide lane after a shift by
+    ``s``: ``up`` (``<< s``) drops each lane's lowest ``s`` positions, down (``>> s``) its
+    highest ``s``."""
+    lane = ((1 << lane_bits) - 1) ^ ((1 << s) - 1) if up else ((1 << (lane_bits - s)) - 1)
+    word = 0
+    for k in range(64 // lane_bits):
+        word |= lane << (k * lane_bits)
+    return _U(word)
+
+
+def _check_lanes(lane_bits: int) -> None:
+    if lane_bits not in (8, 16, 32, 64):
+        raise InputError(f"lane_bits must be 8, 16, 32 or 64, got {lane_bits!r}")
+
+
+def a2b(session, x: np.ndarray, lane_bits: int = 64) -> np.ndarray:
+    """Boolean shares of the bits of the arithmetic-shared ``x`` (see module docstring).
+
+    ``lane_bits < 64``: each word holds ``64 // lane_bits`` independent lanes (e.g. from
+    :func:`pack_lanes`) and the result is the bits of ``x_0 + x_1 mod 2^lane_bits`` per
+    lane (no carry crosses a lane): ``log2(lane_bits) + 1`` rounds instead of 7, the same
+    words per packed word."""
+    _check_lanes(lane_bits)
     zero = np.zeros_like(x)
     left, right = (x, zero) if session.party == 0 else (zero, x)
     (g,) = and_words(session, left, [right])
     p0 = x.copy()  # p = x_0 ^ x_1: each party's share of it is its own arithmetic share
     G, P = g, p0
-    for s in (1, 2, 4, 8, 16, 32):
-        sh = _U(s)
-        if s < 32:
-            t_g, t_p = and_words(session, P, [G << sh, P << sh])
+    s = 1
+    while s < lane_bits:
+        sh, keep = _U(s), _lane_keep(lane_bits, s, True)
+        if 2 * s < lane_bits:
+            t_g, t_p = and_words(session, P, [(G << sh) & keep, (P << sh) & keep])
             G = G ^ t_g
             P = t_p
         else:
-            (t_g,) = and_words(session, P, [G << sh])
+            (t_g,) = and_words(session, P, [(G << sh) & keep])
             G = G ^ t_g
-    return p0 ^ (G << _U(1))
+        s *= 2
+    return p0 ^ ((G << _U(1)) & _lane_keep(lane_bits, 1, True))
+
+
+def pack_lanes(x: np.ndarray, lane_bits: int) -> np.ndarray:
+    """Local: the low ``lane_bits`` bits of each share of ``x`` (flattened, ``n``
+    elements) packed lane-major into ``ceil(n / P)`` words, ``P = 64 // lane_bits``:
+    element ``l * words + j`` in lane ``l`` of word ``j``. Reduction mod ``2^lane_bits``
+    is compatible with the sharing (``2^lane_bits`` divides ``2^64``)."""
+    _check_lanes(lane_bits)
+    flat = np.ascontiguousarray(x, dtype=np.uint64).reshape(-1)
+    P = 64 // lane_bits
+    words = max(1, -(-flat.size // P))
+    pad = np.zeros(P * words, dtype=np.uint64)
+    pad[:flat.size] = flat
+    if lane_bits == 64:
+        return pad
+    pad &= _U((1 << lane_bits) - 1)
+    lanes = pad.reshape(P, words)
+    out = lanes[0].copy()
+    for k in range(1, P):
+        out |= lanes[k] << _U(k * lane_bits)
+    return out
+
+
+def b2a_lanes(session, w: np.ndarray, lane_bits: int, n: int, positions, weights) -> np.ndarray:
+    """:func:`b2a_bits` with ``weights`` on words packed by :func:`pack_lanes`: the ``K``
+    weighted sums of bit ``positions`` (within a lane) for each of the ``n`` elements,
+    shape ``(K, n)`` (1 round, 8 bytes per packed word)."""
+    P = 64 // lane_bits
+    positions = [int(p) for p in positions]
+    weights = [[int(v) for v in row] for row in weights]
+    K, npos = len(weights), len(positions)
+    bits = [k * lane_bits + p for k in range(P) for p in positions]
+    big = [[0] * (P * npos) for _ in range(K * P)]
+    for r in range(K):
+        for k in range(P):
+            big[r * P + k][k * npos:(k + 1) * npos] = weights[r]
+    sums = b2a_bits(session, w, bits, weights=big)  # (K * P, words)
+    return sums.reshape(K, P * w.size)[:, :n]
 
 
 def b2a_bits(session, w: np.ndarray, bits, mat: dict | None = None, weights=None,
@@ -241,13 +303,17 @@ def _msb_leaves(session, x: np.ndarray) -> np.ndarray:
     return bits.reshape(-1)[:n].reshape(shape)
 
 
-def prefix_or_down(session, w: np.ndarray) -> np.ndarray:
+def prefix_or_down(session, w: np.ndarray, lane_bits: int = 64) -> np.ndarray:
     """Boolean shares of ``m`` with bit ``i`` = OR of the bits ``>= i`` of ``w``
     (6 rounds; ``a | b = a ^ b ^ (a & b)``). ``m ^ (m >> 1)`` is then the one-hot of the
-    leading one."""
+    leading one. ``lane_bits < 64``: within each lane of that width (``log2(lane_bits)``
+    rounds)."""
+    _check_lanes(lane_bits)
     m = w
-    for s in (1, 2, 4, 8, 16, 32):
-        t = m >> _U(s)
+    s = 1
+    while s < lane_bits:
+        t = (m >> _U(s)) & _lane_keep(lane_bits, s, False)
         (a,) = and_words(session, m, [t])
         m = m ^ t ^ a
+        s *= 2
     return m

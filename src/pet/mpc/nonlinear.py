@@ -66,7 +66,7 @@ def _const(session, value: float, scale: int, shape) -> np.ndarray:
     return np.zeros(shape, dtype=_U)
 
 
-def _leading_one(session, x: np.ndarray, lo: int, hi: int, weights, *, with_sign: bool):
+def _leading_one(session, x: np.ndarray, lo: int, hi: int, weights, *, with_sign: bool, lanes: int = 64):
     """Weighted sums ``sum_p weights[k][p - lo] * h_p`` of the one-hot ``h`` of the leading
     one of ``|x|`` (bit positions ``lo..hi-1``), shape ``(K,) + x.shape``, and, if
     ``with_sign``, the shared sign bit.
@@ -75,7 +75,22 @@ def _leading_one(session, x: np.ndarray, lo: int, hi: int, weights, *, with_sign
     sign), which only differs when ``|x|`` is a power of two; then the normalised value
     is 1.0 instead of 0.5, still inside the range the Newton steps converge on.
     14 rounds.
+
+    ``lanes=32`` (no sign; the caller guarantees ``0 <= x < 2^32`` as ring elements, and
+    ``hi <= 32``): each party reduces its share mod 2^32, which is exact for such ``x``
+    (``2^32`` divides ``2^64``), and two elements share a word
+    (:func:`~pet.mpc.boolean.pack_lanes`): A2B in 6 rounds, the prefix OR in 5, B2A in 1;
+    12 rounds and about 7.5 AND words per element and party instead of 18.
     """
+    if lanes == 32:
+        if with_sign or hi > 32:
+            raise InputError("the 32-bit leading one needs x >= 0 and positions below 32")
+        n = x.size
+        w = boolean.a2b(session, boolean.pack_lanes(x, 32), lane_bits=32)
+        m = boolean.prefix_or_down(session, w, lane_bits=32)
+        h = m ^ ((m >> _U(1)) & _U(0x7FFFFFFF7FFFFFFF))
+        sums = boolean.b2a_lanes(session, h, 32, n, range(lo, hi), weights)
+        return sums.reshape((len(weights),) + x.shape), None
     w = boolean.a2b(session, x)
     if with_sign:
         sign_mask = np.negative(w >> _U(63))  # all ones where this share's bit 63 is set
@@ -112,9 +127,11 @@ def _abs(session, x: np.ndarray, s: np.ndarray) -> np.ndarray:
     return x - (mul_raw(session, x, s) << _U(1))
 
 
-def _recip_raw(session, x: np.ndarray, f: int, positive: bool = False):
+def _recip_raw(session, x: np.ndarray, f: int, positive: bool = False, upper=None):
     """Shares of ``1/x`` at scale ``O`` for ``x`` at scale ``f``; returns ``(share, O)``.
-    ``positive``: the caller guarantees ``x >= 0`` (no sign handling: 2 rounds less)."""
+    ``positive``: the caller guarantees ``x >= 0`` (no sign handling: 2 rounds less);
+    ``upper``: and ``x < upper`` (with ``upper 2^f <= 2^32``: the 32-bit leading one,
+    2 rounds less again)."""
     lo, hi = max(0, f - 10), f + 17
     if hi > 61:
         raise InputError(f"reciprocal needs frac_bits <= 44, got {f}")
@@ -124,8 +141,13 @@ def _recip_raw(session, x: np.ndarray, f: int, positive: bool = False):
     if K < hi - f:
         raise InputError(f"reciprocal: unsupported frac_bits {f}")
     O = min(2 * f, K + W)
-    (F1, F2), s = _leading_one(session, x, lo, hi, [[1 << (G - p - 1 + W) for p in ps],
-                                                    [1 << (K + f - p - 1) for p in ps]], with_sign=not positive)
+    lanes, top = 64, hi
+    if positive and upper is not None and math.log2(upper) + f <= 32:
+        lanes, top = 32, min(hi, max(lo + 1, math.ceil(math.log2(upper) + f)))
+        ps = range(lo, top)
+    (F1, F2), s = _leading_one(session, x, lo, top, [[1 << (G - p - 1 + W) for p in ps],
+                                                     [1 << (K + f - p - 1) for p in ps]],
+                               with_sign=not positive, lanes=lanes)
     a = x if positive else _abs(session, x, s)
     y = mul_raw(session, a, F1, G)  # |x| 2^(W-p-1) in [0.5, 1) at scale W
     z = _newton_recip(session, y)
@@ -133,18 +155,27 @@ def _recip_raw(session, x: np.ndarray, f: int, positive: bool = False):
     return (out if positive else _abs(session, out, s)), O
 
 
-def reciprocal(x: Shared, *, positive: bool = False) -> Shared:
+def reciprocal(x: Shared, *, positive: bool = False, upper: float | None = None) -> Shared:
     """``1 / x`` (28 rounds; result with ``2f`` fractional bits). See the module docstring
     for the domain; nothing about ``x`` (not even its magnitude) is revealed.
     ``positive=True``: the caller guarantees ``x >= 0`` (e.g. a hessian sum plus lambda);
     the sign handling is skipped (26 rounds, two products less); a negative ``x`` then
-    gives 0."""
+    gives 0. ``upper`` (with ``positive=True``): the caller also guarantees ``x < upper``
+    (a public bound, e.g. XGBoost's hessian limit 2^16). When ``upper 2^f <= 2^32`` the
+    leading one is found on 32-bit lanes, two elements per word (24 rounds, about 40% of
+    the A2B and prefix-OR traffic and AND triples); a value at or above ``upper`` is then
+    reduced mod ``2^(32 - f)`` and its result is wrong, so the bound must really hold."""
     if not isinstance(x, Shared):
         raise PetTypeError("reciprocal expects a Shared array")
+    if upper is not None:
+        if not positive:
+            raise InputError("reciprocal: upper= needs positive=True")
+        if not (isinstance(upper, (int, float)) and math.isfinite(upper) and upper > 0):
+            raise InputError("reciprocal: upper must be a positive finite number")
     session = x.session
     if x.frac == 0:
         x = x.rescale(session.frac_bits)
-    share, O = _recip_raw(session, x.share, x.frac, positive)
+    share, O = _recip_raw(session, x.share, x.frac, positive, upper)
     return Shared(session, share, O)
 
 
