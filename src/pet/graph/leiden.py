@@ -361,6 +361,8 @@ def _refine(ctx, g, comm, ref, rstore, seed, level, salt, n_groups, spread=False
     for gsel in range(n_groups):
         cand = np.flatnonzero(grp[:g.n_pub] == gsel)
         cand = cand[rstore.cnt_pub[ref[cand]] == 1]
+        if cand.size == 0:
+            continue  # public batch, known to both to be empty: no round at all
         _, moved_pub = batched_round(ctx, g, ref, rstore, empty, cand, allow_empty=False, restrict=comm,
                                      excluded=ref[cand], move_on_zero=True)
         n_pub += moved_pub.size

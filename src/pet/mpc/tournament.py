@@ -404,6 +404,17 @@ def _product_count(sizes: dict) -> int:
     return sum((1 if s == 2 else s) * c for s, c in sizes.items() if s > 1)
 
 
+def _level_sizes(lens: np.ndarray, arity: int):
+    """Number of groups of each size on the level with segment lengths ``lens`` (as
+    :func:`_level_groups`, without positions); the next lengths."""
+    full, rest = lens // arity, lens % arity
+    counts = np.bincount(rest, minlength=arity)
+    sizes = {s: int(counts[s]) for s in range(1, arity) if counts[s]}
+    if int(full.sum()):
+        sizes[arity] = int(full.sum())
+    return sizes, full + (rest > 0)
+
+
 def tournament_cost(segments, arity: int = 2, *, outputs=("index",), batch: int = 1) -> TournamentCost:
     """Rounds (exact: the session's counter advances by this much), comparisons, Beaver
     products and bytes sent per party (MSB words and product openings; a little framing
@@ -415,8 +426,7 @@ def tournament_cost(segments, arity: int = 2, *, outputs=("index",), batch: int 
     rounds = comparisons = msb_bytes = 0
     ops, levels, have_idx = [], [], False
     while lens.size and lens.max() > 1:
-        groups, new_lens = _level_groups(lens, arity)
-        sizes = {g.s: g.dest.size for g in groups}
+        sizes, new_lens = _level_sizes(lens, arity)
         pairs = sum(len(_PAIRS[s]) * c for s, c in sizes.items() if s > 1)
         comparisons += pairs
         msb_bytes += MSB_BYTES_PER_WORD * -(-batch * pairs // 64)
