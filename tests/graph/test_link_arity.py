@@ -100,3 +100,35 @@ def test_batch_randomness_requested_at_once(monkeypatch, karate, links):
     assert len(on_the_spot) <= setup, len(on_the_spot)
     assert left == [0, 0]
     assert r0.attrs["pet_graph"]["rounds"] > 10
+
+
+def test_batches_known_empty_to_both_cost_no_round(monkeypatch):
+    """Refinement batches with no node of either party (a public batch that is empty, or
+    a group without private nodes on either side) are skipped without an exchange; the
+    partition is unchanged. Every node is public here (alternating owners in dense
+    blocks), so before, each level's private phase exchanged one empty batch per group."""
+    import importlib
+
+    L = importlib.import_module("pet.graph.leiden")  # the module (pet.graph.leiden is also the function)
+
+    n, edges = planted_partition(4, 20, 0.5, 40, seed=5)
+    owner = np.arange(n) % 2
+    inputs = split(n, edges, owner)
+    calls = {0: [], 1: []}
+    real = L.batched_round
+
+    def recording(ctx, g, lab, store, own_nodes, pub_nodes, **kw):
+        calls[ctx.party].append((len(own_nodes), len(pub_nodes), g.n_priv))
+        return real(ctx, g, lab, store, own_nodes, pub_nodes, **kw)
+
+    monkeypatch.setattr(L, "batched_round", recording)
+    r0, r1 = _run(inputs, seed=1)
+    assert len(calls[0]) == len(calls[1]) > 0
+    assert all(c[2] == 0 for c in calls[0] + calls[1])  # no private node at any level
+    empty = [a for a, b in zip(calls[0], calls[1]) if a[0] == b[0] == a[1] == 0]
+    assert empty == []
+    info = r0.attrs["pet_graph"]
+    assert info["step_rounds"]["structure"] == info["rounds"]
+    g = graph_of(n, edges)
+    ref = la.find_partition(g, la.ModularityVertexPartition, seed=0, n_iterations=-1)
+    assert abs(g.modularity(union_membership(r0, r1, range(n))) - g.modularity(ref.membership)) <= 0.01

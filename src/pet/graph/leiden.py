@@ -211,7 +211,8 @@ def _one_pass(ctx, g0, lab0, store, *, seed, iteration, n_groups, group_size, ma
         # a retry after a stuck level spreads the nodes over more batches (public nodes in
         # distinct batches), so that two nodes that should merge are not in the same one
         k_ref = min(64, max(k, n_total)) if stuck else k
-        merges = _refine(ctx, g, lab, ref, rstore, seed, level, salt + 1, k_ref, spread=bool(stuck))
+        merges = _refine(ctx, g, lab, ref, rstore, seed, level, salt + 1, k_ref, spread=bool(stuck),
+                         peer_priv=int(peer_priv))
         peer = ctx.session.exchange("graph.level", [int(lm[0]), int(merges[0])])
         if not (isinstance(peer, list) and len(peer) == 2):
             raise ProtocolError("graph: malformed level summary")
@@ -349,10 +350,20 @@ def _local_moving(ctx, g, lab, store, seed, level, salt, n_groups, max_rounds):
     return n_own_moves, n_pub_moves
 
 
-def _refine(ctx, g, comm, ref, rstore, seed, level, salt, n_groups, spread=False):
+def _refine(ctx, g, comm, ref, rstore, seed, level, salt, n_groups, spread=False, peer_priv=None):
     """Refinement: phase 1 public singletons, phase 2 own private singletons, each one
-    pass over the groups. Returns (own private merges, public merges)."""
+    pass over the groups. Returns (own private merges, public merges).
+
+    A batch both parties know to be empty costs no round: in phase 1 the public batch; in
+    phase 2 a group holding none of either party's private nodes (the groups of the peer's
+    private nodes follow from the public seed and the peer's private node count,
+    ``peer_priv``, which it sent for this level)."""
     grp = _groups(seed, level, salt, g, n_groups)
+    occupied = np.ones(n_groups, dtype=bool)
+    if peer_priv is not None:
+        peer_grp = group_of(seed, level, 2 * salt + 1, np.arange(peer_priv), n_groups)
+        occupied = (np.bincount(grp[g.n_pub:], minlength=n_groups)
+                    + np.bincount(peer_grp, minlength=n_groups)) > 0
     if spread and g.n_pub:
         offset = int(group_of(seed, level, 2 * salt + 7, np.zeros(1), n_groups)[0])
         grp[:g.n_pub] = (np.arange(g.n_pub) + offset) % n_groups
@@ -367,6 +378,8 @@ def _refine(ctx, g, comm, ref, rstore, seed, level, salt, n_groups, spread=False
                                      excluded=ref[cand], move_on_zero=True)
         n_pub += moved_pub.size
     for gsel in range(n_groups):
+        if not occupied[gsel]:
+            continue  # no private node of either party in this group: known to both
         cand = np.flatnonzero(grp[g.n_pub:] == gsel) + g.n_pub
         r = ref[cand]
         ok = r < 0
