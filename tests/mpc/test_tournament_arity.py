@@ -137,3 +137,10 @@ def test_tournament_specs_are_exactly_what_a_tournament_requests(correlations):
     assert left == [0] * len(left)
     for got in idx:
         np.testing.assert_array_equal(got, _first_extreme(x, lens))
+
+
+def test_choose_arity_refuses_unknown_arities():
+    from pet.errors import InputError
+
+    with pytest.raises(InputError, match="arities"):
+        choose_arity([8], WAN, arities=(2, 8))

@@ -46,6 +46,17 @@ Products with a 0/1 integer need no truncation, so every output is exact.
 
 What a party learns: nothing (every opened value is a dealer-masked MSB input or a
 Beaver opening); segment lengths, ``arity`` and shapes are public.
+
+Choosing the arity: :func:`tournament_cost` replays the levels on the public lengths (exact
+rounds, estimated bytes, the correlated-randomness requests in order, which
+:func:`tournament_specs` turns into specs for :meth:`pet.mpc.Session.prepare`);
+:func:`choose_arity` picks the arity with the least ``rounds * rtt / 2 + bytes * (8 /
+bandwidth + CPU_SECONDS_PER_BYTE)`` on a declared :class:`pet.transport.Link`, and the
+binary tournament without one. Leiden uses it per batch (many short segments: groups of 3
+or 4 over a WAN, about 35 % fewer rounds); pet.sql's MIN/MAX (a few segments of up to
+500,000 rows) stays binary, as the model says (measured at 50,000 rows x 10 groups over
+100 Mbit/s, 20 ms: 144 rounds / 23.8 MB / 5.6 s binary, 88 rounds / 63.6 MB / 8.5 s in
+groups of 4).
 """
 
 from __future__ import annotations
@@ -423,7 +434,7 @@ def tournament_cost(segments, arity: int = 2, *, outputs=("index",), batch: int 
     lens = np.asarray(segments, dtype=np.int64).reshape(-1)
     want = {outputs} if isinstance(outputs, str) else set(outputs)
     one_hot, carry_index = "one_hot" in want, "index" in want and "one_hot" not in want
-    rounds = comparisons = msb_bytes = 0
+    comparisons = msb_bytes = 0
     ops, levels, have_idx = [], [], False
     while lens.size and lens.max() > 1:
         sizes, new_lens = _level_sizes(lens, arity)
@@ -471,6 +482,8 @@ def choose_arity(segments, link=None, *, outputs=("index",), batch: int = 1, ari
     ``bytes`` come from :func:`tournament_cost`. Without a link, or with ``rtt == 0``, the
     binary tournament (2: fewest bytes and least work). Ties go to the smaller arity.
     Both parties must pass the same arguments (the result is then the same)."""
+    if not arities or any(a not in (2, 3, 4) or isinstance(a, bool) for a in arities):
+        raise InputError(f"arities must be a non-empty selection of 2, 3 and 4, got {arities!r}")
     rtt = 0.0 if link is None else float(link.rtt)
     if rtt <= 0:
         return 2
