@@ -28,9 +28,10 @@ Protocol of a round (both parties call :func:`batched_round` with the same publi
    opaque, party 1's opaque) and their shares of ``2m``, ``k``, ``w`` and ``K`` terms;
 4. one Beaver product, then the segmented argmax (:func:`pet.mpc.argmax`, one segment per
    node; the correlated randomness of both requested at once, :func:`_prepare`): a
-   tournament of arity 2 (``9 * ceil(log2 longest)`` rounds, the fewest bytes), 3 or 4 (``10 * ceil(log3 longest)`` / ``11 * ceil(log4 longest)`` rounds, about 1.8x /
-   2.4x the bytes), whichever :func:`pet.mpc.tournament.choose_arity` models fastest on
-   the agreed link (``Context.link``: the larger declared round trip and the smaller
+   tournament of arity 2 (``9 * ceil(log2 longest)`` rounds, the fewest bytes), 3 or 4
+   (``10 * ceil(log3 longest)`` / ``11 * ceil(log4 longest)`` rounds, about 1.8x / 2.4x
+   the bytes), whichever :func:`pet.mpc.tournament.choose_arity` models fastest on the
+   agreed link (``Context.link``: the larger declared round trip and the smaller
    bandwidth of the two parties; without a round trip, arity 2). Ties go to the lower
    position at every arity, so the moves, and the partition, do not depend on it;
 5. the winning positions are opened: a private node's only to its owner, a public node's
