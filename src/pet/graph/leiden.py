@@ -107,6 +107,8 @@ def leiden(session, nodes, edges, *, resolution=1.0, seed=0, n_iterations=2, n_g
     * the peer's node count (PSI), the cross-edge endpoints (given by the setting) and
       hence which of its own and the peer's nodes are *public* (have a cross edge);
     * the bit length of the peer's total weight share (fixes the fixed-point scale);
+    * the round trip and bandwidth the peer declares for the link (``link=``, or its shaped
+      channel's; both need the same argmax arity);
     * the community of every public node at every step (every move of a public node), and
       the labels of the public communities (communities that ever held a public node);
     * per round: the number of the peer's private nodes in the batch, of their candidate
