@@ -15,7 +15,9 @@ cross-party edges: time against the cross fraction).
 Reported (``extra_info`` and one printed line): ``wall_s`` (the slower party, from the
 first message to the result), ``bytes`` (both parties' traffic with each other, sent +
 received, counted once per direction) and ``dealer_bytes``, the number of MPC rounds,
-levels and candidate moves, the modularity of the union partition next to leidenalg's on
+levels and candidate moves, the MPC rounds per step of a batch (``step_rounds``) and the
+argmax calls per tournament arity (``arity``: 3 or 4 on a link with latency, chosen by
+``pet.mpc.tournament.choose_arity``), the modularity of the union partition next to leidenalg's on
 the union graph (``n_iterations=-1``, seed 0) and ``delta_q``. Target: <= 120 s with
 ``|delta_q| <= 0.01``. With ``--link`` (``conftest.py``; ``--link wan``: loopback, 1 Gbit/s
 and 100 Mbit/s at 20 ms) the parties shape what they send to each other and to the dealer,
@@ -160,6 +162,7 @@ def test_leiden_two_processes(benchmark, tmp_path, link):
         "batches": info["rounds"], "candidates": info["candidates"], "frac_bits": info["frac_bits"],
         "modularity": round(q, 5), "modularity_leidenalg": round(q_la, 5), "delta_q": round(q - q_la, 5),
         "leidenalg_s": round(la_s, 2), "communities": int(memb.nunique()),
+        "step_rounds": info.get("step_rounds"), "arity": info.get("arity"),
     }
     benchmark.extra_info.update(extra)
     print("\nleiden", json.dumps(extra))

@@ -27,7 +27,13 @@ Protocol of a round (both parties call :func:`batched_round` with the same publi
 3. both build the same candidate layout (stay, [empty], public labels ascending, party 0's
    opaque, party 1's opaque) and their shares of ``2m``, ``k``, ``w`` and ``K`` terms;
 4. one Beaver product, then the segmented argmax (:func:`pet.mpc.argmax`, one segment per
-   node: ``9 * ceil(log2 longest)`` rounds);
+   node; the correlated randomness of both requested at once, :func:`_prepare`): a
+   tournament of arity 2 (``9 * ceil(log2 longest)`` rounds, the fewest bytes), 3 or 4
+   (``10 * ceil(log3 longest)`` / ``11 * ceil(log4 longest)`` rounds, about 1.8x / 2.4x
+   the bytes), whichever :func:`pet.mpc.tournament.choose_arity` models fastest on the
+   agreed link (``Context.link``: the larger declared round trip and the smaller
+   bandwidth of the two parties; without a round trip, arity 2). Ties go to the lower
+   position at every arity, so the moves, and the partition, do not depend on it;
 5. the winning positions are opened: a private node's only to its owner, a public node's
    to both. A public node moving to a private community makes that label public (a fresh
    public id, allocated in the same order on both sides).
@@ -50,6 +56,8 @@ from pet._random import secure_permutation
 from pet.errors import ProtocolError
 from pet.graph.state import LabelStore, LevelGraph
 from pet.mpc import Shared, argmax
+from pet.mpc.arithmetic import mul_specs
+from pet.mpc.tournament import choose_arity, tournament_specs
 
 __all__ = ["Context", "batched_round"]
 
@@ -59,13 +67,21 @@ _NONE = np.iinfo(np.int64).min
 
 @dataclass
 class Context:
-    """What every round needs: the session, the fixed-point constants, counters."""
+    """What every round needs: the session, the fixed-point constants, the agreed link
+    (chooses the argmax arity), counters: ``rounds`` (batches), ``slots``,
+    ``candidates``, ``step_rounds`` (MPC rounds per step of :func:`batched_round`, plus
+    ``queue`` for local moving's queue exchange, filled by the caller) and ``arity``
+    (argmax calls per arity)."""
 
     session: object
     gamma_num: int
     gamma_bits: int
     m2: int  # this party's share of 2m (fixed point)
-    stats: dict = field(default_factory=lambda: {"rounds": 0, "slots": 0, "candidates": 0})
+    link: object = None  # pet.transport.Link agreed by both parties, or None
+    stats: dict = field(default_factory=lambda: {
+        "rounds": 0, "slots": 0, "candidates": 0,
+        "step_rounds": {"queue": 0, "structure": 0, "gains": 0, "argmax": 0, "open": 0},
+        "arity": {2: 0, 3: 0, 4: 0}})
 
     @property
     def party(self) -> int:
@@ -281,6 +297,8 @@ def _best_moves(ctx: Context, g, lab, store, li: _Lists, peer: _Peer, lay: _Layo
         dw[stay] = 0
         dK[stay] = 0
         kk = k[slot_u]
+        arity = choose_arity(lay.lengths, ctx.link)  # public lengths, agreed link: same at both parties
+        _prepare(s, 2 * n_cand, lay.lengths, arity)
         # every factor is a sum of the two parties' local terms: additive shares as they are
         x = Shared.from_shares(s, np.concatenate([np.full(n_cand, ctx.m2, dtype=np.int64), kk]), 0)
         y = Shared.from_shares(s, np.concatenate([dw, dK]), 0)
@@ -288,7 +306,22 @@ def _best_moves(ctx: Context, g, lab, store, li: _Lists, peer: _Peer, lay: _Layo
         gains = prod[:n_cand] * (1 << ctx.gamma_bits) - prod[n_cand:] * ctx.gamma_num
         if move_on_zero:
             gains = gains - stay.astype(np.int64)  # stay scores 0 - 1 (a public -1)
-    return argmax(gains, segments=lay.lengths)
+    ctx.stats["arity"][arity] += 1
+    r0 = s.rounds
+    best = argmax(gains, segments=lay.lengths, arity=arity)
+    ctx.stats["step_rounds"]["argmax"] += s.rounds - r0
+    ctx.stats["step_rounds"]["gains"] -= s.rounds - r0  # counted by the caller around the whole step
+    return best
+
+
+def _prepare(s, n_products: int, lengths, arity: int) -> None:
+    """Request the correlated randomness of step 4 (the gains' product and every step of
+    the argmax) at once: one round trip to the dealer per batch instead of one per
+    tournament step (each of those would stall party 1 about half a round trip on a
+    slow link). Both parties call it with the same public arguments."""
+    kind = "ot" if getattr(s.source, "kind", None) == "ot" else "dealer"
+    specs = [mul_specs(n_products, 0)] + tournament_specs(lengths, arity, outputs="index", correlations=kind)
+    s.prepare(specs)
 
 
 def _open_winners(s, best, lay: _Layout) -> np.ndarray:
@@ -400,14 +433,21 @@ def batched_round(ctx: Context, g: LevelGraph, lab: np.ndarray, store: LabelStor
         # so it cannot link slots to nodes by their position; results do not depend on
         # the order (moves are applied by node)
         own_nodes = own_nodes[secure_permutation(own_nodes.size)]
+    steps = ctx.stats["step_rounds"]
     li = _list_candidates(g, lab, own_nodes, pub_nodes, restrict, excluded)
+    r0 = s.rounds
     peer = _exchange_structure(s, li, pub_nodes.size)
+    steps["structure"] += s.rounds - r0
     lay = _build_layout(ctx.party, li, peer, own_nodes.size, pub_nodes.size, 1 if allow_empty else 0)
     ctx.stats["slots"] += lay.n_slots
     ctx.stats["candidates"] += lay.slot.size
     if lay.n_slots == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    r0 = s.rounds
     best = _best_moves(ctx, g, lab, store, li, peer, lay, own_nodes, pub_nodes, move_on_zero)
+    steps["gains"] += s.rounds - r0
     ctx.stats["rounds"] += 1
+    r0 = s.rounds
     win = _open_winners(s, best, lay)
+    steps["open"] += s.rounds - r0
     return _apply_moves(ctx.party, g, lab, store, lay, win, own_nodes, pub_nodes)

@@ -5,7 +5,9 @@ Protocol (both parties, in this order):
 1. *Hello*: each party validates its own input locally (:mod:`pet.graph.inputs`) and sends
    ``ok`` or an error category (never the offending private values), plus the public
    parameters (resolution, seed, iterations, groups); if either side failed or the
-   parameters differ, both raise :class:`~pet.graph.inputs.GraphError`.
+   parameters differ, both raise :class:`~pet.graph.inputs.GraphError`. The same message
+   carries the network each party declares (round trip and bandwidth, see
+   :func:`agree_link`); both use the slower of the two to choose the tournament arity.
 2. *Disjoint node sets*: ECDH-PSI (:func:`pet.psi.ecdh_psi`, ``reveal="both"``) of the
    canonical node keys; a non-empty intersection (nodes claimed by both) is an error on
    both sides, naming the shared ids (both parties learn them from the PSI anyway).
@@ -25,7 +27,8 @@ Protocol (both parties, in this order):
 What a party learns here: whether the peer's input is valid (and an error category), the
 peer's number of nodes (PSI), the nodes claimed by both (empty on valid input), the
 cross-edge endpoints (public by the setting), the bit length of the peer's total weight
-share, and the sign bits of the cross-edge weights (all non-negative on valid input).
+share, the sign bits of the cross-edge weights (all non-negative on valid input), and the
+round trip and bandwidth the peer declares for the link.
 """
 
 from __future__ import annotations
@@ -34,12 +37,12 @@ import math
 
 import numpy as np
 
-from pet.errors import PrecisionError, ProtocolError
+from pet.errors import PetTypeError, PrecisionError, ProtocolError
 from pet.graph.inputs import GraphError, LocalInput
 from pet.graph.state import LevelGraph, build_csr
 from pet.mpc import Shared, compare
 
-__all__ = ["Level0", "joint_setup"]
+__all__ = ["Level0", "joint_setup", "agree_link"]
 
 GAMMA_BITS = 10
 
@@ -47,8 +50,9 @@ GAMMA_BITS = 10
 class Level0:
     """The level-0 view: graph, own node positions, public node keys, constants."""
 
-    def __init__(self, graph, own_known, pub_keys, frac_bits, gamma_num, m2, n_peer_nodes):
+    def __init__(self, graph, own_known, pub_keys, frac_bits, gamma_num, m2, n_peer_nodes, link=None):
         self.graph = graph
+        self.link = link  # the agreed pet.transport.Link (None: no latency declared)
         self.own_known = own_known  # known-node index of each own input node (input order)
         self.pub_keys = pub_keys
         self.frac_bits = frac_bits
@@ -57,12 +61,39 @@ class Level0:
         self.n_peer_nodes = n_peer_nodes
 
 
-def _fail_both(session, local_error, params):
-    """Step 1: exchange validity and parameters; raise on both sides if needed."""
+def _network(link) -> list:
+    """``[rtt seconds, bandwidth bit/s or 0.0 for unlimited]`` of a declared link."""
+    if link is None:
+        return [0.0, 0.0]
+    return [float(link.rtt), 0.0 if link.bandwidth is None else float(link.bandwidth)]
+
+
+def agree_link(own, peer):
+    """The link both parties plan for: the larger round trip and the smaller bandwidth of
+    the two declared ones (``own``: a Link or None; ``peer``: the peer's ``[rtt, bw]``,
+    checked). ``None`` when neither declares a round trip."""
+    from pet.transport import Link
+
+    if not (isinstance(peer, list) and len(peer) == 2
+            and all(isinstance(v, float) and math.isfinite(v) and v >= 0 for v in peer)):
+        raise ProtocolError("graph setup: malformed link declaration from the peer")
+    mine = _network(own)
+    rtt = max(mine[0], peer[0])
+    bws = [b for b in (mine[1], peer[1]) if b > 0]
+    if rtt <= 0 or rtt >= 3600:
+        return None
+    return Link(rtt=rtt, bandwidth=max(1e3, min(bws)) if bws else None)
+
+
+def _fail_both(session, local_error, params, link=None):
+    """Step 1: exchange validity, parameters and the declared links; raise on both sides
+    if needed. Returns the agreed link (:func:`agree_link`)."""
+    if link is not None and not all(hasattr(link, a) for a in ("rtt", "bandwidth")):
+        raise PetTypeError("link must be a pet.transport.Link or None")
     ok = local_error is None
     msg = "" if ok else type(local_error).__name__ + ": " + _category(str(local_error))
-    peer = session.exchange("graph.hello", [bool(ok), msg, list(params)])
-    if not (isinstance(peer, list) and len(peer) == 3):
+    peer = session.exchange("graph.hello", [bool(ok), msg, list(params), _network(link)])
+    if not (isinstance(peer, list) and len(peer) == 4):
         raise ProtocolError("graph setup: malformed hello from the peer")
     if not ok:
         raise local_error
@@ -71,6 +102,7 @@ def _fail_both(session, local_error, params):
     if list(peer[2]) != list(params):
         raise GraphError(f"the parties passed different parameters (resolution, seed, n_iterations, n_groups, "
                          f"group_size): this party {list(params)}, the peer {list(peer[2])}")
+    return agree_link(link, peer[3])
 
 
 def _category(text: str) -> str:
@@ -86,10 +118,11 @@ def _category(text: str) -> str:
 
 
 def joint_setup(session, local: LocalInput | None, local_error, *, resolution, params,
-                check_disjoint=True) -> Level0:
-    """Run steps 1-5 and build the level-0 view (see the module docstring)."""
+                check_disjoint=True, link=None) -> Level0:
+    """Run steps 1-5 and build the level-0 view (see the module docstring); ``link``: the
+    network this party declares (a :class:`pet.transport.Link` or None)."""
     me = session.party
-    _fail_both(session, local_error, params)
+    agreed = _fail_both(session, local_error, params, link)
 
     # 2. disjoint node sets
     if check_disjoint:
@@ -186,4 +219,4 @@ def joint_setup(session, local: LocalInput | None, local_error, *, resolution, p
     np.add.at(deg, src[loops], 2 * w[loops])
     m2 = int(deg.sum())
     graph = LevelGraph(n_pub, n_known, indptr, indices, weights, deg)
-    return Level0(graph, own_known, pub_keys, f, gamma_num, m2, n_peer_nodes)
+    return Level0(graph, own_known, pub_keys, f, gamma_num, m2, n_peer_nodes, agreed)
