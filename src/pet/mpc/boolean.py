@@ -17,7 +17,11 @@ local. Each element's 64 bits live in one uint64 word, so one word operation pro
 * :func:`msb` -- dealer-masked opening and a compacting comparison tree (8 rounds, about
   33 bytes per element per party, see its docstring); with the OT source, 1-out-of-16 OT
   leaves on 4-bit digits and a 4-level tree instead (7 rounds, about 42 bytes online, half
-  the OTs of the masked form; :func:`_msb_leaves`).
+  the OTs of the masked form; :func:`_msb_leaves`). ``msb(..., bits=l)``: the narrow
+  comparison of values the caller guarantees to lie in ``[-2^(l-1), 2^(l-1))``, on lanes of
+  ``L`` = 8, 16 or 32 bits packed ``64 / L`` per word (``2 + log2 L`` rounds, about
+  ``L / 2`` bytes per element; :func:`_msb_narrow`, :func:`_msb_narrow_leaves`;
+  :func:`check_msb_bound` refuses a declared bound that does not fit).
 
 Every opened value is masked by fresh dealer randomness, so it is uniform: a party learns
 nothing about the other's shares.
