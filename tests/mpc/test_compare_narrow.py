@@ -164,3 +164,31 @@ def test_narrow_msb_uses_exactly_the_prefetched_specs(source):
     for online in (r0[1], r1[1]):
         assert online[1] == (6 if source == "dealer" else 5)
         assert online[0] < (10 if source == "dealer" else 14) * 512 + 2000
+
+
+@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("arity", [2, 4])
+def test_tournament_with_narrow_comparisons(source, arity):
+    # values in [0, 2^15) as integers: every difference fits 16 signed bits; the extremes sit at
+    # both ends of that range, with ties (the lower index wins) and segments of odd lengths
+    rng = DataRNG(11)
+    x = rng.integers(0, 1 << 15, 3 * 37).reshape(3, 37)
+    x[0, 5] = x[0, 30] = (1 << 15) - 1
+    x[1, :] = 0
+    x[2, 7] = (1 << 15) - 1
+    x[2, 8] = 0
+    segs = [1, 12, 24]
+
+    def prog(s):
+        xs = s.share(x if s.party == 0 else None, owner=0)
+        t = mpc.tournament(xs, axis=1, outputs=("value", "index"), arity=arity, bits=16)
+        lo = mpc.min(xs, axis=1, segments=segs, bits=16)
+        return s.reveal(t.value), s.reveal(t.index), s.reveal(lo)
+
+    v, i, lo = both(prog, correlations=source, frac_bits=0)
+    np.testing.assert_array_equal(v, x.max(axis=1))
+    np.testing.assert_array_equal(i, x.argmax(axis=1))
+    starts = np.cumsum([0] + segs[:-1])
+    np.testing.assert_array_equal(lo, np.minimum.reduceat(x, starts, axis=1))
+    with pytest.raises(InputError, match="bits"):
+        mpc.tournament(mpc.Shared(None, np.zeros(4, dtype=np.uint64), 0), bits=0)
