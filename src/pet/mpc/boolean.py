@@ -317,7 +317,7 @@ def _msb_narrow(session, x: np.ndarray, L: int) -> np.ndarray:
     3. XOR in ``msb_L(c) ^ msb_L(r)`` and :func:`b2a_bits` (1 round, 1/8 byte).
 
     ``2 + log2 L`` rounds (5, 6, 7 for ``L`` = 8, 16, 32; 64 bits: 8); per element and
-    party about ``L / 8 + 3 L / 8`` bytes (4, 8, 16 bytes; 64 bits: 33). The dealer's
+    party about ``L / 8 + 3 L / 8`` bytes (3.6, 7.6, 15.6 bytes; 64 bits: 31.6). The dealer's
     part is the full-width mask and ``L / 64`` of the tree's AND triples. What each party
     learns: only uniformly masked openings (``c``, the AND and B2A openings)."""
     from pet.mpc import _narrow_kernels
