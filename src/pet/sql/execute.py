@@ -473,7 +473,8 @@ EXTREMES_LANE = 32
 def _narrow_extremes(nums, f: int, kbig: int) -> tuple[int, int]:
     """``(frac, bits)`` of the MIN/MAX tournament: the compared values are
     ``Hm (v + 2^kbig)`` in ``[0, 2^(kbig+1))`` (plus a truncation's ulp), so on the lattice
-    ``2^-f`` every pairwise difference fits ``kbig + 2 + f`` signed bits. If that is above
+    ``2^-f`` every pairwise difference fits ``kbig + 3 + f`` signed bits (with a
+    truncation's ulp of slack). If that is above
     :data:`EXTREMES_LANE`, the values are held at a coarser ``f`` (one truncation, folded
     into the existing rescale to the common frac) as long as ``2^-f <= REL_TARGET 2^k / 4``
     for every column's class ``k``; else the full 64-bit comparison at the planned ``f``.
