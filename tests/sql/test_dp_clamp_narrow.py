@@ -136,3 +136,39 @@ def test_query_with_planted_outliers_at_the_class_limit():
     assert std < 0.05
     np.testing.assert_allclose(got["t"], want["t"], atol=10 * std + 1e-9)
     assert np.all(np.abs(got["t"] - raw["t"]) > 30)  # the planted rows did not get through
+
+
+def test_clamp_plan_is_exact_for_every_value_of_the_class():
+    # for many classes, fracs and bounds: every encoding the range analysis allows (|v| < 2^k
+    # within err, on the comparison lattice, one truncation unit up) keeps both compared
+    # differences inside the chosen signed width; a coarser lattice keeps >= 24 bits of the bound
+    from pet.sql.dp import CLAMP_RESOLUTION
+
+    rng = np.random.default_rng(7)
+    checked = 0
+    for _ in range(400):
+        k = int(rng.integers(-10, 45))
+        fv = int(rng.integers(0, max(1, 61 - max(k, 0))))
+        num = N.Num(k, fv, float(rng.choice([0.0, 2.0 ** -(fv + 1)])))
+        span = 2.0 ** float(rng.uniform(-12, 40))
+        lo = float(rng.uniform(-span, span))
+        hi = lo + float(rng.uniform(0, 2 * span))
+        mf = max(0, min(40, 30 - math.frexp(max(abs(lo), abs(hi)))[1]))
+        m = _measurement(lo, hi, mf)
+        if m.lo_int > m.hi_int:
+            continue
+        fc, bits = _clamp_plan(m, num, fv)
+        f0 = min(fv, mf)
+        assert fc <= f0 and 1 <= bits <= 64
+        if fc < f0:
+            assert bits <= CLAMP_LANE
+            assert fc + math.frexp(max(abs(lo), abs(hi)))[1] >= CLAMP_RESOLUTION
+        if bits == 64:
+            continue
+        top = math.floor((Fraction(2) ** k + Fraction(num.err)) * Fraction(2) ** fc) + 1  # |x| <= top
+        lo_c, hi_c = math.ceil(Fraction(lo) * 2 ** fc), math.floor(Fraction(hi) * 2 ** fc)
+        for x in (top, -top):
+            for d in (x - lo_c, hi_c - x):
+                assert -(1 << (bits - 1)) <= d < (1 << (bits - 1)), (k, fv, lo, hi, fc, bits)
+        checked += 1
+    assert checked > 100
