@@ -149,8 +149,8 @@ def check_msb_bound(bound, bits, what: str = "x") -> None:
     msb_lane(bits)
     need = msb_width(bound)
     if need > int(bits):
-        raise PrecisionError(f"{what}: a narrow comparison on {int(bits)} bits needs |{what}| < 2^{int(bits) - 1}, but its "
-                             f"declared bound needs {need} bits")
+        raise PrecisionError(f"{what}: a narrow comparison on {int(bits)} bits needs |{what}| < "
+                             f"2^{int(bits) - 1}, but its declared bound needs {need} bits")
 
 
 def msb_specs(n: int, correlations: str = "dealer", bits: int = 64) -> list:
