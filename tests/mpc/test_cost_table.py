@@ -191,6 +191,8 @@ SIMPLE = {
                        "rescale(8)": (_one, lambda s, a: a.rescale(8), 16)}),
     "`<`, `>`, sign": Row({"<": (_pair, lambda s, a, b: a < b, 16), ">": (_pair, lambda s, a, b: a > b, 16),
                           "sign": (_one, lambda s, a: mpc.sign_bit(a), 16)}),
+    "sign on `bits <= 32` (lane `L` = 8/16/32)": Row({
+        f"sign bits={b}": (_one, lambda s, a, b=b: mpc.sign_bit(a, bits=b), 0) for b in (8, 16, 32)}, split=True),
     "`==`": Row({"==": (_pair, lambda s, a, b: a == b, 16)}),
     "`where`, `relu`, `maximum`": Row({
         "where": (lambda n: (lambda s: (*_pair(n)(s), (_pair(n)(s)[0] < 0))),

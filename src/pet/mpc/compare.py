@@ -12,6 +12,9 @@ range. A party learns nothing from a comparison (every opened value is masked).
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 
 from pet.errors import InputError, PetTypeError
@@ -32,9 +35,34 @@ def _diff(a, b) -> Shared:
     raise PetTypeError("a comparison needs at least one Shared operand")
 
 
-def sign_bit(x: Shared) -> Shared:
-    """Shared 0/1: 1 where ``x < 0`` (8 rounds)."""
-    return Shared(x.session, msb(x.session, x.share), 0)
+def sign_bit(x: Shared, *, bits: int | None = None, bound=None) -> Shared:
+    """Shared 0/1: 1 where ``x < 0`` (8 rounds).
+
+    Narrow form: ``bits=l`` (1..64) compares on ``l``-bit values
+    (:func:`pet.mpc.boolean.msb` with ``bits``; lane ``L`` = ``l`` rounded up to 8, 16
+    or 32: ``2 + log2 L`` rounds and about ``L / 2`` bytes per element per party instead
+    of 8 rounds and 33 bytes). It is exact only when the integer encoding
+    ``X = x * 2^frac`` satisfies ``-2^(l-1) <= X < 2^(l-1)`` -- the caller's guarantee;
+    outside it the bit is meaningless (nothing can be checked on shared values).
+    ``bound=B`` declares ``|x| <= B`` (real units, public): with ``bits`` it is checked
+    and a bound that does not fit is refused with :class:`~pet.errors.PrecisionError`
+    before any message; without ``bits`` the narrowest exact width is chosen
+    (:func:`pet.mpc.boolean.msb_width`)."""
+    from pet.mpc.boolean import check_msb_bound, msb_lane, msb_width
+
+    if bound is not None:
+        b = float(bound)
+        if not b >= 0 or not np.isfinite(b):
+            raise InputError("sign_bit: bound must be a finite number >= 0 (a bound on |x|)")
+        enc = math.ceil(Fraction(b) * 2 ** x.frac)
+        if bits is None:
+            bits = msb_width(enc)
+        else:
+            check_msb_bound(enc, bits, "sign_bit x")
+    if bits is None:
+        return Shared(x.session, msb(x.session, x.share), 0)
+    msb_lane(bits)
+    return Shared(x.session, msb(x.session, x.share, int(bits)), 0)
 
 
 def less(a, b) -> Shared:

@@ -235,7 +235,7 @@ def _check(x, axis, arity, segments, outputs):
 
 
 def tournament(x: Shared, axis: int = -1, *, outputs=("value",), arity: int = 2, segments=None,
-               largest: bool = True) -> Tournament:
+               largest: bool = True, bits: int = 64) -> Tournament:
     """The maximum (``largest=False``: minimum) of ``x`` along ``axis`` and/or its
     position, by a tournament of ``arity`` 2, 3 or 4 (see the module docstring for the
     protocol and its exact cost).
@@ -244,7 +244,17 @@ def tournament(x: Shared, axis: int = -1, *, outputs=("value",), arity: int = 2,
     lengths (each >= 1, sum = length of ``axis``) of consecutive runs reduced separately;
     ``value``/``index`` then have the segments in place of ``axis``, without it they lose
     ``axis``. ``one_hot`` has the shape of ``x``. Ties go to the lower index.
+
+    ``bits``: the width of the comparisons (:func:`pet.mpc.boolean.msb` with ``bits``;
+    below 33, a narrow comparison: 7 instead of 8 rounds per level and about half the
+    comparison bytes on 32 bits, less on 16 or 8). Exact only when the caller guarantees
+    that every difference of two compared encodings fits ``bits`` signed bits (e.g. all of
+    ``x * 2^frac`` in ``[0, 2^(bits-1))``); pet.sql's MIN/MAX choose it from their range
+    analysis.
     """
+    from pet.mpc.boolean import msb_lane
+
+    msb_lane(bits)
     axis, lens, want = _check(x, axis, arity, segments, outputs)
     session = x.session
     moved = np.moveaxis(x.share, axis, -1)
@@ -260,7 +270,7 @@ def tournament(x: Shared, axis: int = -1, *, outputs=("value",), arity: int = 2,
     levels = []
     while lens.max() > 1:
         groups, new_lens = _level_groups(lens, arity)
-        _compare(session, vals, groups, largest)
+        _compare(session, vals, groups, largest, int(bits))
         _indicators(session, groups)
         keep_value = bool(new_lens.max() > 1) or "value" in want
         quantities = [vals] if keep_value else []
@@ -295,7 +305,7 @@ def tournament(x: Shared, axis: int = -1, *, outputs=("value",), arity: int = 2,
     return Tournament(value, index, onehot)
 
 
-def _compare(session, vals, groups, largest) -> None:
+def _compare(session, vals, groups, largest, bits=64) -> None:
     """Step 1: ``g.c`` (B, pairs, G) for every group class, in one batched MSB."""
     diffs, shapes = [], []
     for g in groups:
@@ -308,10 +318,10 @@ def _compare(session, vals, groups, largest) -> None:
     if not diffs:
         return
     flat = np.concatenate([d.reshape(-1) for d in diffs])
-    bits = msb(session, flat)
+    c = msb(session, flat, bits)
     at = 0
     for g, d in zip(shapes, diffs):
-        g.c = bits[at:at + d.size].reshape(d.shape)
+        g.c = c[at:at + d.size].reshape(d.shape)
         at += d.size
 
 
@@ -377,14 +387,15 @@ def argmin(x: Shared, axis: int = -1, *, one_hot: bool = False, segments=None, a
     return out.one_hot if one_hot else out.index
 
 
-def max(x: Shared, axis: int = -1, *, segments=None, arity: int = 2) -> Shared:  # noqa: A001 - numpy name
-    """Maximum along ``axis`` (binary: ``9 ceil(log2 n)`` rounds; 27 for 8 values)."""
-    return tournament(x, axis, outputs="value", arity=arity, segments=segments).value
+def max(x: Shared, axis: int = -1, *, segments=None, arity: int = 2, bits: int = 64) -> Shared:  # noqa: A001
+    """Maximum along ``axis`` (binary: ``9 ceil(log2 n)`` rounds; 27 for 8 values);
+    ``bits``: narrow comparisons under the caller's range guarantee (see :func:`tournament`)."""
+    return tournament(x, axis, outputs="value", arity=arity, segments=segments, bits=bits).value
 
 
-def min(x: Shared, axis: int = -1, *, segments=None, arity: int = 2) -> Shared:  # noqa: A001 - numpy name
+def min(x: Shared, axis: int = -1, *, segments=None, arity: int = 2, bits: int = 64) -> Shared:  # noqa: A001
     """Minimum along ``axis`` (as :func:`max`)."""
-    return tournament(x, axis, outputs="value", arity=arity, segments=segments, largest=False).value
+    return tournament(x, axis, outputs="value", arity=arity, segments=segments, largest=False, bits=bits).value
 
 
 # -- choosing the arity for a link ------------------------------------------------------

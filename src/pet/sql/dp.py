@@ -820,8 +820,9 @@ def _contributions(session, plan, ms, vals, n):
     """Row contributions of each SUM measurement ``ms[i]`` (row values ``vals[i]``) clamped
     to ``[lo_int, hi_int]`` on its lattice, as int-kind values. Own / Pub: clamped in
     plaintext by whoever knows the value. Sh: clamped in MPC, every measurement in one
-    batch (:func:`_clamp_shared`): 8 + 1 rounds for all of them (plus one truncation round
-    for a value finer than its measurement's lattice), ``2 n`` comparisons each."""
+    batch (:func:`_clamp_shared`): 7 + 1 rounds for all of them on the narrow 32-bit
+    comparison, 8 + 1 on 64 bits (plus one truncation round for a value finer than its
+    comparison lattice), ``2 n`` comparisons and ``n`` products each."""
     from pet.sql.numbers import Num
     from pet.sql.values import Own, Pub, Sh
 
@@ -849,40 +850,107 @@ def _clamp_plain(m, arr, dec):
     return np.clip(np.rint(a * 2.0 ** m.frac), m.lo_int, m.hi_int).astype(np.int64)
 
 
-def _clamp_operands(session, m, v):
-    """``(x, lo, hi, value, lo_int, hi_int)`` for one shared row value: the comparisons ``x < lo`` and ``x >
-    hi`` (integers) decide exactly whether the row is below / above the bounds, and
-    ``value`` is the row on the measurement's lattice ``2^-frac`` where it is inside them.
+#: the narrowest comparison lane the clamps coarsen a value to (pet.mpc.boolean.msb, bits=)
+CLAMP_LANE = 32
+#: a clamp may compare on a coarser lattice than its measurement's only while that lattice
+#: still resolves the larger bound to 2^-CLAMP_RESOLUTION of its magnitude (per-row error
+#: below one unit of that lattice, see _clamp_plan)
+CLAMP_RESOLUTION = 24
 
-    A value at ``fv <= frac`` fractional bits is compared at its own lattice with
-    ``lo = ceil(lo 2^fv)``, ``hi = floor(hi 2^fv)`` (exact for lattice points; no
-    integer lies strictly between them) and scaled up locally (a value outside the bounds
-    may wrap when scaled; it is replaced by a bound, which the ring arithmetic makes exact).
-    A finer value is first truncated to the lattice (1 round, <= 1 ulp) and compared there
-    with ``lo_int``, ``hi_int``: the result never leaves ``[lo_int, hi_int]``."""
+
+def _encoded_bound(num, f: int) -> int | None:
+    """A bound on ``|x|`` for the integer ``x`` holding a value of ``num`` (``|v| < 2^k``,
+    held within ``err``) on the lattice ``2^-f``, including one unit for a truncation to
+    it; None when the range analysis gives no bound the comparison may rely on (no Num,
+    a secret division's approximate value, the wide ring)."""
+    if num is None or num.approx or num.ring != 64 or num.dec is not None:
+        return None
+    exact = (Fraction(2) ** num.k + Fraction(num.err)) * Fraction(2) ** f
+    return math.ceil(exact) + 2
+
+
+def _clamp_plan(m, num, fv: int):
+    """``(fc, bits)``: the lattice ``2^-fc`` the clamp of a value of ``num`` (held at
+    ``fv`` fractional bits) compares on, and the width of its comparisons
+    (:func:`pet.mpc.sign_bit` with ``bits``), exact for every value the range analysis
+    allows.
+
+    Start at ``f0 = min(fv, m.frac)`` (today's lattice); the comparisons take the signs of
+    ``x - lo_c`` and ``hi_c - x``, so ``bits = msb_width(B + max(|lo_c|, |hi_c|))`` with
+    ``B`` the bound of ``|x|`` (:func:`_encoded_bound`). If that exceeds
+    :data:`CLAMP_LANE`, coarsen by ``t`` bits (``fc = f0 - t``, the smallest ``t`` that
+    fits the lane) provided ``2^-fc`` still resolves the bounds to
+    ``2^-CLAMP_RESOLUTION`` of ``max(|lo|, |hi|)``; otherwise compare at ``f0`` on 64 bits
+    (as without the narrow comparison)."""
+    from pet.mpc.boolean import msb_width
+
+    f0 = min(fv, m.frac)
+
+    def need(f):
+        B = _encoded_bound(num, f)
+        if B is None:
+            return 64
+        lo_c, hi_c = math.ceil(Fraction(m.lo) * 2 ** f), math.floor(Fraction(m.hi) * 2 ** f)
+        top = B + max(abs(lo_c), abs(hi_c))
+        return msb_width(top) if top < 1 << 63 else 65
+
+    bits = need(f0)
+    if bits <= CLAMP_LANE or _encoded_bound(num, f0) is None:
+        return f0, min(bits, 64)
+    kb = math.frexp(max(abs(m.lo), abs(m.hi)))[1]
+    for t in range(1, f0 + 1):
+        if f0 - t + kb < CLAMP_RESOLUTION:
+            break
+        if need(f0 - t) <= CLAMP_LANE:
+            return f0 - t, need(f0 - t)
+    return f0, min(bits, 64)
+
+
+def _clamp_operands(session, m, v):
+    """``(x, lo, hi, value, lo_int, hi_int, bits)`` for one shared row value: the comparisons
+    ``x < lo`` and ``x > hi`` (integers, on ``bits``-bit values: :func:`_clamp_plan`)
+    decide whether the row is below / above the bounds, and ``value`` is the row on the
+    measurement's lattice ``2^-frac`` where it is inside them.
+
+    The comparison lattice is ``2^-fc`` (:func:`_clamp_plan`; ``fc <= frac``) with
+    ``lo = ceil(lo 2^fc)``, ``hi = floor(hi 2^fc)``: a value held more finely is first
+    truncated to it (1 round, <= 1 ulp up), and ``value`` is the compared ``x`` itself,
+    scaled up locally by ``2^(frac - fc)`` -- so where neither bit is set,
+    ``lo <= x <= hi`` gives ``lo_int <= value <= hi_int`` whatever the truncation did (a
+    value outside the bounds may wrap when scaled; it is replaced by a bound, which the
+    ring arithmetic makes exact). ``fc`` is the value's own lattice or ``frac`` (as before
+    the narrow comparison) unless the narrow lane needs a coarser one: then a row inside
+    the bounds moves by less than one unit of ``2^-fc`` (at most ``2^-CLAMP_RESOLUTION`` of
+    the larger bound)."""
     import pet.mpc as mpc
+    from pet.sql import numbers as N
     from pet.sql.values import to_float_shared
 
     s = v.s
-    dec = getattr(getattr(v, "num", None), "dec", None)
+    num = getattr(v, "num", None)
+    dec = getattr(num, "dec", None)
     if dec:
-        s = to_float_shared(session, s, v.num)
+        s = to_float_shared(session, s, num)
+        num = N.to_float(num)
     fv = s.frac
-    if m.frac >= fv:
-        x = mpc.Shared.from_shares(session, s.share, 0)  # lattice 2^-fv, as integers
-        lo_v, hi_v = math.ceil(Fraction(m.lo) * 2 ** fv), math.floor(Fraction(m.hi) * 2 ** fv)
-        return x, lo_v, hi_v, x.scaled(2 ** (m.frac - fv)), m.lo_int, m.hi_int
-    x = mpc.Shared.from_shares(session, s.rescale(m.frac).share, 0)
-    return x, m.lo_int, m.hi_int, x, m.lo_int, m.hi_int
+    fc, bits = _clamp_plan(m, num, fv)
+    if fv > fc:
+        s = s.rescale(fc)
+    x = mpc.Shared.from_shares(session, s.share, 0)  # lattice 2^-fc, as integers
+    lo_c, hi_c = math.ceil(Fraction(m.lo) * 2 ** fc), math.floor(Fraction(m.hi) * 2 ** fc)
+    value = x.scaled(2 ** (m.frac - fc)) if m.frac > fc else x
+    return x, lo_c, hi_c, value, m.lo_int, m.hi_int, bits
 
 
 def _clamp_shared(session, items):
-    """Clamp every ``(x, lo, hi, value, lo_int, hi_int)`` of :func:`_clamp_operands` (measurement ``i``:
-    ``value`` where ``lo <= x <= hi``, else its ``lo_int`` / ``hi_int``), all in one batch:
-    the bits ``[x < lo]`` and ``[x > hi]`` of every row of every measurement in one MSB
-    (:func:`pet.mpc.sign_bit`, 8 rounds; at most one of the two is set), then
-    ``value + [x < lo] (lo_int - value) + [x > hi] (hi_int - value)`` in one Beaver product
-    of integers (1 round). Nothing is opened unmasked; the clamp bits stay shared."""
+    """Clamp every ``(x, lo, hi, value, lo_int, hi_int, bits)`` of :func:`_clamp_operands`
+    (measurement ``i``: ``value`` where ``lo <= x <= hi``, else its ``lo_int`` /
+    ``hi_int``), all in one batch: the bits ``b_lo = [x < lo]`` and ``b_hi = [x > hi]`` of
+    every row of every measurement in one comparison (:func:`pet.mpc.sign_bit` on the
+    widest ``bits`` of the batch: 7 rounds on 32 bits, 8 on 64), then, as at most one
+    of the two is set, ``value + b_lo lo_int + b_hi hi_int - (b_lo + b_hi) value``: one
+    Beaver product of integers per row (1 round). Nothing is opened unmasked; the clamp
+    bits stay shared."""
     import pet.mpc as mpc
 
     sizes = [it[0].size for it in items]
@@ -892,10 +960,11 @@ def _clamp_shared(session, items):
     hi = np.concatenate([np.full(k, it[2], dtype=np.int64) for k, it in zip(sizes, items)])
     lo_t = np.concatenate([np.full(k, it[4], dtype=np.int64) for k, it in zip(sizes, items)])
     hi_t = np.concatenate([np.full(k, it[5], dtype=np.int64) for k, it in zip(sizes, items)])
-    bits = mpc.sign_bit(mpc.concatenate([xs - lo, -(xs - hi)]))
+    bits = max(it[6] for it in items)
+    both = mpc.sign_bit(mpc.concatenate([xs - lo, -(xs - hi)]), bits=bits)
     total = int(sum(sizes))
-    fix = bits * mpc.concatenate([-(vals - lo_t), -(vals - hi_t)])
-    out = vals + fix[:total] + fix[total:]
+    b_lo, b_hi = both[:total], both[total:]
+    out = vals + b_lo * lo_t + b_hi * hi_t - (b_lo + b_hi) * vals
     res, at = [], 0
     for k in sizes:
         res.append(out[at:at + k])

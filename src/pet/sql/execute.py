@@ -48,6 +48,8 @@ the receiver which of its own rows passed), nor ``min_group_size`` (refused by t
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 
 import numpy as np
@@ -428,10 +430,11 @@ def _extremes(session, Hm, cols, signs, n, groups, nums=None):
         pending.append(i)
     if not pending:
         return out
-    f, big = session.frac_bits, BIG
+    f, big, bits = session.frac_bits, BIG, 64
     if nums and all(nums[i] is not None for i in pending):
         from pet.sql.numbers import extremes_rep
         f, kbig = extremes_rep([nums[i] for i in pending])
+        f, bits = _narrow_extremes([nums[i] for i in pending], f, kbig)
         big = float(2 ** kbig)
     blocks = []
     for i in pending:
@@ -450,13 +453,49 @@ def _extremes(session, Hm, cols, signs, n, groups, nums=None):
             X = Hm.s * shifted.reshape(n, 1)
         blocks.append(X)
     X = mpc.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
-    top = mpc.max(X, axis=0) - big  # (g * len(pending),): one batched tournament, pet.mpc.tournament
+    top = mpc.max(X, axis=0, bits=bits) - big  # (g * len(pending),): one batched tournament, pet.mpc.tournament
     for j, i in enumerate(pending):
         r = top[j * g:(j + 1) * g]
         if signs[i] < 0:
             r = -r
-        out[i] = Sh(r, cols[i].kind, nums[i] if nums else None)
+        num = nums[i] if nums else None
+        if bits < 64 and num is not None and f < num.frac:
+            num = dataclasses.replace(num, frac=f, err=num.err + 2.0 ** -f)  # its one truncation to f
+        out[i] = Sh(r, cols[i].kind, num)
     return out
+
+
+#: MIN/MAX compare on 32-bit lanes when the common frac can drop to fit them while the
+#: truncation's one ulp stays within a quarter of the precision criterion (REL_TARGET 2^k)
+EXTREMES_LANE = 32
+
+
+def _narrow_extremes(nums, f: int, kbig: int) -> tuple[int, int]:
+    """``(frac, bits)`` of the MIN/MAX tournament: the compared values are
+    ``Hm (v + 2^kbig)`` in ``[0, 2^(kbig+1))`` (plus a truncation's ulp), so on the lattice
+    ``2^-f`` every pairwise difference fits ``kbig + 3 + f`` signed bits (with a
+    truncation's ulp of slack). If that is above
+    :data:`EXTREMES_LANE`, the values are held at a coarser ``f`` (one truncation, folded
+    into the existing rescale to the common frac) as long as ``2^-f <= REL_TARGET 2^k / 4``
+    for every column's class ``k``; else the full 64-bit comparison at the planned ``f``.
+    The maximum of the truncated values is within one ulp of the true maximum (the
+    comparisons are exact on them), and that ulp is added to the result's error bound."""
+    from pet.mpc.boolean import msb_width
+    from pet.sql import numbers as N
+
+    if any(n.approx or n.dec is not None or n.ring != 64 for n in nums):
+        return f, 64
+
+    def need(ff):
+        return msb_width((1 << (kbig + 1 + ff)) + 2)  # values (and a truncation's ulp) below 2^(kbig+1)
+
+    if f >= 0 and need(f) <= EXTREMES_LANE:
+        return f, need(f)
+    ff = EXTREMES_LANE - kbig - 3
+    floor = max(math.ceil(-math.log2(N.REL_TARGET / 4.0 * 2.0 ** n.k)) for n in nums)
+    if 0 <= ff < f and ff >= floor and need(ff) <= EXTREMES_LANE:
+        return ff, need(ff)
+    return f, 64
 
 
 # -- the executor -----------------------------------------------------------------------------
