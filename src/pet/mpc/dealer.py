@@ -30,6 +30,7 @@ them by session id and serves sessions concurrently (``pet dealer``).
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -151,9 +152,14 @@ def _answer(specs, prgs, state: dict, max_elements: int) -> list:
     """Both parties' correction lists for one request."""
     out: list[list] = [[], []]
     for spec in specs:
-        m0 = spec.draw(prgs[0], 0)
-        m1 = spec.draw(prgs[1], 1)
-        corr = spec.corrections(m0, m1, state)
+        if spec.streamed():  # large elementwise specs: fields read in pieces, never whole
+            streams = [{name: prg.stream(prg.skip(8 * math.prod(shape))) for name, shape in spec.fields(p)}
+                       for p, prg in enumerate(prgs)]
+            corr = spec.stream_corrections(*streams)
+        else:
+            m0 = spec.draw(prgs[0], 0)
+            m1 = spec.draw(prgs[1], 1)
+            corr = spec.corrections(m0, m1, state)
         rec = spec.receiver()
         for p in (0, 1):
             out[p].append(corr if rec == p else {})
