@@ -201,3 +201,72 @@ def test_material_source_of_plain_dicts_is_the_array():
     arr = np.arange(6, dtype=U).reshape(2, 3)
     out = correlated.material_source({"a": arr}, "a")
     assert out.shape == (6,) and out.base is not None
+
+
+# -- reused buffers: the dealer's answers and a product's openings --------------------------
+
+def test_two_streamed_triples_of_one_size_in_one_request_get_distinct_buffers():
+    specs = [Triple((BIG,)), Triple((BIG,)), TruncPair((BIG,), 16)]
+    (m0, _), (m1, _) = _material(specs, lambda mats: [dict(m) for m in mats])
+    for k in (0, 1):
+        a, b = m0[k]["a"] + m1[k]["a"], m0[k]["b"] + m1[k]["b"]
+        np.testing.assert_array_equal(m0[k]["c"] + m1[k]["c"], a * b)
+    assert not np.shares_memory(m1[0]["c"], m1[1]["c"])
+
+
+def test_dealer_buffers_are_reused_across_requests_never_within_one():
+    buffers = dealer._Buffers(max_elements=10)
+    buffers.next_request()
+    first = [buffers.take(4), buffers.take(4)]
+    assert not np.shares_memory(first[0], first[1])
+    big = buffers.take(5)  # 4 + 4 + 5 > 10: handed out, not kept
+    buffers.next_request()
+    again = [buffers.take(4), buffers.take(4), buffers.take(5)]
+    assert {id(a) for a in again[:2]} == {id(a) for a in first}
+    assert again[2] is not big
+
+
+def test_consecutive_large_products_in_one_session_stay_exact():
+    n = BIG
+    x = np.linspace(-70, 70, n)
+    y = np.cos(np.arange(n) * 0.01) * 30
+
+    def prog(s):
+        a = s.share(x if s.party == 0 else None, owner=0)
+        b = s.share(y if s.party == 1 else None, owner=1)
+        first = a * b
+        second = b * a * b  # reuses the first product's buffers twice more
+        small = a[:5] * b[:5]
+        return s.reveal(first), s.reveal(second), s.reveal(small)
+
+    (first, second, small), _ = mpc.run_local(prog, timeout=300)
+    ex, ey = ring.decode(ring.encode(x, 16), 16), ring.decode(ring.encode(y, 16), 16)
+    assert np.max(np.abs(first - ex * ey)) <= 2.0 ** -16 + 1e-12
+    assert np.max(np.abs(second - ey * ex * ey)) <= 1e-3 * (1 + np.abs(ey).max())
+    np.testing.assert_allclose(small, (ex * ey)[:5], atol=2.0 ** -15)
+
+
+def test_session_scratch_is_reused_per_name_and_bounded():
+    from pet.mpc import session as session_mod
+
+    def prog(s):
+        a1 = s.scratch("x", 10)
+        a2 = s.scratch("x", 6)
+        b = s.scratch("y", 10)
+        return np.shares_memory(a1, a2), np.shares_memory(a1, b), a2.shape
+
+    r, _ = mpc.run_local(prog, timeout=60)
+    assert r[0] and not r[1] and r[2] == (6,)
+    session_mod_limit = session_mod.SCRATCH_MAX_ELEMENTS
+    assert session_mod_limit >= 1 << 20  # a 10^6-element product's openings are kept
+
+
+def test_session_scratch_above_the_limit_is_fresh(monkeypatch):
+    from pet.mpc import session as session_mod
+
+    monkeypatch.setattr(session_mod, "SCRATCH_MAX_ELEMENTS", 8)
+
+    def prog(s):
+        return np.shares_memory(s.scratch("x", 9), s.scratch("x", 9))
+
+    assert mpc.run_local(prog, timeout=60) == [False, False]

@@ -162,12 +162,14 @@ def _mul_streamed(session, x: np.ndarray, y: np.ndarray, shift: int, mats: list)
     xf = np.ascontiguousarray(x).reshape(n)
     yf = np.ascontiguousarray(y).reshape(n)
     t = mats[0]
-    mine = np.empty((2, n), dtype=np.uint64)
+    # the openings and the masked product are sent and then done with: reused buffers
+    scratch = getattr(session, "scratch", None)
+    mine = (scratch("mul.open", 2 * n) if scratch else np.empty(2 * n, dtype=np.uint64)).reshape(2, n)
     for i0, m, (a, b) in field_pieces([material_source(t, "a"), material_source(t, "b")], n):
         _kernels.sub2(xf[i0:i0 + m], a, yf[i0:i0 + m], b, mine[:, i0:i0 + m])
     other = session.exchange(f"mul{x.shape}", mine)
     other = np.asarray(other, dtype=np.uint64).reshape(2, n)
-    z = np.empty(n, dtype=np.uint64)
+    z = scratch("mul.masked", n) if scratch and shift else np.empty(n, dtype=np.uint64)
     party0 = session.party == 0
     sources = [material_source(t, "c")] + ([material_source(mats[1], "r")] if shift else [])
     for i0, m, fields in field_pieces(sources, n):

@@ -148,6 +148,10 @@ def _size(shape) -> int:
 STREAM_MIN_ELEMENTS = 1 << 16
 
 
+def _fresh(n: int) -> np.ndarray:
+    return np.empty(n, dtype=np.uint64)
+
+
 def field_pieces(sources: list, n: int, chunk: int = CHUNK_WORDS):
     """Walk ``n`` elements of several fields in pieces: yields ``(start, count, arrays)``
     with one array of ``count`` words per source, for elements ``start .. start+count``.
@@ -214,10 +218,12 @@ class Spec:
         words are the same either way; only large elementwise specs stream."""
         return False
 
-    def stream_corrections(self, streams0: dict, streams1: dict) -> dict:
+    def stream_corrections(self, streams0: dict, streams1: dict, alloc=None) -> dict:
         """Dealer side, for :meth:`streamed` specs: the corrections computed piece by piece
         from both parties' fields given as :class:`~pet.mpc.prg.Keystream` readers (name ->
-        reader at the field's offset)."""
+        reader at the field's offset). ``alloc(n)`` gives each output's uint64 array of
+        ``n`` elements (default: a fresh one; the dealer reuses its buffers of the last
+        request)."""
         raise NotImplementedError
 
     def elements(self) -> int:
@@ -290,9 +296,9 @@ class Triple(Spec):
     def streamed(self):
         return _size(self.shape) >= STREAM_MIN_ELEMENTS
 
-    def stream_corrections(self, streams0, streams1):
+    def stream_corrections(self, streams0, streams1, alloc=None):
         n = _size(self.shape)
-        c = np.empty(n, dtype=np.uint64)
+        c = (alloc or _fresh)(n)
         sources = [streams0["a"], streams1["a"], streams0["b"], streams1["b"], streams0["c"]]
         for i0, m, (a0, a1, b0, b1, c0) in field_pieces(sources, n):
             _kernels.triple_corr(a0, a1, b0, b1, c0, c[i0:i0 + m])
@@ -347,9 +353,9 @@ class TruncPair(Spec):
     def streamed(self):
         return _size(self.shape) >= STREAM_MIN_ELEMENTS
 
-    def stream_corrections(self, streams0, streams1):
+    def stream_corrections(self, streams0, streams1, alloc=None):
         n = _size(self.shape)
-        rs, rm = np.empty(n, dtype=np.uint64), np.empty(n, dtype=np.uint64)
+        rs, rm = (alloc or _fresh)(n), (alloc or _fresh)(n)
         sources = [streams0["r"], streams1["r"], streams0["rs"], streams0["rm"]]
         for i0, m, (r0, r1, rs0, rm0) in field_pieces(sources, n):
             _kernels.trunc_corr(r0, r1, rs0, rm0, self.shift, rs[i0:i0 + m], rm[i0:i0 + m])
