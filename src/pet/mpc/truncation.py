@@ -57,9 +57,14 @@ def trunc_masked(session, xp: np.ndarray, shift: int, mat: dict) -> np.ndarray:
         raise ProtocolError("malformed truncation message")
     out = np.empty_like(flat)
     party0 = session.party == 0
-    # rs, rm: whole arrays, or (a streamed pair) read in pieces into reused buffers
-    for i0, m, (rs, rm) in field_pieces([material_source(mat, "rs"), material_source(mat, "rm")], flat.size):
-        _kernels.trunc_finish(flat[i0:i0 + m], other[i0:i0 + m], rs, rm, int(shift), party0, out[i0:i0 + m])
+    rs, rm = material_source(mat, "rs"), material_source(mat, "rm")
+    if isinstance(rs, np.ndarray) and isinstance(rm, np.ndarray):  # whole arrays: one call
+        _kernels.trunc_finish(flat, other, rs, rm, int(shift), party0, out)
+        return out.reshape(shape)
+    # a streamed pair: rs, rm read in pieces into reused buffers
+    for i0, m, (rs_piece, rm_piece) in field_pieces([rs, rm], flat.size):
+        _kernels.trunc_finish(flat[i0:i0 + m], other[i0:i0 + m], rs_piece, rm_piece, int(shift), party0,
+                              out[i0:i0 + m])
     return out.reshape(shape)
 
 
