@@ -39,8 +39,9 @@ def derive_session_id(nonce0: bytes, nonce1: bytes) -> bytes:
     return hashlib.sha256(_SESSION_ID_LABEL + bytes(nonce0) + bytes(nonce1)).digest()[:SESSION_ID_BYTES]
 
 
-#: Largest work array (elements) a session keeps for reuse (:meth:`Session.scratch`): 256 MiB.
-SCRATCH_MAX_ELEMENTS = 1 << 25
+#: Largest work array (elements) a session keeps for reuse (:meth:`Session.scratch`): 32 MiB
+#: per name (a product of up to 2^21 elements reuses its openings; larger ones allocate).
+SCRATCH_MAX_ELEMENTS = 1 << 22
 
 #: Values of ``Session(correlations=...)``.
 CORRELATIONS = ("dealer", "ot")
