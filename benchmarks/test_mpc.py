@@ -19,6 +19,13 @@ threads only, a fresh session per call (base OTs, OT extension, sharing, op, rev
 
 The TCP variant runs party 0 in this process, party 1 in a child (``python
 benchmarks/test_mpc.py PEER_PORT DEALER_PORT``) and the dealer as ``pet dealer``.
+
+Same-run peers (with ``PET_PEERS_PYTHON``, see the end of this file): SPU CHEETAH next to
+the dealer-free rows, SPU SEMI2K next to the dealer rows, e.g. pet's dealer path and
+SEMI2K on 10^6 fixed-point products in one run::
+
+    PET_BENCH_FULL=1 PET_PEERS_PYTHON=... .venv/bin/python -m pytest benchmarks/test_mpc.py \
+        --benchmark-only -q -k "mul and 1000000 and (test_in_process or tcp_three or semi2k)"
 """
 
 from __future__ import annotations
