@@ -26,9 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 import spu.api as spu_api
 import spu.libspu as libspu
-from spu.utils import frontend as spu_fe
-
 from peer_report import party_time  # benchmarks/peers/peer_report.py (this script's directory)
+from spu.utils import frontend as spu_fe
 
 OPS = {"mul": jnp.multiply, "compare": jnp.less}
 #: Seconds a party waits for the other's message before SPU's link gives up (a failed

@@ -121,7 +121,8 @@ def test_streamed_material_has_the_correlations_and_the_dealer_bytes_of_a_triple
 def test_streamed_fields_read_in_pieces_match_the_drawn_fields():
     def read(mats):
         t = mats[0]
-        pieces = [np.concatenate([a.copy() for _, _, (a,) in field_pieces([t.stream(name)], BIG)]) for name in ("a", "b")]
+        pieces = [np.concatenate([a.copy() for _, _, (a,) in field_pieces([t.stream(name)], BIG)])
+                  for name in ("a", "b")]
         assert "a" in t and len(t) >= 2 and t.get("zz") is None
         whole = [t["a"], t["b"]]
         assert t.stream("a") is None  # drawn now: an array from here on
