@@ -19,6 +19,13 @@ threads only, a fresh session per call (base OTs, OT extension, sharing, op, rev
 
 The TCP variant runs party 0 in this process, party 1 in a child (``python
 benchmarks/test_mpc.py PEER_PORT DEALER_PORT``) and the dealer as ``pet dealer``.
+
+Same-run peers (with ``PET_PEERS_PYTHON``, see the end of this file): SPU CHEETAH next to
+the dealer-free rows, SPU SEMI2K next to the dealer rows, e.g. pet's dealer path and
+SEMI2K on 10^6 fixed-point products in one run::
+
+    PET_BENCH_FULL=1 PET_PEERS_PYTHON=... .venv/bin/python -m pytest benchmarks/test_mpc.py \
+        --benchmark-only -q -k "mul and 1000000 and (test_in_process or tcp_three or semi2k)"
 """
 
 from __future__ import annotations
@@ -413,39 +420,44 @@ def _dealer_free_party1_main(port: int, tls_dir: str | None) -> int:
             peer.send(cpu)
 
 
-# -- the same-run peer: SecretFlow SPU 0.9.5 CHEETAH (dealer-free 2PC) -------------------
+# -- the same-run peers: SecretFlow SPU 0.9.5 CHEETAH (dealer-free) and SEMI2K ---------------
 #
-# Runs benchmarks/peers/spu_cheetah.py with the python of the peers' own virtual environment
-# (benchmarks/peers/setup.sh; never a dependency of pet), named by PET_PEERS_PYTHON. Without
-# it only these rows are skipped (with the reason); pet's own rows always run.
+# Run benchmarks/peers/spu_cheetah.py and spu_semi2k.py with the python of the peers' own
+# virtual environment (benchmarks/peers/setup.sh; never a dependency of pet), named by
+# PET_PEERS_PYTHON. Without it only these rows are skipped (with the reason); pet's own
+# rows always run. A runner that fails, or reports anything but the expected positive run
+# times, fails its row (benchmarks/peers/peer_report.py).
 
 PEERS_PYTHON = os.environ.get("PET_PEERS_PYTHON", "")
-PEER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers", "spu_cheetah.py")
+PEERS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers")
+PEER_REPS = 3
+
+
+def _peer_report_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pet_bench_peer_report", os.path.join(PEERS_DIR, "peer_report.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _peer_python_or_skip() -> str:
     if not PEERS_PYTHON:
         pytest.skip("PET_PEERS_PYTHON is not set: create the peers venv with benchmarks/peers/setup.sh and "
-                    "point PET_PEERS_PYTHON at its python to time SPU Cheetah in the same run")
+                    "point PET_PEERS_PYTHON at its python to time SPU in the same run")
     if not os.access(PEERS_PYTHON, os.X_OK):
         pytest.skip(f"PET_PEERS_PYTHON={PEERS_PYTHON!r} is not an executable python")
     return PEERS_PYTHON
 
 
-@pytest.mark.timeout(3600)  # 10^6 comparisons take minutes on a loaded machine
-@pytest.mark.parametrize("op,n", DEALER_FREE_CASES)
-def test_peer_spu_cheetah(benchmark, op, n):
-    """SPU 0.9.5 CHEETAH, FM64, two threads over its in-memory link, a fresh runtime per run
-    (set-up inside the timing), one warm-up then 3 timed runs, in a child process of the
-    peers' venv. The benchmark's own columns show the child's reported run times (the
+def _run_peer(benchmark, script: str, op: str, n: int) -> dict:
+    """Run a peer runner and replay its reported run times as this benchmark's rounds (the
     child's interpreter start, JAX compile and warm-up are outside them)."""
     python = _peer_python_or_skip()
-    import json
-
-    out = subprocess.run([python, PEER_SCRIPT, op, str(n), "3"], capture_output=True, text=True, timeout=3600)
-    if out.returncode != 0:
-        raise RuntimeError(f"the SPU peer script failed ({out.returncode}): {out.stderr[-2000:]}")
-    report = json.loads(out.stdout.strip().splitlines()[-1])
+    out = subprocess.run([python, os.path.join(PEERS_DIR, script), op, str(n), str(PEER_REPS)],
+                         capture_output=True, text=True, timeout=3600)
+    report = _peer_report_module().parse_report(out.returncode, out.stdout, out.stderr, PEER_REPS)
     times = list(report["seconds"])
     clock = [0.0]
 
@@ -457,9 +469,38 @@ def test_peer_spu_cheetah(benchmark, op, n):
 
     benchmark._timer = reported_timer  # pytest-benchmark 5: the runner reads the timer here
     benchmark.pedantic(next_round, rounds=len(report["seconds"]), iterations=1)
+    return report
+
+
+@pytest.mark.timeout(3600)  # 10^6 comparisons take minutes on a loaded machine
+@pytest.mark.parametrize("op,n", DEALER_FREE_CASES)
+def test_peer_spu_cheetah(benchmark, op, n):
+    """SPU 0.9.5 CHEETAH, FM64, two threads over its in-memory link, a fresh runtime per run
+    (set-up inside the timing), one warm-up then 3 timed runs, in a child process of the
+    peers' venv. The benchmark's own columns show the child's reported run times."""
+    report = _run_peer(benchmark, "spu_cheetah.py", op, n)
     benchmark.extra_info.update({"peer": "spu 0.9.5 cheetah FM64", "elements": n, "seconds": report["seconds"],
                                  "median_s": report["median"], "ops_per_s": round(n / report["median"]),
                                  "cpu_s_both_parties": report.get("cpu_seconds_both_parties")})
+
+
+SEMI2K_CASES = [(op, n) for op in ("mul", "compare") for n in SIZES]
+
+
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("op,n", SEMI2K_CASES)
+def test_peer_spu_semi2k(benchmark, op, n):
+    """SPU 0.9.5 SEMI2K, FM64 (default config: beaver material from the trusted first party,
+    no dealer process), two threads over its in-memory link, one runtime per party (as
+    ``test_in_process`` keeps one session), one warm-up then 3 timed runs of ``rt.run``, in
+    a child process of the peers' venv; the result is checked against numpy. The peer of
+    the dealer rows: ``-k "mul and 1000000 and (in_process or tcp or semi2k)"`` times
+    pet's in-process and 3-process rows and SEMI2K in one run."""
+    report = _run_peer(benchmark, "spu_semi2k.py", op, n)
+    benchmark.extra_info.update({"peer": "spu 0.9.5 semi2k FM64", "elements": n, "seconds": report["seconds"],
+                                 "median_s": report["median"], "ops_per_s": round(n / report["median"]),
+                                 "cpu_s_both_parties": report.get("cpu_seconds_both_parties"),
+                                 "max_abs_error": report.get("max_abs_error")})
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ elements; the inputs are shared by SPU's Io beforehand (a local operation, not t
 untimed warm-up run, then REPS timed runs (default 3). Prints one JSON line:
 ``{"protocol", "op", "n", "seconds": [...], "median", "cpu_seconds_both_parties": [...]}`` -- a
 run's time is the slower party's; its CPU time is the whole process's (both parties and SPU's
-own threads) during the run.
+own threads) during the run. A failure in either party exits non-zero with the error on
+stderr (it never reports a time).
 Adapted from /work/shared/peers/spu_mul.py (which times rt.run only)."""
 import json
 import statistics
@@ -22,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import spu.api as spu_api
 import spu.libspu as libspu
+from peer_report import party_time  # benchmarks/peers/peer_report.py (this script's directory)
 from spu.utils import frontend as spu_fe
 
 OPS = {"mul": jnp.multiply, "compare": jnp.less}
@@ -40,23 +42,27 @@ def main(op: str, n: int, reps: int) -> dict:
         desc = libspu.link.Desc()
         for r in range(2):
             desc.add_party(f"id_{r}", f"thread_{r}")
-        runs = [0.0, 0.0]
+        runs: list = [None, None]
+        errors: list = [None, None]
 
         def party(r):
-            start = time.perf_counter()
-            rt = spu_api.Runtime(libspu.link.create_mem(desc, r), libspu.RuntimeConfig(cfg))
-            for i, p in enumerate(params):
-                rt.set_var(exe.input_names[i], p[r])
-            rt.run(exe)
-            runs[r] = time.perf_counter() - start
+            try:
+                start = time.perf_counter()
+                rt = spu_api.Runtime(libspu.link.create_mem(desc, r), libspu.RuntimeConfig(cfg))
+                for i, p in enumerate(params):
+                    rt.set_var(exe.input_names[i], p[r])
+                rt.run(exe)
+                runs[r] = time.perf_counter() - start
+            except BaseException as exc:  # re-raised below: a failed party never yields a time
+                errors[r] = exc
 
         cpu = time.process_time()
-        threads = [threading.Thread(target=party, args=(r,)) for r in range(2)]
+        threads = [threading.Thread(target=party, args=(r,), daemon=True) for r in range(2)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        return max(runs), time.process_time() - cpu
+        return party_time(runs, errors), time.process_time() - cpu
 
     once()  # warm up
     runs = [once() for _ in range(reps)]

@@ -117,6 +117,25 @@ def beaver_finish(mine, other, a, b, c, party0, r, offset, out):
 
 
 @numba.njit(cache=True, nogil=True)
+def beaver_finish_xy(mine, other, x, y, c, party0, r, offset, out):
+    """:func:`beaver_finish` given the inputs ``x, y`` instead of the masks: the masks are
+    ``a = x - mine[0]``, ``b = y - mine[1]`` (``mine`` holds ``x - a`` and ``y - b``), so a
+    streamed triple's ``a, b`` need not be read a second time."""
+    masked = r.shape[0] > 0
+    for i in range(out.shape[0]):
+        m0 = mine[0, i]
+        m1 = mine[1, i]
+        d = m0 + other[0, i]
+        e = m1 + other[1, i]
+        z = d * (y[i] - m1) + e * (x[i] - m0) + c[i]
+        if party0:
+            z += d * e + offset
+        if masked:
+            z += r[i]
+        out[i] = z
+
+
+@numba.njit(cache=True, nogil=True)
 def trunc_finish(xp, other, rs, rm, shift, party0, out):
     """Steps 3-5 of the exact truncation (see ``truncation.py``)."""
     up = numba.uint64(64 - shift)

@@ -24,7 +24,7 @@ import numpy as np
 
 from pet.errors import InputError, PetTypeError
 from pet.mpc import _kernels, ring
-from pet.mpc.correlated import MatmulTriple, Triple
+from pet.mpc.correlated import MatmulTriple, Triple, field_pieces, material_source
 from pet.mpc.ring_matmul import matmul2_u64, matmul_u64
 from pet.mpc.shared import Shared
 from pet.mpc.truncation import trunc, trunc_masked, trunc_spec, trunc_with
@@ -136,6 +136,8 @@ def mul_raw(session, x: np.ndarray, y: np.ndarray, shift: int = 0) -> np.ndarray
     n = x.size
     mats = session.correlated(mul_specs(n, shift))
     t = mats[0]
+    if getattr(t, "stream", None) is not None and t.stream("a") is not None:  # a streamed triple
+        return _mul_streamed(session, x, y, shift, mats).reshape(shape)
     mine = np.empty((2, n), dtype=np.uint64)
     _kernels.sub2(np.ascontiguousarray(x).reshape(n), t["a"], np.ascontiguousarray(y).reshape(n), t["b"], mine)
     other = session.exchange(f"mul{shape}", mine)
@@ -148,6 +150,36 @@ def mul_raw(session, x: np.ndarray, y: np.ndarray, shift: int = 0) -> np.ndarray
     tm = mats[1]
     _kernels.beaver_finish(mine, other, t["a"], t["b"], t["c"], party0, tm["r"], _OFFSET, z)
     return trunc_masked(session, z, shift, tm).reshape(shape)
+
+
+def _mul_streamed(session, x: np.ndarray, y: np.ndarray, shift: int, mats: list) -> np.ndarray:
+    """:func:`mul_raw` with a streamed triple (:meth:`~pet.mpc.correlated.Spec.streamed`:
+    the dealer's large triples and truncation pairs): the same protocol, messages and
+    bytes, but the PRG fields are read in pieces into reused buffers (never whole arrays)
+    and the second Beaver step recovers ``a, b`` from ``x - d_i``, ``y - e_i``. Returns the
+    flat result."""
+    n = x.size
+    xf = np.ascontiguousarray(x).reshape(n)
+    yf = np.ascontiguousarray(y).reshape(n)
+    t = mats[0]
+    # the openings and the masked product are sent and then done with: reused buffers
+    scratch = getattr(session, "scratch", None)
+    mine = (scratch("mul.open", 2 * n) if scratch else np.empty(2 * n, dtype=np.uint64)).reshape(2, n)
+    for i0, m, (a, b) in field_pieces([material_source(t, "a"), material_source(t, "b")], n):
+        _kernels.sub2(xf[i0:i0 + m], a, yf[i0:i0 + m], b, mine[:, i0:i0 + m])
+    other = session.exchange(f"mul{x.shape}", mine)
+    other = np.asarray(other, dtype=np.uint64).reshape(2, n)
+    z = scratch("mul.masked", n) if scratch and shift else np.empty(n, dtype=np.uint64)
+    party0 = session.party == 0
+    sources = [material_source(t, "c")] + ([material_source(mats[1], "r")] if shift else [])
+    for i0, m, fields in field_pieces(sources, n):
+        piece = slice(i0, i0 + m)
+        r, offset = (fields[1], _OFFSET) if shift else (_EMPTY, _ZERO)
+        _kernels.beaver_finish_xy(mine[:, piece], other[:, piece], xf[piece], yf[piece], fields[0], party0, r, offset,
+                                  z[piece])
+    if not shift:
+        return z
+    return trunc_masked(session, z, shift, mats[1])
 
 
 def mul(x: Shared, y, *, frac: int | None = None, check_range: bool = False, bounds=None) -> Shared:

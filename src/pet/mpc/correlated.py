@@ -74,7 +74,7 @@ import numpy as np
 
 from pet.errors import InputError, ProtocolError
 from pet.mpc import _kernels
-from pet.mpc.prg import PRG
+from pet.mpc.prg import CHUNK_WORDS, PRG, Keystream
 from pet.mpc.ring_matmul import matmul_u64
 
 __all__ = [
@@ -98,6 +98,8 @@ __all__ = [
     "check_session_id",
     "corrections",
     "draw",
+    "field_pieces",
+    "material_source",
     "receiver",
     "spec_from_wire",
     "typed_specs",
@@ -138,6 +140,39 @@ def _size(shape) -> int:
     return math.prod(shape)
 
 
+#: Elementwise specs (:class:`Triple`, :class:`TruncPair`) of at least this many elements
+#: are streamed (:meth:`Spec.streamed`): their fields are read in pieces of
+#: :data:`~pet.mpc.prg.CHUNK_WORDS` words into reused buffers instead of being drawn as
+#: whole arrays (fewer fresh pages and cache misses; below it the per-piece set-up costs
+#: more than it saves). Not part of the protocol: the words are the same either way.
+STREAM_MIN_ELEMENTS = 1 << 16
+
+
+def _fresh(n: int) -> np.ndarray:
+    return np.empty(n, dtype=np.uint64)
+
+
+def field_pieces(sources: list, n: int, chunk: int = CHUNK_WORDS):
+    """Walk ``n`` elements of several fields in pieces: yields ``(start, count, arrays)``
+    with one array of ``count`` words per source, for elements ``start .. start+count``.
+    A source is a :class:`~pet.mpc.prg.Keystream` (read into a buffer reused for every
+    piece: use each piece before asking for the next) or a flat uint64 array (sliced)."""
+    bufs = [np.empty(min(chunk, n) + 2, dtype=np.uint64) if isinstance(src, Keystream) else None
+            for src in sources]
+    for i0 in range(0, n, chunk):
+        m = min(chunk, n - i0)
+        yield i0, m, [src.words_into(buf, m) if buf is not None else src[i0:i0 + m]
+                      for src, buf in zip(sources, bufs)]
+
+
+def material_source(mat, name: str):
+    """Field ``name`` of one spec's material as a :func:`field_pieces` source: its keystream
+    reader when the field is streamed (not drawn yet), else the field as a flat array (for a
+    dealer correction this waits for the dealer)."""
+    stream = mat.stream(name) if isinstance(mat, _Material) else None
+    return stream if stream is not None else np.ascontiguousarray(mat[name]).reshape(-1)
+
+
 class Spec:
     """One piece of correlated randomness (abstract base of the frozen spec classes).
 
@@ -174,6 +209,21 @@ class Spec:
     def corrections(self, m0: dict, m1: dict, state: dict) -> dict:
         """Dealer side: the correction fields for :meth:`receiver`, given both parties'
         drawn fields. ``state`` keeps reusable masks between specs of one session."""
+        raise NotImplementedError
+
+    def streamed(self) -> bool:
+        """Whether the dealer and the parties stream this spec's PRG fields (pass over them
+        with :meth:`PRG.skip <pet.mpc.prg.PRG.skip>` and read them in pieces when used,
+        see :meth:`stream_corrections`) instead of drawing whole arrays. The keystream
+        words are the same either way; only large elementwise specs stream."""
+        return False
+
+    def stream_corrections(self, streams0: dict, streams1: dict, alloc=None) -> dict:
+        """Dealer side, for :meth:`streamed` specs: the corrections computed piece by piece
+        from both parties' fields given as :class:`~pet.mpc.prg.Keystream` readers (name ->
+        reader at the field's offset). ``alloc(n)`` gives each output's uint64 array of
+        ``n`` elements (default: a fresh one; the dealer reuses its buffers of the last
+        request)."""
         raise NotImplementedError
 
     def elements(self) -> int:
@@ -243,6 +293,17 @@ class Triple(Spec):
                              m0["c"].reshape(-1), c.reshape(-1))
         return {"c": c}
 
+    def streamed(self):
+        return _size(self.shape) >= STREAM_MIN_ELEMENTS
+
+    def stream_corrections(self, streams0, streams1, alloc=None):
+        n = _size(self.shape)
+        c = (alloc or _fresh)(n)
+        sources = [streams0["a"], streams1["a"], streams0["b"], streams1["b"], streams0["c"]]
+        for i0, m, (a0, a1, b0, b1, c0) in field_pieces(sources, n):
+            _kernels.triple_corr(a0, a1, b0, b1, c0, c[i0:i0 + m])
+        return {"c": c.reshape(self.shape)}
+
 
 @_frozen
 class MatmulTriple(Spec):
@@ -288,6 +349,17 @@ class TruncPair(Spec):
         _kernels.trunc_corr(m0["r"].reshape(-1), m1["r"].reshape(-1), m0["rs"].reshape(-1), m0["rm"].reshape(-1),
                             self.shift, rs.reshape(-1), rm.reshape(-1))
         return {"rs": rs, "rm": rm}
+
+    def streamed(self):
+        return _size(self.shape) >= STREAM_MIN_ELEMENTS
+
+    def stream_corrections(self, streams0, streams1, alloc=None):
+        n = _size(self.shape)
+        rs, rm = (alloc or _fresh)(n), (alloc or _fresh)(n)
+        sources = [streams0["r"], streams1["r"], streams0["rs"], streams0["rm"]]
+        for i0, m, (r0, r1, rs0, rm0) in field_pieces(sources, n):
+            _kernels.trunc_corr(r0, r1, rs0, rm0, self.shift, rs[i0:i0 + m], rm[i0:i0 + m])
+        return {"rs": rs.reshape(self.shape), "rm": rm.reshape(self.shape)}
 
 
 @_frozen
@@ -555,14 +627,70 @@ def typed_specs(specs) -> list:
 class _Material(dict):
     """Fields of one spec; the corrected ones arrive from the dealer on first access, so
     a party can start its protocol (openings use only PRG fields) while the dealer is
-    still computing."""
+    still computing. The PRG fields of a :meth:`Spec.streamed` spec are not drawn up
+    front: :meth:`stream` reads one in pieces, and the first ``mat[name]`` draws it whole
+    (the same words either way)."""
 
-    __slots__ = ("_client",)
+    __slots__ = ("_client", "_lazy", "_prg")
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._client = None
+        self._lazy = None  # name -> (keystream offset, shape) of fields not drawn yet
+        self._prg = None
 
     def __getitem__(self, key):
-        if key not in self.keys() and self._client is not None:
+        lazy = self._lazy
+        if lazy and key in lazy:
+            offset, shape = lazy.pop(key)
+            dict.__setitem__(self, key, self._prg.words_at(offset, shape))
+        elif not dict.__contains__(self, key) and self._client is not None:
             self._client._drain(upto=self)
         return dict.__getitem__(self, key)
+
+    def __contains__(self, key):
+        return dict.__contains__(self, key) or bool(self._lazy and key in self._lazy)
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    # whole-dict views draw the fields not drawn yet first, so ``dict(mat)``, ``{**mat}``,
+    # iteration and copies see every field (dict() takes the keys() path because
+    # __iter__ is overridden)
+    def _draw_all(self) -> None:
+        if self._lazy:
+            for key in list(self._lazy):
+                self[key]
+
+    def keys(self):
+        self._draw_all()
+        return dict.keys(self)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def items(self):
+        self._draw_all()
+        return dict.items(self)
+
+    def values(self):
+        self._draw_all()
+        return dict.values(self)
+
+    def copy(self):
+        self._draw_all()
+        return dict(dict.items(self))
+
+    def __len__(self):
+        return dict.__len__(self) + (len(self._lazy) if self._lazy else 0)
+
+    def stream(self, name: str):
+        """A :class:`~pet.mpc.prg.Keystream` reader of PRG field ``name`` if it is streamed
+        and not drawn yet (each call starts at the field's first word), else ``None``."""
+        lazy = self._lazy
+        if lazy and name in lazy:
+            return self._prg.stream(lazy[name][0])
+        return None
 
 
 def check_session_id(session_id) -> bytes:
@@ -632,7 +760,10 @@ class DealerClient(CorrelatedSource):
         same specs returns it without contacting the dealer. Both parties must prefetch
         the same specs in the same order. :meth:`wait` blocks until it has arrived."""
         specs = typed_specs(specs)
-        self._ready.append((specs, self._request(specs)))
+        mats = self._request(specs)
+        for m in mats:  # streamed fields are drawn now too: this is the offline phase
+            m._draw_all()
+        self._ready.append((specs, mats))
 
     def wait(self) -> None:
         """Block until every requested correction has arrived."""
@@ -649,8 +780,12 @@ class DealerClient(CorrelatedSource):
         self.channel.send(["get", [s.to_wire() for s in specs]])
         mats = []
         for s in specs:
-            m = _Material(s.draw(self._prg, self.party))
-            m._client = None
+            if s.streamed():  # pass over the fields now, read them when used
+                m = _Material()
+                m._lazy = {name: (self._prg.skip(8 * _size(shape)), shape) for name, shape in s.fields(self.party)}
+                m._prg = self._prg
+            else:
+                m = _Material(s.draw(self._prg, self.party))
             mats.append(m)
         if any(s.receiver() == self.party for s in specs):
             for m in mats:

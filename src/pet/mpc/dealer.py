@@ -30,9 +30,12 @@ them by session id and serves sessions concurrently (``pet dealer``).
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
+
+import numpy as np
 
 from pet.errors import ChannelTimeout, InputError, PeerDisconnected, ProtocolError
 from pet.mpc.correlated import PROTOCOL_VERSION, SESSION_ID_BYTES, spec_from_wire
@@ -43,6 +46,8 @@ __all__ = ["DEFAULT_MAX_ELEMENTS", "HELLO_TIMEOUT", "serve", "serve_listener"]
 #: Default bound on the ring elements one request (all its specs) makes the dealer hold:
 #: 2^27 elements = 1 GiB. Also bounds the reusable masks a session keeps.
 DEFAULT_MAX_ELEMENTS = 1 << 27
+#: Ring elements of correction buffers a session keeps between requests for reuse (64 MiB).
+KEEP_BUFFER_ELEMENTS = 1 << 23
 #: Seconds a new connection has to send its dealer hello.
 HELLO_TIMEOUT = 30.0
 #: Largest number of specs in one request.
@@ -147,13 +152,46 @@ def _reuse_elements(state: dict) -> int:
     return sum(a.size for _, a in state.values())
 
 
-def _answer(specs, prgs, state: dict, max_elements: int) -> list:
+class _Buffers:
+    """Output arrays of streamed corrections, reused from one request to the next of a
+    session (a channel's ``send`` copies or writes out the arrays before it returns, so once
+    a request's answer is sent its buffers are free): large answers then cost no fresh
+    pages. :meth:`take` never hands out one buffer twice within a request; the buffers
+    kept are bounded by ``max_elements`` (beyond it, fresh arrays that are not kept)."""
+
+    def __init__(self, max_elements: int):
+        self.max_elements = max_elements
+        self._free: list = []
+        self._used: list = []
+
+    def next_request(self) -> None:
+        self._free.extend(self._used)
+        self._used = []
+
+    def take(self, n: int) -> np.ndarray:
+        for i, buf in enumerate(self._free):
+            if buf.size == n:
+                self._used.append(self._free.pop(i))
+                return buf
+        buf = np.empty(n, dtype=np.uint64)
+        if sum(b.size for b in self._free + self._used) + n <= self.max_elements:
+            self._used.append(buf)
+        return buf
+
+
+def _answer(specs, prgs, state: dict, max_elements: int, buffers: _Buffers | None = None) -> list:
     """Both parties' correction lists for one request."""
     out: list[list] = [[], []]
+    alloc = buffers.take if buffers is not None else None
     for spec in specs:
-        m0 = spec.draw(prgs[0], 0)
-        m1 = spec.draw(prgs[1], 1)
-        corr = spec.corrections(m0, m1, state)
+        if spec.streamed():  # large elementwise specs: fields read in pieces, never whole
+            streams = [{name: prg.stream(prg.skip(8 * math.prod(shape))) for name, shape in spec.fields(p)}
+                       for p, prg in enumerate(prgs)]
+            corr = spec.stream_corrections(*streams, alloc=alloc)
+        else:
+            m0 = spec.draw(prgs[0], 0)
+            m1 = spec.draw(prgs[1], 1)
+            corr = spec.corrections(m0, m1, state)
         rec = spec.receiver()
         for p in (0, 1):
             out[p].append(corr if rec == p else {})
@@ -170,6 +208,7 @@ def _serve_paired(chans, *, max_elements: int) -> int:
         ch.send({"seed": seed})
         prgs.append(PRG(seed))
     state: dict = {}
+    buffers = _Buffers(min(max_elements, KEEP_BUFFER_ELEMENTS))
     served = 0
     while True:
         reqs = [_recv_from_party(ch, p) for p, ch in enumerate(chans)]
@@ -183,10 +222,12 @@ def _serve_paired(chans, *, max_elements: int) -> int:
         if parsed[0] != parsed[1]:
             raise ProtocolError("the parties asked the dealer for different things (different operations, "
                                 "shapes or order)")
-        out = _answer(parsed[0], prgs, state, max_elements)
+        buffers.next_request()  # the previous answer is sent: its buffers are free
+        out = _answer(parsed[0], prgs, state, max_elements, buffers)
         for p in (0, 1):
             if any(s.receiver() == p for s in parsed[0]):
                 chans[p].send(out[p])
+        del out
         served += 1
 
 

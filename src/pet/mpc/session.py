@@ -39,6 +39,10 @@ def derive_session_id(nonce0: bytes, nonce1: bytes) -> bytes:
     return hashlib.sha256(_SESSION_ID_LABEL + bytes(nonce0) + bytes(nonce1)).digest()[:SESSION_ID_BYTES]
 
 
+#: Largest work array (elements) a session keeps for reuse (:meth:`Session.scratch`): 32 MiB
+#: per name (a product of up to 2^21 elements reuses its openings; larger ones allocate).
+SCRATCH_MAX_ELEMENTS = 1 << 22
+
 #: Values of ``Session(correlations=...)``.
 CORRELATIONS = ("dealer", "ot")
 
@@ -97,6 +101,7 @@ class Session:
         self._prg = PRG()  # private randomness (share masks), never shared with anyone
         self._counter = 0
         self.rounds = 0
+        self._scratch: dict = {}  # name -> reusable work array (see scratch())
         nonce = os.urandom(SESSION_ID_BYTES)
         peer = channel.exchange([_HELLO, self.party, self.frac_bits, nonce, kind])
         if not (isinstance(peer, list) and len(peer) == 5 and peer[0] == _HELLO):
@@ -220,6 +225,20 @@ class Session:
         else:
             for specs in batches:
                 self.source.prefetch(specs)
+
+    def scratch(self, name: str, n: int) -> np.ndarray:
+        """A reusable uint64 work array of ``n`` elements (contents undefined) for a protocol
+        step that is done with it when it returns -- e.g. the openings a product sends:
+        channels copy or write out what they send before ``send``/``exchange`` return.
+        One buffer per ``name``, grown to the largest ``n`` asked (at most
+        :data:`SCRATCH_MAX_ELEMENTS`; larger requests get a fresh array), so repeated large
+        operations reuse their pages instead of faulting in fresh ones."""
+        if n > SCRATCH_MAX_ELEMENTS:
+            return np.empty(n, dtype=np.uint64)
+        buf = self._scratch.get(name)
+        if buf is None or buf.size < n:
+            buf = self._scratch[name] = np.empty(n, dtype=np.uint64)
+        return buf[:n]
 
     def private_words(self, shape) -> np.ndarray:
         """Fresh uniform uint64 words from this party's private PRG."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pet.mpc.correlated import TruncPair
+from pet.mpc.correlated import TruncPair, field_pieces, material_source
 
 __all__ = ["trunc", "trunc_spec", "trunc_with", "trunc_masked"]
 
@@ -50,9 +50,21 @@ def trunc_masked(session, xp: np.ndarray, shift: int, mat: dict) -> np.ndarray:
     if "wprod" in mat:
         return _trunc_wrap(session, flat, shift, mat).reshape(shape)
     other = session.exchange(f"trunc{shape}>>{shift}", flat)
+    other = np.asarray(other, dtype=np.uint64).reshape(-1)
+    if other.size != flat.size:
+        from pet.errors import ProtocolError
+
+        raise ProtocolError("malformed truncation message")
     out = np.empty_like(flat)
-    _kernels.trunc_finish(flat, np.asarray(other, dtype=np.uint64).reshape(-1), mat["rs"].reshape(-1),
-                          mat["rm"].reshape(-1), int(shift), session.party == 0, out)
+    party0 = session.party == 0
+    rs, rm = material_source(mat, "rs"), material_source(mat, "rm")
+    if isinstance(rs, np.ndarray) and isinstance(rm, np.ndarray):  # whole arrays: one call
+        _kernels.trunc_finish(flat, other, rs, rm, int(shift), party0, out)
+        return out.reshape(shape)
+    # a streamed pair: rs, rm read in pieces into reused buffers
+    for i0, m, (rs_piece, rm_piece) in field_pieces([rs, rm], flat.size):
+        _kernels.trunc_finish(flat[i0:i0 + m], other[i0:i0 + m], rs_piece, rm_piece, int(shift), party0,
+                              out[i0:i0 + m])
     return out.reshape(shape)
 
 

@@ -409,7 +409,14 @@ class BodyReader:
             return
         slot = self.slots[self._index]
         if self._got < slot.nbytes:
-            self._buf = _grow(self._buf, min(slot.nbytes, 2 * len(self._buf)))
+            size = min(slot.nbytes, 2 * len(self._buf))
+            try:
+                # in place (realloc, no copy): only this attribute refers to the buffer (the
+                # caller released its view); ``_grow(self._buf, ...)`` would hold a second
+                # reference, fail numpy's reference check and copy every step
+                self._buf.resize(size)
+            except ValueError:
+                self._buf = _grow(self._buf, size)
             return
         self._finish(self._buf)
         self._index += 1
