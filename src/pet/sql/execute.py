@@ -313,7 +313,12 @@ def linear_sums(session, Hm, cols, n, groups, nums=None):
     def frac_of(i):
         if nums[i] is not None and nums[i].wide_div:  # AVG of a wide sum: the row as planned (lifted
             return None                                # before any rescaling: _average_wide)
-        return nums[i].frac if nums[i] is not None else None
+        if nums[i] is None:
+            return None
+        # an AVG's slot holds its SUM: the rows are brought to the bits the division plans for
+        # the sum (``prep``, range-checked for it), not to the average's own ``frac``, which
+        # may be finer (an owned count's limbs) and then overflows the sum
+        return nums[i].prep if nums[i].prep is not None else nums[i].frac
 
     def wide_of(i, x):
         return nums[i] is not None and (nums[i].ring == 128 or nums[i].wide_div) and x.ring_bits == 64
