@@ -84,6 +84,7 @@ randomness at their start and the dealer's corrections stream in while they comp
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass
@@ -108,6 +109,7 @@ from pet.mpc import (
 from pet.mpc.arithmetic import mul_raw
 from pet.mpc.boolean import and_words, b2a_bits, msb
 from pet.mpc.prefetch import Prefetcher
+from pet.mpc.private_matrix import setup_together
 from pet.mpc.truncation import trunc
 
 __all__ = ["train", "predict_margin", "candidate_matrix", "OBJECTIVES"]
@@ -140,12 +142,23 @@ def _ones(session, shape) -> Shared:
     return constant(session, np.ones(shape, dtype=np.int64), 0)
 
 
-def candidate_matrix(session, owner: int, codes: BinCodes, m: int, n: int) -> PrivateMatrix:
+def candidate_matrix(session, owner: int, codes: BinCodes, m: int, n: int, defer_setup: bool = False) -> PrivateMatrix:
     """Party ``owner``'s candidate matrix ``C.T`` (m x n, public shape, integer) as a
-    :class:`pet.mpc.PrivateMatrix` whose owner multiplies through per-bin sums."""
+    :class:`pet.mpc.PrivateMatrix` whose owner multiplies through per-bin sums
+    (``defer_setup``: its mask travels later, see :func:`candidate_matrices`)."""
     mine = session.party == owner
     return PrivateMatrix(session, codes.dense() if mine else None, owner, frac_bits=0, shape=(m, n),
-                         local_product=codes.left_sums if mine else None)
+                         local_product=codes.left_sums if mine else None, defer_setup=defer_setup)
+
+
+def candidate_matrices(session, codes: BinCodes, ms, n: int) -> list:
+    """Both parties' candidate matrices, their masked copies exchanged in ONE round
+    (:func:`pet.mpc.private_matrix.setup_together`): each party's ``m_p x n`` ring elements
+    travel in both directions at once (at 10^5 rows and 320 candidates each, 256 MB each
+    way: about 20 s over 100 Mbit/s instead of 40 s one after the other)."""
+    pms = [candidate_matrix(session, p, codes, ms[p], n, defer_setup=True) for p in (0, 1)]
+    setup_together(pms)
+    return pms
 
 
 def _handshake(session, info: dict) -> dict:
@@ -349,6 +362,28 @@ def _gradients(session, setup: _Setup, margin: Shared, yv: Shared, n: int) -> Sh
     return Shared.from_shares(session, gh.share[1] + (gh.share[0] << np.uint64(setup.pack_shift)), 0)
 
 
+def _first_gradients(session, setup: _Setup, y, n: int) -> Shared:
+    """Step 1 for the first tree, without MPC: every margin is still the label party's base
+    margin, so the label party computes ``g, h`` of every row from its own labels (logistic:
+    ``p = sigmoid(base margin)`` exactly, ``g = p - y``, ``h = p (1 - p)``; squared error:
+    ``g = -(y - base) / scale``, ``h = 1``), divides them by ``S`` and shares them at the
+    packing's precision (:meth:`pet.mpc.Session.share`: 1 round, 16 bytes per row from the
+    label party; instead of the piecewise sigmoid's 24 rounds and about 0.7 kB per row).
+    Packed as :func:`_gradients` packs. What each party learns: the other party a uniform
+    share, nothing else (the values are functions of the label party's own data)."""
+    values = None
+    if session.party == setup.label_party:
+        yl = np.asarray(y, dtype=np.float64).reshape(n)
+        if setup.logistic:
+            p = 1.0 / (1.0 + math.exp(-setup.base_margin))
+            g, h = p - yl, np.full(n, p * (1.0 - p))
+        else:
+            g, h = -(yl - setup.base_margin) / setup.scale, np.ones(n)
+        values = np.stack([g, h]) / setup.S
+    gh = session.share(values, owner=setup.label_party, frac_bits=setup.pack_frac)
+    return Shared.from_shares(session, gh.share[1] + (gh.share[0] << np.uint64(setup.pack_shift)), 0)
+
+
 def _unpack(session, setup: _Setup, packed: Shared) -> Shared:
     """``(..., 2)`` shares of ``G, H`` at ``F`` fractional bits from packed sums
     ``P = H + 2^T G`` (``H`` in ``[0, 2^(T-1))``), 2 rounds on the (n-independent) sums,
@@ -543,7 +578,7 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
     thr, yv, margin = _prepare_targets(session, setup, y, n, base_score, gamma)
     # private matrices (one-time masked transfer of each party's indicator)
     codes = BinCodes(binner, X)
-    pms = [candidate_matrix(session, p, codes, setup.ms[p], n) for p in (0, 1)]
+    pms = candidate_matrices(session, codes, setup.ms, n)
 
     D = max_depth
     n_inner = 2 ** D - 1
@@ -556,9 +591,13 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
     # in over the dealer link while the tree computes (each is waited for only when used)
     prefetcher = Prefetcher(session)
     for t in range(n_estimators):
-        with prefetcher.block("tree"):
-            gh = _gradients(session, setup, margin, yv, n)
+        # the first tree's gradients are the label party's own (:func:`_first_gradients`), so
+        # the gradients are a block of their own (recorded in the second tree); the products'
+        # dealer request goes first, so its dense correction overlaps the gradients
+        with prefetcher.block("gradients") if t else contextlib.nullcontext():
             products = PreparedProducts(pms, 2 ** (D - 1))  # columns: 1 at the root, 2^(d-1) at level d >= 1
+            gh = _gradients(session, setup, margin, yv, n) if t else _first_gradients(session, setup, y, n)
+        with prefetcher.block("tree"):
             V = None  # membership words at the current level (None: root, all ones)
             packed = None
             k = 0
