@@ -107,6 +107,7 @@ from pet.mpc import (
     tournament,
 )
 from pet.mpc.arithmetic import mul_raw
+from pet.mpc.bit_products import bits_dot, bits_times
 from pet.mpc.boolean import and_words, b2a_bits, msb
 from pet.mpc.prefetch import Prefetcher
 from pet.mpc.private_matrix import setup_together
@@ -420,8 +421,10 @@ def _level_histograms(session, setup: _Setup, products, y: Shared, V, packed, n:
     if V is None:
         yv = y.reshape(n, 1)
     else:
-        left = b2a_bits(session, V, tuple(range(0, min(nodes, 64), 2)), element_major=True).reshape(n, -1)
-        yv = Shared.from_shares(session, left, 0) * y.reshape(n, 1)  # (n, L): exact, 0/1 times ring words
+        nw = V.shape[1]  # words per row (one up to 64 nodes)
+        y_words = y if nw == 1 else Shared.from_shares(session, np.repeat(y.share.reshape(n), nw), y.frac)
+        # (n, L): the left children's bits times the packed words, exact (one round)
+        yv = bits_times(session, V.reshape(-1), tuple(range(0, min(nodes, 64), 2)), y_words).reshape(n, -1)
     hL = products.matmul(yv)  # (K, L)
     tL = yv.sum(axis=0)  # (L,)
     if V is not None:
@@ -542,8 +545,11 @@ def _last_level(session, binner, X, setup: _Setup, hist, tot, thr, V, n: int, le
     else:
         (VQ,) = and_words(session, V, [Q])
     both = _pack_bits(np.concatenate([_unpack_bits(V, nodes), _unpack_bits(VQ, nodes)], axis=1))
-    bits = b2a_bits(session, both, tuple(range(min(2 * nodes, 64))), element_major=True).reshape(n, 2 * nodes)
-    inc = Shared.from_shares(session, bits, 0) @ concatenate([left, delta])
+    if both.shape[1] == 1:  # up to 32 nodes: the row's bits dotted with the weights, one round
+        inc = bits_dot(session, both.reshape(-1), tuple(range(2 * nodes)), concatenate([left, delta]))
+    else:
+        bits = b2a_bits(session, both, tuple(range(64)), element_major=True).reshape(n, 2 * nodes)
+        inc = Shared.from_shares(session, bits, 0) @ concatenate([left, delta])
     return owner, own_nodes, cand, split, _interleave(session, left, right), inc
 
 
