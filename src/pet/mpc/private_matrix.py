@@ -70,6 +70,8 @@ class PrivateMatrix:
     def __init__(self, session, matrix, owner: int, *, frac_bits: int | None = None, shape=None,
                  local_product=None, defer_setup: bool = False):
         owner = check_party(owner, "owner")
+        if defer_setup and shape is None:
+            raise InputError("private_matrix: defer_setup needs the public shape= (and frac_bits=)")
         self.session = session
         self.owner = owner
         mine = session.party == owner
@@ -97,8 +99,6 @@ class PrivateMatrix:
         else:
             self._exchange_header(mine)
         if defer_setup:
-            if shape is None:
-                raise InputError("private_matrix: defer_setup needs the public shape= (and frac_bits=)")
             session._tag("pm-deferred")  # no message: reserves a unique handle (both parties alike)
         self.handle = session._counter
         m, n = self.shape
