@@ -20,7 +20,8 @@ from pet.ml import booster
 from pet.transport import Link
 
 PHASES = [("setup: agree", "_agree"), ("setup: targets", "_prepare_targets"),
-          ("setup: candidate matrix", "candidate_matrix"), ("gradients", "_gradients"), ("histograms", "_level_histograms"), ("histograms: unpack", "_unpack"),
+          ("setup: candidate matrix", "candidate_matrix"),
+          ("setup: both matrices", "candidate_matrices"), ("first gradients", "_first_gradients"), ("gradients", "_gradients"), ("histograms", "_level_histograms"), ("histograms: unpack", "_unpack"),
           ("gain: reciprocal", "reciprocal"),
           ("gain: argmax tournament", "tournament"), ("gain: all", "_gains"), ("reveal choice", "_reveal_choice"),
           ("share directions", "_right_words"), ("membership", "_children_words"), ("split level: all", "_split_level"),

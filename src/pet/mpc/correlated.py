@@ -23,7 +23,7 @@ For each spec the two parties and the dealer run the same deterministic recipe:
 
 This is seed compression: per Beaver triple the dealer sends one ring element, to one
 party. The receiving party is party 1 except for the reusable-mask product, where it is
-the party that does not own the private matrix.
+the party that does not own the private matrix, and ``b2amul``, where it is party 0.
 
 Kinds (``shape`` is an array shape, fields in drawing order; "both" = both parties draw
 them, "p0" = party 0 draws it and party 1 receives it as correction):
@@ -41,8 +41,8 @@ kind (class)       fields                                       correlation
 ``reuse_mul``      other: B (n, t); owner: S (m, t)             S_other = A @ B - S_owner
 ``triple128``      both: a, b (*shape, 2); p0: c (*shape, 2)    c = a * b         (mod 2^128)
 ``wrapbit``        both: wbit (own random bit); p0: wprod       wprod = wbit_0 wbit_1
-``b2amul``         both: rho, b (shape or (nbits,)); p0: ra,    ra[..., j] = bit j of rho,
-                   rb (..., nbits)                              rb[..., j] = ra[..., j] * b
+``b2amul``         both: rho, b (shape or (nbits,)); p1: ra,    ra[..., j] = bit j of rho,
+                   rb (..., nbits) (party 0 receives them)      rb[..., j] = ra[..., j] * b
 =================  ===========================================  =============================
 
 Semantics of ``msb`` and ``>>`` are on the uint64 ring element. What the dealer learns:
@@ -497,17 +497,20 @@ class B2AMul(Spec):
         object.__setattr__(self, "bits", tuple(_int(b, "b2amul bit", 0, 63) for b in self.bits))
         object.__setattr__(self, "per_bit", _int(self.per_bit, "b2amul per_bit", 0, 1))
 
+    def receiver(self):
+        return 0  # party 0: party 1 receives most other kinds' corrections, this balances the dealer's links
+
     def fields(self, party):
         wide = self.shape + (len(self.bits),)
         mult = (len(self.bits),) if self.per_bit else self.shape
-        return (("rho", self.shape), ("b", mult)) + ((("ra", wide), ("rb", wide)) if party == 0 else ())
+        return (("rho", self.shape), ("b", mult)) + ((("ra", wide), ("rb", wide)) if party == 1 else ())
 
     def corrections(self, m0, m1, state):
         pos = np.array(self.bits, dtype=np.uint64)
         bit = ((m0["rho"] ^ m1["rho"])[..., None] >> pos) & np.uint64(1)
         mult = m0["b"] + m1["b"]
         rb = bit * (mult if self.per_bit else mult[..., None])
-        return {"ra": bit - m0["ra"], "rb": rb - m0["rb"]}
+        return {"ra": bit - m1["ra"], "rb": rb - m1["rb"]}
 
 
 #: kind -> spec class.
