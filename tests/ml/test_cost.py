@@ -87,3 +87,28 @@ def test_prediction_bytes():
     for rounds, sent in mpc.run_local(prog, timeout=600):
         assert rounds <= 8, rounds
         assert sent <= 1.0e6, sent
+
+
+def test_first_tree_prefetch_is_consumed_in_order():
+    """The first tree's prefetched bit-product material (pet.ml.booster._prefetch_first_tree)
+    is exactly what the tree asks for: nothing is left over in the dealer client after the
+    fit (a mismatch would leave it at the head of the queue, and every later prefetched
+    request would then be fetched again on demand)."""
+    from pet.ml import booster
+
+    rng = np.random.default_rng(1)  # not-secret: test data
+    n = 500
+    X = rng.normal(size=(n, 4))
+    y = (X[:, 0] - X[:, 3] > 0).astype(float)
+
+    def prog(s):
+        asked = []
+        original = s.source.prefetch
+        s.source.prefetch = lambda specs: (asked.append(list(specs)), original(specs))[1]
+        est = VerticalXGBClassifier(s, n_estimators=2, max_depth=3, max_bin=8)
+        est.fit(X[:, :2] if s.party == 0 else X[:, 2:], y if s.party == 0 else None)
+        return asked[:3], list(s.source._ready)
+
+    for asked, left in mpc.run_local(prog, timeout=600):
+        assert asked == [[spec] for spec in booster._row_product_specs(n, 3)]
+        assert left == []

@@ -11,10 +11,13 @@ the MPC rounds per tree are O(D), independent of the number of rows and features
    logistic ``p = sigmoid(margin)`` (the MPC sigmoid's piecewise form, 24 rounds,
    :func:`pet.mpc.sigmoid` with ``method="piecewise"``), ``g = p - y``, ``h = p (1 - p)``;
    both packed into one ring word per row, ``y = h + 2^T g`` (public layout
-   :func:`_packing`: every sum of up to ``n`` rows stays exact in it);
+   :func:`_packing`: every sum of up to ``n`` rows stays exact in it); in the first tree
+   the label party knows every margin (its base margin), computes ``g, h`` itself and
+   shares them (:func:`_first_gradients`, 1 round);
 2. per level, for the left child of each pair of nodes (the right one by subtraction
-   from the parent): ``v * y`` (v = the node's 0/1 membership, from its XOR-shared bit by
-   one B2A round for all nodes of a row) and the
+   from the parent): ``v * y`` (v = the node's 0/1 membership, an XOR-shared bit; one
+   round for all nodes of a row, :func:`pet.mpc.bit_products.bits_times`: the B2A word and
+   ``y - b`` opened, no ``n x nodes`` elements) and the
    left-child sums of every split candidate of both parties, ``C_p.T @ (v * y)``
    (:class:`pet.mpc.PrivateMatrix`: the party's private cumulative bin-indicator matrix
    times shared vectors, with a matrix-triple mask reused across nodes and trees; the
@@ -40,8 +43,9 @@ the MPC rounds per tree are O(D), independent of the number of rows and features
    per-candidate ``G_L/(H_L + lambda)``, ``G_R/(H_R + lambda)`` the gains already computed
    (no leaf sums over the rows, no second division); the shared margins of the training
    rows grow by ``v w_left + (v & q) s (w_right - w_left)`` for their last-level node
-   (``v`` its membership, ``q`` the row's direction; one AND, one B2A of the row's
-   ``2 x nodes`` bits, one matrix product with the per-node weights).
+   (``v`` its membership, ``q`` the row's direction; one AND, then the row's
+   ``2 x nodes`` bits dotted with the per-node weights in one round,
+   :func:`pet.mpc.bit_products.bits_dot`).
 
 What each party learns (beyond its own data and the public parameters, ``n``, and each
 party's number of features and of split candidates): per node, which party owns the best
@@ -67,19 +71,22 @@ squared error), one bit less per doubling of the rows beyond (14 at 10^5 logisti
 the gains work on the unpacked sums at 16 bits.
 
 Cost per tree (``K`` candidates of both parties, ``n`` rows, depth ``D``; measured by phase
-with ``benchmarks/_xgb_phases.py``): about 570 rounds at ``D = 5``, of which per level the
+with ``benchmarks/_xgb_phases.py``): about 565 rounds at ``D = 5``, of which per level the
 gains take about 101 (reciprocal 28, argmax over ``K`` at most ``12 ceil(log4 K) - 1`` as a
 4-ary tournament, :func:`pet.mpc.tournament`, one batched comparison of 8 rounds), the
-unpacking 2 and the memberships 2 (ANDs) + 1 (B2A), the gradients' sigmoid 24 per tree.
-Bytes between the parties: per row and tree about 0.75 kB for the gradients, about 0.8 kB
-for the histograms (each level: the B2A word, the Beaver products ``v * y`` on
-``n x 2^(l-1)`` and the private-matrix product's exchange of ``n x 2^(l-1)`` ring elements),
-64 bytes per level for the membership ANDs and 0.5 kB for the last level's matrix product
-(``n x 2^D`` masked bits), plus per tree about 48 MB at ``K = 640`` for the gains
+unpacking 2, the memberships 2 (ANDs) and the bit products 1, the gradients' sigmoid 24 per
+tree (not in the first); the set-up exchanges both parties' masked candidate matrices in one
+round (``m_p x n`` ring elements each way).
+Bytes between the parties: per row and tree about 0.5 kB for the gradients (none in the
+first tree), about 0.4 kB for the histograms (each level: the masked membership word and
+``y - b``, and the private-matrix product's exchange of ``n x 2^(l-1)`` ring elements),
+64 bytes per level for the membership ANDs and about 0.3 kB for the last level (its ANDs
+and one masked word per row), plus per tree about 48 MB at ``K = 640`` for the gains
 (``(2 K + 1) x 2^l`` reciprocals per level), independent of ``n``; and once per tree a dense
 ``m_p x n x 2^(D-1)`` product at each party and at the dealer (the reusable-mask
-correction). A tree is one prefetch block: later trees request all their correlated
-randomness at their start and the dealer's corrections stream in while they compute.
+correction). A tree is two prefetch blocks (the gradients, recorded in the second tree, then
+the levels, recorded in the first): later trees request all their correlated randomness
+at the blocks' starts and the dealer's corrections stream in while they compute.
 """
 
 from __future__ import annotations
@@ -109,6 +116,7 @@ from pet.mpc import (
 from pet.mpc.arithmetic import mul_raw
 from pet.mpc.bit_products import bits_dot, bits_times
 from pet.mpc.boolean import and_words, b2a_bits, msb
+from pet.mpc.correlated import B2AMul
 from pet.mpc.prefetch import Prefetcher
 from pet.mpc.private_matrix import setup_together
 from pet.mpc.truncation import trunc
@@ -553,6 +561,34 @@ def _last_level(session, binner, X, setup: _Setup, hist, tot, thr, V, n: int, le
     return owner, own_nodes, cand, split, _interleave(session, left, right), inc
 
 
+def _row_product_specs(n: int, D: int) -> list:
+    """The ``n``-row bit-product requests of one tree, in the order the tree makes them:
+    :func:`pet.mpc.bit_products.bits_times` of the histograms of levels ``1 .. D-1``
+    (:func:`_level_histograms`) and :func:`pet.mpc.bit_products.bits_dot` of the last level
+    (:func:`_last_level`, up to 32 nodes)."""
+    specs = []
+    for d in range(1, D):
+        nodes = 2 ** d
+        specs.append(B2AMul((n * -(-nodes // 64),), tuple(range(0, min(nodes, 64), 2)), 0))
+    if 2 ** D <= 64:
+        specs.append(B2AMul((n,), tuple(range(2 ** D)), 1))
+    return specs
+
+
+def _prefetch_first_tree(session, n: int, D: int) -> None:
+    """First tree only (later trees prefetch the plan it records): request the tree's
+    large bit-product material now (:func:`_row_product_specs`, ``2 n (2^D + 2^(D-1))``
+    ring elements of corrections at depth ``D``), so that it streams in over the dealer
+    link while the tree computes instead of being waited for at each level. A source
+    serves a prefetched request to the next ``get`` with exactly its specs, whatever was
+    fetched in between, so the other requests of the tree are unaffected. No extra round
+    or byte: the same requests, sent earlier."""
+    prefetch = getattr(session.source, "prefetch", None)
+    if prefetch is not None:
+        for spec in _row_product_specs(n, D):
+            prefetch([spec])
+
+
 def _own_splits(binner, own_cand: np.ndarray):
     """This party's own splits (feature, threshold, default direction) of every tree."""
     feat = np.full(own_cand.shape, -1, dtype=np.int64)
@@ -602,6 +638,8 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
         # dealer request goes first, so its dense correction overlaps the gradients
         with prefetcher.block("gradients") if t else contextlib.nullcontext():
             products = PreparedProducts(pms, 2 ** (D - 1))  # columns: 1 at the root, 2^(d-1) at level d >= 1
+            if t == 0:  # after the products' request, whose corrections the root needs first
+                _prefetch_first_tree(session, n, D)
             gh = _gradients(session, setup, margin, yv, n) if t else _first_gradients(session, setup, y, n)
         with prefetcher.block("tree"):
             V = None  # membership words at the current level (None: root, all ones)
