@@ -90,7 +90,10 @@ class PrivateMatrix:
                     raise InputError("private_matrix: with shape= pass frac_bits= too (the other party needs it)")
                 frac_bits = session.frac_bits if arr.dtype.kind == "f" else 0
             self.frac = ring.check_frac_bits(frac_bits)
-            encoded = ring.encode(arr, self.frac)
+            if self.frac == 0 and arr.dtype.kind in "bu" and arr.dtype.itemsize <= 4:
+                encoded = arr.astype(np.uint64)  # small unsigned integers: exact, in range (fast path)
+            else:
+                encoded = ring.encode(arr, self.frac)
             self.shape = arr.shape
         elif matrix is not None:
             raise InputError(f"party {session.party} does not own this matrix: pass None")
@@ -105,7 +108,10 @@ class PrivateMatrix:
         (mat,) = session.correlated([ReuseSetup(self.owner, m, n, self.handle)])
         if mine:
             self._m = None if local_product is not None else encoded
-        self._outgoing = encoded - mat["A"] if mine else None
+        if mine and local_product is not None:  # no dense copy kept: mask in place
+            self._outgoing = np.subtract(encoded, mat["A"], out=encoded)
+        else:
+            self._outgoing = encoded - mat["A"] if mine else None
         if defer_setup:
             return  # the mask travels in setup_together's exchange
         if mine:
