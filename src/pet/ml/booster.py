@@ -94,7 +94,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,7 +116,7 @@ from pet.mpc import (
 from pet.mpc.arithmetic import mul_raw
 from pet.mpc.bit_products import bits_dot, bits_times
 from pet.mpc.boolean import and_words, b2a_bits, msb
-from pet.mpc.correlated import B2AMul, CorrelatedSource, DealerClient
+from pet.mpc.correlated import B2AMul
 from pet.mpc.prefetch import Prefetcher
 from pet.mpc.private_matrix import setup_together
 from pet.mpc.truncation import trunc
@@ -590,77 +589,6 @@ def _prefetch_first_tree(session, n: int, D: int) -> None:
             prefetch([spec])
 
 
-class _ShapeSource(CorrelatedSource):
-    """Zero material for every requested field -- a valid correlation (every product of
-    zeros is zero) -- and a record of the requests: to find a block's requests from its
-    public shapes by running it on zeros (:func:`_gradient_requests`). Never serves data."""
-
-    def __init__(self, party: int):
-        self.party = party
-        self.requests: list = []
-
-    def get(self, specs: list) -> list:
-        self.requests.append(list(specs))
-        out = []
-        for spec in specs:
-            fields = dict(spec.fields(self.party))
-            if spec.receiver() == self.party:
-                fields.update(spec.correction_fields())
-            out.append({name: np.zeros(shape, dtype=np.uint64) for name, shape in fields.items()})
-        return out
-
-
-def _gradient_requests(setup: _Setup, n: int, frac_bits: int, margin_frac: int, y_frac: int) -> list:
-    """The correlated-randomness requests of :func:`_gradients` on ``n`` rows (the same at
-    both parties: every shape is public), found by running it on zeros between two
-    in-process parties with :class:`_ShapeSource` (no message leaves the process, no data
-    is involved). Returns party 0's list of requests."""
-    from pet.mpc.session import Session
-    from pet.transport import run_parties
-
-    def party(p):
-        def body(chan):
-            source = _ShapeSource(p)
-            with Session(p, chan, dealer=source, frac_bits=frac_bits) as s:
-                zeros = np.zeros(n, dtype=np.uint64)
-                _gradients(s, setup, Shared.from_shares(s, zeros, margin_frac), Shared.from_shares(s, zeros, y_frac), n)
-            return source.requests
-        return body
-
-    return run_parties(party(0), party(1), timeout=600, names=["shape0", "shape1"])[0]
-
-
-class _GradientPlan:
-    """The second tree's gradient requests (:func:`_gradient_requests`), found in a
-    background thread while the set-up's large exchange is on the link, and prefetched at
-    the start of the second tree's gradients (which record the plan of the later trees'),
-    so that they too stream in instead of being waited for one by one. Any failure only
-    leaves the second tree's gradients fetched on demand, as before."""
-
-    def __init__(self, session, setup: _Setup, n: int, margin: Shared, yv: Shared):
-        self.requests = None
-        if not isinstance(session.source, DealerClient):  # the dealer-free source makes material on the spot
-            self._thread = None
-            return
-        args = (setup, n, session.frac_bits, margin.frac, yv.frac)
-
-        def work():
-            try:
-                self.requests = _gradient_requests(*args)
-            except Exception:  # noqa: BLE001 - an optimisation only: fall back to fetching on demand
-                self.requests = None
-
-        self._thread = threading.Thread(target=work, name="pet.ml.gradient-plan", daemon=True)
-        self._thread.start()
-
-    def prefetch(self, session) -> None:
-        if self._thread is None:
-            return
-        self._thread.join()
-        for specs in self.requests or ():
-            session.source.prefetch(specs)
-
-
 def _own_splits(binner, own_cand: np.ndarray):
     """This party's own splits (feature, threshold, default direction) of every tree."""
     feat = np.full(own_cand.shape, -1, dtype=np.int64)
@@ -692,7 +620,6 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
     thr, yv, margin = _prepare_targets(session, setup, y, n, base_score, gamma)
     # private matrices (one-time masked transfer of each party's indicator)
     codes = BinCodes(binner, X)
-    plan = _GradientPlan(session, setup, n, margin, yv) if n_estimators > 1 else None
     pms = candidate_matrices(session, codes, setup.ms, n)
 
     D = max_depth
@@ -710,8 +637,6 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
         # the gradients are a block of their own (recorded in the second tree); the products'
         # dealer request goes first, so its dense correction overlaps the gradients
         with prefetcher.block("gradients") if t else contextlib.nullcontext():
-            if t == 1:  # before the products' request: the gradients' corrections are needed first
-                plan.prefetch(session)
             products = PreparedProducts(pms, 2 ** (D - 1))  # columns: 1 at the root, 2^(d-1) at level d >= 1
             if t == 0:  # after the products' request, whose corrections the root needs first
                 _prefetch_first_tree(session, n, D)
