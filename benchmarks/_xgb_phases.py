@@ -2,6 +2,8 @@
 benchmark): party 0's MPC rounds, bytes between the parties (both directions) and bytes
 from the dealer (both parties), per phase of :mod:`pet.ml.booster`, averaged per tree.
 
+The set-up phases (once per fit) are divided by the number of trees like the others.
+
 Run:  PYTHONPATH=src python benchmarks/_xgb_phases.py [rows] [trees] [link]
 e.g.  ... benchmarks/_xgb_phases.py 10000 2 rtt=20ms,bw=100mbit
 """
@@ -19,7 +21,10 @@ from pet import mpc
 from pet.ml import booster
 from pet.transport import Link
 
-PHASES = [("gradients", "_gradients"), ("histograms", "_level_histograms"), ("histograms: unpack", "_unpack"),
+PHASES = [("setup: agree", "_agree"), ("setup: targets", "_prepare_targets"),
+          ("setup: candidate matrix", "candidate_matrix"),
+          ("setup: both matrices", "candidate_matrices"), ("first gradients", "_first_gradients"),
+          ("gradients", "_gradients"), ("histograms", "_level_histograms"), ("histograms: unpack", "_unpack"),
           ("gain: reciprocal", "reciprocal"),
           ("gain: argmax tournament", "tournament"), ("gain: all", "_gains"), ("reveal choice", "_reveal_choice"),
           ("share directions", "_right_words"), ("membership", "_children_words"), ("split level: all", "_split_level"),

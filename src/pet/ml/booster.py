@@ -11,10 +11,13 @@ the MPC rounds per tree are O(D), independent of the number of rows and features
    logistic ``p = sigmoid(margin)`` (the MPC sigmoid's piecewise form, 24 rounds,
    :func:`pet.mpc.sigmoid` with ``method="piecewise"``), ``g = p - y``, ``h = p (1 - p)``;
    both packed into one ring word per row, ``y = h + 2^T g`` (public layout
-   :func:`_packing`: every sum of up to ``n`` rows stays exact in it);
+   :func:`_packing`: every sum of up to ``n`` rows stays exact in it); in the first tree
+   the label party knows every margin (its base margin), computes ``g, h`` itself and
+   shares them (:func:`_first_gradients`, 1 round);
 2. per level, for the left child of each pair of nodes (the right one by subtraction
-   from the parent): ``v * y`` (v = the node's 0/1 membership, from its XOR-shared bit by
-   one B2A round for all nodes of a row) and the
+   from the parent): ``v * y`` (v = the node's 0/1 membership, an XOR-shared bit; one
+   round for all nodes of a row, :func:`pet.mpc.bit_products.bits_times`: the B2A word and
+   ``y - b`` opened, no ``n x nodes`` elements) and the
    left-child sums of every split candidate of both parties, ``C_p.T @ (v * y)``
    (:class:`pet.mpc.PrivateMatrix`: the party's private cumulative bin-indicator matrix
    times shared vectors, with a matrix-triple mask reused across nodes and trees; the
@@ -40,8 +43,9 @@ the MPC rounds per tree are O(D), independent of the number of rows and features
    per-candidate ``G_L/(H_L + lambda)``, ``G_R/(H_R + lambda)`` the gains already computed
    (no leaf sums over the rows, no second division); the shared margins of the training
    rows grow by ``v w_left + (v & q) s (w_right - w_left)`` for their last-level node
-   (``v`` its membership, ``q`` the row's direction; one AND, one B2A of the row's
-   ``2 x nodes`` bits, one matrix product with the per-node weights).
+   (``v`` its membership, ``q`` the row's direction; one AND, then the row's
+   ``2 x nodes`` bits dotted with the per-node weights in one round,
+   :func:`pet.mpc.bit_products.bits_dot`).
 
 What each party learns (beyond its own data and the public parameters, ``n``, and each
 party's number of features and of split candidates): per node, which party owns the best
@@ -67,23 +71,27 @@ squared error), one bit less per doubling of the rows beyond (14 at 10^5 logisti
 the gains work on the unpacked sums at 16 bits.
 
 Cost per tree (``K`` candidates of both parties, ``n`` rows, depth ``D``; measured by phase
-with ``benchmarks/_xgb_phases.py``): about 570 rounds at ``D = 5``, of which per level the
+with ``benchmarks/_xgb_phases.py``): about 565 rounds at ``D = 5``, of which per level the
 gains take about 101 (reciprocal 28, argmax over ``K`` at most ``12 ceil(log4 K) - 1`` as a
 4-ary tournament, :func:`pet.mpc.tournament`, one batched comparison of 8 rounds), the
-unpacking 2 and the memberships 2 (ANDs) + 1 (B2A), the gradients' sigmoid 24 per tree.
-Bytes between the parties: per row and tree about 0.75 kB for the gradients, about 0.8 kB
-for the histograms (each level: the B2A word, the Beaver products ``v * y`` on
-``n x 2^(l-1)`` and the private-matrix product's exchange of ``n x 2^(l-1)`` ring elements),
-64 bytes per level for the membership ANDs and 0.5 kB for the last level's matrix product
-(``n x 2^D`` masked bits), plus per tree about 48 MB at ``K = 640`` for the gains
+unpacking 2, the memberships 2 (ANDs) and the bit products 1, the gradients' sigmoid 24 per
+tree (not in the first); the set-up exchanges both parties' masked candidate matrices in one
+round (``m_p x n`` ring elements each way).
+Bytes between the parties: per row and tree about 0.5 kB for the gradients (none in the
+first tree), about 0.4 kB for the histograms (each level: the masked membership word and
+``y - b``, and the private-matrix product's exchange of ``n x 2^(l-1)`` ring elements),
+64 bytes per level for the membership ANDs and about 0.3 kB for the last level (its ANDs
+and one masked word per row), plus per tree about 48 MB at ``K = 640`` for the gains
 (``(2 K + 1) x 2^l`` reciprocals per level), independent of ``n``; and once per tree a dense
 ``m_p x n x 2^(D-1)`` product at each party and at the dealer (the reusable-mask
-correction). A tree is one prefetch block: later trees request all their correlated
-randomness at their start and the dealer's corrections stream in while they compute.
+correction). A tree is two prefetch blocks (the gradients, recorded in the second tree, then
+the levels, recorded in the first): later trees request all their correlated randomness
+at the blocks' starts and the dealer's corrections stream in while they compute.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass
@@ -106,8 +114,11 @@ from pet.mpc import (
     tournament,
 )
 from pet.mpc.arithmetic import mul_raw
+from pet.mpc.bit_products import bits_dot, bits_times
 from pet.mpc.boolean import and_words, b2a_bits, msb
+from pet.mpc.correlated import B2AMul
 from pet.mpc.prefetch import Prefetcher
+from pet.mpc.private_matrix import setup_together
 from pet.mpc.truncation import trunc
 
 __all__ = ["train", "predict_margin", "candidate_matrix", "OBJECTIVES"]
@@ -140,12 +151,23 @@ def _ones(session, shape) -> Shared:
     return constant(session, np.ones(shape, dtype=np.int64), 0)
 
 
-def candidate_matrix(session, owner: int, codes: BinCodes, m: int, n: int) -> PrivateMatrix:
+def candidate_matrix(session, owner: int, codes: BinCodes, m: int, n: int, defer_setup: bool = False) -> PrivateMatrix:
     """Party ``owner``'s candidate matrix ``C.T`` (m x n, public shape, integer) as a
-    :class:`pet.mpc.PrivateMatrix` whose owner multiplies through per-bin sums."""
+    :class:`pet.mpc.PrivateMatrix` whose owner multiplies through per-bin sums
+    (``defer_setup``: its mask travels later, see :func:`candidate_matrices`)."""
     mine = session.party == owner
     return PrivateMatrix(session, codes.dense() if mine else None, owner, frac_bits=0, shape=(m, n),
-                         local_product=codes.left_sums if mine else None)
+                         local_product=codes.left_sums if mine else None, defer_setup=defer_setup)
+
+
+def candidate_matrices(session, codes: BinCodes, ms, n: int) -> list:
+    """Both parties' candidate matrices, their masked copies exchanged in ONE round
+    (:func:`pet.mpc.private_matrix.setup_together`): each party's ``m_p x n`` ring elements
+    travel in both directions at once (at 10^5 rows and 320 candidates each, 256 MB each
+    way: about 20 s over 100 Mbit/s instead of 40 s one after the other)."""
+    pms = [candidate_matrix(session, p, codes, ms[p], n, defer_setup=True) for p in (0, 1)]
+    setup_together(pms)
+    return pms
 
 
 def _handshake(session, info: dict) -> dict:
@@ -349,6 +371,28 @@ def _gradients(session, setup: _Setup, margin: Shared, yv: Shared, n: int) -> Sh
     return Shared.from_shares(session, gh.share[1] + (gh.share[0] << np.uint64(setup.pack_shift)), 0)
 
 
+def _first_gradients(session, setup: _Setup, y, n: int) -> Shared:
+    """Step 1 for the first tree, without MPC: every margin is still the label party's base
+    margin, so the label party computes ``g, h`` of every row from its own labels (logistic:
+    ``p = sigmoid(base margin)`` exactly, ``g = p - y``, ``h = p (1 - p)``; squared error:
+    ``g = -(y - base) / scale``, ``h = 1``), divides them by ``S`` and shares them at the
+    packing's precision (:meth:`pet.mpc.Session.share`: 1 round, 16 bytes per row from the
+    label party; instead of the piecewise sigmoid's 24 rounds and about 0.7 kB per row).
+    Packed as :func:`_gradients` packs. What each party learns: the other party a uniform
+    share, nothing else (the values are functions of the label party's own data)."""
+    values = None
+    if session.party == setup.label_party:
+        yl = np.asarray(y, dtype=np.float64).reshape(n)
+        if setup.logistic:
+            p = 1.0 / (1.0 + math.exp(-setup.base_margin))
+            g, h = p - yl, np.full(n, p * (1.0 - p))
+        else:
+            g, h = -(yl - setup.base_margin) / setup.scale, np.ones(n)
+        values = np.stack([g, h]) / setup.S
+    gh = session.share(values, owner=setup.label_party, frac_bits=setup.pack_frac)
+    return Shared.from_shares(session, gh.share[1] + (gh.share[0] << np.uint64(setup.pack_shift)), 0)
+
+
 def _unpack(session, setup: _Setup, packed: Shared) -> Shared:
     """``(..., 2)`` shares of ``G, H`` at ``F`` fractional bits from packed sums
     ``P = H + 2^T G`` (``H`` in ``[0, 2^(T-1))``), 2 rounds on the (n-independent) sums,
@@ -385,8 +429,10 @@ def _level_histograms(session, setup: _Setup, products, y: Shared, V, packed, n:
     if V is None:
         yv = y.reshape(n, 1)
     else:
-        left = b2a_bits(session, V, tuple(range(0, min(nodes, 64), 2)), element_major=True).reshape(n, -1)
-        yv = Shared.from_shares(session, left, 0) * y.reshape(n, 1)  # (n, L): exact, 0/1 times ring words
+        nw = V.shape[1]  # words per row (one up to 64 nodes)
+        y_words = y if nw == 1 else Shared.from_shares(session, np.repeat(y.share.reshape(n), nw), y.frac)
+        # (n, L): the left children's bits times the packed words, exact (one round)
+        yv = bits_times(session, V.reshape(-1), tuple(range(0, min(nodes, 64), 2)), y_words).reshape(n, -1)
     hL = products.matmul(yv)  # (K, L)
     tL = yv.sum(axis=0)  # (L,)
     if V is not None:
@@ -507,9 +553,40 @@ def _last_level(session, binner, X, setup: _Setup, hist, tot, thr, V, n: int, le
     else:
         (VQ,) = and_words(session, V, [Q])
     both = _pack_bits(np.concatenate([_unpack_bits(V, nodes), _unpack_bits(VQ, nodes)], axis=1))
-    bits = b2a_bits(session, both, tuple(range(min(2 * nodes, 64))), element_major=True).reshape(n, 2 * nodes)
-    inc = Shared.from_shares(session, bits, 0) @ concatenate([left, delta])
+    if both.shape[1] == 1:  # up to 32 nodes: the row's bits dotted with the weights, one round
+        inc = bits_dot(session, both.reshape(-1), tuple(range(2 * nodes)), concatenate([left, delta]))
+    else:
+        bits = b2a_bits(session, both, tuple(range(64)), element_major=True).reshape(n, 2 * nodes)
+        inc = Shared.from_shares(session, bits, 0) @ concatenate([left, delta])
     return owner, own_nodes, cand, split, _interleave(session, left, right), inc
+
+
+def _row_product_specs(n: int, D: int) -> list:
+    """The ``n``-row bit-product requests of one tree, in the order the tree makes them:
+    :func:`pet.mpc.bit_products.bits_times` of the histograms of levels ``1 .. D-1``
+    (:func:`_level_histograms`) and :func:`pet.mpc.bit_products.bits_dot` of the last level
+    (:func:`_last_level`, up to 32 nodes)."""
+    specs = []
+    for d in range(1, D):
+        nodes = 2 ** d
+        specs.append(B2AMul((n * -(-nodes // 64),), tuple(range(0, min(nodes, 64), 2)), 0))
+    if 2 ** D <= 64:
+        specs.append(B2AMul((n,), tuple(range(2 ** D)), 1))
+    return specs
+
+
+def _prefetch_first_tree(session, n: int, D: int) -> None:
+    """First tree only (later trees prefetch the plan it records): request the tree's
+    large bit-product material now (:func:`_row_product_specs`, ``2 n (2^D + 2^(D-1))``
+    ring elements of corrections at depth ``D``), so that it streams in over the dealer
+    link while the tree computes instead of being waited for at each level. A source
+    serves a prefetched request to the next ``get`` with exactly its specs, whatever was
+    fetched in between, so the other requests of the tree are unaffected. No extra round
+    or byte: the same requests, sent earlier."""
+    prefetch = getattr(session.source, "prefetch", None)
+    if prefetch is not None:
+        for spec in _row_product_specs(n, D):
+            prefetch([spec])
 
 
 def _own_splits(binner, own_cand: np.ndarray):
@@ -543,7 +620,7 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
     thr, yv, margin = _prepare_targets(session, setup, y, n, base_score, gamma)
     # private matrices (one-time masked transfer of each party's indicator)
     codes = BinCodes(binner, X)
-    pms = [candidate_matrix(session, p, codes, setup.ms[p], n) for p in (0, 1)]
+    pms = candidate_matrices(session, codes, setup.ms, n)
 
     D = max_depth
     n_inner = 2 ** D - 1
@@ -556,9 +633,15 @@ def train(session, X: np.ndarray, y, *, objective: str, n_estimators: int, max_d
     # in over the dealer link while the tree computes (each is waited for only when used)
     prefetcher = Prefetcher(session)
     for t in range(n_estimators):
-        with prefetcher.block("tree"):
-            gh = _gradients(session, setup, margin, yv, n)
+        # the first tree's gradients are the label party's own (:func:`_first_gradients`), so
+        # the gradients are a block of their own (recorded in the second tree); the products'
+        # dealer request goes first, so its dense correction overlaps the gradients
+        with prefetcher.block("gradients") if t else contextlib.nullcontext():
             products = PreparedProducts(pms, 2 ** (D - 1))  # columns: 1 at the root, 2^(d-1) at level d >= 1
+            if t == 0:  # after the products' request, whose corrections the root needs first
+                _prefetch_first_tree(session, n, D)
+            gh = _gradients(session, setup, margin, yv, n) if t else _first_gradients(session, setup, y, n)
+        with prefetcher.block("tree"):
             V = None  # membership words at the current level (None: root, all ones)
             packed = None
             k = 0

@@ -23,7 +23,7 @@ For each spec the two parties and the dealer run the same deterministic recipe:
 
 This is seed compression: per Beaver triple the dealer sends one ring element, to one
 party. The receiving party is party 1 except for the reusable-mask product, where it is
-the party that does not own the private matrix.
+the party that does not own the private matrix, and ``b2amul``, where it is party 0.
 
 Kinds (``shape`` is an array shape, fields in drawing order; "both" = both parties draw
 them, "p0" = party 0 draws it and party 1 receives it as correction):
@@ -41,6 +41,8 @@ kind (class)       fields                                       correlation
 ``reuse_mul``      other: B (n, t); owner: S (m, t)             S_other = A @ B - S_owner
 ``triple128``      both: a, b (*shape, 2); p0: c (*shape, 2)    c = a * b         (mod 2^128)
 ``wrapbit``        both: wbit (own random bit); p0: wprod       wprod = wbit_0 wbit_1
+``b2amul``         both: rho, b (shape or (nbits,)); p1: ra,    ra[..., j] = bit j of rho,
+                   rb (..., nbits) (party 0 receives them)      rb[..., j] = ra[..., j] * b
 =================  ===========================================  =============================
 
 Semantics of ``msb`` and ``>>`` are on the uint64 ring element. What the dealer learns:
@@ -55,7 +57,7 @@ form of protocol version 1, so the requests cost the same bytes:
 ``["and", shape, nb]``, ``["cmpmask", shape]``, ``["b2a", shape, bits]``,
 ``["reuse_setup", owner, m, n, handle]``, ``["reuse_mul", handle, owner, m, n, t]``,
 and for the wide ring (new kinds; the 64-bit kinds' bytes are unchanged)
-``["triple128", shape]``, ``["wrapbit", shape]``.
+``["triple128", shape]``, ``["wrapbit", shape]``, ``["b2amul", shape, bits, per_bit]``.
 Version 2 changed the hello (it carries the session id, see :class:`DealerClient`), not
 the spec form. The legacy tuple form ``(kind, *params)`` is accepted by :func:`as_spec`.
 
@@ -79,6 +81,7 @@ from pet.mpc.ring_matmul import matmul_u64
 
 __all__ = [
     "B2A",
+    "B2AMul",
     "PROTOCOL_VERSION",
     "SESSION_ID_BYTES",
     "SPEC_KINDS",
@@ -545,9 +548,46 @@ class WrapBit(Spec):
         return {"wprod": m0["wbit"] * m1["wbit"] - m0["wprod"]}
 
 
+@_frozen
+class B2AMul(Spec):
+    """:class:`B2A` material times a uniform multiplier (for :mod:`pet.mpc.bit_products`):
+    XOR-shared words ``rho`` (``shape``), arithmetic shares ``b`` of a uniform multiplier --
+    one per element (``per_bit=0``: shape ``shape``) or one per listed bit (``per_bit=1``:
+    shape ``(len(bits),)``) --, and arithmetic shares ``ra[..., j]`` of bit ``bits[j]`` of
+    ``rho`` and ``rb[..., j]`` of that bit times its multiplier (the element's, or bit
+    ``j``'s)."""
+
+    shape: tuple
+    bits: tuple
+    per_bit: int
+    kind: ClassVar[str] = "b2amul"
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", _shape(self.shape, "b2amul shape"))
+        if not isinstance(self.bits, (tuple, list)) or not 1 <= len(self.bits) <= 64:
+            raise InputError("b2amul bits must be a tuple of 1..64 bit positions")
+        object.__setattr__(self, "bits", tuple(_int(b, "b2amul bit", 0, 63) for b in self.bits))
+        object.__setattr__(self, "per_bit", _int(self.per_bit, "b2amul per_bit", 0, 1))
+
+    def receiver(self):
+        return 0  # party 0: party 1 receives most other kinds' corrections, this balances the dealer's links
+
+    def fields(self, party):
+        wide = self.shape + (len(self.bits),)
+        mult = (len(self.bits),) if self.per_bit else self.shape
+        return (("rho", self.shape), ("b", mult)) + ((("ra", wide), ("rb", wide)) if party == 1 else ())
+
+    def corrections(self, m0, m1, state):
+        pos = np.array(self.bits, dtype=np.uint64)
+        bit = ((m0["rho"] ^ m1["rho"])[..., None] >> pos) & np.uint64(1)
+        mult = m0["b"] + m1["b"]
+        rb = bit * (mult if self.per_bit else mult[..., None])
+        return {"ra": bit - m1["ra"], "rb": rb - m1["rb"]}
+
+
 #: kind -> spec class.
 SPEC_KINDS = {cls.kind: cls for cls in (Triple, MatmulTriple, TruncPair, AndTriple, CmpMask, B2A, ReuseSetup,
-                                        ReuseMul, Triple128, WrapBit)}
+                                        ReuseMul, Triple128, WrapBit, B2AMul)}
 
 
 def spec_from_wire(obj) -> Spec:

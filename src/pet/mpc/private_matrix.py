@@ -7,6 +7,8 @@ vertical XGBoost histograms need):
 Setup (once; the owner sends ``m*n`` ring elements):
   the dealer's seed gives the owner a uniform mask ``A`` (m x n) that only the owner
   and the dealer know; the owner sends ``D = M - A`` to the other party (uniform to it).
+  (:func:`setup_together`: the matrices of both owners in one exchange, both directions
+  of the link at once.)
 
 Each product ``M @ V`` (1 message, the other party sends ``n*t`` ring elements, plus one
 truncation round for fixed-point ``M`` and ``V``):
@@ -47,7 +49,7 @@ from pet.mpc.ring_matmul import matmul2_u64, matmul_u64
 from pet.mpc.shared import Shared
 from pet.mpc.truncation import trunc
 
-__all__ = ["PrivateMatrix", "PreparedProducts"]
+__all__ = ["PrivateMatrix", "PreparedProducts", "setup_together"]
 
 
 class PrivateMatrix:
@@ -61,11 +63,15 @@ class PrivateMatrix:
     in which the owner announces them. ``local_product`` (owner only): a function
     ``Y -> M @ Y`` modulo 2^64 on uint64 ``(n, t)`` arrays, used instead of a dense product
     with the encoded matrix (the owner then keeps no dense copy after the setup).
+    ``defer_setup=True`` (with ``shape=``): no message yet; :func:`setup_together` then sends
+    the masks of several matrices of both owners in one exchange (both directions at once).
     """
 
     def __init__(self, session, matrix, owner: int, *, frac_bits: int | None = None, shape=None,
-                 local_product=None):
+                 local_product=None, defer_setup: bool = False):
         owner = check_party(owner, "owner")
+        if defer_setup and shape is None:
+            raise InputError("private_matrix: defer_setup needs the public shape= (and frac_bits=)")
         self.session = session
         self.owner = owner
         mine = session.party == owner
@@ -84,7 +90,10 @@ class PrivateMatrix:
                     raise InputError("private_matrix: with shape= pass frac_bits= too (the other party needs it)")
                 frac_bits = session.frac_bits if arr.dtype.kind == "f" else 0
             self.frac = ring.check_frac_bits(frac_bits)
-            encoded = ring.encode(arr, self.frac)
+            if self.frac == 0 and arr.dtype.kind in "bu" and arr.dtype.itemsize <= 4:
+                encoded = arr.astype(np.uint64)  # small unsigned integers: exact, in range (fast path)
+            else:
+                encoded = ring.encode(arr, self.frac)
             self.shape = arr.shape
         elif matrix is not None:
             raise InputError(f"party {session.party} does not own this matrix: pass None")
@@ -92,17 +101,31 @@ class PrivateMatrix:
             self.shape, self.frac = self._public_header(shape, frac_bits, arr.shape if mine else None)
         else:
             self._exchange_header(mine)
+        if defer_setup:
+            session._tag("pm-deferred")  # no message: reserves a unique handle (both parties alike)
         self.handle = session._counter
         m, n = self.shape
         (mat,) = session.correlated([ReuseSetup(self.owner, m, n, self.handle)])
         if mine:
-            session.send_to_peer(f"pm-mask{self.shape}", encoded - mat["A"])
             self._m = None if local_product is not None else encoded
+        if mine and local_product is not None:  # no dense copy kept: mask in place
+            self._outgoing = np.subtract(encoded, mat["A"], out=encoded)
         else:
-            d = session.recv_from_peer(f"pm-mask{self.shape}")
-            if not isinstance(d, np.ndarray) or d.size != m * n:
-                raise ProtocolError(f"malformed private-matrix setup message (expected {m * n} elements)")
-            self._d = np.ascontiguousarray(np.asarray(d, dtype=np.uint64).reshape(m, n))
+            self._outgoing = encoded - mat["A"] if mine else None
+        if defer_setup:
+            return  # the mask travels in setup_together's exchange
+        if mine:
+            session.send_to_peer(f"pm-mask{self.shape}", self._outgoing)
+            self._outgoing = None
+        else:
+            self._accept(session.recv_from_peer(f"pm-mask{self.shape}"))
+
+    def _accept(self, d) -> None:
+        """The non-owner's copy of the masked matrix ``D = M - A`` (checked shape)."""
+        m, n = self.shape
+        if not isinstance(d, np.ndarray) or d.size != m * n:
+            raise ProtocolError(f"malformed private-matrix setup message (expected {m * n} elements)")
+        self._d = np.ascontiguousarray(np.asarray(d, dtype=np.uint64).reshape(m, n))
 
     def _public_header(self, shape, frac_bits, own_shape):
         if frac_bits is None:
@@ -173,6 +196,33 @@ class PrivateMatrix:
             session.send_to_peer(op, V - mat["b"])
             Z = matmul_u64(self._d, mat["b"]) + mat["s"]
         return self._finish(Z, v)
+
+
+def setup_together(pms) -> None:
+    """Finish the setup of private matrices created with ``defer_setup=True`` (any owners;
+    both parties pass the same list in the same order) in ONE exchange: each party sends the
+    masked matrices ``D = M - A`` it owns and receives the other party's, so both directions
+    of the link carry them at the same time (one round; the bytes of separate setups, but
+    over a link of bandwidth ``b`` per direction the time of the larger party's matrices, not
+    of their sum). What each party learns: as with separate setups."""
+    pms = list(pms)
+    if not pms or any(not isinstance(pm, PrivateMatrix) for pm in pms):
+        raise PetTypeError("setup_together needs a non-empty list of PrivateMatrix")
+    session = pms[0].session
+    if any(pm.session is not session for pm in pms):
+        raise InputError("setup_together: the matrices must belong to one session")
+    me = session.party
+    if any((pm._outgoing is None) if pm.owner == me else hasattr(pm, "_d") for pm in pms):
+        raise InputError("setup_together: every matrix must be created with defer_setup=True and not set up yet")
+    theirs = [pm for pm in pms if pm.owner != me]
+    got = session.exchange("pm-masks" + str([(pm.owner,) + tuple(pm.shape) for pm in pms]),
+                           [pm._outgoing for pm in pms if pm.owner == me])
+    if not isinstance(got, list) or len(got) != len(theirs):
+        raise ProtocolError("malformed private-matrix setup message")
+    for pm, d in zip(theirs, got):
+        pm._accept(d)
+    for pm in pms:
+        pm._outgoing = None
 
 
 class PreparedProducts:

@@ -28,6 +28,8 @@ Kinds (fields named and shaped as the dealer's, :mod:`pet.mpc.correlated`):
   :class:`~pet.mpc.ot.gilboa128.Gilboa128` (128 OTs with 128-bit messages per product);
 * ``wrapbit`` (shape): a random bit per element and shares of the two parties' bits'
   product (one correlated OT of 64 bits per element), for :mod:`pet.mpc.ring128`;
+* ``b2amul`` (shape, bits, per_bit): ``b2a`` plus the bits times a random shared
+  multiplier, by two Gilboa products per bit (:meth:`OTSource._b2amul`);
 * ``matmul`` (m, k, n): random ``A_p`` (m, k), ``B_p`` (k, n) at each party;
   ``C_p = A_p B_p`` + this party's shares of the two cross products ``A_0 B_1`` and
   ``A_1 B_0``. With homomorphic encryption (both parties have the ``pet[he]`` extra,
@@ -63,7 +65,7 @@ from pet.mpc.correlated import CorrelatedSource, check_session_id, typed_specs
 from pet.mpc.ot import correlations, millionaire
 from pet.mpc.ot.aes import TCCRHash
 from pet.mpc.ot.engine import DEFAULT_CHUNK, OTEngine
-from pet.mpc.ot.requests import BitProduct, MatrixProduct, random_words
+from pet.mpc.ot.requests import BitProduct, GilboaProduct, MatrixProduct, random_words
 from pet.mpc.ring_matmul import matmul_u64
 
 __all__ = ["OTSource", "OT_MESSAGE"]
@@ -228,6 +230,8 @@ class OTSource(CorrelatedSource):
             return self._triple128(spec.shape)
         if kind == "wrapbit":
             return self._wrapbit(spec.shape)
+        if kind == "b2amul":
+            return self._b2amul(spec)
         raise InputError(f"the OT source does not produce {kind!r} correlations")
 
     def _trunc_wrap(self, shape, shift):
@@ -282,6 +286,42 @@ class OTSource(CorrelatedSource):
         def finish(res):
             prod = np.concatenate([res[0]["out"][0], res[1]["out"][0]])
             return {"wbit": bit.reshape(shape), "wprod": prod.reshape(shape)}
+
+        return reqs, finish
+
+    def _b2amul(self, spec):
+        """A ``b2amul`` spec (:mod:`pet.mpc.bit_products`): ``rho`` and ``ra`` by the ``b2a``
+        recipe (one correlated OT per bit, :mod:`pet.mpc.ot.correlations`), a random share
+        ``b`` of the multiplier, and ``rb`` from two Gilboa products per bit, one per
+        direction: with ``x_p`` this party's bit of ``rho`` and ``b_p`` its share of the
+        bit's multiplier, ``(x_0 xor x_1)(b_0 + b_1) = sum_p [x_p b_p + x_q (1 - 2 x_p) b_p]``
+        (``q`` the other party: its bit is the choice, ``(1 - 2 x_p) b_p`` the sender's
+        value). 64 OTs per bit and direction: correct, slow for large shapes."""
+        from pet.mpc.ot import _kernels as ot_kernels
+
+        shape, bits, per_bit = tuple(spec.shape), [int(b) for b in spec.bits], bool(spec.per_bit)
+        n, nb = int(np.prod(shape, dtype=np.int64)), len(bits)
+        p = self.party
+        pos = np.array(bits, dtype=np.int64)
+        rho = random_words(n)
+        half = n // 2
+        cross = [[(-2 if i == j else 0) % (1 << 64) for j in range(nb)] for i in range(nb)]
+        x = (rho[:, None] >> pos.astype(np.uint64)[None, :]) & np.uint64(1)  # (n, nb) own bits
+        b = random_words(nb if per_bit else n)
+        own = np.broadcast_to(b[None, :] if per_bit else b[:, None], (n, nb))
+        sent = ((np.uint64(1) - (x << np.uint64(1))) * own).reshape(-1)
+        reqs = [BitProduct(half, 0, pos, cross, rho[:half]), BitProduct(n - half, 1, pos, cross, rho[half:]),
+                GilboaProduct(n * nb, 0, sent if p == 0 else x.reshape(-1)),
+                GilboaProduct(n * nb, 1, sent if p == 1 else x.reshape(-1))]
+
+        def finish(res):
+            ra = np.empty((nb, n), dtype=np.uint64)
+            ot_kernels.bitprod_local(rho, pos, np.eye(nb, dtype=np.uint64), ra)
+            ra[:, :half] += res[0]["out"]
+            ra[:, half:] += res[1]["out"]
+            rb = x * own + res[2]["share"].reshape(n, nb) + res[3]["share"].reshape(n, nb)
+            return {"rho": rho.reshape(shape), "b": b.reshape((nb,) if per_bit else shape),
+                    "ra": np.ascontiguousarray(ra.T).reshape(shape + (nb,)), "rb": rb.reshape(shape + (nb,))}
 
         return reqs, finish
 
