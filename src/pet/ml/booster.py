@@ -72,7 +72,8 @@ the gains work on the unpacked sums at 16 bits.
 
 Cost per tree (``K`` candidates of both parties, ``n`` rows, depth ``D``; measured by phase
 with ``benchmarks/_xgb_phases.py``): about 565 rounds at ``D = 5``, of which per level the
-gains take about 97 (reciprocal 24 on 32-bit lanes, 28 without them, argmax over ``K`` at most ``12 ceil(log4 K) - 1`` as a
+gains take about 97 (reciprocal 24 on 32-bit lanes, 28 without them, argmax over ``K`` at
+most ``12 ceil(log4 K) - 1`` as a
 4-ary tournament, :func:`pet.mpc.tournament`, one batched comparison of 8 rounds), the
 unpacking 2, the memberships 2 (ANDs) and the bit products 1, the gradients' sigmoid 24 per
 tree (not in the first); the set-up exchanges both parties' masked candidate matrices in one
