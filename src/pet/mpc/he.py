@@ -210,15 +210,23 @@ class _Ctx:
         return self.raw(ct)
 
     def lift(self, data: np.ndarray, prg) -> np.ndarray:
-        """Wire form of RNS words (..., L, M): each residue ``c`` mod ``q_i`` sent as
-        ``c + q_i r`` with ``r`` uniform in ``[0, 16)``, a uniform 64-bit word up to
-        ``16 (2^60 - q_i) / 2^64 < 2^-30`` (so the bytes on the wire carry no structure)."""
-        r = np.frombuffer(prg.bytes(data.size), dtype=np.uint8) & np.uint8(15)
-        return data + r.reshape(data.shape).astype(np.uint64) * self.q[:, None]
+        """Wire form of RNS words (..., L, M), in place: each residue ``c`` mod ``q_i`` sent
+        as ``c + q_i r`` with ``r`` uniform in ``[0, 16)``, a uniform 64-bit word up to
+        ``16 (2^60 - q_i) / 2^64 < 2^-30`` (so the bytes on the wire carry no structure).
+        Returns ``data`` (a numba kernel: no temporaries of the array's size)."""
+        shape = data.shape
+        flat = data.reshape(-1, shape[-2], shape[-1])
+        rnd = np.frombuffer(prg.bytes(data.size), dtype=np.uint8).reshape(flat.shape)
+        _kernels().lift_inplace(flat, rnd, self.q)
+        return data
 
     def reduce(self, data: np.ndarray) -> np.ndarray:
-        """Wire words (..., L, M) back to residues mod ``q_i``."""
-        return data % self.q[:, None]
+        """Wire words (..., L, M) back to residues mod ``q_i`` (a new array)."""
+        shape = data.shape
+        src = np.ascontiguousarray(data, dtype=np.uint64).reshape(-1, shape[-2], shape[-1])
+        out = np.empty(src.shape, dtype=np.uint64)
+        _kernels().reduce_into(src, self.q, out)
+        return out.reshape(shape)
 
 
 # -- encodings --------------------------------------------------------------------------
@@ -340,14 +348,13 @@ class HEBackend:
         mb, kb, nb = p.blocks
         coeffs = _encode_right(np.ascontiguousarray(p.value, dtype=np.uint64).reshape(p.k, p.n), kb, nb)
         nk, nn = coeffs.shape[:2]
-        scaled = _kernels().encode_scaled(coeffs, c.q, c.consts, c.rho).reshape(c.L, nk, nn, POLY_DEGREE)
+        kern = _kernels()
+        scaled = kern.encode_scaled(coeffs, c.q, c.consts, c.rho).reshape(c.L, nk, nn, POLY_DEGREE)
         arr = np.empty((nk, nn, 2, c.L, POLY_DEGREE), dtype=np.uint64)
-        q = c.q[:, None]
         for a in range(nk):
             for b in range(nn):
                 arr[a, b] = c.raw(c.encryptor.encrypt_symmetric(c.zero))
-                arr[a, b, 0] += scaled[:, a, b]
-                arr[a, b, 0] %= q
+                kern.add_mod_inplace(arr[a, b, 0], np.ascontiguousarray(scaled[:, a, b]), c.q)
         self.bytes_sent += arr.nbytes
         return c.lift(arr, self.prg)
 

@@ -171,3 +171,38 @@ def ntt_mac(cts, pts, live, q, mc, acc):
                 for j in range(N):
                     v = acc[c, i, j] + _mont(cts[a, c, i, j], pts[a, i, j], qi, qn)
                     acc[c, i, j] = v - qi if v >= qi else v
+
+
+@numba.njit(cache=True, nogil=True)
+def lift_inplace(data, rnd, q):
+    """Wire form in place: ``data[r, i, j] += (rnd[r, i, j] & 15) * q[i]`` for RNS words
+    ``data`` viewed as (R, L, M) (each ``< q[i] < 2^60``, so the sum stays below 2^64) and
+    random bytes ``rnd`` of the same shape (no temporaries: the arrays are hundreds of MB)."""
+    R, L, M = data.shape
+    for r in range(R):
+        for i in range(L):
+            qi = q[i]
+            for j in range(M):
+                data[r, i, j] += np.uint64(rnd[r, i, j] & np.uint8(15)) * qi
+
+
+@numba.njit(cache=True, nogil=True)
+def reduce_into(data, q, out):
+    """``out[r, i, j] = data[r, i, j] mod q[i]`` for (R, L, M) wire words."""
+    R, L, M = data.shape
+    for r in range(R):
+        for i in range(L):
+            qi = q[i]
+            for j in range(M):
+                out[r, i, j] = data[r, i, j] % qi
+
+
+@numba.njit(cache=True, nogil=True)
+def add_mod_inplace(x, y, q):
+    """``x[i, j] = (x[i, j] + y[i, j]) mod q[i]`` for residues ``x, y < q[i] < 2^63``."""
+    L, M = x.shape
+    for i in range(L):
+        qi = q[i]
+        for j in range(M):
+            s = x[i, j] + y[i, j]
+            x[i, j] = s - qi if s >= qi else s

@@ -202,3 +202,25 @@ def test_a_peer_that_stops_mid_extension_raises_instead_of_hanging(close):
         eng.extend([GilboaProduct(100, 0, random_words(100))])
     assert isinstance(info.value, PeerDisconnected if close else ChannelTimeout)
     t.join(10)
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 1000])
+@pytest.mark.parametrize("sender", [0, 1])
+def test_chosen_bit_product_is_bit_times_word(n, sender):
+    """One correlated OT per element: shares of c * a (c the receiver's bit, a the sender's
+    word) against Python integers, across chunk boundaries (chunk = 256 OTs), next to a
+    Gilboa product in the same extension."""
+    from pet.mpc.ot.requests import ChosenBitProduct
+
+    a = random_words(n)
+    c = random_words(n) & np.uint64(1)
+    g = random_words(5)
+
+    def fn(eng, p):
+        out = eng.extend([ChosenBitProduct(n, sender, a if p == sender else c),
+                          GilboaProduct(5, sender, g if p == sender else g[::-1].copy())])
+        return out[0]["share"], eng.ots_sent + eng.ots_received
+
+    (s0, ots0), (s1, _) = run_engines(fn, chunk=256)
+    assert ints(s0 + s1) == [(int(x) * int(y)) % (1 << 64) for x, y in zip(ints(a), ints(c))]
+    assert ots0 == -(-n // 64) * 64 + 5 * 64  # one OT per element (padded to 64), 64 per Gilboa product
