@@ -218,3 +218,59 @@ def test_pet_dealer_link_option_shapes_what_the_dealer_sends():
         seconds, y = out[p]
         assert 0.2 <= seconds < 0.2 + SLACK
         np.testing.assert_allclose(y, np.arange(4.0) ** 2, atol=1e-3)
+
+
+def test_a_shaped_tls_channel_reads_and_writes_only_in_the_callers_thread(tmp_path):
+    """OpenSSL connections must not be read and written from two threads at once: over
+    TLS the shaped channel sends in the caller's thread (the delivery thread wrote while the
+    caller read, and dealer-free benchmark runs over a shaped TLS link failed with
+    PeerDisconnected); many large exchanges in both directions arrive intact."""
+    import threading
+
+    from pet.transport import make_test_pki, tcp
+
+    pki = make_test_pki(tmp_path, names=("party0", "party1"))
+    listener = tcp.Listener("127.0.0.1", 0, tls=pki["party0"], timeout=30)
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault("server", listener.accept(accept_timeout=30)))
+    t.start()
+    client = tcp.connect("127.0.0.1", listener.port, tls=pki["party1"], retry_for=10, timeout=30)
+    t.join(30)
+    listener.close()
+    link = Link(rtt=0.002, bandwidth=2e9)
+    ends = [link.wrap(box["server"]), link.wrap(client)]
+    threads_used = [set(), set()]
+    for i, end in enumerate(ends):
+        inner_send = end.inner._send_frame
+
+        def spy(frame, _i=i, _send=inner_send):
+            threads_used[_i].add(threading.get_ident())
+            return _send(frame)
+        end.inner._send_frame = spy
+
+    data = [np.arange(300_000, dtype=np.int64) * (p + 1) for p in (0, 1)]
+    out, callers = [None, None], [None, None]
+
+    def party(p):
+        callers[p] = threading.get_ident()
+        got = []
+        for k in range(12):
+            got.append(ends[p].exchange({"k": k, "x": data[p] + k}))
+            ends[p].send(["small", k])
+            got.append(ends[p].recv())
+        out[p] = got
+
+    workers = [threading.Thread(target=party, args=(p,)) for p in (0, 1)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    for end in ends:
+        end.close()
+    for p in (0, 1):
+        q = 1 - p
+        assert out[p] is not None, "a party did not finish"
+        for k in range(12):
+            assert out[p][2 * k]["k"] == k and np.array_equal(out[p][2 * k]["x"], data[q] + k)
+            assert out[p][2 * k + 1] == ["small", k]
+        assert threads_used[p] <= {callers[p]}, "a frame was written outside the caller's thread"

@@ -15,6 +15,10 @@ The model, per direction (each end shapes what it sends):
 
 ``send`` never blocks (as with a large socket buffer): the frame is copied and handed to
 a delivery thread that writes it to the underlying channel at its delivery time, in order.
+Over TLS the connection must not be written by one thread while another reads it, so there
+the sender's own thread waits until the frame is due and then sends it (``exchange``
+through the inner channel's, which interleaves both directions in one thread): the
+arrival times are the model's, but a sender is held for its own frames' delay.
 Closing waits for nothing: queued messages are still delivered, then the underlying
 channel is closed, so the peer sees every message and then the disconnect.
 
@@ -128,8 +132,17 @@ class ShapedChannel(Channel):
         self._busy_until = 0.0
         self._error: BaseException | None = None
         self._closing = False
-        self._thread = threading.Thread(target=self._deliver, name=f"{inner.name}-link", daemon=True)
-        self._thread.start()
+        # An OpenSSL connection must not be read and written from two threads at once (see
+        # pet.transport.stream): over TLS the delay is waited out in the sender's own thread
+        # and the frame then goes through the inner channel (its exchange interleaves the two
+        # directions in one thread); one lock serialises this channel's sends and receives.
+        self._sync = bool(getattr(inner, "is_tls", False))
+        self._thread = None
+        if self._sync:
+            self._recv_lock = self._send_lock
+        else:
+            self._thread = threading.Thread(target=self._deliver, name=f"{inner.name}-link", daemon=True)
+            self._thread.start()
 
     def __getattr__(self, name):  # attributes of the underlying channel (peer_name, ...)
         if name == "inner":
@@ -147,21 +160,43 @@ class ShapedChannel(Channel):
         self.__dict__["_timeout"] = value
 
     def exchange(self, obj, timeout=UNSET):
-        """Sending never blocks here, so no helper thread is needed: send, then receive."""
-        self.send(obj)
-        return self.recv(timeout)
+        """Sending never blocks here, so no helper thread is needed: send, then receive.
+        Over TLS: wait until the frame is due, then the inner channel's exchange."""
+        if not self._sync:
+            self.send(obj)
+            return self.recv(timeout)
+        with self._send_lock:
+            if self._error is not None:
+                raise self._error
+            self._wait_due(self._encode(obj).nbytes)
+            return self.inner.exchange(obj, timeout)
+
+    def _due(self, nbytes: int) -> float:
+        """Book the link for a frame of ``nbytes`` sent now; its delivery time."""
+        now = time.monotonic()
+        with self._cond:
+            start = max(now, self._busy_until)
+            self._busy_until = start + self.link.transmit_seconds(nbytes)
+            return self._busy_until + self.link.rtt / 2
+
+    def _wait_due(self, nbytes: int) -> None:
+        delay = self._due(nbytes) - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
 
     # -- Channel implementation -----------------------------------------------------------
 
     def _send_frame(self, frame: codec.EncodedFrame) -> None:
         if self._error is not None:
             raise self._error
+        if self._sync:  # TLS: in this thread, once due (the caller holds the channel's lock)
+            self._wait_due(frame.nbytes)
+            self.inner._send_frame(frame)
+            return
         copy = codec.EncodedFrame(head=frame.join(), buffers=(), nbytes=frame.nbytes)
-        now = time.monotonic()
+        due = self._due(frame.nbytes)
         with self._cond:
-            start = max(now, self._busy_until)
-            self._busy_until = start + self.link.transmit_seconds(frame.nbytes)
-            self._queue.append((self._busy_until + self.link.rtt / 2, copy))
+            self._queue.append((due, copy))
             self._cond.notify()
 
     def _recv_value(self, timeout):
@@ -173,6 +208,12 @@ class ShapedChannel(Channel):
         process that exits right after ``close()`` would otherwise drop its last messages
         and the peer would see a disconnection instead of them. Bounded by the queue's own
         delivery time plus :data:`CLOSE_SLACK` seconds."""
+        if self._sync:  # nothing is queued: every frame was sent in its sender's thread
+            try:
+                self.inner.close()
+            except Exception:  # noqa: BLE001, S110 - closing must not fail
+                pass
+            return
         with self._cond:
             self._closing = True
             self._cond.notify()
