@@ -63,3 +63,20 @@ def pytest_generate_tests(metafunc):
     specs = link_specs(metafunc.config)
     metafunc.parametrize("link", [None if s is None else Link.parse(s) for s in specs],
                          ids=[_link_id(s) for s in specs])
+
+
+def shaped(channel, link):
+    """``channel`` shaped by ``link`` (unchanged when ``link`` is None)."""
+    return channel if link is None else link.wrap(channel)
+
+
+def link_text(link) -> str:
+    """``link`` as ``Link.parse`` text for subprocesses and ``pet dealer --link`` ('' = unshaped)."""
+    if link is None:
+        return ""
+    return f"rtt={link.rtt!r}s" + ("" if link.bandwidth is None else f",bw={link.bandwidth!r}bit")
+
+
+def link_label(link) -> str:
+    """``link`` for ``extra_info`` and printed lines: ``loopback`` or ``rtt 20 ms, 100 Mbit/s``."""
+    return "loopback" if link is None else str(link)

@@ -10,6 +10,10 @@ the artifact plots; see the reference notes §5): single block FCFS 28, RR up to
 multiple blocks DPF about 2x FCFS (artifact: FCFS ~1,150, DPF peak ~2,350) with RR collapsing
 for N > ~700; Rényi DPF more than 17x basic DPF at the peaks (artifact: ~53.8k vs ~2.35k).
 Seed 3345 as the artifact; counts differ from the paper's by the random stream.
+
+No ``link`` (issue 20's LAN/WAN figures): this is local privacy-budget accounting and
+scheduling in one process, with no parties and no messages, so a network link has nothing
+to shape; its figures are the same on loopback and over any WAN.
 """
 
 from __future__ import annotations

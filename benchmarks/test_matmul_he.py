@@ -20,6 +20,12 @@ timing) on the same size in a child process of the peers' virtual environment na
 ``PET_PEERS_PYTHON`` (``benchmarks/peers/setup.sh``; never a dependency of pet); without it
 only that row is skipped. Its ``extra_info``: the runs' seconds and the child process's CPU
 seconds per run (both parties and SPU's own threads).
+
+With ``--link`` (``conftest.py``; ``--link wan``: loopback, 1 Gbit/s and 100 Mbit/s at
+20 ms) pet's rows run once per link with every link shaped (peer and, on the dealer path,
+dealer; ``run_local(link=...)`` in process, both ends of the TCP connection otherwise);
+``extra_info`` adds ``link`` and ``rounds`` (party 0's session rounds). The Cheetah row
+runs over SPU's own link and has no ``link``.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import pick
+from conftest import link_label, link_text, pick, shaped
 
 import pet.mpc as mpc
 from pet.mpc import he
@@ -50,12 +56,12 @@ def _prog(A, B):
         dealer = getattr(s.source, "channel", None)
         dealer_bytes = dealer.stats.bytes_received if dealer is not None and s.source.kind == "dealer" else 0
         return out, time.thread_time() - c0, s.channel.stats.bytes_sent, dealer_bytes, \
-            getattr(s.source, "matrix_backend", None)
+            getattr(s.source, "matrix_backend", None), s.rounds
     return prog
 
 
 @pytest.mark.parametrize("source", ["dealer", "ot"])
-def test_secret_matmul(benchmark, source):
+def test_secret_matmul(benchmark, source, link):
     if source == "ot" and not he.HE_AVAILABLE:
         pytest.skip("pet[he] (seal-python) not installed: the dealer-free path would be the O(n^3) OT one")
     rng = np.random.default_rng(1)
@@ -63,28 +69,29 @@ def test_secret_matmul(benchmark, source):
     res = {}
 
     def once():
-        res["r"] = mpc.run_local(_prog(A, B), correlations=source, timeout=3600)
+        res["r"] = mpc.run_local(_prog(A, B), correlations=source, timeout=3600, link=link)
 
     benchmark.pedantic(once, rounds=1, warmup_rounds=0)
     r0, r1 = res["r"]
     np.testing.assert_allclose(r0[0], A @ B, atol=0.05 * np.sqrt(N))
     assert source == "dealer" or r0[4] == "he"
     benchmark.extra_info.update(n=N, peer_bytes=r0[2] + r1[2], dealer_bytes=r0[3] + r1[3], cpu_s_party0=r0[1],
-                                cpu_s_party1=r1[1], load_average=os.getloadavg()[0])
+                                cpu_s_party1=r1[1], load_average=os.getloadavg()[0], link=link_label(link),
+                                rounds=r0[5])
 
 
 # -- two processes over loopback TCP --------------------------------------------------------
 
 def _tcp_party(party, peer, A, B):
     """One fresh dealer-free session on ``peer``: share, ``a @ b``, reveal; returns (result,
-    CPU seconds of this thread, bytes this party sent)."""
+    CPU seconds of this thread, bytes this party sent, backend, the session's rounds)."""
     c0, sent0 = time.thread_time(), peer.stats.bytes_sent
     with mpc.Session(party, peer, correlations="ot") as s:
         a = s.share(A if party == 0 else None, owner=0)
         b = s.share(B if party == 1 else None, owner=1)
         out = s.reveal(a @ b)
-        backend = s.source.matrix_backend
-    return out, time.thread_time() - c0, peer.stats.bytes_sent - sent0, backend
+        backend, rounds = s.source.matrix_backend, s.rounds
+    return out, time.thread_time() - c0, peer.stats.bytes_sent - sent0, backend, rounds
 
 
 def _operands(n):
@@ -92,8 +99,8 @@ def _operands(n):
     return rng.uniform(-4, 4, (n, n)), rng.uniform(-4, 4, (n, n))
 
 
-def test_secret_matmul_two_processes_tcp(benchmark):
-    """Party 0 here, party 1 a child process (``python benchmarks/test_matmul_he.py PORT N``)
+def test_secret_matmul_two_processes_tcp(benchmark, link):
+    """Party 0 here, party 1 a child process (``python benchmarks/test_matmul_he.py PORT N [LINK]``)
     over loopback TCP, no dealer, a fresh session (HE keys included): the parties' SEAL
     calls run in parallel (in one process seal-python's GIL serialises them)."""
     if not he.HE_AVAILABLE:
@@ -102,9 +109,10 @@ def test_secret_matmul_two_processes_tcp(benchmark):
 
     A, B = _operands(N)
     listener = tcp.Listener("127.0.0.1", 0, timeout=1800)
-    child = subprocess.Popen([sys.executable, os.path.abspath(__file__), str(listener.port), str(N)])
+    child = subprocess.Popen([sys.executable, os.path.abspath(__file__), str(listener.port), str(N)]
+                             + ([link_text(link)] if link else []))
     try:
-        peer = listener.accept(accept_timeout=120)
+        peer = shaped(listener.accept(accept_timeout=120), link)
     finally:
         listener.close()
     res = {}
@@ -114,19 +122,20 @@ def test_secret_matmul_two_processes_tcp(benchmark):
     finally:
         peer.close()
         child.wait(120)
-    out, cpu0, sent0, backend = res["r"]
+    out, cpu0, sent0, backend, rounds = res["r"]
     np.testing.assert_allclose(out, A @ B, atol=0.05 * np.sqrt(N))
     assert backend == "he"
     benchmark.extra_info.update(n=N, bytes_party0=sent0, cpu_s_party0=cpu0, cpu_s_party1=child_cpu,
-                                load_average=os.getloadavg()[0])
+                                load_average=os.getloadavg()[0], link=link_label(link), rounds=rounds)
 
 
-def _party1_main(port: int, n: int) -> int:
-    from pet.transport import tcp
+def _party1_main(port: int, n: int, spec: str = "") -> int:
+    from pet.transport import Link, tcp
 
     A, B = _operands(n)
-    with tcp.connect("127.0.0.1", port, retry_for=60, timeout=1800) as peer:
-        _, cpu, _, _ = _tcp_party(1, peer, A, B)
+    link = Link.parse(spec) if spec else None
+    with shaped(tcp.connect("127.0.0.1", port, retry_for=60, timeout=1800), link) as peer:
+        _, cpu, _, _, _ = _tcp_party(1, peer, A, B)
         peer.send(cpu)
     return 0
 
@@ -207,4 +216,4 @@ def test_peer_spu_cheetah_matmul(benchmark):
 
 
 if __name__ == "__main__":
-    raise SystemExit(_party1_main(int(sys.argv[1]), int(sys.argv[2])))
+    raise SystemExit(_party1_main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else ""))

@@ -18,7 +18,14 @@ threads only, a fresh session per call (base OTs, OT extension, sharing, op, rev
 ``extra_info`` has the bytes party 0 sent per element and each party's CPU seconds.
 
 The TCP variant runs party 0 in this process, party 1 in a child (``python
-benchmarks/test_mpc.py PEER_PORT DEALER_PORT``) and the dealer as ``pet dealer``.
+benchmarks/test_mpc.py PEER_PORT DEALER_PORT [LINK]``) and the dealer as ``pet dealer``.
+
+With ``--link`` (``conftest.py``; ``--link wan``: loopback, 1 Gbit/s and 100 Mbit/s at
+20 ms) the in-process, 3-process and dealer-free rows run once per link with every link of
+the run shaped: each party shapes what it sends to the other and to the dealer, and the
+dealer (thread, or ``pet dealer --link``) what it sends to them; ``extra_info["link"]``
+names the link (``loopback`` without one) next to the bytes and rounds. The peer rows
+(SPU) and the kernel row have no link.
 
 Same-run peers (with ``PET_PEERS_PYTHON``, see the end of this file): SPU CHEETAH next to
 the dealer-free rows, SPU SEMI2K next to the dealer rows, e.g. pet's dealer path and
@@ -39,7 +46,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import pick
+from conftest import link_label, link_text, pick, shaped
 
 import pet.mpc as mpc
 from pet.mpc import dealer as _dealer
@@ -136,18 +143,33 @@ def _do(s, inputs, op, n, phase):
     return sent, s.rounds - rounds, dealer_rx
 
 
-@pytest.fixture(scope="module")
-def local_parties():
+def _local_loops(link):
+    """Two party loops and a dealer thread joined by in-memory channels, every end shaped
+    by ``link`` (None: unshaped)."""
     p01, p10 = local_pair(timeout=600, names=("party0", "party1"))
     d0, dd0 = local_pair(timeout=600, names=("party0", "dealer"))
     d1, dd1 = local_pair(timeout=600, names=("party1", "dealer"))
+    p01, p10, d0, dd0, d1, dd1 = (shaped(c, link) for c in (p01, p10, d0, dd0, d1, dd1))
     dealer = threading.Thread(target=_dealer.serve, args=(dd0, dd1), daemon=True)
     dealer.start()
-    loops = [_PartyLoop(0, lambda: mpc.Session(0, p01, dealer=d0)),
-             _PartyLoop(1, lambda: mpc.Session(1, p10, dealer=d1))]
-    yield loops
-    for lp in loops:
-        lp.call(None)
+    return [_PartyLoop(0, lambda: mpc.Session(0, p01, dealer=d0)),
+            _PartyLoop(1, lambda: mpc.Session(1, p10, dealer=d1))]
+
+
+@pytest.fixture(scope="module")
+def local_parties():
+    """``local_parties(link)``: the in-process parties for ``link``, made once per link."""
+    made: dict = {}
+
+    def get(link):
+        if link not in made:
+            made[link] = _local_loops(link)
+        return made[link]
+
+    yield get
+    for loops in made.values():
+        for lp in loops:
+            lp.call(None)
 
 
 def _run_both(loops, task):
@@ -157,11 +179,12 @@ def _run_both(loops, task):
     return out
 
 
-def _record(benchmark, op, n, stats):
+def _record(benchmark, op, n, stats, link=None):
     (sent0, rounds0, _), (_, _, dealer1) = stats
     elems = _elements(op, n)
     median = benchmark.stats.stats.median
     benchmark.extra_info.update({
+        "link": link_label(link),
         "elements": elems,
         "ops_per_s": round(elems / median),
         "bytes_per_op": round(sent0 / elems, 2),
@@ -171,7 +194,8 @@ def _record(benchmark, op, n, stats):
 
 
 @pytest.mark.parametrize("op,n", CASES)
-def test_in_process(benchmark, local_parties, op, n):
+def test_in_process(benchmark, local_parties, op, n, link):
+    local_parties = local_parties(link)
     _run_both(local_parties, (op, n, "setup"))
     _run_both(local_parties, (op, n, "run"))  # warm up (numba, allocator)
     result = {}
@@ -181,15 +205,16 @@ def test_in_process(benchmark, local_parties, op, n):
 
     rounds = 3 if _elements(op, n) >= 250_000 else 20
     benchmark.pedantic(once, rounds=rounds, iterations=1)
-    _record(benchmark, op, n, result["stats"])
+    _record(benchmark, op, n, result["stats"], link)
 
 
 ONLINE_CASES = [("mul", n) for n in SIZES] + [("compare", n) for n in SIZES] + [("matmul", n) for n in MATMUL]
 
 
 @pytest.mark.parametrize("op,n", ONLINE_CASES)
-def test_in_process_online(benchmark, local_parties, op, n):
+def test_in_process_online(benchmark, local_parties, op, n, link):
     """Online phase only: the dealer material is prefetched (untimed) before each call."""
+    local_parties = local_parties(link)
     _run_both(local_parties, (op, n, "setup"))
     _run_both(local_parties, (op, n, "run"))
     result = {}
@@ -202,7 +227,7 @@ def test_in_process_online(benchmark, local_parties, op, n):
 
     rounds = 3 if _elements(op, n) >= 250_000 else 20
     benchmark.pedantic(once, setup=setup, rounds=rounds, iterations=1)
-    _record(benchmark, op, n, result["stats"])
+    _record(benchmark, op, n, result["stats"], link)
 
 
 KERNEL_METHODS = ["loop", "limb"] + (["ifma"] if ring_matmul.ifma_available() else [])
@@ -225,30 +250,53 @@ def test_ring_matmul_kernel(benchmark, method, n):
 # -- three processes over loopback TCP --------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tcp_party0():
-    dealer = subprocess.Popen([sys.executable, "-m", "pet", "dealer", "--listen", "127.0.0.1:0", "--sessions", "1"],
+def _tcp_start(link):
+    """Party 0's session here, party 1 a child process, the dealer ``pet dealer``; every
+    end shaped by ``link``. Returns (session, inputs, stop)."""
+    spec = link_text(link)
+    dealer = subprocess.Popen([sys.executable, "-m", "pet", "dealer", "--listen", "127.0.0.1:0", "--sessions", "1"]
+                              + (["--link", spec] if spec else []),
                               stderr=subprocess.PIPE, text=True)
     m = re.search(r":(\d+)\s*$", dealer.stderr.readline())
     dealer_port = int(m.group(1))
     listener = tcp.Listener("127.0.0.1", 0, timeout=600)
-    child = subprocess.Popen([sys.executable, __file__, str(listener.port), str(dealer_port)])
-    peer = listener.accept(accept_timeout=120)
+    child = subprocess.Popen([sys.executable, __file__, str(listener.port), str(dealer_port)]
+                             + ([spec] if spec else []))
+    peer = shaped(listener.accept(accept_timeout=120), link)
     listener.close()
-    dch = tcp.connect("127.0.0.1", dealer_port, retry_for=60, timeout=600)
+    dch = shaped(tcp.connect("127.0.0.1", dealer_port, retry_for=60, timeout=600), link)
     session = mpc.Session(0, peer, dealer=dch)
-    yield session, {}
-    peer.send(None)
-    session.close()
-    child.wait(60)
-    dealer.wait(60)
-    peer.close()
-    dch.close()
+
+    def stop():
+        peer.send(None)
+        session.close()
+        child.wait(60)
+        dealer.wait(60)
+        peer.close()
+        dch.close()
+
+    return session, {}, stop
+
+
+@pytest.fixture(scope="module")
+def tcp_party0():
+    """``tcp_party0(link)``: (session, inputs) of the 3-process run for ``link``, started
+    once per link."""
+    made: dict = {}
+
+    def get(link):
+        if link not in made:
+            made[link] = _tcp_start(link)
+        return made[link][:2]
+
+    yield get
+    for _, _, stop in made.values():
+        stop()
 
 
 @pytest.mark.parametrize("op,n", CASES)
-def test_tcp_three_processes(benchmark, tcp_party0, op, n):
-    s, inputs = tcp_party0
+def test_tcp_three_processes(benchmark, tcp_party0, op, n, link):
+    s, inputs = tcp_party0(link)
     s.channel.send([op, n, "setup"])
     _do(s, inputs, op, n, "setup")
     s.channel.send([op, n, "run"])
@@ -264,6 +312,7 @@ def test_tcp_three_processes(benchmark, tcp_party0, op, n):
     sent, r, _ = result["stats"]
     elems = _elements(op, n)
     benchmark.extra_info.update({
+        "link": link_label(link),
         "elements": elems,
         "ops_per_s": round(elems / benchmark.stats.stats.median),
         "bytes_per_op": round((sent - 60) / elems, 2),  # minus the command message
@@ -271,9 +320,12 @@ def test_tcp_three_processes(benchmark, tcp_party0, op, n):
     })
 
 
-def _party1_main(peer_port: int, dealer_port: int) -> int:
-    peer = tcp.connect("127.0.0.1", peer_port, retry_for=60, timeout=600)
-    dch = tcp.connect("127.0.0.1", dealer_port, retry_for=60, timeout=600)
+def _party1_main(peer_port: int, dealer_port: int, spec: str = "") -> int:
+    from pet.transport import Link
+
+    link = Link.parse(spec) if spec else None
+    peer = shaped(tcp.connect("127.0.0.1", peer_port, retry_for=60, timeout=600), link)
+    dch = shaped(tcp.connect("127.0.0.1", dealer_port, retry_for=60, timeout=600), link)
     inputs: dict = {}
     with peer, dch, mpc.Session(1, peer, dealer=dch) as s:
         while True:
@@ -289,9 +341,10 @@ def _party1_main(peer_port: int, dealer_port: int) -> int:
 DEALER_FREE_CASES = [(op, n) for op in ("mul", "compare") for n in SIZES]
 
 
-def _fresh_dealer_free_call(op, n):
+def _fresh_dealer_free_call(op, n, link=None):
     """One fresh dealer-free session per call (handshake and base OTs included), sharing,
-    the op and the reveal; returns per party (bytes sent, CPU seconds of its thread)."""
+    the op and the reveal, over ``link``; returns per party (bytes sent, CPU seconds of its
+    thread, the session's rounds)."""
     import time
 
     def prog(s):
@@ -299,18 +352,18 @@ def _fresh_dealer_free_call(op, n):
         a = s.share(_data(n, 0, op) if s.party == 0 else None, owner=0)
         b = s.share(_data(n, 1, op) if s.party == 1 else None, owner=1)
         s.reveal(OPS[op](a, b))
-        return s.channel.stats.bytes_sent, time.thread_time() - t
+        return s.channel.stats.bytes_sent, time.thread_time() - t, s.rounds
 
-    return mpc.run_local(prog, correlations="ot", timeout=900)
+    return mpc.run_local(prog, correlations="ot", timeout=900, link=link)
 
 
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("op,n", DEALER_FREE_CASES)
-def test_dealer_free_in_process(benchmark, op, n):
+def test_dealer_free_in_process(benchmark, op, n, link):
     """Dealer-free rows next to ``test_in_process``: everything from a fresh session to the
     revealed result (the correlated randomness is made by OT inside the timing; the
     issue's comparison point is SPU Cheetah with a fresh runtime per run)."""
-    _fresh_dealer_free_call(op, min(n, 10_000))  # warm up (numba)
+    _fresh_dealer_free_call(op, min(n, 10_000))  # warm up (numba; unshaped)
     result = {}
 
     cpu_process = []
@@ -319,13 +372,15 @@ def test_dealer_free_in_process(benchmark, op, n):
         import resource
 
         before = resource.getrusage(resource.RUSAGE_SELF)
-        result["stats"] = _fresh_dealer_free_call(op, n)
+        result["stats"] = _fresh_dealer_free_call(op, n, link)
         after = resource.getrusage(resource.RUSAGE_SELF)
         cpu_process.append(round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 3))
 
     benchmark.pedantic(once, rounds=3 if n >= 250_000 else 10, iterations=1)
-    (sent0, cpu0), (_, cpu1) = result["stats"]
+    (sent0, cpu0, rounds0), (_, cpu1, _) = result["stats"]
     benchmark.extra_info.update({
+        "link": link_label(link),
+        "rounds": rounds0,
         "elements": n,
         "ops_per_s": round(n / benchmark.stats.stats.median),
         "bytes_per_op": round(sent0 / n, 2),  # everything party 0 sent, OT extension included
@@ -341,7 +396,8 @@ def test_dealer_free_in_process(benchmark, op, n):
 
 def _dealer_free_call(s_factory, op, n):
     """One fresh dealer-free session (handshake, base OTs on first use), sharing, the op and
-    the reveal; returns (bytes this party sent, CPU seconds of this thread)."""
+    the reveal; returns (bytes this party sent, CPU seconds of this thread, the session's
+    rounds)."""
     import time
 
     t = time.thread_time()
@@ -350,14 +406,16 @@ def _dealer_free_call(s_factory, op, n):
         a = s.share(_data(n, 0, op) if s.party == 0 else None, owner=0)
         b = s.share(_data(n, 1, op) if s.party == 1 else None, owner=1)
         s.reveal(OPS[op](a, b))
-        sent = s.channel.stats.bytes_sent - before
-    return sent, time.thread_time() - t
+        sent, rounds = s.channel.stats.bytes_sent - before, s.rounds
+    return sent, time.thread_time() - t, rounds
 
 
 @pytest.fixture(scope="module", params=["tcp", "tls"])
 def dealer_free_tcp_party0(request, tmp_path_factory):
-    """Party 0 here, party 1 a child process (``python benchmarks/test_mpc.py dealer-free
-    PORT [TLS_DIR]``); one connection, a fresh session per call."""
+    """``dealer_free_tcp_party0(link)``: (transport, channel) with party 0 here, party 1 a
+    child process (``python benchmarks/test_mpc.py dealer-free PORT [TLS_DIR [LINK]]``,
+    TLS_DIR '' for plain TCP); one connection per link, both ends shaped by it, a fresh
+    session per call."""
     from pet.transport import make_test_pki
     from pet.transport.tls import TLSConfig
 
@@ -365,30 +423,40 @@ def dealer_free_tcp_party0(request, tmp_path_factory):
     if request.param == "tls":
         tls_dir = str(tmp_path_factory.mktemp("pki"))
         make_test_pki(tls_dir, names=("party0", "party1"))
-    listener = tcp.Listener("127.0.0.1", 0, timeout=900, tls=TLSConfig.from_dir(tls_dir, "party0") if tls_dir else None)
-    child = subprocess.Popen([sys.executable, __file__, "dealer-free", str(listener.port),
-                              *([tls_dir] if tls_dir else [])])
-    peer = listener.accept(accept_timeout=120)
-    listener.close()
-    yield request.param, peer
-    peer.send(None)
-    child.wait(60)
-    peer.close()
+    made: dict = {}
+
+    def get(link):
+        if link not in made:
+            spec = link_text(link)
+            listener = tcp.Listener("127.0.0.1", 0, timeout=900,
+                                    tls=TLSConfig.from_dir(tls_dir, "party0") if tls_dir else None)
+            child = subprocess.Popen([sys.executable, __file__, "dealer-free", str(listener.port),
+                                      *([tls_dir or "", spec] if tls_dir or spec else [])])
+            peer = shaped(listener.accept(accept_timeout=120), link)
+            listener.close()
+            made[link] = peer, child
+        return request.param, made[link][0]
+
+    yield get
+    for peer, child in made.values():
+        peer.send(None)
+        child.wait(60)
+        peer.close()
 
 
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("op,n", DEALER_FREE_CASES)
-def test_dealer_free_tcp_two_processes(benchmark, dealer_free_tcp_party0, op, n):
+def test_dealer_free_tcp_two_processes(benchmark, dealer_free_tcp_party0, op, n, link):
     """Dealer-free rows next to ``test_tcp_three_processes``: two OS processes, no dealer;
     each call is a fresh session (base OTs included), sharing, the op and the reveal."""
-    link, peer = dealer_free_tcp_party0
+    transport, peer = dealer_free_tcp_party0(link)
 
     def call(m):
         peer.send([op, m])
         before = peer.stats.bytes_sent
-        _, cpu = _dealer_free_call(lambda: mpc.Session(0, peer, correlations="ot"), op, m)
+        _, cpu, rounds = _dealer_free_call(lambda: mpc.Session(0, peer, correlations="ot"), op, m)
         child_cpu = peer.recv()
-        return peer.stats.bytes_sent - before, cpu, child_cpu  # the session's hello included
+        return peer.stats.bytes_sent - before, cpu, child_cpu, rounds  # the session's hello included
 
     call(min(n, 10_000))  # warm up (numba in both processes)
     result = {}
@@ -397,9 +465,11 @@ def test_dealer_free_tcp_two_processes(benchmark, dealer_free_tcp_party0, op, n)
         result["stats"] = call(n)
 
     benchmark.pedantic(once, rounds=3 if n >= 250_000 else 10, iterations=1)
-    sent0, cpu0, cpu1 = result["stats"]
+    sent0, cpu0, cpu1, rounds0 = result["stats"]
     benchmark.extra_info.update({
-        "link": link,
+        "transport": transport,  # tcp or tls
+        "link": link_label(link),
+        "rounds": rounds0,
         "elements": n,
         "ops_per_s": round(n / benchmark.stats.stats.median),
         "bytes_per_op": round(sent0 / n, 2),  # everything party 0 sent, OT extension included
@@ -407,16 +477,18 @@ def test_dealer_free_tcp_two_processes(benchmark, dealer_free_tcp_party0, op, n)
     })
 
 
-def _dealer_free_party1_main(port: int, tls_dir: str | None) -> int:
+def _dealer_free_party1_main(port: int, tls_dir: str | None, spec: str = "") -> int:
+    from pet.transport import Link
     from pet.transport.tls import TLSConfig
 
     tls = TLSConfig.from_dir(tls_dir, "party1") if tls_dir else None
-    with tcp.connect("127.0.0.1", port, tls=tls, retry_for=60, timeout=900) as peer:
+    link = Link.parse(spec) if spec else None
+    with shaped(tcp.connect("127.0.0.1", port, tls=tls, retry_for=60, timeout=900), link) as peer:
         while True:
             cmd = peer.recv()
             if cmd is None:
                 return 0
-            _, cpu = _dealer_free_call(lambda: mpc.Session(1, peer, correlations="ot"), cmd[0], int(cmd[1]))
+            _, cpu, _ = _dealer_free_call(lambda: mpc.Session(1, peer, correlations="ot"), cmd[0], int(cmd[1]))
             peer.send(cpu)
 
 
@@ -505,5 +577,6 @@ def test_peer_spu_semi2k(benchmark, op, n):
 
 if __name__ == "__main__":
     if sys.argv[1] == "dealer-free":
-        raise SystemExit(_dealer_free_party1_main(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None))
-    raise SystemExit(_party1_main(int(sys.argv[1]), int(sys.argv[2])))
+        raise SystemExit(_dealer_free_party1_main(int(sys.argv[2]), (sys.argv[3] if len(sys.argv) > 3 else "") or None,
+                                                  sys.argv[4] if len(sys.argv) > 4 else ""))
+    raise SystemExit(_party1_main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else ""))

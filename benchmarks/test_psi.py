@@ -35,6 +35,13 @@ next to the repository); without them that case fails with an explanation. Its R
 is recorded beside it (``secretflow_rr22_s``). Extra fields: ``protocol_wall_s`` (the PSI
 call, as for ECDH), ``load_avg_1min`` at the start of the case.
 
+With ``--link`` (``conftest.py``; ``--link wan``: loopback, 1 Gbit/s and 100 Mbit/s at
+20 ms) the pet, openmined-psi and pet-kkrt rows (processes and threads) and the bucketed
+rows (``pet psi --link``) run once per link, each party shaping what it sends
+(``extra_info["link"]``; ``messages`` is the number of messages both parties sent, the
+protocols' round count being about half of it). ``secretflow-kkrt`` runs over SPU's own
+in-memory link, which cannot be shaped: with a link it is skipped with that reason.
+
 openmined-psi runs its reference flow: the server (party 0) builds the GCS setup message
 (fpr 2^-40) while the client (party 1) builds its request, then the server answers the
 request and the client computes the intersection; each is single-threaded (the library has
@@ -54,13 +61,13 @@ import threading
 import time
 
 import pytest
-from conftest import pick
+from conftest import link_label, link_text, pick
 
 LOG2 = [int(x) for x in os.environ.get("PET_PSI_BENCH_LOG2", pick("12,14", "16,18,20")).split(",") if x.strip()]
 
 _COMMON = """
 import json, resource, sys, time
-from pet.transport import tcp
+from pet.transport import Link, tcp
 
 def items(n, party):
     start = 0 if party == 0 else n // 2
@@ -76,8 +83,13 @@ def maxrss():
 
 def channel(party, port):
     if party == 0:
-        return tcp.listen("127.0.0.1", port, timeout=3600, accept_timeout=120)
-    return tcp.connect("127.0.0.1", port, timeout=3600, retry_for=120)
+        ch = tcp.listen("127.0.0.1", port, timeout=3600, accept_timeout=120)
+    else:
+        ch = tcp.connect("127.0.0.1", port, timeout=3600, retry_for=120)
+    return ch if len(sys.argv) < 5 or not sys.argv[4] else Link.parse(sys.argv[4]).wrap(ch)
+
+def link():
+    return Link.parse(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[4] else None
 """
 
 _PET = _COMMON + """
@@ -93,7 +105,8 @@ def main():
     wall = time.perf_counter() - t0
     ch.close()
     print(json.dumps({"wall": wall, "cpu": cpu() - c0, "sent": res.stats.bytes_sent,
-                      "received": res.stats.bytes_received, "size": res.size, "n": n, "rss": maxrss()}))
+                      "received": res.stats.bytes_received, "size": res.size, "n": n, "rss": maxrss(),
+                      "messages": res.stats.messages_sent}))
 
 if __name__ == "__main__":
     main()
@@ -112,7 +125,8 @@ def main():
     wall = time.perf_counter() - t0
     ch.close()
     print(json.dumps({"wall": wall, "cpu": cpu() - c0, "sent": res.stats.bytes_sent,
-                      "received": res.stats.bytes_received, "size": res.size, "n": n, "rss": maxrss()}))
+                      "received": res.stats.bytes_received, "size": res.size, "n": n, "rss": maxrss(),
+                      "messages": res.stats.messages_sent}))
 
 if __name__ == "__main__":
     main()
@@ -137,11 +151,12 @@ def main():
         return fn
 
     c0, t0 = cpu(), time.perf_counter()
-    r0, r1 = run_parties(party(0), party(1), timeout=3600)
+    r0, r1 = run_parties(party(0), party(1), timeout=3600, link=link())
     wall = time.perf_counter() - t0
     for r in (r0, r1):
         print(json.dumps({"wall": wall, "cpu": (cpu() - c0) / 2, "sent": r.stats.bytes_sent,
-                          "received": r.stats.bytes_received, "size": r.size, "n": n, "rss": maxrss()}))
+                          "received": r.stats.bytes_received, "size": r.size, "n": n, "rss": maxrss(),
+                          "messages": r.stats.messages_sent}))
 
 if __name__ == "__main__":
     main()
@@ -178,18 +193,19 @@ def main():
     st = ch.stats
     ch.close()
     print(json.dumps({"wall": wall, "cpu": cpu() - c0, "sent": st.bytes_sent, "received": st.bytes_received,
-                      "size": size, "n": n, "rss": maxrss()}))
+                      "size": size, "n": n, "rss": maxrss(), "messages": st.messages_sent}))
 
 if __name__ == "__main__":
     main()
 """
 
 
-def _run_threads(code: str, n: int, tmp_path) -> tuple[dict, dict, float]:
+def _run_threads(code: str, n: int, tmp_path, link=None) -> tuple[dict, dict, float]:
     script = tmp_path / "threads.py"
     script.write_text(textwrap.dedent(code))
     t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, str(script), "0", "0", str(n)], capture_output=True, text=True, timeout=7200)
+    p = subprocess.run([sys.executable, str(script), "0", "0", str(n), link_text(link)], capture_output=True,
+                       text=True, timeout=7200)
     total = time.perf_counter() - t0
     if p.returncode != 0:
         raise RuntimeError(f"threads run failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
@@ -203,12 +219,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run_two(code: str, n: int, tmp_path) -> tuple[dict, dict, float]:
+def _run_two(code: str, n: int, tmp_path, link=None) -> tuple[dict, dict, float]:
     script = tmp_path / "party.py"
     script.write_text(textwrap.dedent(code))
     port = _free_port()
     t0 = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, str(script), str(p), str(port), str(n)],
+    procs = [subprocess.Popen([sys.executable, str(script), str(p), str(port), str(n), link_text(link)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in (0, 1)]
     outs = [p.communicate(timeout=7200) for p in procs]
     total = time.perf_counter() - t0
@@ -262,9 +278,10 @@ def raw_rates():
             "x25519_2threads_cpu_per_wall": parallelism}
 
 
-def _record(benchmark, name, n, r0, r1, total, extra=None):
+def _record(benchmark, name, n, r0, r1, total, extra=None, link=None):
     info = {
-        "impl": name, "n_per_side": n, "wall_s": round(max(r0["wall"], r1["wall"]), 2),
+        "impl": name, "link": link_label(link), "messages": r0["messages"] + r1["messages"],
+        "n_per_side": n, "wall_s": round(max(r0["wall"], r1["wall"]), 2),
         "wall_incl_startup_s": round(total, 2), "cpu_s": round(r0["cpu"] + r1["cpu"], 2),
         "bytes_per_item": round((r0["sent"] + r1["sent"]) / (2 * n), 1),
         "bytes_total": r0["sent"] + r1["sent"], "max_rss_mib_main": round(max(r0["rss"], r1["rss"])), "intersection": r1["size"] if r1["size"] is not None else r0["size"],
@@ -278,20 +295,20 @@ def _record(benchmark, name, n, r0, r1, total, extra=None):
 @pytest.mark.timeout(7200)
 @pytest.mark.parametrize("impl", ["pet", "openmined-psi"])
 @pytest.mark.parametrize("log2", LOG2)
-def test_psi(benchmark, log2, impl, tmp_path, raw_rates):
+def test_psi(benchmark, log2, impl, tmp_path, raw_rates, link):
     """Each size runs pet then openmined-psi, so partial runs still compare like with like."""
     if impl == "pet":
-        _pet(benchmark, log2, tmp_path, raw_rates)
+        _pet(benchmark, log2, tmp_path, raw_rates, link)
     else:
-        _openmined(benchmark, log2, tmp_path)
+        _openmined(benchmark, log2, tmp_path, link)
 
 
-def _pet(benchmark, log2, tmp_path, raw_rates):
+def _pet(benchmark, log2, tmp_path, raw_rates, link=None):
     n = 1 << log2
     out = {}
 
     def run():
-        out["r"] = _run_two(_PET, n, tmp_path)
+        out["r"] = _run_two(_PET, n, tmp_path, link)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     r0, r1, total = out["r"]
@@ -307,10 +324,10 @@ def _pet(benchmark, log2, tmp_path, raw_rates):
         "x25519_batched_per_s_1core": round(raw_rates["x25519_batched_per_s"]),
         "cpu_bound_batched_s": round(bound_batched, 2),
         "cpu_over_bound_batched": round((r0["cpu"] + r1["cpu"]) / bound_batched, 3),
-    })
+    }, link)
 
 
-def _openmined(benchmark, log2, tmp_path):
+def _openmined(benchmark, log2, tmp_path, link=None):
     try:
         import private_set_intersection.python  # noqa: F401
     except ImportError as exc:
@@ -320,12 +337,12 @@ def _openmined(benchmark, log2, tmp_path):
     out = {}
 
     def run():
-        out["r"] = _run_two(_OPENMINED, n, tmp_path)
+        out["r"] = _run_two(_OPENMINED, n, tmp_path, link)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     r0, r1, total = out["r"]
     assert r1["size"] == n // 2
-    _record(benchmark, "openmined-psi-2.0.6", n, r0, r1, total)
+    _record(benchmark, "openmined-psi-2.0.6", n, r0, r1, total, link=link)
 
 
 # --------------------------------------------------------------------------- bucketed (Dask) path
@@ -376,7 +393,7 @@ def _dir_bytes(path) -> int:
 @pytest.mark.timeout(4 * 3600)
 @pytest.mark.parametrize("workers", BUCKETED_WORKERS)
 @pytest.mark.parametrize("log10", BUCKETED)
-def test_psi_bucketed(benchmark, log10, workers, tmp_path):
+def test_psi_bucketed(benchmark, log10, workers, tmp_path, link):
     n = 10 ** log10
     buckets = int(os.environ.get("PET_PSI_BENCH_BUCKETS", max(8, n >> 14)))
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
@@ -387,7 +404,7 @@ def test_psi_bucketed(benchmark, log10, workers, tmp_path):
     def command(party, where, inp, out):
         return [sys.executable, "-m", "pet", "psi", "--party", str(party), where, f"127.0.0.1:{port}", "--input",
                 str(inp), "--column", "id", "--output", str(out), "--buckets", str(buckets), "--cluster",
-                f"local:{workers}", "--no-progress"]
+                f"local:{workers}", "--no-progress"] + (["--link", link_text(link)] if link else [])
 
     def run():
         t0 = time.perf_counter()
@@ -406,7 +423,7 @@ def test_psi_bucketed(benchmark, log10, workers, tmp_path):
         sent = [int(o.split("sent ")[1].split(" B")[0].replace(",", "")) for o, _ in outs]
         return {"wall_s": time.perf_counter() - t0, "bytes_per_item": sum(sent) / (2 * n),
                 "peak_rss_mib_largest": max(peak.values()) / 2**20, "disk_peak_mib": disk / 2**20,
-                "buckets": buckets, "workers": workers, "rows_per_side": n}
+                "buckets": buckets, "workers": workers, "rows_per_side": n, "link": link_label(link)}
 
     info = benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info.update(info)
@@ -454,13 +471,16 @@ def _secretflow(log2: int, proto: str) -> float:
 @pytest.mark.timeout(7200)
 @pytest.mark.parametrize("impl", ["pet-kkrt", "pet-kkrt-threads", "secretflow-kkrt"])
 @pytest.mark.parametrize("log2", LOG2)
-def test_psi_kkrt(benchmark, log2, impl, tmp_path):
+def test_psi_kkrt(benchmark, log2, impl, tmp_path, link):
     """Each size runs pet's KKRT (processes, then threads) then SecretFlow's, so partial runs
     still compare like with like."""
     n = 1 << log2
     load = os.getloadavg()[0]
     out = {}
     if impl == "secretflow-kkrt":
+        if link is not None:
+            pytest.skip("secretflow-kkrt runs over SPU's own in-memory link, which pet cannot shape")
+
         def run():
             out["kkrt"] = _secretflow(log2, "KKRT")
 
@@ -474,11 +494,11 @@ def test_psi_kkrt(benchmark, log2, impl, tmp_path):
 
     def run():
         if impl == "pet-kkrt":
-            out["r"] = _run_two(_KKRT, n, tmp_path)
+            out["r"] = _run_two(_KKRT, n, tmp_path, link)
         else:
-            out["r"] = _run_threads(_KKRT_THREADS, n, tmp_path)
+            out["r"] = _run_threads(_KKRT_THREADS, n, tmp_path, link)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     r0, r1, total = out["r"]
     assert r0["size"] == r1["size"] == n // 2
-    _record(benchmark, impl, n, r0, r1, total, {"load_avg_1min": round(load, 2)})
+    _record(benchmark, impl, n, r0, r1, total, {"load_avg_1min": round(load, 2)}, link)

@@ -33,7 +33,11 @@ one printed line):
   a shared machine are not representative -- say so with them);
 - for the bucketed cases, ``over_unbucketed_wall`` / ``over_unbucketed_cpu``: the ratio of
   per-item times to the unbucketed run of the same size in the same session (the issue's
-  target: at most 1.2).
+  target: at most 1.2);
+- ``link``: with ``--link`` (``conftest.py``; ``--link wan``: loopback, 1 Gbit/s and
+  100 Mbit/s at 20 ms) every case runs once per link, both ``pet psi`` commands given
+  ``--link`` (each shapes what it sends); the bucketed ratios are to the unbucketed run on
+  the same link. ``pet psi`` prints bytes but no message count, so no rounds are reported.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import pick
+from conftest import link_label, link_text, pick
 
 CASES = [(tuple(int(v) for v in c.split(":")) + (0,))[:3] for c in
          os.environ.get("PET_SCALE_OUT_CASES", pick("5:1,5:2", "6:1,6:2,7:2")).split(",") if c.strip()]
@@ -54,7 +58,7 @@ BASELINE = os.environ.get("PET_SCALE_OUT_BASELINE", "1") not in ("", "0")
 PROTOCOL = os.environ.get("PET_SCALE_OUT_PROTOCOL", "kkrt")
 SIZES = sorted({n for n, _, _ in CASES})
 
-_UNBUCKETED: dict[int, dict] = {}  # log10 -> figures of the unbucketed run (same session)
+_UNBUCKETED: dict[tuple, dict] = {}  # (log10, link) -> figures of the unbucketed run (same session)
 
 
 def _free_port() -> int:
@@ -101,14 +105,15 @@ def _dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
-def _run_pair(tmp_path: Path, n: int, extra: list[str], out_suffix: str) -> dict:
+def _run_pair(tmp_path: Path, n: int, extra: list[str], out_suffix: str, link=None) -> dict:
     a, b = _inputs(tmp_path, n)
     port = _free_port()
     outs = [tmp_path / f"o0{out_suffix}", tmp_path / f"o1{out_suffix}"]
 
     def command(party, where, inp, out):
         return [sys.executable, "-m", "pet", "psi", "--party", str(party), where, f"127.0.0.1:{port}", "--input",
-                str(inp), "--column", "id", "--output", str(out), "--no-progress", "--protocol", PROTOCOL, *extra]
+                str(inp), "--column", "id", "--output", str(out), "--no-progress", "--protocol", PROTOCOL, *extra,
+                *(["--link", link_text(link)] if link else [])]
 
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -139,17 +144,17 @@ def _run_pair(tmp_path: Path, n: int, extra: list[str], out_suffix: str) -> dict
             "peak_rss_mib_driver": max(drivers) / 2**20 if drivers else None,
             "disk_peak_mib": disk / 2**20, "output_mib": sum(_dir_bytes(o) if o.is_dir() else o.stat().st_size
                                                             for o in outs) / 2**20,
-            "load_before": load_before, "load_after": os.getloadavg()[0]}
+            "load_before": load_before, "load_after": os.getloadavg()[0], "link": link_label(link)}
 
 
 @pytest.mark.timeout(6 * 3600)
 @pytest.mark.skipif(not BASELINE, reason="PET_SCALE_OUT_BASELINE=0")
 @pytest.mark.parametrize("log10", SIZES)
-def test_unbucketed_baseline(benchmark, log10, tmp_path):
+def test_unbucketed_baseline(benchmark, log10, tmp_path, link):
     n = 10 ** log10
-    info = benchmark.pedantic(lambda: _run_pair(tmp_path, n, [], ".csv"), rounds=1, iterations=1)
+    info = benchmark.pedantic(lambda: _run_pair(tmp_path, n, [], ".csv", link), rounds=1, iterations=1)
     info.update(protocol=PROTOCOL, path="unbucketed")
-    _UNBUCKETED[log10] = info
+    _UNBUCKETED[(log10, link)] = info
     benchmark.extra_info.update(info)
     print(f"\nunbucketed {PROTOCOL} n=10^{log10}: "
           + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items()))
@@ -157,15 +162,15 @@ def test_unbucketed_baseline(benchmark, log10, tmp_path):
 
 @pytest.mark.timeout(6 * 3600)
 @pytest.mark.parametrize(("log10", "workers", "fixed_buckets"), CASES)
-def test_bucketed(benchmark, log10, workers, fixed_buckets, tmp_path):
+def test_bucketed(benchmark, log10, workers, fixed_buckets, tmp_path, link):
     n = 10 ** log10
     from pet.psi.bucketed import default_buckets
 
     buckets = fixed_buckets or int(os.environ.get("PET_SCALE_OUT_BUCKETS", default_buckets(n, PROTOCOL)))
     extra = ["--buckets", str(buckets), "--cluster", f"local:{workers}"]
-    info = benchmark.pedantic(lambda: _run_pair(tmp_path, n, extra, ".parquet"), rounds=1, iterations=1)
+    info = benchmark.pedantic(lambda: _run_pair(tmp_path, n, extra, ".parquet", link), rounds=1, iterations=1)
     info.update(buckets=buckets, workers=workers, protocol=PROTOCOL, path="bucketed")
-    base = _UNBUCKETED.get(log10)
+    base = _UNBUCKETED.get((log10, link))
     if base is not None:
         info["over_unbucketed_wall"] = info["us_per_item_wall"] / base["us_per_item_wall"]
         info["over_unbucketed_cpu"] = info["us_per_item_cpu"] / base["us_per_item_cpu"]

@@ -22,7 +22,12 @@ processes), bytes and messages sent, the DP query's seconds per step (``seconds_
 row expressions, clamps, mask, sums, noise + reveal + charge), and per released aggregate
 the mean relative error over the groups next to the central mechanism's expected relative
 error (its noise std ``attrs["dp"]["noise_std"] / sqrt(2)`` over the exact value; AVG by
-the delta method from its sum's and count's noise).
+the delta method from its sum's and count's noise), and the session's MPC rounds.
+
+With ``--link`` (``conftest.py``; ``--link wan``: loopback, 1 Gbit/s and 100 Mbit/s at
+20 ms) every link of the run is shaped: the parties shape what they send to each other and
+to the dealer, and the dealer (``pet dealer --link``) what it sends to them
+(``extra_info["link"]``).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import pick
+from conftest import link_label, link_text, pick
 
 ROWS = [int(x) for x in os.environ.get("PET_SQL_DP_BENCH_ROWS", pick("10000", "10000,1000000")).split(",")
         if x.strip()]
@@ -53,7 +58,7 @@ _PARTY = textwrap.dedent("""
     import numpy as np, pandas as pd
     from pet.mpc import Session
     from pet.sql import DP, query
-    from pet.transport import tcp
+    from pet.transport import Link, tcp
 
     def tables(party, n):
         i = np.arange(n, dtype=np.int64)
@@ -70,22 +75,23 @@ _PARTY = textwrap.dedent("""
             dp = DP(spec["epsilon"], spec["delta"], bounds={k: tuple(v) for k, v in spec["bounds"].items()},
                     public_groups=spec["public_groups"])
         t = tables(party, n)
+        shape = (lambda c: c) if not sys.argv[7] else Link.parse(sys.argv[7]).wrap
         if party == 0:
-            ch = tcp.listen("127.0.0.1", port, timeout=3600, accept_timeout=300)
+            ch = shape(tcp.listen("127.0.0.1", port, timeout=3600, accept_timeout=300))
         else:
-            ch = tcp.connect("127.0.0.1", port, timeout=3600, retry_for=300)
-        dealer = tcp.connect("127.0.0.1", dport, timeout=3600, retry_for=300)
+            ch = shape(tcp.connect("127.0.0.1", port, timeout=3600, retry_for=300))
+        dealer = shape(tcp.connect("127.0.0.1", dport, timeout=3600, retry_for=300))
         with Session(party, ch, dealer=dealer) as s:
             s.channel.exchange("ready")
-            before = ch.stats.snapshot()
+            before, r0 = ch.stats.snapshot(), s.rounds
             t0, c0 = time.perf_counter(), time.process_time()
             res = query(s, sys.argv[5], t, dp=dp)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-            st = ch.stats.snapshot() - before
+            st, rounds = ch.stats.snapshot() - before, s.rounds - r0
         info = res.attrs["pet_sql"]
         steps = {k: v for k, v in info.items() if k.startswith("seconds_")}
         print(json.dumps({"wall": wall, "cpu": cpu, "sent": st.bytes_sent, "messages": st.messages_sent,
-                          "joined": info["joined_rows"], "steps": steps,
+                          "rounds": rounds, "joined": info["joined_rows"], "steps": steps,
                           "dp": res.attrs.get("dp"), "result": res.to_dict(orient="list")}, default=str))
         ch.close()
         dealer.close()
@@ -100,13 +106,14 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _run_pet(n: int, sql: str, spec) -> list[dict]:
+def _run_pet(n: int, sql: str, spec, link=None) -> list[dict]:
     dport, pport = _port(), _port()
+    ltext = link_text(link)
     dealer = subprocess.Popen([sys.executable, "-m", "pet", "dealer", "--listen", f"127.0.0.1:{dport}",
-                               "--wait", "300", "--timeout", "3600"],
+                               "--wait", "300", "--timeout", "3600"] + (["--link", ltext] if ltext else []),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     parties = [subprocess.Popen([sys.executable, "-c", _PARTY, str(p), str(pport), str(dport), str(n), sql,
-                                 json.dumps(spec)],
+                                 json.dumps(spec), ltext],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in (0, 1)]
     try:
         outs = [p.communicate(timeout=3600) for p in parties]
@@ -159,13 +166,13 @@ def _errors(result: dict, dp: dict, want) -> dict:
 
 @pytest.mark.parametrize("where", WHERES, ids=["no-where", "one-party-where"])
 @pytest.mark.parametrize("rows", ROWS)
-def test_sql_dp_overhead_and_error(benchmark, rows, where):
+def test_sql_dp_overhead_and_error(benchmark, rows, where, link):
     sql = SQL.format(where=where)
     holder = {"dp": [], "plain": []}
 
     def once():
-        holder["dp"].append(_run_pet(rows, sql, DP_SPEC))
-        holder["plain"].append(_run_pet(rows, sql, None))
+        holder["dp"].append(_run_pet(rows, sql, DP_SPEC, link))
+        holder["plain"].append(_run_pet(rows, sql, None, link))
 
     benchmark.pedantic(once, rounds=REPEAT, iterations=1)
     med = statistics.median
@@ -180,6 +187,7 @@ def test_sql_dp_overhead_and_error(benchmark, rows, where):
     errs = _errors(d0["result"], d0["dp"], want)
     load = os.getloadavg()
     benchmark.extra_info.update({
+        "link": link_label(link), "rounds_dp": d0["rounds"], "rounds_plain": plain[0]["rounds"],
         "rows_per_side": rows, "where": where, "repeat": REPEAT,
         "joined_rows_dp": d0["joined"], "joined_rows_plain": plain[0]["joined"],
         "wall_dp_s": wall_dp, "wall_plain_s": wall, "overhead": wall_dp / wall - 1,
@@ -190,12 +198,13 @@ def test_sql_dp_overhead_and_error(benchmark, rows, where):
         "dp_steps_s": steps,
         "rel_err": {k: v[0] for k, v in errs.items()}, "central_rel_err": {k: v[1] for k, v in errs.items()},
         "loadavg": load})
-    print(f"\npet.sql DP {rows:,} x {rows:,} rows, {where or 'no WHERE'} (joined {d0['joined']:,} under DP, "
+    print(f"\npet.sql DP [{link_label(link)}] {rows:,} x {rows:,} rows, {where or 'no WHERE'} "
+          f"(joined {d0['joined']:,} under DP, "
           f"{plain[0]['joined']:,} without), median of {REPEAT}: wall DP {wall_dp:.2f} s vs {wall:.2f} s "
           f"({100 * (wall_dp / wall - 1):+.0f}%); CPU per party DP {cpu_dp:.2f} s vs {cpu:.2f} s "
           f"({100 * (cpu_dp / cpu - 1):+.0f}%); sent {d0['sent'] / 1e6:.2f} / {d1['sent'] / 1e6:.2f} MB in "
           f"{d0['messages']} messages vs {plain[0]['sent'] / 1e6:.2f} / {plain[1]['sent'] / 1e6:.2f} MB in "
-          f"{plain[0]['messages']}; load {load[0]:.1f}")
+          f"{plain[0]['messages']}; {d0['rounds']} vs {plain[0]['rounds']} rounds; load {load[0]:.1f}")
     print(f"  DP steps (s): {steps}")
     for k, (o, e) in errs.items():
         print(f"  {k:6} mean rel. error {o:.2e} (central mechanism expected {e:.2e})")
