@@ -354,7 +354,7 @@ class _IncomingFrame:
                 header = b"".join(self.header_parts)
                 self.tree, self.slots = codec.decode_header(header, max_depth=self.channel.max_depth)
                 codec.check_body(self.slots, self.body_len)
-                self.body = codec.BodyReader(self.slots, pool=self.channel._recv_pool)
+                self.body = codec.BodyReader(self.slots, pool=getattr(self.channel, "_recv_pool", None))
                 self.stage = "body"
                 self.done = self.body.done
                 return
