@@ -92,9 +92,12 @@ def test_pool_is_bounded_and_ignores_small_and_much_smaller_values():
     small = np.empty((1 << 20) - 1, dtype=np.uint8)
     pool.offer(small)
     assert pool.nbytes == 0  # below min_bytes: never pooled
-    pool.offer(np.empty(2 << 20, dtype=np.uint8))
-    pool.offer(np.empty(2 << 20, dtype=np.uint8))  # over max_bytes: the free one is dropped first
-    assert pool.nbytes == 2 << 20
+    held = np.empty(2 << 20, dtype=np.uint8)
+    pool.offer(held)
+    newer = np.empty(2 << 20, dtype=np.uint8)
+    pool.offer(newer)  # over max_bytes: the oldest is forgotten (even though still held)
+    assert pool.nbytes == 2 << 20 and pool._bufs[0] is newer
+    del held, newer
     assert pool.take(1 << 19) is None  # below min_bytes
     assert pool.take((1 << 20) - 1) is None  # the 2 MiB buffer is more than twice as large
     assert pool.take(3 << 20) is None  # too small for it

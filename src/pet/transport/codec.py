@@ -423,18 +423,15 @@ class RecvPool:
         return self._bufs[best]
 
     def offer(self, buf: np.ndarray) -> None:
-        """Keep ``buf`` (a finished receive buffer, not pooled yet) for reuse if it is large
-        enough and fits in ``max_bytes`` after dropping free buffers, oldest first."""
+        """Keep ``buf`` (a finished receive buffer, not pooled yet) for reuse if it is at
+        least ``min_bytes`` and at most ``max_bytes``, forgetting the oldest pooled buffers
+        until it fits (a forgotten buffer still in use stays with its user; the pool keeps
+        the most recent messages' buffers, not values held for long such as input shares)."""
         if buf.size < self.min_bytes or buf.size > self.max_bytes or any(b is buf for b in self._bufs):
             return
-        i = 0
-        while sum(b.size for b in self._bufs) + buf.size > self.max_bytes and i < len(self._bufs):
-            if self._free(i):
-                del self._bufs[i]
-            else:
-                i += 1
-        if sum(b.size for b in self._bufs) + buf.size <= self.max_bytes:
-            self._bufs.append(buf)
+        while self._bufs and self.nbytes + buf.size > self.max_bytes:
+            del self._bufs[0]
+        self._bufs.append(buf)
 
     @property
     def nbytes(self) -> int:
