@@ -5,9 +5,10 @@ Sending hands the kernel the frame head and then a ``memoryview`` of each array 
 size against the channel's receive limit (``max_frame_size``, or a lower
 ``max_recv_frame_size``) *before* allocating, parses the header, and ``recv_into``\\ s the
 body straight into numpy buffers that grow in bounded steps as the bytes arrive (at most
-about twice what the peer actually sent is ever allocated, whatever the header announced). A large value is received into the buffer of an earlier one once nothing else refers
-to it (:class:`~pet.transport.codec.RecvPool`, 64 MiB per channel): no fresh pages, so no
-page faults, for repeated large messages.
+about twice what the peer actually sent is ever allocated, whatever the header announced).
+A large value is received into the buffer of an earlier one once nothing else refers to it
+(:class:`~pet.transport.codec.RecvPool`, 64 MiB per channel): no fresh pages, so no page
+faults, for repeated large messages.
 
 A malformed frame, a TLS failure, or a timeout in the middle of a frame leaves the byte
 stream at an unknown position, so the channel closes itself before raising. A timeout
