@@ -43,6 +43,7 @@ float16/32/64, complex64/128.
 from __future__ import annotations
 
 import struct
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -376,6 +377,65 @@ def _as_array(raw: np.ndarray, slot: _Slot) -> np.ndarray:
 #: allocation for a value is at most this many bytes, and each later step at most doubles
 #: it, so a peer announcing a huge value commits only about twice what it actually sent.
 BODY_STEP = 4 << 20
+#: Bytes of finished receive buffers a :class:`RecvPool` keeps for reuse (per channel).
+RECV_POOL_BYTES = 64 << 20
+#: Values smaller than this are received into fresh buffers (malloc reuses small ones
+#: without new pages anyway) and never pooled.
+RECV_POOL_MIN_BYTES = 1 << 20
+
+
+class RecvPool:
+    """Receive buffers of earlier frames of one channel, reused once nothing refers to them.
+
+    A large value received into fresh memory costs a page fault (and the kernel zeroing the
+    page) every 4 KiB: about 4,000 faults per 16 MB Beaver opening, a third of a party's
+    CPU time over loopback. The pool keeps the buffers of finished large values (at most
+    ``max_bytes`` in all) and hands one back for a later value of at most its size and at
+    least half of it, but only when the pool's own reference is the last one (CPython
+    reference count: every array or memoryview built on the buffer holds a reference to
+    it), so a value the caller still holds is never overwritten. Reuse allocates nothing,
+    so the bound on what a lying peer can make a receiver allocate is unchanged.
+    Not thread-safe: used under the channel's receive lock.
+    """
+
+    def __init__(self, max_bytes: int = RECV_POOL_BYTES, min_bytes: int = RECV_POOL_MIN_BYTES):
+        self.max_bytes = int(max_bytes)
+        self.min_bytes = int(min_bytes)
+        self._bufs: list[np.ndarray] = []
+        self.reused = 0  # buffers handed out again (for tests and diagnostics)
+
+    def _free(self, i: int) -> bool:
+        # the list's reference and getrefcount's argument: nothing else holds the buffer
+        return sys.getrefcount(self._bufs[i]) <= 2
+
+    def take(self, nbytes: int) -> np.ndarray | None:
+        """A free pooled buffer of ``nbytes`` to ``2 * nbytes`` bytes (the smallest), or None."""
+        if nbytes < self.min_bytes:
+            return None
+        best = None
+        for i in range(len(self._bufs)):
+            size = self._bufs[i].size
+            if nbytes <= size <= 2 * nbytes and (best is None or size < self._bufs[best].size) and self._free(i):
+                best = i
+        if best is None:
+            return None
+        self.reused += 1
+        return self._bufs[best]
+
+    def offer(self, buf: np.ndarray) -> None:
+        """Keep ``buf`` (a finished receive buffer, not pooled yet) for reuse if it is at
+        least ``min_bytes`` and at most ``max_bytes``, forgetting the oldest pooled buffers
+        until it fits (a forgotten buffer still in use stays with its user; the pool keeps
+        the most recent messages' buffers, not values held for long such as input shares)."""
+        if buf.size < self.min_bytes or buf.size > self.max_bytes or any(b is buf for b in self._bufs):
+            return
+        while self._bufs and self.nbytes + buf.size > self.max_bytes:
+            del self._bufs[0]
+        self._bufs.append(buf)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(b.size for b in self._bufs)
 
 
 class BodyReader:
@@ -386,9 +446,10 @@ class BodyReader:
     values (numpy arrays and ``bytes``) in body order once :attr:`done`.
     """
 
-    def __init__(self, slots, *, step: int = BODY_STEP):
+    def __init__(self, slots, *, step: int = BODY_STEP, pool: RecvPool | None = None):
         self.slots = list(slots)
         self.step = step
+        self.pool = pool
         self.buffers: list = []
         self._index = 0
         self._buf = None
@@ -427,7 +488,11 @@ class BodyReader:
             self._finish(np.empty(0, dtype=np.uint8))
             self._index += 1
         if not self.done:
-            self._buf = np.empty(min(self.slots[self._index].nbytes, self.step), dtype=np.uint8)
+            nbytes = self.slots[self._index].nbytes
+            pooled = self.pool.take(nbytes) if self.pool is not None else None
+            # a pooled buffer (already in memory, no new pages) of at least the announced size,
+            # else a fresh one that grows with the data
+            self._buf = pooled[:nbytes] if pooled is not None else np.empty(min(nbytes, self.step), dtype=np.uint8)
             self._got = 0
         else:
             self._buf = None
@@ -435,6 +500,8 @@ class BodyReader:
     def _finish(self, raw: np.ndarray) -> None:
         slot = self.slots[self._index]
         self.buffers.append(_as_array(raw, slot) if slot.kind == "a" else raw.tobytes())
+        if self.pool is not None and raw.base is None:  # a fresh buffer (a pooled one is a view)
+            self.pool.offer(raw)
 
 
 def _grow(buf: np.ndarray, size: int) -> np.ndarray:
@@ -450,26 +517,30 @@ def _grow(buf: np.ndarray, size: int) -> np.ndarray:
 
 
 def fill(value, slots, buffers):
-    """Replace each slot in the decoded tree by its received buffer."""
+    """Replace each slot in the decoded tree by its received buffer.
+
+    A module-level recursion (not a nested function that calls itself: that closure is a
+    reference cycle holding every received buffer until the garbage collector runs, so a
+    16 MB opening the caller already dropped stayed in memory and its pages could not be
+    reused for the next message)."""
     if not slots:
         return value
-    lookup = {id(slot): buf for slot, buf in zip(slots, buffers)}
+    return _fill({id(slot): buf for slot, buf in zip(slots, buffers)}, value)
 
-    def sub(v):
-        if isinstance(v, _Slot):
-            buf = lookup[id(v)]
-            if v.kind == "b":
-                return bytes(buf) if not isinstance(buf, bytes) else buf
-            return buf[()] if v.scalar else buf
-        if isinstance(v, list):
-            return [sub(x) for x in v]
-        if isinstance(v, tuple):
-            return tuple(sub(x) for x in v)
-        if isinstance(v, dict):
-            return {sub(k): sub(x) for k, x in v.items()}
-        return v
 
-    return sub(value)
+def _fill(lookup: dict, v):
+    if isinstance(v, _Slot):
+        buf = lookup[id(v)]
+        if v.kind == "b":
+            return bytes(buf) if not isinstance(buf, bytes) else buf
+        return buf[()] if v.scalar else buf
+    if isinstance(v, list):
+        return [_fill(lookup, x) for x in v]
+    if isinstance(v, tuple):
+        return tuple(_fill(lookup, x) for x in v)
+    if isinstance(v, dict):
+        return {_fill(lookup, k): _fill(lookup, x) for k, x in v.items()}
+    return v
 
 
 def decode(frame: bytes | bytearray | memoryview, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,

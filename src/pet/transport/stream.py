@@ -6,6 +6,9 @@ size against the channel's receive limit (``max_frame_size``, or a lower
 ``max_recv_frame_size``) *before* allocating, parses the header, and ``recv_into``\\ s the
 body straight into numpy buffers that grow in bounded steps as the bytes arrive (at most
 about twice what the peer actually sent is ever allocated, whatever the header announced).
+A large value is received into the buffer of an earlier one once nothing else refers to it
+(:class:`~pet.transport.codec.RecvPool`, 64 MiB per channel): no fresh pages, so no page
+faults, for repeated large messages.
 
 A malformed frame, a TLS failure, or a timeout in the middle of a frame leaves the byte
 stream at an unknown position, so the channel closes itself before raising. A timeout
@@ -56,6 +59,8 @@ class StreamChannel(Channel):
         self._sock = sock
         self.send_timeout = send_timeout
         self._prefix = bytearray(codec.PREFIX.size)
+        #: large receive buffers of earlier messages, reused once the caller dropped them
+        self._recv_pool = codec.RecvPool()
         if isinstance(sock, ssl.SSLSocket):
             # An OpenSSL connection must not be read and written from two threads at once:
             # one lock for both directions; exchange() interleaves them in one thread.
@@ -184,7 +189,7 @@ class StreamChannel(Channel):
             header = self._recv_header(header_len, timeout)
             value, slots = codec.decode_header(header, max_depth=self.max_depth)
             codec.check_body(slots, body_len)
-            body = codec.BodyReader(slots)  # buffers grow with the data that actually arrives
+            body = codec.BodyReader(slots, pool=self._recv_pool)  # grow with the data that arrives, or reuse
             while not body.done:
                 with body.view() as piece:
                     self._recv_into(piece, timeout, started=True)
@@ -352,7 +357,7 @@ class _IncomingFrame:
                 header = b"".join(self.header_parts)
                 self.tree, self.slots = codec.decode_header(header, max_depth=self.channel.max_depth)
                 codec.check_body(self.slots, self.body_len)
-                self.body = codec.BodyReader(self.slots)
+                self.body = codec.BodyReader(self.slots, pool=getattr(self.channel, "_recv_pool", None))
                 self.stage = "body"
                 self.done = self.body.done
                 return
