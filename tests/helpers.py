@@ -4,6 +4,7 @@
 - :func:`free_port`: a loopback TCP port nobody listens on right now.
 - :func:`pet_process` / :func:`run_pet`: the ``pet`` command line as a child process
   (``python -m pet ...`` with the interpreter running the tests).
+- :func:`read_until_closed`: drain a raw socket until the other end closes it (or 10 s).
 - :class:`RecordingChannel`: a channel proxy that records what one party receives and counts
   the ndarray payload it sends (for view/privacy tests and for cost tests).
 """
@@ -16,7 +17,8 @@ import sys
 
 import numpy as np
 
-__all__ = ["free_port", "pet_process", "run_pet", "RecordingChannel", "payload_nbytes", "uint64_arrays"]
+__all__ = ["free_port", "read_until_closed", "pet_process", "run_pet", "RecordingChannel", "payload_nbytes",
+           "uint64_arrays"]
 
 
 def free_port() -> int:
@@ -24,6 +26,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def read_until_closed(sock: socket.socket, timeout: float = 10.0) -> None:
+    """Read and drop what ``sock`` receives until the other end closes it (or it fails, or
+    ``timeout`` seconds pass without data): e.g. until a listener has refused a stranger."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(4096):
+            pass
+    except OSError:
+        pass
 
 
 def pet_process(*args, **popen_kwargs) -> subprocess.Popen:

@@ -24,11 +24,15 @@ import pet.mpc as mpc
 from pet.ml import VerticalXGBClassifier
 
 
-def test_rounds_and_bytes_per_tree():
+def _data():
+    """2,000 rows, 6 features (3 per party), a label from features 0 and 4."""
     rng = np.random.default_rng(0)  # not-secret: test data
-    n = 2000
-    X = rng.normal(size=(n, 6))
-    y = (X[:, 0] + X[:, 4] > 0).astype(float)
+    X = rng.normal(size=(2000, 6))
+    return X, (X[:, 0] + X[:, 4] > 0).astype(float)
+
+
+def test_rounds_and_bytes_per_tree():
+    X, y = _data()
 
     def prog(s):
         marks = []
@@ -50,10 +54,7 @@ def test_setup_and_first_tree():
     then (no sigmoid in MPC): 408 rounds and 4.08 MB sent by party 0 before, 379 and 2.96 MB
     after, 371 and 2.56 MB with the gains' reciprocal on 32-bit lanes (same data as above, up
     to the first tree's callback)."""
-    rng = np.random.default_rng(0)  # not-secret: test data
-    n = 2000
-    X = rng.normal(size=(n, 6))
-    y = (X[:, 0] + X[:, 4] > 0).astype(float)
+    X, y = _data()
 
     def prog(s):
         marks = []
@@ -72,10 +73,7 @@ def test_prediction_bytes():
     """Prediction selects the reached leaves on XOR-shared bit words (one AND per depth, a
     B2A, one matrix product): 0.91 MB sent by each party for 2,000 rows x 3 trees of depth 4
     (3.55 MB with Beaver products on ``n x T (2^D - 1)`` ring elements before), 8 rounds."""
-    rng = np.random.default_rng(0)  # not-secret: test data
-    n = 2000
-    X = rng.normal(size=(n, 6))
-    y = (X[:, 0] + X[:, 4] > 0).astype(float)
+    X, y = _data()
 
     def prog(s):
         est = VerticalXGBClassifier(s, n_estimators=3, max_depth=4, max_bin=16)

@@ -31,6 +31,7 @@ from pet.mpc.correlated import (
 )
 from pet.mpc.ring_matmul import matmul_u64
 from pet.transport import local_pair, run_parties, tcp
+from tests.helpers import read_until_closed
 
 U = np.uint64
 
@@ -438,12 +439,7 @@ def test_pet_dealer_command_survives_garbage_and_oversized_requests():
         # garbage bytes instead of a transport hello
         with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
             raw.sendall(b"\xff" * 64 + b"GET / HTTP/1.1\r\n\r\n")
-            raw.settimeout(10)
-            try:
-                while raw.recv(4096):
-                    pass
-            except OSError:
-                pass
+            read_until_closed(raw)
         # a malformed hello: party "x"
         with tcp.connect("127.0.0.1", port, retry_for=10, timeout=10) as ch:
             ch.send(_hello(party="x"))

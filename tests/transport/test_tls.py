@@ -12,6 +12,7 @@ import pytest
 from pet.errors import ChannelTimeout, InputError, PeerDisconnected, TLSError, TransportError
 from pet.transport import codec, make_test_pki, tcp
 from pet.transport.tls import TLSConfig
+from tests.helpers import read_until_closed
 
 
 @pytest.fixture(scope="module")
@@ -253,12 +254,7 @@ def test_a_plaintext_listener_skips_garbage_and_waits_for_the_peer():
     # the stranger's hello is checked in a thread: let it be refused (the listener closes it)
     # before the real peer connects, or the peer's hello may finish first and accept() return
     # before the refusal is collected (this test failed about 1 run in 15 that way)
-    raw.settimeout(10)
-    try:
-        while raw.recv(4096):
-            pass
-    except OSError:
-        pass
+    read_until_closed(raw)
     time.sleep(0.2)  # the refusal is queued right after the close
     client = tcp.connect("127.0.0.1", listener.port, retry_for=5, timeout=10)
     thread.join(30)
